@@ -1,0 +1,97 @@
+/**
+ * Signed checkpoints. A chain verified only against itself cannot show that its tail was cut
+ * off or that the whole chain was rewritten with fresh hashes; a checkpoint signed with an
+ * Ed25519 key that lives outside the database can. auditstream signs one per account every few
+ * minutes and on demand; `auditstream verify` checks the chain against them (and against a
+ * checkpoint file kept elsewhere, e.g. read back from a sink).
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { AuditError } from '../errors.js';
+import type { AuditStore, Checkpoint } from '../store/store.js';
+
+export interface Signer {
+  keyId: string;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+/** Key id: the first 16 hex digits of SHA-256 over the public key's DER form. */
+export function keyIdOf(publicKey: KeyObject): string {
+  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+}
+
+/** The exact bytes a checkpoint signature covers. */
+export function checkpointMessage(cp: Pick<Checkpoint, 'accountId' | 'seq' | 'hash' | 'createdAt'>): Buffer {
+  return Buffer.from(`auditstream-checkpoint-v1\n${cp.accountId}\n${cp.seq}\n${cp.hash}\n${cp.createdAt}`);
+}
+
+/**
+ * Loads the Ed25519 private key at `path` (PEM), generating one with mode 0600 when the file
+ * does not exist and `generate` is set (first start with the default location).
+ */
+export function loadSigner(path: string, generate: boolean): Signer {
+  if (!existsSync(path)) {
+    if (!generate) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `signing key ${path} does not exist`);
+    mkdirSync(dirname(path), { recursive: true });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(readFileSync(path));
+  } catch (err) {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `signing key ${path} is not a PEM private key`, undefined, { cause: err });
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `signing key ${path} is ${privateKey.asymmetricKeyType}, expected ed25519`);
+  }
+  const publicKey = createPublicKey(privateKey);
+  return { keyId: keyIdOf(publicKey), privateKey, publicKey };
+}
+
+/** Loads a public key (PEM) that `verify` should trust, e.g. kept by an auditor. */
+export function loadPublicKey(path: string): KeyObject {
+  try {
+    return createPublicKey(readFileSync(path));
+  } catch (err) {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `public key ${path} is not a PEM key`, undefined, { cause: err });
+  }
+}
+
+export function signCheckpoint(signer: Signer, cp: Pick<Checkpoint, 'accountId' | 'seq' | 'hash' | 'createdAt'>): Checkpoint {
+  const signature = sign(null, checkpointMessage(cp), signer.privateKey).toString('base64');
+  return { ...cp, keyId: signer.keyId, signature };
+}
+
+export function checkSignature(cp: Checkpoint, trusted: Map<string, KeyObject>): 'ok' | 'untrusted-key' | 'bad-signature' {
+  const key = trusted.get(cp.keyId);
+  if (!key) return 'untrusted-key';
+  let sig: Buffer;
+  try {
+    sig = Buffer.from(cp.signature, 'base64');
+  } catch {
+    return 'bad-signature';
+  }
+  return verify(null, checkpointMessage(cp), key, sig) ? 'ok' : 'bad-signature';
+}
+
+/**
+ * Signs and stores a checkpoint of every account whose head moved since its last checkpoint.
+ * Returns the new checkpoints.
+ */
+export async function checkpointAll(store: AuditStore, signer: Signer, now = Date.now()): Promise<Checkpoint[]> {
+  const made: Checkpoint[] = [];
+  for (const accountId of await store.chainAccounts()) {
+    const head = await store.chainHead(accountId);
+    if (!head || head.seq === 0) continue;
+    const existing = await store.checkpoints(accountId);
+    const latest = existing[existing.length - 1];
+    if (latest && latest.seq === head.seq && latest.hash === head.hash) continue;
+    const cp = signCheckpoint(signer, { accountId, seq: head.seq, hash: head.hash, createdAt: now });
+    await store.saveCheckpoint(cp);
+    made.push(cp);
+  }
+  return made;
+}

@@ -1,0 +1,42 @@
+/**
+ * The per-account hash chain. Each stored record's hash covers
+ * (account id, sequence, previous hash, canonical JSON of the record), so editing, reordering,
+ * deleting in the middle or moving a row to another account all break a link that
+ * `verifyChain` recomputes. Truncating the tail is caught by signed checkpoints (checkpoint.ts).
+ */
+import { createHash } from 'node:crypto';
+
+/** `prev_hash` of the first record of an account's chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * Canonical JSON (RFC 8785 style for the values a record holds): object keys sorted by UTF-16
+ * code units, no whitespace, numbers and strings as `JSON.stringify` writes them.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const text = JSON.stringify(value);
+    // undefined, functions and symbols have no JSON form; a record never holds them.
+    if (text === undefined) throw new TypeError('canonicalJson: value has no JSON form');
+    return text;
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+}
+
+/** The hash of one link. Account ids never contain a newline (validated where they are made). */
+export function linkHash(accountId: string, seq: number, prevHash: string, canonicalRecord: string): string {
+  return createHash('sha256')
+    .update(accountId)
+    .update('\n')
+    .update(String(seq))
+    .update('\n')
+    .update(prevHash)
+    .update('\n')
+    .update(canonicalRecord)
+    .digest('hex');
+}

@@ -1,0 +1,167 @@
+/**
+ * Appending to hash chains, shared by both engines. An engine supplies the four primitives of
+ * `ChainTxOps`, all running inside one open write transaction; this module decides sequences,
+ * hashes, idempotent duplicates and `log_id` conflicts.
+ */
+import { AuditError } from '../errors.js';
+import { recordNamespace, serializeRecord, type AuditRecord } from '../record/record.js';
+import { canonicalJson, GENESIS_HASH, linkHash } from '../chain/hash.js';
+import type { AppendBatch, AppendResult } from './store.js';
+import type { FlushOutcome } from './group-commit.js';
+
+/** One row of `audit_records` as written. */
+export interface ChainRow {
+  accountId: string;
+  seq: number;
+  logId: string;
+  storedAt: number;
+  emitMs: number;
+  operation: string;
+  userEmail: string;
+  principalId: string;
+  status: string;
+  namespace: string | null;
+  ingestedBy: string | null;
+  prevHash: string;
+  hash: string;
+  recordJson: string;
+}
+
+export interface ExistingLog {
+  seq: number;
+  recordJson: string;
+}
+
+/** Engine primitives, each called inside the caller's open write transaction. */
+export interface ChainTxOps {
+  /** The account's head, locked until commit (created at seq 0 / genesis when missing). */
+  lockHead(accountId: string): Promise<{ seq: number; hash: string }>;
+  /** Stored records of the account among these log ids. */
+  findLogIds(accountId: string, logIds: string[]): Promise<Map<string, ExistingLog>>;
+  insert(rows: ChainRow[]): Promise<void>;
+  setHead(accountId: string, seq: number, hash: string): Promise<void>;
+}
+
+/** Account ids become part of each link's hashed text, separated by newlines. */
+export const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function emitMsOf(record: AuditRecord): number {
+  const ms = Date.parse(record.emit_time);
+  return Number.isFinite(ms) ? ms : 0;
+}
+
+/**
+ * Appends several batches (possibly of several accounts) inside one transaction. Accounts are
+ * locked in sorted order so that concurrent writers cannot deadlock. A batch with a conflicting
+ * `log_id` fails alone; the other batches still commit.
+ */
+export async function appendBatches(
+  ops: ChainTxOps,
+  batches: AppendBatch[],
+  now: number,
+): Promise<FlushOutcome<AppendResult>[]> {
+  const outcomes: FlushOutcome<AppendResult>[] = new Array(batches.length);
+  const byAccount = new Map<string, number[]>();
+  batches.forEach((b, i) => {
+    if (!ACCOUNT_ID_PATTERN.test(b.accountId)) {
+      outcomes[i] = { ok: false, error: new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid account id "${b.accountId}"`) };
+      return;
+    }
+    const list = byAccount.get(b.accountId) ?? [];
+    list.push(i);
+    byAccount.set(b.accountId, list);
+  });
+
+  for (const accountId of [...byAccount.keys()].sort()) {
+    const indexes = byAccount.get(accountId)!;
+    const head = await ops.lockHead(accountId);
+    const clientIds = new Set<string>();
+    for (const i of indexes) {
+      if (batches[i]!.clientLogIds !== false) for (const r of batches[i]!.records) clientIds.add(r.log_id);
+    }
+    const known = clientIds.size > 0 ? await ops.findLogIds(accountId, [...clientIds]) : new Map<string, ExistingLog>();
+    // Canonical text of stored (or already planned) records, computed lazily.
+    const canonicalOf = new Map<string, string>();
+    const rows: ChainRow[] = [];
+    let seq = head.seq;
+    let hash = head.hash;
+
+    for (const i of indexes) {
+      const batch = batches[i]!;
+      const planned: ChainRow[] = [];
+      const plannedKnown = new Map<string, ExistingLog>();
+      const sequences: number[] = [];
+      let duplicates = 0;
+      let s = seq;
+      let h = hash;
+      let conflict: AuditError | undefined;
+
+      for (let k = 0; k < batch.records.length; k++) {
+        const record = batch.records[k]!;
+        const canonical = canonicalJson(record);
+        const prior = plannedKnown.get(record.log_id) ?? known.get(record.log_id);
+        if (prior) {
+          let priorCanonical = canonicalOf.get(record.log_id);
+          if (priorCanonical === undefined) {
+            priorCanonical = canonicalJson(JSON.parse(prior.recordJson));
+            canonicalOf.set(record.log_id, priorCanonical);
+          }
+          if (priorCanonical !== canonical) {
+            conflict = new AuditError(
+              'AS_ERR_LOG_ID_CONFLICT',
+              `record ${k}: log_id ${record.log_id} is already stored with different content`,
+              { index: k, field: 'log_id', log_id: record.log_id },
+            );
+            break;
+          }
+          duplicates++;
+          sequences.push(prior.seq);
+          continue;
+        }
+        s += 1;
+        const recordJson = serializeRecord(record);
+        const next = linkHash(accountId, s, h, canonical);
+        planned.push({
+          accountId,
+          seq: s,
+          logId: record.log_id,
+          storedAt: now,
+          emitMs: emitMsOf(record),
+          operation: record.operation,
+          userEmail: record.user_email,
+          principalId: record.principal.id,
+          status: record.status,
+          namespace: recordNamespace(record),
+          ingestedBy: batch.ingestedBy,
+          prevHash: h,
+          hash: next,
+          recordJson,
+        });
+        plannedKnown.set(record.log_id, { seq: s, recordJson });
+        canonicalOf.set(record.log_id, canonical);
+        sequences.push(s);
+        h = next;
+      }
+
+      if (conflict) {
+        // Forget canonical forms this refused batch planned: they were never stored.
+        for (const id of plannedKnown.keys()) if (!known.has(id)) canonicalOf.delete(id);
+        outcomes[i] = { ok: false, error: conflict };
+        continue;
+      }
+      for (const [id, v] of plannedKnown) known.set(id, v);
+      rows.push(...planned);
+      seq = s;
+      hash = h;
+      outcomes[i] = { ok: true, value: { sequences, duplicates } };
+    }
+
+    if (rows.length > 0) {
+      await ops.insert(rows);
+      await ops.setHead(accountId, seq, hash);
+    }
+  }
+  return outcomes;
+}
+
+export { GENESIS_HASH };

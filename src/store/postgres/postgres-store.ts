@@ -1,0 +1,282 @@
+/**
+ * The shared engine: PostgreSQL through `pg`. Several auditstream processes may use one
+ * database; each account's chain head row is locked (`SELECT ... FOR UPDATE`) inside the
+ * writing transaction, so sequences never fork, and accounts are always locked in sorted order so
+ * concurrent writers cannot deadlock.
+ *
+ * @example
+ * const store = await PostgresStore.open('postgres://127.0.0.1:5432/auditstream');
+ */
+import pg from 'pg';
+import { appendBatches, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
+import { GroupCommitter } from '../group-commit.js';
+import { RECORD_COLUMNS, runPagedQuery, toStoredRecord, type RecordRow } from '../query.js';
+import type {
+  AppendBatch,
+  AppendResult,
+  AuditStore,
+  ChainHead,
+  Checkpoint,
+  Page,
+  PageRequest,
+  QueryFilter,
+  RetentionAnchor,
+  Sql,
+  StoredRecord,
+  StoreTx,
+} from '../store.js';
+import { POSTGRES_MIGRATIONS } from './schema.js';
+import { AuditError } from '../../errors.js';
+
+/** The part of a `pg` client or pool this engine calls. */
+interface PgQueryable {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+interface PgClient extends PgQueryable {
+  release(err?: Error | boolean): void;
+}
+interface PgPool extends PgQueryable {
+  connect(): Promise<PgClient>;
+  end(): Promise<void>;
+}
+
+export interface PostgresStoreOptions {
+  /** Schema for every table (created if missing); default `public`. Tests use one per run. */
+  schema?: string;
+  /** Pool size; default 10. */
+  maxConnections?: number;
+  maxBatchesPerCommit?: number;
+}
+
+// BIGINT columns hold epoch milliseconds and sequences, all far below 2^53.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+/** Rewrites `?` placeholders to `$1, $2, ...` (our SQL never has `?` inside literals). */
+export function toPgPlaceholders(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}
+
+function sqlOn(q: PgQueryable): Sql {
+  return {
+    all: async <T>(text: string, params: readonly unknown[] = []) => (await q.query(toPgPlaceholders(text), [...params])).rows as T[],
+    get: async <T>(text: string, params: readonly unknown[] = []) => (await q.query(toPgPlaceholders(text), [...params])).rows[0] as T | undefined,
+    run: async (text: string, params: readonly unknown[] = []) => ({ changes: (await q.query(toPgPlaceholders(text), [...params])).rowCount ?? 0 }),
+  };
+}
+
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export class PostgresStore implements AuditStore {
+  readonly engine = 'postgres' as const;
+  readonly sql: Sql;
+  private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: PgPool,
+    private readonly schema: string,
+    options: PostgresStoreOptions,
+  ) {
+    this.sql = sqlOn(pool);
+    this.committer = new GroupCommitter(
+      (batches) => this.withTx((client) => appendBatches(opsOn(client), batches, Date.now())),
+      { maxItems: options.maxBatchesPerCommit ?? 512 },
+    );
+  }
+
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const schema = options.schema ?? 'public';
+    if (!SCHEMA_PATTERN.test(schema)) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid schema name "${schema}"`);
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 10,
+      // Every connection resolves table names in the chosen schema.
+      options: `-c search_path=${schema}`,
+    }) as unknown as PgPool & { on(event: 'error', fn: (err: Error) => void): void };
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    pool.on('error', () => {});
+    const store = new PostgresStore(pool, schema, options);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  async migrate(): Promise<void> {
+    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+    await this.withTx(async (c) => {
+      // One migrator at a time across processes; the lock ends with the transaction.
+      await c.query("SELECT pg_advisory_xact_lock(hashtext('auditstream.migrate.' || current_schema()))");
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
+      const done = new Set(((await c.query('SELECT id FROM schema_migrations')).rows as { id: string }[]).map((r) => r.id));
+      for (const m of POSTGRES_MIGRATIONS) {
+        if (done.has(m.id)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)', [m.id, Date.now()]);
+      }
+    });
+  }
+
+  private async withTx<T>(fn: (client: PgClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+        client.release();
+      } catch (rollbackErr) {
+        // A connection that cannot roll back is not returned to the pool.
+        client.release(rollbackErr instanceof Error ? rollbackErr : true);
+      }
+      throw err;
+    }
+  }
+
+  append(batch: AppendBatch): Promise<AppendResult> {
+    return this.committer.submit(batch);
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new AuditError('AS_ERR_UNAVAILABLE', 'store is closed'));
+    return this.withTx((client) => {
+      const ops = opsOn(client);
+      const tx: StoreTx = {
+        ...sqlOn(client),
+        append: async (batch) => {
+          const [outcome] = await appendBatches(ops, [batch], Date.now());
+          if (!outcome!.ok) throw outcome!.error;
+          return outcome!.value;
+        },
+      };
+      return fn(tx);
+    });
+  }
+
+  query(filter: QueryFilter, page: PageRequest = {}): Promise<Page> {
+    return runPagedQuery(filter, page, (sql, params) => this.sql.all<RecordRow>(sql, params));
+  }
+
+  async readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]> {
+    const rows = await this.sql.all<RecordRow>(
+      `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
+      [accountId, fromSeq, limit],
+    );
+    return rows.map(toStoredRecord);
+  }
+
+  async chainAccounts(): Promise<string[]> {
+    const rows = await this.sql.all<{ account_id: string }>(
+      'SELECT account_id FROM chain_heads UNION SELECT DISTINCT account_id FROM audit_records ORDER BY 1',
+    );
+    return rows.map((r) => r.account_id);
+  }
+
+  async chainHead(accountId: string): Promise<ChainHead | undefined> {
+    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM chain_heads WHERE account_id = ?', [accountId]);
+    return r && { accountId, seq: r.seq, hash: r.hash };
+  }
+
+  async retentionAnchor(accountId: string): Promise<RetentionAnchor | undefined> {
+    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM retention_anchors WHERE account_id = ?', [accountId]);
+    return r && { accountId, seq: r.seq, hash: r.hash };
+  }
+
+  async purgeExpired(cutoffMs: number, batchSize: number): Promise<number> {
+    const accounts = await this.chainAccounts();
+    let budget = batchSize;
+    for (const accountId of accounts) {
+      if (budget <= 0) break;
+      budget -= await this.withTx(async (c) => {
+        // Lock the head so the prefix we cut and the anchor we set agree with concurrent appends.
+        await c.query('SELECT seq FROM chain_heads WHERE account_id = $1 FOR UPDATE', [accountId]);
+        await c.query("SET LOCAL auditstream.purge = 'on'");
+        const rows = (await c.query('SELECT seq, hash, stored_at FROM audit_records WHERE account_id = $1 ORDER BY seq LIMIT $2', [accountId, budget]))
+          .rows as { seq: number; hash: string; stored_at: number }[];
+        let last: { seq: number; hash: string } | undefined;
+        for (const r of rows) {
+          if (r.stored_at >= cutoffMs) break;
+          last = r;
+        }
+        if (!last) return 0;
+        const del = await c.query('DELETE FROM audit_records WHERE account_id = $1 AND seq <= $2', [accountId, last.seq]);
+        await c.query(
+          'INSERT INTO retention_anchors (account_id, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+          [accountId, last.seq, last.hash],
+        );
+        return del.rowCount ?? 0;
+      });
+    }
+    return batchSize - budget;
+  }
+
+  async saveCheckpoint(cp: Checkpoint): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      [cp.accountId, cp.seq, cp.hash, cp.createdAt, cp.keyId, cp.signature],
+    );
+  }
+
+  async checkpoints(accountId: string): Promise<Checkpoint[]> {
+    const rows = await this.sql.all<{ seq: number; hash: string; created_at: number; key_id: string; signature: string }>(
+      'SELECT seq, hash, created_at, key_id, signature FROM checkpoints WHERE account_id = ? ORDER BY seq',
+      [accountId],
+    );
+    return rows.map((r) => ({ accountId, seq: r.seq, hash: r.hash, createdAt: r.created_at, keyId: r.key_id, signature: r.signature }));
+  }
+
+  async count(accountId?: string): Promise<number> {
+    const r = accountId
+      ? await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records WHERE account_id = ?', [accountId])
+      : await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records');
+    return Number(r?.n ?? 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.committer.close();
+    await this.pool.end();
+  }
+}
+
+/** Chain primitives on one client inside an open transaction. */
+function opsOn(c: PgQueryable): ChainTxOps {
+  return {
+    lockHead: async (accountId) => {
+      await c.query('INSERT INTO chain_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING', [accountId, GENESIS_HASH]);
+      const r = (await c.query('SELECT seq, hash FROM chain_heads WHERE account_id = $1 FOR UPDATE', [accountId])).rows[0] as { seq: number; hash: string };
+      return r;
+    },
+    findLogIds: async (accountId, logIds) => {
+      const rows = (await c.query('SELECT log_id, seq, record_json FROM audit_records WHERE account_id = $1 AND log_id = ANY($2::text[])', [accountId, logIds]))
+        .rows as { log_id: string; seq: number; record_json: string }[];
+      return new Map<string, ExistingLog>(rows.map((r) => [r.log_id, { seq: r.seq, recordJson: r.record_json }]));
+    },
+    insert: async (rows: ChainRow[]) => {
+      // One statement for the whole batch: arrays per column, unnested server-side.
+      const col = <K extends keyof ChainRow>(k: K) => rows.map((r) => r[k]);
+      await c.query(
+        `INSERT INTO audit_records (account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id,
+           status, namespace, ingested_by, prev_hash, hash, record_json)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+           $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`,
+        [
+          col('accountId'), col('seq'), col('logId'), col('storedAt'), col('emitMs'), col('operation'), col('userEmail'),
+          col('principalId'), col('status'), col('namespace'), col('ingestedBy'), col('prevHash'), col('hash'), col('recordJson'),
+        ],
+      );
+    },
+    setHead: async (accountId, seq, hash) => {
+      await c.query('UPDATE chain_heads SET seq = $2, hash = $3 WHERE account_id = $1', [accountId, seq, hash]);
+    },
+  };
+}

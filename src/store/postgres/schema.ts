@@ -1,0 +1,70 @@
+/**
+ * PostgreSQL schema, as ordered migrations. Applied under a transaction-scoped advisory lock so
+ * several processes starting together migrate once. Later features append migrations.
+ */
+export const POSTGRES_MIGRATIONS: { id: string; sql: string }[] = [
+  {
+    id: '0001_audit_core',
+    sql: `
+CREATE TABLE audit_records (
+  id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  account_id   TEXT   NOT NULL,
+  seq          BIGINT NOT NULL,
+  log_id       TEXT   NOT NULL,
+  stored_at    BIGINT NOT NULL,
+  emit_ms      BIGINT NOT NULL,
+  operation    TEXT   NOT NULL,
+  user_email   TEXT   NOT NULL,
+  principal_id TEXT   NOT NULL,
+  status       TEXT   NOT NULL,
+  namespace    TEXT,
+  ingested_by  TEXT,
+  prev_hash    TEXT   NOT NULL,
+  hash         TEXT   NOT NULL,
+  record_json  TEXT   NOT NULL
+);
+CREATE UNIQUE INDEX audit_records_chain ON audit_records (account_id, seq);
+CREATE UNIQUE INDEX audit_records_log_id ON audit_records (account_id, log_id);
+CREATE INDEX audit_records_account ON audit_records (account_id, id);
+CREATE INDEX audit_records_operation ON audit_records (account_id, operation, id);
+CREATE INDEX audit_records_user_email ON audit_records (account_id, user_email, id);
+CREATE INDEX audit_records_principal ON audit_records (account_id, principal_id, id);
+CREATE INDEX audit_records_status ON audit_records (account_id, status, id);
+CREATE INDEX audit_records_namespace ON audit_records (account_id, namespace, id) WHERE namespace IS NOT NULL;
+CREATE INDEX audit_records_emit ON audit_records (account_id, emit_ms, id);
+CREATE INDEX audit_records_stored_at ON audit_records (stored_at);
+
+CREATE TABLE chain_heads (
+  account_id TEXT PRIMARY KEY,
+  seq        BIGINT NOT NULL,
+  hash       TEXT   NOT NULL
+);
+CREATE TABLE retention_anchors (
+  account_id TEXT PRIMARY KEY,
+  seq        BIGINT NOT NULL,
+  hash       TEXT   NOT NULL
+);
+CREATE TABLE checkpoints (
+  account_id TEXT   NOT NULL,
+  seq        BIGINT NOT NULL,
+  hash       TEXT   NOT NULL,
+  created_at BIGINT NOT NULL,
+  key_id     TEXT   NOT NULL,
+  signature  TEXT   NOT NULL,
+  PRIMARY KEY (account_id, seq, key_id)
+);
+
+-- Guard rails for append-only: no UPDATE ever, DELETE only when retention has set
+-- auditstream.purge for its own transaction. (The chain and checkpoints catch whoever drops this.)
+CREATE FUNCTION audit_records_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' AND current_setting('auditstream.purge', true) = 'on' THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'audit_records is append-only (% refused)', TG_OP;
+END $$;
+CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records
+FOR EACH ROW EXECUTE FUNCTION audit_records_guard();
+`,
+  },
+];

@@ -1,0 +1,173 @@
+/**
+ * Query building shared by both engines: filters become a WHERE clause with `?` placeholders,
+ * and pages are keyset-paginated on the global `id`, so a cursor stays valid (and pages stay
+ * stable) however many records arrive meanwhile.
+ */
+import { createHash } from 'node:crypto';
+import { AuditError } from '../errors.js';
+import type { Page, PageRequest, QueryFilter, StoredRecord } from './store.js';
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+/** Columns selected for a `StoredRecord`. */
+export const RECORD_COLUMNS =
+  'id, account_id, seq, stored_at, prev_hash, hash, ingested_by, record_json, log_id, emit_ms, operation, user_email, principal_id, status, namespace';
+
+export interface RecordRow {
+  id: number;
+  account_id: string;
+  seq: number;
+  stored_at: number;
+  prev_hash: string;
+  hash: string;
+  ingested_by: string | null;
+  record_json: string;
+  log_id: string;
+  emit_ms: number;
+  operation: string;
+  user_email: string;
+  principal_id: string;
+  status: string;
+  namespace: string | null;
+}
+
+export function toStoredRecord(r: RecordRow): StoredRecord {
+  return {
+    id: Number(r.id),
+    accountId: r.account_id,
+    seq: Number(r.seq),
+    storedAt: Number(r.stored_at),
+    prevHash: r.prev_hash,
+    hash: r.hash,
+    ingestedBy: r.ingested_by,
+    recordJson: r.record_json,
+    columns: {
+      logId: r.log_id,
+      emitMs: Number(r.emit_ms),
+      operation: r.operation,
+      userEmail: r.user_email,
+      principalId: r.principal_id,
+      status: r.status,
+      namespace: r.namespace,
+    },
+  };
+}
+
+export function whereClause(f: QueryFilter): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  const eq = (col: string, v: string | undefined) => {
+    if (v !== undefined) {
+      parts.push(`${col} = ?`);
+      params.push(v);
+    }
+  };
+  eq('account_id', f.accountId);
+  eq('operation', f.operation);
+  eq('user_email', f.userEmail);
+  eq('principal_id', f.principalId);
+  eq('status', f.status);
+  eq('namespace', f.namespace);
+  if (f.sinceMs !== undefined) {
+    parts.push('emit_ms >= ?');
+    params.push(f.sinceMs);
+  }
+  if (f.untilMs !== undefined) {
+    parts.push('emit_ms < ?');
+    params.push(f.untilMs);
+  }
+  return { sql: parts.length ? parts.join(' AND ') : '1=1', params };
+}
+
+interface CursorState {
+  /** Key of the edge row. */
+  k: number;
+  /** `a`: rows after k in the page order; `b`: rows before k. */
+  d: 'a' | 'b';
+  /** Fingerprint of filter + order: a cursor is only valid for the query that made it. */
+  f: string;
+}
+
+function fingerprint(f: QueryFilter, order: 'asc' | 'desc'): string {
+  const keys = Object.keys(f).sort() as (keyof QueryFilter)[];
+  const text = JSON.stringify([order, ...keys.filter((k) => f[k] !== undefined).map((k) => [k, f[k]])]);
+  return createHash('sha256').update(text).digest('base64url').slice(0, 12);
+}
+
+function encodeCursor(c: CursorState): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(text: string, fp: string): CursorState {
+  let c: unknown;
+  try {
+    c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    c = undefined;
+  }
+  const s = c as Partial<CursorState> | undefined;
+  if (!s || typeof s.k !== 'number' || !Number.isSafeInteger(s.k) || (s.d !== 'a' && s.d !== 'b') || typeof s.f !== 'string') {
+    throw new AuditError('AS_ERR_INVALID_CURSOR', 'cursor is malformed: pass back a cursor exactly as a page returned it');
+  }
+  if (s.f !== fp) {
+    throw new AuditError('AS_ERR_INVALID_CURSOR', 'cursor belongs to a query with other filters or order');
+  }
+  return s as CursorState;
+}
+
+export function pageLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  }
+  return limit;
+}
+
+/**
+ * Runs a keyset-paginated query. `fetch` executes one SELECT (engine-specific placeholders are
+ * the engine's business) and returns rows.
+ */
+export async function runPagedQuery(
+  filter: QueryFilter,
+  page: PageRequest,
+  fetch: (sql: string, params: unknown[]) => Promise<RecordRow[]>,
+): Promise<Page> {
+  const order = page.order ?? 'desc';
+  if (order !== 'asc' && order !== 'desc') throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'order must be asc or desc');
+  const limit = pageLimit(page.limit);
+  const fp = fingerprint(filter, order);
+  const cursor = page.cursor ? decodeCursor(page.cursor, fp) : undefined;
+  const where = whereClause(filter);
+
+  // Walking "after" in page order follows `order`; walking "before" runs the other way.
+  const backwards = cursor?.d === 'b';
+  const ascending = (order === 'asc') !== backwards;
+  const params = [...where.params];
+  let sql = `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE ${where.sql}`;
+  if (cursor) {
+    sql += ascending ? ' AND id > ?' : ' AND id < ?';
+    params.push(cursor.k);
+  }
+  sql += ` ORDER BY id ${ascending ? 'ASC' : 'DESC'} LIMIT ?`;
+  params.push(limit + 1);
+
+  const rows = await fetch(sql, params);
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  if (backwards) rows.reverse();
+  const items = rows.map(toStoredRecord);
+  const result: Page = { items };
+  if (items.length === 0) {
+    // An empty page past either end: offer the way back only.
+    if (cursor) result[backwards ? 'nextCursor' : 'prevCursor'] = encodeCursor({ k: cursor.k, d: backwards ? 'a' : 'b', f: fp });
+    return result;
+  }
+  const first = items[0]!.id;
+  const last = items[items.length - 1]!.id;
+  const hasAfter = backwards ? true : more;
+  const hasBefore = backwards ? more : cursor !== undefined;
+  if (hasAfter) result.nextCursor = encodeCursor({ k: last, d: 'a', f: fp });
+  if (hasBefore) result.prevCursor = encodeCursor({ k: first, d: 'b', f: fp });
+  return result;
+}

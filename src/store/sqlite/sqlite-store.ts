@@ -1,0 +1,291 @@
+/**
+ * The embedded engine: one SQLite file (better-sqlite3), WAL with synchronous=FULL so an
+ * acknowledged record survives SIGKILL and power loss (measured: ~10 % of the raw insert rate).
+ *
+ * One write connection, guarded by a mutex (SQLite allows one writer; a transaction body may
+ * await), and one read connection that sees committed data only, so queries never observe a
+ * transaction in progress. Writes take `BEGIN IMMEDIATE`, which also serializes several
+ * processes sharing the file.
+ *
+ * @example
+ * const store = await SqliteStore.open('./data/auditstream.db');
+ * await store.append({ accountId: 'acme', records: [record], ingestedBy: null });
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { appendBatches, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
+import { GroupCommitter } from '../group-commit.js';
+import { Mutex } from '../mutex.js';
+import { RECORD_COLUMNS, runPagedQuery, toStoredRecord, type RecordRow } from '../query.js';
+import type {
+  AppendBatch,
+  AppendResult,
+  AuditStore,
+  ChainHead,
+  Checkpoint,
+  Page,
+  PageRequest,
+  QueryFilter,
+  RetentionAnchor,
+  Sql,
+  StoredRecord,
+  StoreTx,
+} from '../store.js';
+import { SQLITE_MIGRATIONS } from './schema.js';
+import { AuditError } from '../../errors.js';
+
+/** The part of better-sqlite3 this engine calls. */
+interface SqliteStatement {
+  all(...params: unknown[]): unknown[];
+  get(...params: unknown[]): unknown;
+  run(...params: unknown[]): { changes: number };
+}
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): unknown;
+  pragma(sql: string): unknown;
+  close(): void;
+  readonly inTransaction: boolean;
+}
+
+export interface SqliteStoreOptions {
+  /** Most append batches one commit takes. */
+  maxBatchesPerCommit?: number;
+}
+
+function sqlOn(conn: SqliteConnection): Sql {
+  const cache = new Map<string, SqliteStatement>();
+  const stmt = (text: string) => {
+    let s = cache.get(text);
+    if (!s) {
+      s = conn.prepare(text);
+      cache.set(text, s);
+    }
+    return s;
+  };
+  return {
+    all: async <T>(text: string, params: readonly unknown[] = []) => stmt(text).all(...params) as T[],
+    get: async <T>(text: string, params: readonly unknown[] = []) => stmt(text).get(...params) as T | undefined,
+    run: async (text: string, params: readonly unknown[] = []) => ({ changes: stmt(text).run(...params).changes }),
+  };
+}
+
+export class SqliteStore implements AuditStore {
+  readonly engine = 'sqlite' as const;
+  readonly sql: Sql;
+  private readonly writeSql: Sql;
+  private readonly mutex = new Mutex();
+  private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
+  private readonly insertStmt: () => SqliteStatement;
+  private closed = false;
+
+  private constructor(
+    private readonly w: SqliteConnection,
+    private readonly r: SqliteConnection,
+    options: SqliteStoreOptions,
+  ) {
+    this.sql = sqlOn(r);
+    this.writeSql = sqlOn(w);
+    let insert: SqliteStatement | undefined;
+    this.insertStmt = () =>
+      (insert ??= w.prepare(
+        `INSERT INTO audit_records (account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id,
+           status, namespace, ingested_by, prev_hash, hash, record_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      ));
+    this.committer = new GroupCommitter((batches) => this.writeTx(() => appendBatches(this.ops, batches, Date.now())), {
+      maxItems: options.maxBatchesPerCommit ?? 512,
+    });
+  }
+
+  /** Opens (creating if needed) the database file and applies migrations. */
+  static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    if (path === ':memory:') throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'SQLite needs a file path (":memory:" cannot be shared by the read and write connections)');
+    mkdirSync(dirname(path), { recursive: true });
+    const w = new Database(path) as unknown as SqliteConnection;
+    w.pragma('journal_mode = WAL');
+    w.pragma('synchronous = FULL');
+    w.pragma('busy_timeout = 10000');
+    w.pragma('foreign_keys = ON');
+    const store = new SqliteStore(w, openReader(path), options);
+    await store.migrate();
+    return store;
+  }
+
+  async migrate(): Promise<void> {
+    await this.writeTx(async () => {
+      this.w.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+      const done = new Set((this.w.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
+      for (const m of SQLITE_MIGRATIONS) {
+        if (done.has(m.id)) continue;
+        this.w.exec(m.sql);
+        this.w.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
+      }
+    });
+  }
+
+  private readonly ops: ChainTxOps = {
+    lockHead: async (accountId) => {
+      // BEGIN IMMEDIATE already holds the database's write lock: the head cannot move under us.
+      const row = this.w.prepare('SELECT seq, hash FROM chain_heads WHERE account_id = ?').get(accountId) as
+        | { seq: number; hash: string }
+        | undefined;
+      return row ?? { seq: 0, hash: GENESIS_HASH };
+    },
+    findLogIds: async (accountId, logIds) => {
+      const found = new Map<string, ExistingLog>();
+      // SQLite's default limit is 32766 host parameters; stay well below it.
+      for (let i = 0; i < logIds.length; i += 500) {
+        const chunk = logIds.slice(i, i + 500);
+        const rows = this.w
+          .prepare(`SELECT log_id, seq, record_json FROM audit_records WHERE account_id = ? AND log_id IN (${chunk.map(() => '?').join(',')})`)
+          .all(accountId, ...chunk) as { log_id: string; seq: number; record_json: string }[];
+        for (const r of rows) found.set(r.log_id, { seq: r.seq, recordJson: r.record_json });
+      }
+      return found;
+    },
+    insert: async (rows: ChainRow[]) => {
+      const stmt = this.insertStmt();
+      for (const r of rows) {
+        stmt.run(r.accountId, r.seq, r.logId, r.storedAt, r.emitMs, r.operation, r.userEmail, r.principalId, r.status, r.namespace, r.ingestedBy, r.prevHash, r.hash, r.recordJson);
+      }
+    },
+    setHead: async (accountId, seq, hash) => {
+      this.w
+        .prepare('INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash')
+        .run(accountId, seq, hash);
+    },
+  };
+
+  /** Runs `fn` in BEGIN IMMEDIATE ... COMMIT on the write connection, holding the mutex. */
+  private writeTx<T>(fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.w.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn();
+        this.w.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.w.inTransaction) this.w.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  append(batch: AppendBatch): Promise<AppendResult> {
+    return this.committer.submit(batch);
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new AuditError('AS_ERR_UNAVAILABLE', 'store is closed'));
+    return this.writeTx(() => {
+      const tx: StoreTx = {
+        ...this.writeSql,
+        append: async (batch) => {
+          const [outcome] = await appendBatches(this.ops, [batch], Date.now());
+          if (!outcome!.ok) throw outcome!.error;
+          return outcome!.value;
+        },
+      };
+      return fn(tx);
+    });
+  }
+
+  query(filter: QueryFilter, page: PageRequest = {}): Promise<Page> {
+    return runPagedQuery(filter, page, (sql, params) => this.sql.all<RecordRow>(sql, params));
+  }
+
+  async readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]> {
+    const rows = await this.sql.all<RecordRow>(
+      `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
+      [accountId, fromSeq, limit],
+    );
+    return rows.map(toStoredRecord);
+  }
+
+  async chainAccounts(): Promise<string[]> {
+    const rows = await this.sql.all<{ account_id: string }>(
+      'SELECT account_id FROM chain_heads UNION SELECT DISTINCT account_id FROM audit_records ORDER BY 1',
+    );
+    return rows.map((r) => r.account_id);
+  }
+
+  async chainHead(accountId: string): Promise<ChainHead | undefined> {
+    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM chain_heads WHERE account_id = ?', [accountId]);
+    return r && { accountId, seq: Number(r.seq), hash: r.hash };
+  }
+
+  async retentionAnchor(accountId: string): Promise<RetentionAnchor | undefined> {
+    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM retention_anchors WHERE account_id = ?', [accountId]);
+    return r && { accountId, seq: Number(r.seq), hash: r.hash };
+  }
+
+  async purgeExpired(cutoffMs: number, batchSize: number): Promise<number> {
+    const accounts = await this.chainAccounts();
+    return this.writeTx(async () => {
+      this.w.prepare("INSERT INTO purge_permit (holder) VALUES ('retention')").run();
+      let budget = batchSize;
+      for (const accountId of accounts) {
+        if (budget <= 0) break;
+        // The purged part must stay a prefix of the chain, so walk in sequence order and stop
+        // at the first record that is still young.
+        const rows = this.w
+          .prepare('SELECT seq, hash, stored_at FROM audit_records WHERE account_id = ? ORDER BY seq LIMIT ?')
+          .all(accountId, budget) as { seq: number; hash: string; stored_at: number }[];
+        let last: { seq: number; hash: string } | undefined;
+        for (const r of rows) {
+          if (r.stored_at >= cutoffMs) break;
+          last = r;
+        }
+        if (!last) continue;
+        const { changes } = this.w.prepare('DELETE FROM audit_records WHERE account_id = ? AND seq <= ?').run(accountId, last.seq);
+        this.w
+          .prepare('INSERT INTO retention_anchors (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash')
+          .run(accountId, last.seq, last.hash);
+        budget -= changes;
+      }
+      this.w.prepare('DELETE FROM purge_permit').run();
+      return batchSize - budget;
+    });
+  }
+
+  async saveCheckpoint(cp: Checkpoint): Promise<void> {
+    await this.writeTx(async () => {
+      this.w
+        .prepare('INSERT OR IGNORE INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(cp.accountId, cp.seq, cp.hash, cp.createdAt, cp.keyId, cp.signature);
+    });
+  }
+
+  async checkpoints(accountId: string): Promise<Checkpoint[]> {
+    const rows = await this.sql.all<{ seq: number; hash: string; created_at: number; key_id: string; signature: string }>(
+      'SELECT seq, hash, created_at, key_id, signature FROM checkpoints WHERE account_id = ? ORDER BY seq',
+      [accountId],
+    );
+    return rows.map((r) => ({ accountId, seq: Number(r.seq), hash: r.hash, createdAt: Number(r.created_at), keyId: r.key_id, signature: r.signature }));
+  }
+
+  async count(accountId?: string): Promise<number> {
+    const r = accountId
+      ? await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records WHERE account_id = ?', [accountId])
+      : await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records');
+    return Number(r?.n ?? 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.committer.close();
+    await this.mutex.run(() => {
+      this.w.close();
+      this.r.close();
+    });
+  }
+}
+
+function openReader(path: string): SqliteConnection {
+  const r = new Database(path) as unknown as SqliteConnection;
+  r.pragma('busy_timeout = 10000');
+  r.pragma('query_only = ON');
+  return r;
+}

@@ -1,0 +1,163 @@
+/**
+ * The `AuditStore` contract: one interface, two engines (store/sqlite, store/postgres), one
+ * contract test suite run against both (test/store-contract.test.ts).
+ *
+ * Invariants every engine keeps:
+ * - Append-only: nothing updates or deletes a record except `purgeExpired` (retention).
+ * - An acknowledged append is durable (SQLite WAL + synchronous=FULL; PostgreSQL commit).
+ * - Per account, `seq` is gap-free and assigned under a lock held inside the writing transaction
+ *   (a row lock on PostgreSQL), so two processes writing one account never fork the chain.
+ * - `log_id` is unique per account: the same id with identical content is an idempotent retry
+ *   (stored once, reported as a duplicate); with other content the whole batch is refused.
+ */
+import type { AuditRecord } from '../record/record.js';
+
+/** A batch of records for one account, stored whole or not at all. */
+export interface AppendBatch {
+  accountId: string;
+  /** Normalized records (emitted shape), `log_id` already assigned. */
+  records: AuditRecord[];
+  /**
+   * Who ingested these records through the API (`apikey:<id>` or `token:deployment`), kept
+   * beside each record so a tenant's forged entries can be told from native ones. `null` for
+   * records the control plane wrote itself.
+   */
+  ingestedBy: string | null;
+  /**
+   * Whether each record's `log_id` was supplied by the caller (and so may repeat an earlier
+   * one). Server-assigned ids skip the duplicate lookup.
+   */
+  clientLogIds?: boolean;
+}
+
+export interface AppendResult {
+  /** Per input record, in order: its sequence in the account's chain. */
+  sequences: number[];
+  /** How many records were already stored with identical content (idempotent retries). */
+  duplicates: number;
+}
+
+/** A record as stored, with its place in the chain. */
+export interface StoredRecord {
+  /** Global insertion key: the pagination cursor. */
+  id: number;
+  accountId: string;
+  seq: number;
+  /** Milliseconds since the epoch at commit: what retention goes by. */
+  storedAt: number;
+  prevHash: string;
+  hash: string;
+  ingestedBy: string | null;
+  /** The record's JSON exactly as stored (seed key order). */
+  recordJson: string;
+  /** Indexed columns, derived from the record when stored; `verify` checks they still agree. */
+  columns: RecordColumns;
+}
+
+export interface RecordColumns {
+  logId: string;
+  emitMs: number;
+  operation: string;
+  userEmail: string;
+  principalId: string;
+  status: string;
+  namespace: string | null;
+}
+
+export interface QueryFilter {
+  accountId?: string;
+  /** Inclusive lower bound on `emit_time`, epoch ms. */
+  sinceMs?: number;
+  /** Exclusive upper bound on `emit_time`, epoch ms. */
+  untilMs?: number;
+  operation?: string;
+  userEmail?: string;
+  principalId?: string;
+  status?: string;
+  namespace?: string;
+}
+
+export interface PageRequest {
+  /** 1..1000; default 100. */
+  limit?: number;
+  /** An opaque cursor from a previous page's `nextCursor` / `prevCursor`. */
+  cursor?: string;
+  /** `desc` (newest first, the default) or `asc`. */
+  order?: 'asc' | 'desc';
+}
+
+export interface Page {
+  items: StoredRecord[];
+  /** Cursor to the page after this one in the requested order, absent at the end. */
+  nextCursor?: string;
+  /** Cursor to the page before this one, absent on the first page. */
+  prevCursor?: string;
+}
+
+export interface ChainHead {
+  accountId: string;
+  seq: number;
+  hash: string;
+}
+
+/** Where the stored chain of an account starts once retention has purged its oldest part. */
+export interface RetentionAnchor {
+  accountId: string;
+  /** Sequence of the last purged record: the first stored record has `seq = anchor.seq + 1`. */
+  seq: number;
+  /** Hash of the last purged record: the first stored record's `prevHash`. */
+  hash: string;
+}
+
+/** A signed statement "account A's chain had head H at sequence S at time T". */
+export interface Checkpoint {
+  accountId: string;
+  seq: number;
+  hash: string;
+  createdAt: number;
+  keyId: string;
+  signature: string;
+}
+
+/** Minimal SQL access shared by both engines: `?` placeholders, rows as plain objects. */
+export interface Sql {
+  all<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  get<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T | undefined>;
+  run(text: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+}
+
+/** What a transaction body may do: SQL on the same connection and chain appends. */
+export interface StoreTx extends Sql {
+  /** Appends inside this transaction; the records commit (or roll back) with it. */
+  append(batch: AppendBatch): Promise<AppendResult>;
+}
+
+export interface AuditStore {
+  readonly engine: 'sqlite' | 'postgres';
+  /** Creates or upgrades the schema; safe to run on every start and from several processes. */
+  migrate(): Promise<void>;
+  /** Appends one batch; concurrent calls are grouped into few commits (group commit). */
+  append(batch: AppendBatch): Promise<AppendResult>;
+  /** Runs `fn` in one transaction that may also append records (control-plane operations). */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Read-only SQL outside any transaction. */
+  readonly sql: Sql;
+  query(filter: QueryFilter, page?: PageRequest): Promise<Page>;
+  /** Records of one account with `seq` in [fromSeq, fromSeq + limit), in chain order. */
+  readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]>;
+  /** Accounts that have a chain. */
+  chainAccounts(): Promise<string[]>;
+  chainHead(accountId: string): Promise<ChainHead | undefined>;
+  retentionAnchor(accountId: string): Promise<RetentionAnchor | undefined>;
+  /**
+   * Deletes up to `batchSize` records stored before `cutoffMs`, oldest first per account, and
+   * moves each account's retention anchor to the last deleted link. Returns how many went.
+   */
+  purgeExpired(cutoffMs: number, batchSize: number): Promise<number>;
+  saveCheckpoint(cp: Checkpoint): Promise<void>;
+  checkpoints(accountId: string): Promise<Checkpoint[]>;
+  /** Counts stored records (optionally of one account). */
+  count(accountId?: string): Promise<number>;
+  /** Stops taking appends, flushes what is queued, closes connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,21 @@
+/** Builders for test records in the emitted shape. */
+import { newLogId, normalizeRecord, type AuditRecord } from '../../src/record/record.js';
+
+let n = 0;
+
+export function makeRecord(over: Partial<AuditRecord> = {}): AuditRecord {
+  n++;
+  return normalizeRecord({
+    emit_time: over.emit_time ?? new Date(Date.UTC(2026, 0, 1, 0, 0, n % 60)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    level: 'LOG_LEVEL_INFO',
+    user_email: `user${n % 7}@example.com`,
+    caller_ip_address: '10.1.2.3, 10.4.5.6',
+    operation: 'UpdateNamespace',
+    details: { namespace: `ns-${n % 3}.example`, search_attribute_update: {} },
+    status: 'OK',
+    category: 'LOG_CATEGORY_ADMIN',
+    principal: { id: `p-${n % 5}`, type: 'user', name: `user${n % 7}@example.com` },
+    ...over,
+    log_id: over.log_id ?? newLogId(),
+  });
+}
