@@ -1,0 +1,44 @@
+/**
+ * Who is calling. Every HTTP and gRPC request carries `Authorization: Bearer <secret>`; an
+ * `Authenticator` turns it into a `Caller` or refuses it. The deployment ingest token is checked
+ * here; API keys are added by the control plane (it composes its own authenticator over this one).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { unauthenticated } from '../errors.js';
+import type { Principal } from '../record/record.js';
+
+export type Caller =
+  /** The deployment-wide ingest token: may ingest for any tenant it names. */
+  | { kind: 'ingest-token' }
+  /** An API key (or a logged-in user's session): bound to one account. */
+  | { kind: 'account'; accountId: string; principal: Principal; role: string; keyId?: string };
+
+export interface Authenticator {
+  authenticate(authorization: string | undefined): Promise<Caller>;
+}
+
+/** The secret of a `Bearer` authorization header, or undefined. */
+export function bearerSecret(authorization: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  return m?.[1];
+}
+
+/** Compares two secrets in constant time (by their SHA-256, so lengths may differ). */
+export function secretsEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+/** Accepts only the configured ingest token; `next` handles every other secret. */
+export function ingestTokenAuthenticator(token: string | undefined, next?: Authenticator): Authenticator {
+  return {
+    async authenticate(authorization) {
+      const secret = bearerSecret(authorization);
+      if (!secret) throw unauthenticated('missing "Authorization: Bearer <token>" header');
+      if (token !== undefined && secretsEqual(secret, token)) return { kind: 'ingest-token' };
+      if (next) return next.authenticate(authorization);
+      throw unauthenticated('invalid bearer token');
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * `POST /api/v1/audit-logs`: other control planes store their audit records here.
+ *
+ * A body is validated whole before anything is stored, then stored whole or not at all, and
+ * only then acknowledged with 201 (durable). Re-sending a record with a stored `log_id` and the
+ * same content is an idempotent retry; other content is a 409 naming the record.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AuditError, permissionDenied } from '../errors.js';
+import { newLogId, normalizeRecord, type AcceptedRecord, type AuditRecord } from '../record/record.js';
+import { validateAccepted } from '../record/schema.js';
+import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
+import type { AuditStore } from '../store/store.js';
+import type { Authenticator } from './auth.js';
+import type { Config } from '../config.js';
+import type { ApiMetrics } from './metrics.js';
+
+/** Most records one request may carry (each batch is one transaction). */
+export const MAX_RECORDS_PER_REQUEST = 10_000;
+
+export interface IngestDeps {
+  store: AuditStore;
+  auth: Authenticator;
+  config: Readonly<Config>;
+  metrics: ApiMetrics;
+}
+
+function invalid(index: number, field: string, message: string): AuditError {
+  return new AuditError('AS_ERR_INVALID_RECORD', `record ${index}: ${message}`, { index, field });
+}
+
+/** Validates a parsed body and returns the normalized records (emitted shape). */
+export function prepareRecords(body: unknown, config: Readonly<Config>): { accountId: unknown; records: AuditRecord[]; clientLogIds: boolean } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'body must be a JSON object {"records": [...]}');
+  }
+  const b = body as Record<string, unknown>;
+  for (const k of Object.keys(b)) {
+    if (k !== 'records' && k !== 'account_id') throw new AuditError('AS_ERR_INVALID_ARGUMENT', `unknown body field "${k}" (expected records, account_id)`, { field: k });
+  }
+  const list = b['records'];
+  if (!Array.isArray(list)) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'body.records must be an array of audit records', { field: 'records' });
+  if (list.length === 0) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'body.records is empty', { field: 'records' });
+  if (list.length > MAX_RECORDS_PER_REQUEST) {
+    throw new AuditError('AS_ERR_PAYLOAD_TOO_LARGE', `body.records has ${list.length} records; at most ${MAX_RECORDS_PER_REQUEST} per request`);
+  }
+  let clientLogIds = false;
+  const records = list.map((raw, i) => {
+    const encoded = Buffer.byteLength(JSON.stringify(raw));
+    if (encoded > config.maxRecordBytes) {
+      throw new AuditError('AS_ERR_PAYLOAD_TOO_LARGE', `record ${i}: ${encoded} bytes encoded, over the ${config.maxRecordBytes}-byte limit`, { index: i });
+    }
+    const check = validateAccepted(raw);
+    if (!check.ok) throw invalid(i, check.field, check.message);
+    const rec = raw as AcceptedRecord;
+    if (rec.caller_ip_address !== undefined && rec.caller_ip_address.split(',').length > config.maxCallerIpEntries) {
+      throw invalid(i, 'caller_ip_address', `caller_ip_address has more than ${config.maxCallerIpEntries} entries`);
+    }
+    if (rec.log_id !== undefined) clientLogIds = true;
+    return normalizeRecord(rec, rec.log_id ?? newLogId());
+  });
+  return { accountId: b['account_id'], records, clientLogIds };
+}
+
+export function registerIngestRoute(app: FastifyInstance, deps: IngestDeps): void {
+  app.post('/api/v1/audit-logs', async (req, reply) => {
+    const caller = await deps.auth.authenticate(req.headers.authorization);
+    const ctype = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(ctype)) {
+      throw new AuditError('AS_ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+    }
+    const { accountId: bodyAccount, records, clientLogIds } = prepareRecords(req.body, deps.config);
+
+    let accountId: string;
+    let ingestedBy: string;
+    if (caller.kind === 'ingest-token') {
+      if (bodyAccount === undefined) {
+        throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'account_id is required with the deployment ingest token', { field: 'account_id' });
+      }
+      if (typeof bodyAccount !== 'string' || !ACCOUNT_ID_PATTERN.test(bodyAccount)) {
+        throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'account_id must be 1-64 letters, digits, ".", "_" or "-"', { field: 'account_id' });
+      }
+      accountId = bodyAccount;
+      ingestedBy = 'token:deployment';
+    } else {
+      if (!['owner', 'global_admin', 'developer'].includes(caller.role)) {
+        throw permissionDenied(`role ${caller.role} may not ingest audit records (Owner, Global Admin or Developer)`);
+      }
+      if (bodyAccount !== undefined && bodyAccount !== caller.accountId) {
+        throw permissionDenied('account_id differs from the account of this API key');
+      }
+      accountId = caller.accountId;
+      ingestedBy = caller.keyId ? `apikey:${caller.keyId}` : `user:${caller.principal.id}`;
+    }
+
+    const result = await deps.store.append({ accountId, records, ingestedBy, clientLogIds });
+    deps.metrics.ingestedRecords.inc(records.length - result.duplicates);
+    deps.metrics.ingestDuplicates.inc(result.duplicates);
+    return reply.code(201).send({ accepted: records.length, duplicates: result.duplicates, log_ids: records.map((r) => r.log_id) });
+  });
+}

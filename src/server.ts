@@ -1,0 +1,111 @@
+/**
+ * `auditstream serve`: opens the store, starts the HTTP (and later gRPC) listeners and the
+ * background jobs, and shuts all of it down in reverse order on the first SIGINT/SIGTERM:
+ * stop intake (new requests get 503), let in-flight requests finish, flush queued appends, sign
+ * a last checkpoint, close the store. A second signal exits at once.
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { openStore } from './store/open.js';
+import type { AuditStore } from './store/store.js';
+import { buildApp } from './api/app.js';
+import { createMetrics } from './api/metrics.js';
+import { loadSigner } from './chain/checkpoint.js';
+import { checkpointRound, every, retentionRound, type Job } from './retention/jobs.js';
+
+export interface RunningServer {
+  store: AuditStore;
+  app: FastifyInstance;
+  httpUrl: string;
+  logger: Logger;
+  /** Graceful stop; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: Readonly<Config>, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const releasers: { name: string; release: () => Promise<void> }[] = [];
+  const releaseAll = async () => {
+    // Reverse order of acquisition: listeners first, store last.
+    for (const r of releasers.reverse()) {
+      try {
+        await r.release();
+      } catch (err) {
+        logger.error({ err, resource: r.name }, 'error while shutting down');
+      }
+    }
+    releasers.length = 0;
+  };
+  try {
+    const store = await openStore(config.databaseUrl);
+    releasers.push({ name: 'store', release: () => store.close() });
+    logger.info({ engine: store.engine }, 'store opened');
+
+    const signer = loadSigner(config.signingKeyPath, config.signingKeyGenerate);
+    const metrics = createMetrics();
+    const jobs: Job[] = [
+      every(config.retentionIntervalMs, 'retention', logger, retentionRound(store, config.retentionDays, config.retentionBatchSize, logger, metrics)),
+      every(config.checkpointIntervalMs, 'checkpoint', logger, checkpointRound(store, signer, logger, metrics)),
+    ];
+    const checkpoint = jobs[1]!;
+    releasers.push({
+      name: 'jobs',
+      release: async () => {
+        for (const j of jobs) await j.stop();
+        // Sign what was written up to the end, so tail truncation while stopped is detectable.
+        await checkpoint.runOnce();
+      },
+    });
+
+    const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
+    const app = await buildApp({ store, config, logger, metrics, ...(https ? { https } : {}) });
+    releasers.push({ name: 'http', release: () => app.close() });
+    await app.listen({ host: config.host, port: config.httpPort });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.httpPort;
+    const httpUrl = `${https ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    logger.info({ url: httpUrl, retention_days: config.retentionDays }, 'auditstream listening');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      store,
+      app,
+      httpUrl,
+      logger,
+      stop: () => (stopping ??= releaseAll()),
+    };
+  } catch (err) {
+    await releaseAll();
+    throw err;
+  }
+}
+
+/** Runs until a signal; the first one drains, a second one forces the exit. */
+export async function serveUntilSignal(config: Readonly<Config>): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  const server = await startServer(config, logger);
+  return new Promise<number>((resolve) => {
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) {
+        logger.warn({ signal: sig }, 'second signal: exiting without draining');
+        process.exit(130);
+      }
+      signalled = true;
+      logger.info({ signal: sig }, 'shutting down: draining requests and queued appends');
+      server.stop().then(
+        () => {
+          logger.info('shutdown complete');
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
