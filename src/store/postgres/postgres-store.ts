@@ -25,7 +25,7 @@ import type {
   StoredRecord,
   StoreTx,
 } from '../store.js';
-import { POSTGRES_MIGRATIONS } from './schema.js';
+import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 
 /** The part of a `pg` client or pool this engine calls. */
@@ -113,9 +113,9 @@ export class PostgresStore implements AuditStore {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('auditstream.migrate.' || current_schema()))");
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const done = new Set(((await c.query('SELECT id FROM schema_migrations')).rows as { id: string }[]).map((r) => r.id));
-      for (const m of POSTGRES_MIGRATIONS) {
-        if (done.has(m.id)) continue;
-        await c.query(m.sql);
+      for (const m of MIGRATIONS) {
+        if (done.has(m.id) || !m.postgres) continue;
+        await c.query(m.postgres);
         await c.query('INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)', [m.id, Date.now()]);
       }
     });

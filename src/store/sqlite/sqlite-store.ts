@@ -32,7 +32,7 @@ import type {
   StoredRecord,
   StoreTx,
 } from '../store.js';
-import { SQLITE_MIGRATIONS } from './schema.js';
+import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 
 /** The part of better-sqlite3 this engine calls. */
@@ -116,9 +116,9 @@ export class SqliteStore implements AuditStore {
     await this.writeTx(async () => {
       this.w.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const done = new Set((this.w.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
-      for (const m of SQLITE_MIGRATIONS) {
-        if (done.has(m.id)) continue;
-        this.w.exec(m.sql);
+      for (const m of MIGRATIONS) {
+        if (done.has(m.id) || !m.sqlite) continue;
+        this.w.exec(m.sqlite);
         this.w.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
       }
     });

@@ -1,0 +1,16 @@
+/**
+ * Every schema migration, both dialects side by side, in the order they apply. Each engine runs
+ * the ones it has not recorded in `schema_migrations`. Existing migrations never change; a
+ * feature adds a file here.
+ */
+import { m0001 } from './0001_audit_core.js';
+import { m0002 } from './0002_control_plane.js';
+import { m0003 } from './0003_delivery.js';
+
+export interface Migration {
+  id: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003];
