@@ -1,0 +1,72 @@
+/**
+ * The contract between the delivery engine (src/delivery) and a sink adapter (src/sinks/*).
+ *
+ * An adapter knows one destination: its limits, how to encode a record for it, how to send a
+ * batch, and how to read the destination's answer. Everything else — the durable cursor,
+ * batching within `limits`, retry with backoff and jitter, adaptive rate under throttling,
+ * leases, dead letters, status — is the engine's, shared by every sink.
+ *
+ * Invariant: the engine advances a sink's cursor only once `classify` says the whole batch was
+ * acknowledged (`ok`). A `retry` with `only` resends from those entries (the engine keeps the
+ * per-partition order: see DECISIONS.md "Ordering with partial failure").
+ */
+
+/** Provider limits, each with its source. */
+export interface SinkLimits {
+  /** Most entries in one send call. */
+  maxBatchRecords: number;
+  /** Most bytes in one send call (sum of encoded entries). */
+  maxBatchBytes: number;
+  /** Most bytes of one encoded entry; larger ones are dead-lettered, never sent. */
+  maxRecordBytes: number;
+  /** Sustained entries per second per partition the destination accepts (the engine's starting rate). */
+  recordsPerSecond: number;
+}
+
+/** One record ready to send. */
+export interface EncodedEntry {
+  /** Position in the account's chain. */
+  seq: number;
+  logId: string;
+  /** Partition key (Kinesis) / ordering key (Pub/Sub): the account id by default. */
+  partitionKey: string;
+  data: Buffer;
+}
+
+/** What the destination said about one send. */
+export type Verdict =
+  | { kind: 'ok' }
+  /** Some entries failed transiently: resend these indexes (into the batch sent). */
+  | { kind: 'retry'; only?: number[]; reason: string }
+  /** The destination is throttling: slow down, resend after `afterMs` if given. */
+  | { kind: 'throttle'; afterMs?: number; reason: string }
+  /** These entries can never be accepted (too large, malformed for it): dead-letter them. */
+  | { kind: 'reject'; only: number[]; reason: string }
+  /** The configuration is wrong (role not assumable, stream missing, permission denied): no point retrying soon. */
+  | { kind: 'fatal'; reason: string };
+
+/** The result of writing one test record (ValidateAccountAuditLogSink). */
+export type VerifyResult = { ok: true } | { ok: false; cause: VerifyCause; message: string };
+
+/** Causes named by the issue, so a UI can explain them. */
+export type VerifyCause =
+  | 'role_not_assumable'
+  | 'destination_not_found'
+  | 'permission_denied'
+  | 'wrong_region'
+  | 'endpoint_unreachable'
+  | 'invalid_spec'
+  | 'unknown';
+
+export interface SinkAdapter {
+  readonly kind: 'kinesis' | 'pubsub';
+  readonly limits: SinkLimits;
+  /** Encodes one stored record (its JSON text as stored, seed key order). */
+  encode(accountId: string, seq: number, logId: string, recordJson: string): EncodedEntry;
+  /** Sends a batch; resolves with the provider's raw answer, or rejects with its error. */
+  send(entries: EncodedEntry[]): Promise<unknown>;
+  /** Reads the answer (or the error) of `send` into a verdict. Pure: unit-tested on recorded responses. */
+  classify(result: { value?: unknown; error?: unknown }, entries: EncodedEntry[]): Verdict;
+  /** Releases clients and credentials. */
+  close(): Promise<void>;
+}
