@@ -14,11 +14,17 @@ import { buildApp } from './api/app.js';
 import { createMetrics } from './api/metrics.js';
 import { loadSigner } from './chain/checkpoint.js';
 import { checkpointRound, every, retentionRound, type Job } from './retention/jobs.js';
+import { createControlPlane } from './control/control-plane.js';
+import { ensureInitialAccount } from './control/accounts.js';
+import { registerCloudHttpRoutes } from './api/cloud/http-routes.js';
+import { startGrpcServer } from './api/cloud/grpc-server.js';
 
 export interface RunningServer {
   store: AuditStore;
   app: FastifyInstance;
   httpUrl: string;
+  /** host:port of the gRPC listener (Cloud Ops API). */
+  grpcAddress: string;
   logger: Logger;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
@@ -58,20 +64,40 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
       },
     });
 
+    const initialAdmin = await ensureInitialAccount(store, config.dataDir);
+    if (initialAdmin) logger.info({ path: initialAdmin }, 'first start: created account "default"; its owner credentials are in this file (mode 0600)');
+
+    const control = createControlPlane({ store, config, logger, metrics });
     const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
-    const app = await buildApp({ store, config, logger, metrics, ...(https ? { https } : {}) });
+    const app = await buildApp({
+      store,
+      config,
+      logger,
+      metrics,
+      auth: control.apiAuth,
+      ...(https ? { https } : {}),
+      register: (a) => {
+        registerCloudHttpRoutes(a, control.handlers);
+        control.registerRoutes(a);
+      },
+    });
     releasers.push({ name: 'http', release: () => app.close() });
     await app.listen({ host: config.host, port: config.httpPort });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.httpPort;
     const httpUrl = `${https ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    logger.info({ url: httpUrl, retention_days: config.retentionDays }, 'auditstream listening');
+
+    const grpc = await startGrpcServer({ host: config.host, port: config.grpcPort, handlers: control.handlers, logger, ...(https ? { tls: https } : {}) });
+    releasers.push({ name: 'grpc', release: () => grpc.close(5000) });
+    const grpcAddress = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${grpc.port}`;
+    logger.info({ url: httpUrl, grpc: grpcAddress, tls: Boolean(https), retention_days: config.retentionDays }, 'auditstream listening');
 
     let stopping: Promise<void> | undefined;
     return {
       store,
       app,
       httpUrl,
+      grpcAddress,
       logger,
       stop: () => (stopping ??= releaseAll()),
     };

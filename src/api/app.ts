@@ -49,7 +49,7 @@ export function toAuditError(err: unknown): AuditError {
 function readableAccount(caller: Caller, requested: string | undefined): string {
   if (caller.kind === 'account') {
     if (requested !== undefined && requested !== caller.accountId) throw new AuditError('AS_ERR_PERMISSION_DENIED', 'this API key belongs to another account');
-    if (!['owner', 'global_admin'].includes(caller.role)) {
+    if (!['ROLE_OWNER', 'ROLE_ADMIN'].includes(caller.role)) {
       throw new AuditError('AS_ERR_PERMISSION_DENIED', `role ${caller.role} may not read audit logs (Owner or Global Admin)`);
     }
     return caller.accountId;

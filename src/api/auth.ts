@@ -11,7 +11,23 @@ export type Caller =
   /** The deployment-wide ingest token: may ingest for any tenant it names. */
   | { kind: 'ingest-token' }
   /** An API key (or a logged-in user's session): bound to one account. */
-  | { kind: 'account'; accountId: string; principal: Principal; role: string; keyId?: string };
+  | AccountCaller;
+
+/** A user acting through an API key or a browser session. */
+export interface AccountCaller {
+  kind: 'account';
+  accountId: string;
+  userId: string;
+  email: string;
+  /** Account role, as the Cloud API names it (`ROLE_OWNER`, `ROLE_ADMIN`, `ROLE_DEVELOPER`, ...). */
+  role: string;
+  /** Namespace permissions by namespace (`PERMISSION_ADMIN` | `PERMISSION_WRITE` | `PERMISSION_READ`). */
+  namespaceAccess: Readonly<Record<string, string>>;
+  /** The record's principal: the user, plus `api_key_id` when the call used an API key. */
+  principal: Principal;
+  keyId?: string;
+  via: 'apikey' | 'session';
+}
 
 export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Caller>;

@@ -89,7 +89,7 @@ export function registerIngestRoute(app: FastifyInstance, deps: IngestDeps): voi
       accountId = bodyAccount;
       ingestedBy = 'token:deployment';
     } else {
-      if (!['owner', 'global_admin', 'developer'].includes(caller.role)) {
+      if (!['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER'].includes(caller.role)) {
         throw permissionDenied(`role ${caller.role} may not ingest audit records (Owner, Global Admin or Developer)`);
       }
       if (bodyAccount !== undefined && bodyAccount !== caller.accountId) {

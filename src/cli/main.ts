@@ -10,6 +10,7 @@ import { ENV_OF, resolveConfig } from '../config.js';
 import { serveUntilSignal } from '../server.js';
 import { logsCommand } from './logs.js';
 import { verifyCommand, checkpointCommand } from './verify.js';
+import { createAccountCommand } from './accounts.js';
 
 /** Thrown for a usage error: exit code 2. */
 export class UsageError extends Error {}
@@ -106,6 +107,22 @@ export function buildProgram(io: Io = stdio): Command {
     await checkpointCommand(resolveConfig(process.env, opts), io);
   });
 
+  const accountFlags = (cmd: Command) =>
+    withSettings(
+      cmd
+        .requiredOption('--email <email>', "the owner's email")
+        .option('--password <password>', 'owner password for browser login (at least 12 characters); without it, use the API key')
+        .option('--json', 'print {"account_id","user_id","api_key"} and nothing else on stdout'),
+      [DB_FLAG],
+    );
+  accountFlags(program.command('init').description('on an empty database: create the first account, its owner and an API key')).action(
+    async (opts: Record<string, unknown>) => createAccountCommand(resolveConfig(process.env, opts), opts, io, true),
+  );
+  const accounts = program.command('accounts').description('tenant accounts');
+  accountFlags(accounts.command('create').description('create a tenant account with its owner and an API key')).action(
+    async (opts: Record<string, unknown>) => createAccountCommand(resolveConfig(process.env, opts), opts, io, false),
+  );
+
   return program;
 }
 
@@ -120,7 +137,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       // --help and --version end here with code 0; a usage mistake has already been printed.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof UsageError || (isAuditError(err) && (err.code === 'AS_ERR_INVALID_ARGUMENT' || err.code === 'AS_ERR_INVALID_CURSOR'))) {
+    if (err instanceof UsageError || (isAuditError(err) && (err.code === 'AS_ERR_INVALID_ARGUMENT' || err.code === 'AS_ERR_INVALID_CURSOR' || err.code === 'AS_ERR_FAILED_PRECONDITION'))) {
       io.err(`auditstream: ${(err as Error).message}\n`);
       return 2;
     }

@@ -53,7 +53,8 @@ function sendError(reply: FastifyReply, error: AuditError): FastifyReply {
   return reply.code(error.httpStatus).type('application/json').send(JSON.stringify(errorBody(error)));
 }
 
-function httpContext(method: string, request: FastifyRequest): CallContext {
+/** The CallContext of an HTTP request: headers (but `authorization`), socket peer, proxy chain, request id. */
+export function httpContext(method: string, request: FastifyRequest): CallContext {
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(request.headers)) {
     if (key === 'authorization' || value === undefined) continue;

@@ -1,0 +1,26 @@
+/** `auditstream init` and `auditstream accounts create`: tenant accounts, straight on the database. */
+import type { Config } from '../config.js';
+import { AuditError } from '../errors.js';
+import { openStore } from '../store/open.js';
+import { accountCount, createAccount } from '../control/accounts.js';
+import type { Io } from './main.js';
+
+export async function createAccountCommand(config: Readonly<Config>, opts: Record<string, unknown>, io: Io, firstOnly: boolean): Promise<void> {
+  const email = opts['email'];
+  if (typeof email !== 'string' || email === '') throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--email is required');
+  const store = await openStore(config.databaseUrl);
+  try {
+    if (firstOnly && (await accountCount(store.sql)) > 0) {
+      throw new AuditError('AS_ERR_FAILED_PRECONDITION', 'the database already has an account: use `auditstream accounts create` for another tenant');
+    }
+    const created = await createAccount(store, { email, password: opts['password'] as string | undefined });
+    if (opts['json']) {
+      await io.out(JSON.stringify(created) + '\n');
+    } else {
+      await io.out(`account_id ${created.account_id}\nuser_id    ${created.user_id}\napi_key    ${created.api_key}\n`);
+      io.err('the API key is shown once: store it now (it is kept only as a hash)\n');
+    }
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * API keys: GetApiKeys, GetApiKey, CreateApiKey, UpdateApiKey, DeleteApiKey (audited as
+ * CreateAPIKey / UpdateAPIKey / DeleteAPIKey). The secret is returned once, by CreateApiKey, and
+ * stored only as its SHA-256.
+ */
+import { invalidArgument, notFound } from '../../errors.js';
+import { buildDetails } from '../../record/operations.js';
+import { dateFromTimestamp, type CloudHandlers } from '../../api/cloud/handlers.js';
+import type { Sql } from '../../store/store.js';
+import type { ControlPlane } from '../context.js';
+import { runMutation, runRead } from '../mutation.js';
+import { apiKeyMessage, newResourceVersion, type ApiKeyRow } from '../model.js';
+import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
+import { newApiKeyId, newApiKeyToken, sha256Hex } from '../secrets.js';
+import { checkVersion, obj, requireField, str } from '../validate.js';
+import { userOf } from './users.js';
+
+/** Longest lifetime a key may be given (Temporal Cloud allows up to two years). */
+export const MAX_KEY_LIFETIME_MS = 2 * 366 * 86_400_000;
+
+async function keyOf(sql: Sql, accountId: string, keyId: string): Promise<ApiKeyRow> {
+  if (keyId === '') throw invalidArgument('key_id is required');
+  const row = await sql.get<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ? AND account_id = ?', [keyId, accountId]);
+  if (!row) throw notFound(`API key ${keyId} not found`);
+  return row;
+}
+
+interface KeySpec {
+  ownerId: string;
+  displayName: string;
+  description: string;
+  expiryMs: number | null;
+  disabled: boolean;
+}
+
+/** Validates an ApiKeySpec; the owner must be a user of this account (service accounts are not served yet). */
+async function checkSpec(sql: Sql, accountId: string, spec: Record<string, unknown>, now: number): Promise<KeySpec> {
+  const ownerId = requireField(str(spec, 'ownerId'), 'spec.owner_id');
+  const ownerType = str(spec, 'ownerType');
+  if (ownerType === 'OWNER_TYPE_SERVICE_ACCOUNT' || str(spec, 'ownerTypeDeprecated') === 'service-account') {
+    throw invalidArgument('service account API keys are not supported by this server: spec.owner_type must be OWNER_TYPE_USER');
+  }
+  await userOf(sql, accountId, ownerId);
+  const displayName = requireField(str(spec, 'displayName').trim(), 'spec.display_name');
+  if (displayName.length > 128) throw invalidArgument('spec.display_name must be at most 128 characters');
+  const description = str(spec, 'description');
+  if (description.length > 1024) throw invalidArgument('spec.description must be at most 1024 characters');
+  const expiry = dateFromTimestamp(spec['expiryTime']);
+  const expiryMs = expiry && expiry.getTime() > 0 ? expiry.getTime() : null;
+  if (expiryMs !== null && expiryMs <= now) throw invalidArgument('spec.expiry_time must be in the future');
+  if (expiryMs !== null && expiryMs > now + MAX_KEY_LIFETIME_MS) throw invalidArgument('spec.expiry_time must be at most two years away');
+  return { ownerId, displayName, description, expiryMs, disabled: spec['disabled'] === true };
+}
+
+export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
+  const sql = cp.store.sql;
+  return {
+    GetApiKeys: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const ownerId = str(req, 'ownerId');
+      // Listing everyone's keys needs Owner/Admin; anyone may list their own.
+      return runRead(caller, 'GetApiKeys', { ownerId: ownerId || (['ROLE_OWNER', 'ROLE_ADMIN'].includes(caller.role) ? '*' : caller.userId) }, async () => {
+        const limit = pageSizeOf(req['pageSize']);
+        const after = decodePageToken(req['pageToken']);
+        const owner = ownerId || (['ROLE_OWNER', 'ROLE_ADMIN'].includes(caller.role) ? '' : caller.userId);
+        const rows = await sql.all<ApiKeyRow>(
+          `SELECT * FROM api_keys WHERE account_id = ? AND id > ? ${owner ? 'AND owner_id = ?' : ''} ORDER BY id LIMIT ?`,
+          [caller.accountId, after, ...(owner ? [owner] : []), limit + 1],
+        );
+        const page = pageOf(rows, limit, (k) => k.id);
+        return { apiKeys: page.items.map(apiKeyMessage), nextPageToken: page.nextPageToken };
+      });
+    },
+
+    GetApiKey: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const key = await keyOf(sql, caller.accountId, str(req, 'keyId'));
+      return runRead(caller, 'GetApiKey', { ownerId: key.owner_id }, async () => ({ apiKey: apiKeyMessage(key) }));
+    },
+
+    CreateApiKey: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const spec = obj(req, 'spec') ?? {};
+      const ownerId = str(spec, 'ownerId');
+      let token = '';
+      const response = await runMutation(cp, caller, ctx, {
+        rpc: 'CreateApiKey',
+        operation: 'CreateAPIKey',
+        request: req,
+        target: { ownerId: ownerId || caller.userId },
+        refusedDetails: () => buildDetails('CreateAPIKey', { target_users: ownerId ? [ownerId] : [] }),
+        apply: async (tx, op) => {
+          const s = await checkSpec(tx, caller.accountId, spec, op.now);
+          const id = newApiKeyId();
+          token = newApiKeyToken(id);
+          await tx.run(
+            `INSERT INTO api_keys (id, account_id, owner_id, owner_type, display_name, description, expiry_ms, disabled, secret_hash,
+               resource_version, async_operation_id, created_ms, modified_ms) VALUES (?, ?, ?, 'OWNER_TYPE_USER', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            [id, caller.accountId, s.ownerId, s.displayName, s.description, s.expiryMs, s.disabled ? 1 : 0, sha256Hex(token), newResourceVersion(), op.id, op.now, op.now],
+          );
+          // The stored response (replayed to a retry with the same async_operation_id) never holds the secret.
+          return { details: buildDetails('CreateAPIKey', { target_api_keys: [id], target_users: [s.ownerId] }), response: { keyId: id, token: '' } };
+        },
+      });
+      // A retry of an already-created key cannot show the secret again: it was shown once.
+      return token ? { ...response, token } : response;
+    },
+
+    UpdateApiKey: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const keyId = str(req, 'keyId');
+      const existing = await sql.get<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ? AND account_id = ?', [keyId, caller.accountId]);
+      return runMutation(cp, caller, ctx, {
+        rpc: 'UpdateApiKey',
+        operation: 'UpdateAPIKey',
+        request: req,
+        target: { ownerId: existing?.owner_id ?? caller.userId },
+        refusedDetails: () => buildDetails('UpdateAPIKey', { target_api_keys: [keyId] }),
+        apply: async (tx, op) => {
+          const key = await keyOf(tx, caller.accountId, keyId);
+          checkVersion(str(req, 'resourceVersion'), key.resource_version, `API key ${keyId}`);
+          const s = await checkSpec(tx, caller.accountId, obj(req, 'spec') ?? {}, op.now);
+          if (s.ownerId !== key.owner_id) throw invalidArgument('spec.owner_id cannot change: create a new key for the other owner');
+          await tx.run(
+            'UPDATE api_keys SET display_name = ?, description = ?, expiry_ms = ?, disabled = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE id = ?',
+            [s.displayName, s.description, s.expiryMs, s.disabled ? 1 : 0, newResourceVersion(), op.id, op.now, key.id],
+          );
+          return { details: buildDetails('UpdateAPIKey', { target_api_keys: [key.id], disabled: s.disabled }), response: {} };
+        },
+      });
+    },
+
+    DeleteApiKey: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const keyId = str(req, 'keyId');
+      const existing = await sql.get<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ? AND account_id = ?', [keyId, caller.accountId]);
+      return runMutation(cp, caller, ctx, {
+        rpc: 'DeleteApiKey',
+        operation: 'DeleteAPIKey',
+        request: req,
+        target: { ownerId: existing?.owner_id ?? caller.userId },
+        refusedDetails: () => buildDetails('DeleteAPIKey', { target_api_keys: [keyId] }),
+        apply: async (tx) => {
+          const key = await keyOf(tx, caller.accountId, keyId);
+          checkVersion(str(req, 'resourceVersion'), key.resource_version, `API key ${keyId}`);
+          await tx.run('DELETE FROM api_keys WHERE id = ?', [key.id]);
+          return { details: buildDetails('DeleteAPIKey', { target_api_keys: [key.id] }), response: {} };
+        },
+      });
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * GetAsyncOperation and GetAuditLogs: reads, not audited. Operations are stored, so a
+ * GetAsyncOperation after a restart answers truthfully.
+ */
+import { invalidArgument, notFound } from '../../errors.js';
+import { dateFromTimestamp, structFromJson, timestampFromDate, type CloudHandlers, type CloudResponse } from '../../api/cloud/handlers.js';
+import type { JsonObject } from '../../api/cloud/json-types.js';
+import type { AuditRecord } from '../../record/record.js';
+import type { StoredRecord } from '../../store/store.js';
+import type { ControlPlane } from '../context.js';
+import { runRead } from '../mutation.js';
+import { pageSizeOf } from '../paging.js';
+import { str } from '../validate.js';
+import { isAuditError } from '../../errors.js';
+
+interface OperationRow {
+  id: string;
+  operation_type: string;
+  state: string;
+  failure_reason: string;
+  started_ms: number;
+  finished_ms: number | null;
+}
+
+const STATE_LABEL: Record<string, string> = {
+  STATE_PENDING: 'pending',
+  STATE_IN_PROGRESS: 'in_progress',
+  STATE_FAILED: 'failed',
+  STATE_CANCELLED: 'cancelled',
+  STATE_FULFILLED: 'fulfilled',
+  STATE_REJECTED: 'rejected',
+};
+
+/** A stored record as the Cloud API's `auditlog.v1.LogRecord`. */
+export function logRecordMessage(stored: StoredRecord): CloudResponse {
+  const r = JSON.parse(stored.recordJson) as AuditRecord;
+  const msg: CloudResponse = {
+    emitTime: timestampFromDate(Date.parse(r.emit_time)),
+    operation: r.operation,
+    status: r.status,
+    version: r.version,
+    logId: r.log_id,
+    principal: { type: r.principal.type, id: r.principal.id, name: r.principal.name, apiKeyId: r.principal.api_key_id ?? '' },
+    rawDetails: structFromJson(r.details as JsonObject),
+    xForwardedFor: r.caller_ip_address,
+    asyncOperationId: r.request_id ?? '',
+  };
+  return msg;
+}
+
+export function operationHandlers(cp: ControlPlane): CloudHandlers {
+  const sql = cp.store.sql;
+  return {
+    GetAsyncOperation: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      return runRead(caller, 'GetAsyncOperation', undefined, async () => {
+        const id = str(req, 'asyncOperationId');
+        if (!id) throw invalidArgument('async_operation_id is required');
+        const row = await sql.get<OperationRow>(
+          'SELECT id, operation_type, state, failure_reason, started_ms, finished_ms FROM async_operations WHERE account_id = ? AND id = ?',
+          [caller.accountId, id],
+        );
+        if (!row) throw notFound(`async operation ${id} not found`);
+        const op: CloudResponse = {
+          id: row.id,
+          state: row.state,
+          stateDeprecated: STATE_LABEL[row.state] ?? '',
+          operationType: row.operation_type,
+          failureReason: row.failure_reason,
+          startedTime: timestampFromDate(Number(row.started_ms)),
+        };
+        if (row.finished_ms !== null) op['finishedTime'] = timestampFromDate(Number(row.finished_ms));
+        return { asyncOperation: op };
+      });
+    },
+
+    GetAuditLogs: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      return runRead(caller, 'GetAuditLogs', undefined, async () => {
+        const start = dateFromTimestamp(req['startTimeInclusive']);
+        const end = dateFromTimestamp(req['endTimeExclusive']);
+        const sinceMs = start && start.getTime() > 0 ? start.getTime() : undefined;
+        const untilMs = end && end.getTime() > 0 ? end.getTime() : undefined;
+        if (sinceMs !== undefined && untilMs !== undefined && sinceMs >= untilMs) throw invalidArgument('start_time_inclusive must be before end_time_exclusive');
+        const token = str(req, 'pageToken');
+        try {
+          const page = await cp.store.query(
+            { accountId: caller.accountId, ...(sinceMs !== undefined ? { sinceMs } : {}), ...(untilMs !== undefined ? { untilMs } : {}) },
+            { order: 'asc', limit: pageSizeOf(req['pageSize']), ...(token ? { cursor: token } : {}) },
+          );
+          return { logs: page.items.map(logRecordMessage), nextPageToken: page.nextCursor ?? '' };
+        } catch (err) {
+          // A cursor from another query is the caller's mistake: INVALID_ARGUMENT, never retried.
+          if (isAuditError(err) && err.code === 'AS_ERR_INVALID_CURSOR') throw invalidArgument(`page_token: ${err.message}`);
+          throw err;
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Users: GetUsers, GetUser, CreateUser (audited as InviteUsers), UpdateUser, DeleteUser,
+ * SetUserNamespaceAccess (audited as UpdateUserNamespacePermissions).
+ */
+import { AuditError, failedPrecondition, invalidArgument, notFound, permissionDenied } from '../../errors.js';
+import { buildDetails } from '../../record/operations.js';
+import type { CloudHandlers } from '../../api/cloud/handlers.js';
+import type { StoreTx, Sql } from '../../store/store.js';
+import type { AccountCaller } from '../../api/auth.js';
+import type { ControlPlane } from '../context.js';
+import { runMutation, runRead } from '../mutation.js';
+import { newResourceVersion, userMessage, type UserRow } from '../model.js';
+import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
+import { newToken, newUserId, sha256Hex } from '../secrets.js';
+import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceOf, obj, requireField, str } from '../validate.js';
+import { NAMESPACE_PERMISSIONS } from '../rbac.js';
+
+/** Invitations are valid for 7 days (DECISIONS.md). */
+export const INVITATION_TTL_MS = 7 * 86_400_000;
+
+export async function userOf(sql: Sql, accountId: string, userId: string): Promise<UserRow> {
+  if (userId === '') throw invalidArgument('user_id is required');
+  const row = await sql.get<UserRow>('SELECT * FROM users WHERE id = ? AND account_id = ?', [userId, accountId]);
+  if (!row) throw notFound(`user ${userId} not found`);
+  return row;
+}
+
+async function ownerCount(tx: Sql, accountId: string): Promise<number> {
+  const r = await tx.get<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE account_id = ? AND role = 'ROLE_OWNER'", [accountId]);
+  return Number(r?.n ?? 0);
+}
+
+/** Only an Owner may make or unmake an Owner (a Global Admin cannot promote anyone above itself). */
+function guardOwnerRole(caller: AccountCaller, from: string | undefined, to: string): void {
+  if ((to === 'ROLE_OWNER' || from === 'ROLE_OWNER') && from !== to && caller.role !== 'ROLE_OWNER') {
+    throw permissionDenied('only an account owner may grant or revoke the owner role');
+  }
+}
+
+/** A new one-time invitation token for a user; the caller shows it once. */
+export async function issueInvitation(tx: Sql, userId: string, now = Date.now()): Promise<{ token: string; expiresMs: number }> {
+  const token = newToken();
+  const expiresMs = now + INVITATION_TTL_MS;
+  await tx.run('UPDATE users SET invite_token_hash = ?, invite_created_ms = ?, invite_expires_ms = ? WHERE id = ?', [sha256Hex(token), now, expiresMs, userId]);
+  return { token, expiresMs };
+}
+
+export function userHandlers(cp: ControlPlane): CloudHandlers {
+  const sql = cp.store.sql;
+  return {
+    GetUsers: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      return runRead(caller, 'GetUsers', undefined, async () => {
+        const limit = pageSizeOf(req['pageSize']);
+        const after = decodePageToken(req['pageToken']);
+        const email = str(req, 'email').trim().toLowerCase();
+        const namespace = str(req, 'namespace');
+        const rows = await sql.all<UserRow>(
+          `SELECT * FROM users WHERE account_id = ? AND id > ? ${email ? 'AND email = ?' : ''} ORDER BY id LIMIT ?`,
+          [caller.accountId, after, ...(email ? [email] : []), limit + 1 + (namespace ? 10_000 : 0)],
+        );
+        // Namespace filter: users with an explicit permission there (Owner/Admin have it implicitly).
+        const filtered = namespace
+          ? rows.filter((u) => u.role === 'ROLE_OWNER' || u.role === 'ROLE_ADMIN' || namespace in (JSON.parse(u.namespace_access_json) as object))
+          : rows;
+        const page = pageOf(filtered, limit, (u) => u.id);
+        return { users: page.items.map(userMessage), nextPageToken: page.nextPageToken };
+      });
+    },
+
+    GetUser: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      return runRead(caller, 'GetUser', undefined, async () => ({ user: userMessage(await userOf(sql, caller.accountId, str(req, 'userId'))) }));
+    },
+
+    CreateUser: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const spec = obj(req, 'spec') ?? {};
+      const rawEmail = str(spec, 'email');
+      return runMutation(cp, caller, ctx, {
+        rpc: 'CreateUser',
+        operation: 'InviteUsers',
+        request: req,
+        refusedDetails: () => buildDetails('InviteUsers', { target_users: rawEmail ? [rawEmail] : [] }),
+        apply: async (tx, op) => {
+          const email = checkEmail(requireField(rawEmail, 'spec.email'));
+          const access = obj(spec, 'access') ?? {};
+          const role = checkRole(obj(access, 'accountAccess')?.['role']);
+          guardOwnerRole(caller, undefined, role);
+          const nsAccess = await checkNamespaceAccess(tx, caller.accountId, access['namespaceAccesses'], 'spec.access.namespace_accesses');
+          if (await tx.get('SELECT id FROM users WHERE account_id = ? AND email = ?', [caller.accountId, email])) {
+            throw new AuditError('AS_ERR_ALREADY_EXISTS', `a user with email ${email} already exists in this account`);
+          }
+          const id = newUserId();
+          await tx.run(
+            `INSERT INTO users (id, account_id, email, role, namespace_access_json, resource_version, async_operation_id, created_ms, modified_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            [id, caller.accountId, email, role, JSON.stringify(nsAccess), newResourceVersion(), op.id, op.now, op.now],
+          );
+          // The invitation exists from now on; its one-time token is handed out by
+          // POST /api/v1/users/{id}/invitation (shown once, rotating it).
+          await issueInvitation(tx, id, op.now);
+          return { details: buildDetails('InviteUsers', { target_users: [email], account_role: role }), response: { userId: id } };
+        },
+      });
+    },
+
+    UpdateUser: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const userId = str(req, 'userId');
+      const spec = obj(req, 'spec') ?? {};
+      return runMutation(cp, caller, ctx, {
+        rpc: 'UpdateUser',
+        operation: 'UpdateUser',
+        request: req,
+        refusedDetails: () => buildDetails('UpdateUser', { target_users: [str(spec, 'email') || userId] }),
+        apply: async (tx, op) => {
+          const user = await userOf(tx, caller.accountId, userId);
+          checkVersion(str(req, 'resourceVersion'), user.resource_version, `user ${userId}`);
+          const email = checkEmail(requireField(str(spec, 'email'), 'spec.email'));
+          const access = obj(spec, 'access') ?? {};
+          const role = checkRole(obj(access, 'accountAccess')?.['role']);
+          guardOwnerRole(caller, user.role, role);
+          if (user.role === 'ROLE_OWNER' && role !== 'ROLE_OWNER' && (await ownerCount(tx, caller.accountId)) <= 1) {
+            throw failedPrecondition('the account must keep at least one owner');
+          }
+          if (email !== user.email && (await tx.get('SELECT id FROM users WHERE account_id = ? AND email = ?', [caller.accountId, email]))) {
+            throw new AuditError('AS_ERR_ALREADY_EXISTS', `a user with email ${email} already exists in this account`);
+          }
+          const nsAccess = await checkNamespaceAccess(tx, caller.accountId, access['namespaceAccesses'], 'spec.access.namespace_accesses');
+          await tx.run('UPDATE users SET email = ?, role = ?, namespace_access_json = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE id = ?', [
+            email,
+            role,
+            JSON.stringify(nsAccess),
+            newResourceVersion(),
+            op.id,
+            op.now,
+            user.id,
+          ]);
+          return { details: buildDetails('UpdateUser', { target_users: [email], account_role: role }), response: {} };
+        },
+      });
+    },
+
+    DeleteUser: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const userId = str(req, 'userId');
+      return runMutation(cp, caller, ctx, {
+        rpc: 'DeleteUser',
+        operation: 'DeleteUser',
+        request: req,
+        refusedDetails: () => buildDetails('DeleteUser', { target_users: [userId] }),
+        apply: async (tx) => {
+          const user = await userOf(tx, caller.accountId, userId);
+          checkVersion(str(req, 'resourceVersion'), user.resource_version, `user ${userId}`);
+          guardOwnerRole(caller, user.role, 'deleted');
+          if (user.role === 'ROLE_OWNER' && (await ownerCount(tx, caller.accountId)) <= 1) throw failedPrecondition('cannot delete the last owner of the account');
+          // The user's credentials go with it.
+          await tx.run('DELETE FROM api_keys WHERE owner_id = ?', [user.id]);
+          await tx.run('DELETE FROM sessions WHERE user_id = ?', [user.id]);
+          await tx.run('DELETE FROM users WHERE id = ?', [user.id]);
+          return { details: buildDetails('DeleteUser', { target_users: [user.id] }), response: {} };
+        },
+      });
+    },
+
+    SetUserNamespaceAccess: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const namespace = str(req, 'namespace');
+      const userId = str(req, 'userId');
+      return runMutation(cp, caller, ctx, {
+        rpc: 'SetUserNamespaceAccess',
+        operation: 'UpdateUserNamespacePermissions',
+        request: req,
+        target: { namespace },
+        refusedDetails: () => buildDetails('UpdateUserNamespacePermissions', { namespace, target_users: [userId] }),
+        apply: async (tx: StoreTx, op) => {
+          await namespaceOf(tx, caller.accountId, namespace);
+          const user = await userOf(tx, caller.accountId, userId);
+          checkVersion(str(req, 'resourceVersion'), user.resource_version, `user ${userId}`);
+          const permission = (obj(req, 'access') ?? {})['permission'];
+          const access = JSON.parse(user.namespace_access_json) as Record<string, string>;
+          // PERMISSION_UNSPECIFIED (or no access message) removes the user's access to the namespace.
+          if (permission === undefined || permission === 'PERMISSION_UNSPECIFIED') delete access[namespace];
+          else if (typeof permission === 'string' && (NAMESPACE_PERMISSIONS as readonly string[]).includes(permission)) access[namespace] = permission;
+          else throw invalidArgument(`access.permission must be one of ${NAMESPACE_PERMISSIONS.join(', ')}`);
+          await tx.run('UPDATE users SET namespace_access_json = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE id = ?', [
+            JSON.stringify(access),
+            newResourceVersion(),
+            op.id,
+            op.now,
+            user.id,
+          ]);
+          return {
+            details: buildDetails('UpdateUserNamespacePermissions', {
+              namespace,
+              target_users: [user.email],
+              ...(access[namespace] ? { permission: access[namespace] } : {}),
+            }),
+            response: {},
+          };
+        },
+      });
+    },
+  };
+}

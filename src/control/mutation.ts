@@ -1,0 +1,177 @@
+/**
+ * How every audited control-plane mutation runs. Invariants enforced here, once, for all RPCs:
+ *
+ * - The change, its AsyncOperation row and its audit record commit in ONE transaction; if the
+ *   record cannot be written the operation fails. No window where one exists without the other.
+ * - Idempotency: the AsyncOperation row is claimed first, inside the same transaction, keyed by
+ *   the caller's `async_operation_id`. A retry with the same id and request gets the stored
+ *   response and adds no record; the same id with another request is INVALID_ARGUMENT. On
+ *   PostgreSQL a concurrent duplicate blocks on that row until the first commits.
+ * - A refusal after authentication (permission denied, invalid argument, not found, conflict,
+ *   failed precondition) rolls everything back and leaves exactly one ERROR record, written in
+ *   its own transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import { AuditError, invalidArgument, isAuditError } from '../errors.js';
+import { formatEmitTime, newLogId, type AuditRecord, type Category } from '../record/record.js';
+import { buildCallerIpChain } from '../record/caller-ip.js';
+import { canonicalJson } from '../chain/hash.js';
+import { sha256Hex } from './secrets.js';
+import type { AccountCaller } from '../api/auth.js';
+import type { CallContext, CloudRequest, CloudResponse } from '../api/cloud/handlers.js';
+import { timestampFromDate } from '../api/cloud/handlers.js';
+import type { StoreTx } from '../store/store.js';
+import type { ControlPlane } from './context.js';
+import { authorize, type AuthorizeTarget } from './rbac.js';
+
+/** Codes that mean "refused": audited as ERROR. Anything else is an outage, not a refusal. */
+const REFUSALS = new Set(['AS_ERR_INVALID_ARGUMENT', 'AS_ERR_PERMISSION_DENIED', 'AS_ERR_NOT_FOUND', 'AS_ERR_ALREADY_EXISTS', 'AS_ERR_FAILED_PRECONDITION', 'AS_ERR_INVALID_RECORD']);
+
+export interface RecordInput {
+  operation: string;
+  details: Record<string, unknown>;
+  status: 'OK' | 'ERROR';
+  category?: Category;
+  requestId?: string | undefined;
+}
+
+/** The audit record of a call by `caller`, in the seeds' format. */
+export function buildRecord(cp: ControlPlane, caller: AccountCaller, ctx: Pick<CallContext, 'peer' | 'forwardedFor'>, input: RecordInput, now = Date.now()): AuditRecord {
+  const record: AuditRecord = {
+    emit_time: formatEmitTime(now),
+    level: input.status === 'OK' ? 'LOG_LEVEL_INFO' : 'LOG_LEVEL_ERROR',
+    user_email: caller.email,
+    caller_ip_address: buildCallerIpChain(ctx.forwardedFor, ctx.peer, cp.config.maxCallerIpEntries),
+    operation: input.operation,
+    details: input.details,
+    status: input.status,
+    category: input.category ?? 'LOG_CATEGORY_ADMIN',
+    version: 1,
+    log_id: newLogId(),
+    principal: { ...caller.principal },
+  };
+  if (input.requestId) record.request_id = input.requestId;
+  return record;
+}
+
+export interface MutationSpec {
+  /** The RPC, e.g. `CreateUser` (the RBAC rule and the AsyncOperation's type). */
+  rpc: string;
+  /** The audited operation, e.g. `InviteUsers`. */
+  operation: string;
+  request: CloudRequest;
+  /** Namespace / resource owner the RBAC rule looks at. */
+  target?: AuthorizeTarget | undefined;
+  /** `details` of the ERROR record if the call is refused (built from the request only). */
+  refusedDetails: () => Record<string, unknown>;
+  /**
+   * Checks and applies the change inside the transaction. Throws `AuditError` to refuse.
+   * Returns the record's details and the response (without `asyncOperation`, added here).
+   */
+  apply(tx: StoreTx, op: { id: string; now: number }): Promise<{ details: Record<string, unknown>; response: CloudResponse }>;
+  /** Where the response carries the AsyncOperation (default `asyncOperation`). */
+  operationField?: string;
+}
+
+interface StoredOperation {
+  fingerprint: string;
+  response_json: string;
+}
+
+/** The AsyncOperation message of a finished mutation (the work is synchronous here). */
+export function fulfilledOperation(id: string, rpc: string, startedMs: number, finishedMs: number): CloudResponse {
+  return {
+    id,
+    state: 'STATE_FULFILLED',
+    stateDeprecated: 'fulfilled',
+    operationType: rpc,
+    startedTime: timestampFromDate(startedMs),
+    finishedTime: timestampFromDate(finishedMs),
+  };
+}
+
+export async function runMutation(cp: ControlPlane, caller: AccountCaller, ctx: CallContext, spec: MutationSpec): Promise<CloudResponse> {
+  const given = typeof spec.request['asyncOperationId'] === 'string' ? (spec.request['asyncOperationId'] as string) : '';
+  if (given.length > 128) throw invalidArgument('async_operation_id must be at most 128 characters');
+  const opId = given || randomUUID();
+  const requestId = given || ctx.requestId;
+  const { asyncOperationId: _ignored, ...rest } = spec.request;
+  const fingerprint = sha256Hex(canonicalJson({ rpc: spec.rpc, request: jsonSafe(rest) }));
+  const started = Date.now();
+
+  try {
+    const outcome = await cp.store.transaction(async (tx): Promise<{ replayed: boolean; response: CloudResponse }> => {
+      const claimed = await tx.run(
+        `INSERT INTO async_operations (account_id, id, operation_type, fingerprint, state, failure_reason, response_json, started_ms)
+         VALUES (?, ?, ?, ?, 'STATE_IN_PROGRESS', '', '{}', ?) ON CONFLICT (account_id, id) DO NOTHING`,
+        [caller.accountId, opId, spec.rpc, fingerprint, started],
+      );
+      if (claimed.changes === 0) {
+        const prior = await tx.get<StoredOperation>('SELECT fingerprint, response_json FROM async_operations WHERE account_id = ? AND id = ?', [caller.accountId, opId]);
+        if (prior && prior.fingerprint === fingerprint) return { replayed: true, response: JSON.parse(prior.response_json) as CloudResponse };
+        throw invalidArgument(`async_operation_id ${opId} was already used for a different request`);
+      }
+      authorize(caller, spec.rpc, spec.target);
+      const now = Date.now();
+      const { details, response } = await spec.apply(tx, { id: opId, now });
+      const full: CloudResponse = { ...response, [spec.operationField ?? 'asyncOperation']: fulfilledOperation(opId, spec.rpc, started, now) };
+      await tx.run("UPDATE async_operations SET state = 'STATE_FULFILLED', response_json = ?, finished_ms = ? WHERE account_id = ? AND id = ?", [
+        JSON.stringify(full),
+        now,
+        caller.accountId,
+        opId,
+      ]);
+      await tx.append({
+        accountId: caller.accountId,
+        records: [buildRecord(cp, caller, ctx, { operation: spec.operation, details, status: 'OK', requestId }, now)],
+        ingestedBy: null,
+        clientLogIds: false,
+      });
+      return { replayed: false, response: full };
+    });
+    if (!outcome.replayed) cp.onCommit(caller.accountId);
+    return outcome.response;
+  } catch (err) {
+    if (isAuditError(err) && REFUSALS.has(err.code)) await recordRefusal(cp, caller, ctx, spec.operation, spec.refusedDetails(), err, requestId);
+    throw err;
+  }
+}
+
+/** Writes the one ERROR record of a refused call. The refusal reaches the caller either way. */
+export async function recordRefusal(
+  cp: ControlPlane,
+  caller: AccountCaller,
+  ctx: Pick<CallContext, 'peer' | 'forwardedFor'>,
+  operation: string,
+  details: Record<string, unknown>,
+  err: AuditError,
+  requestId?: string,
+): Promise<void> {
+  try {
+    await cp.store.append({
+      accountId: caller.accountId,
+      records: [buildRecord(cp, caller, ctx, { operation, details: { ...details, reason: `${err.code}: ${err.message}`.slice(0, 1024) }, status: 'ERROR', requestId })],
+      ingestedBy: null,
+      clientLogIds: false,
+    });
+    cp.onCommit(caller.accountId);
+  } catch (recordErr) {
+    // The caller still gets the refusal; an unrecorded refusal is logged loudly.
+    cp.logger?.error({ err: recordErr, operation }, 'could not record a refused operation');
+    throw new AuditError('AS_ERR_UNAVAILABLE', 'the audit store is unavailable; nothing was changed', undefined, { cause: recordErr });
+  }
+}
+
+/** Buffers and other non-JSON values in a request, made hashable. */
+function jsonSafe(v: unknown): unknown {
+  if (Buffer.isBuffer(v)) return { $bytes: v.toString('base64') };
+  if (Array.isArray(v)) return v.map(jsonSafe);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
+  return v;
+}
+
+/** Runs a read: authorize, then `fn`. Reads are not audited (as in Temporal Cloud). */
+export async function runRead<T>(caller: AccountCaller, rpc: string, target: AuthorizeTarget | undefined, fn: () => Promise<T>): Promise<T> {
+  authorize(caller, rpc, target);
+  return fn();
+}

@@ -1,0 +1,132 @@
+/**
+ * Who may call what: one table, after Temporal Cloud's published "Permissions reference"
+ * (docs.temporal.io/cloud/manage-access/permissions-reference). It drives both enforcement
+ * (`authorize`) and the generated allowed/denied tests for every RPC (test/control-rbac.test.ts).
+ *
+ * Account roles: Owner, Global Admin (`ROLE_ADMIN`), Developer, Finance Admin, Read-Only
+ * (`ROLE_READ`), Metrics Read. Namespace permissions: Admin, Write, Read. Owner and Global Admin
+ * are Namespace Admin everywhere. Audit log sinks, GetAuditLogs, replay and export: Owner and
+ * Global Admin (DECISIONS.md).
+ */
+import { permissionDenied } from '../errors.js';
+import type { AccountCaller } from '../api/auth.js';
+
+export const ACCOUNT_ROLES = ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER', 'ROLE_FINANCE_ADMIN', 'ROLE_READ', 'ROLE_METRICS_READ'] as const;
+export type AccountRole = (typeof ACCOUNT_ROLES)[number];
+
+export const NAMESPACE_PERMISSIONS = ['PERMISSION_ADMIN', 'PERMISSION_WRITE', 'PERMISSION_READ'] as const;
+export type NamespacePermission = (typeof NAMESPACE_PERMISSIONS)[number];
+
+/** Lower-case spelling of enum names, for the `*Deprecated` string twins and messages. */
+export const ROLE_LABEL: Record<AccountRole, string> = {
+  ROLE_OWNER: 'owner',
+  ROLE_ADMIN: 'admin',
+  ROLE_DEVELOPER: 'developer',
+  ROLE_FINANCE_ADMIN: 'financeadmin',
+  ROLE_READ: 'read',
+  ROLE_METRICS_READ: 'metricsread',
+};
+export const PERMISSION_LABEL: Record<NamespacePermission, string> = {
+  PERMISSION_ADMIN: 'admin',
+  PERMISSION_WRITE: 'write',
+  PERMISSION_READ: 'read',
+};
+
+const ADMINS: readonly AccountRole[] = ['ROLE_OWNER', 'ROLE_ADMIN'];
+const NON_METRICS: readonly AccountRole[] = ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER', 'ROLE_FINANCE_ADMIN', 'ROLE_READ'];
+const ALL: readonly AccountRole[] = ACCOUNT_ROLES;
+
+export type Rule =
+  /** One of these account roles. */
+  | { kind: 'account'; roles: readonly AccountRole[] }
+  /** At least this permission on the target namespace (Owner and Global Admin always have Admin). */
+  | { kind: 'namespace'; permission: NamespacePermission }
+  /**
+   * Acting on one's own resource (an API key one owns) needs one of `selfRoles`; on anyone
+   * else's, one of `roles`.
+   */
+  | { kind: 'owner'; selfRoles: readonly AccountRole[]; roles: readonly AccountRole[] };
+
+export const RBAC: Readonly<Record<string, Rule>> = {
+  GetCurrentIdentity: { kind: 'account', roles: ALL },
+  GetAccount: { kind: 'account', roles: NON_METRICS },
+  UpdateAccount: { kind: 'account', roles: ADMINS },
+  GetAsyncOperation: { kind: 'account', roles: ALL },
+
+  GetUsers: { kind: 'account', roles: NON_METRICS },
+  GetUser: { kind: 'account', roles: NON_METRICS },
+  CreateUser: { kind: 'account', roles: ADMINS },
+  UpdateUser: { kind: 'account', roles: ADMINS },
+  DeleteUser: { kind: 'account', roles: ADMINS },
+  /** auditstream extension: POST /api/v1/users/:id/invitation. */
+  ReissueInvitation: { kind: 'account', roles: ADMINS },
+  SetUserNamespaceAccess: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
+
+  GetNamespaces: { kind: 'account', roles: NON_METRICS },
+  GetNamespace: { kind: 'namespace', permission: 'PERMISSION_READ' },
+  CreateNamespace: { kind: 'account', roles: ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER'] },
+  UpdateNamespace: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
+  RenameCustomSearchAttribute: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
+  FailoverNamespaceRegion: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
+  DeleteNamespace: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
+
+  GetApiKeys: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
+  GetApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
+  CreateApiKey: { kind: 'owner', selfRoles: ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER', 'ROLE_FINANCE_ADMIN', 'ROLE_READ'], roles: ADMINS },
+  UpdateApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
+  DeleteApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
+
+  GetAuditLogs: { kind: 'account', roles: ADMINS },
+  GetAccountAuditLogSinks: { kind: 'account', roles: ADMINS },
+  GetAccountAuditLogSink: { kind: 'account', roles: ADMINS },
+  CreateAccountAuditLogSink: { kind: 'account', roles: ADMINS },
+  UpdateAccountAuditLogSink: { kind: 'account', roles: ADMINS },
+  DeleteAccountAuditLogSink: { kind: 'account', roles: ADMINS },
+  ValidateAccountAuditLogSink: { kind: 'account', roles: ADMINS },
+};
+
+const RANK: Record<NamespacePermission, number> = { PERMISSION_READ: 1, PERMISSION_WRITE: 2, PERMISSION_ADMIN: 3 };
+
+/** The caller's effective permission on a namespace, if any. */
+export function namespacePermission(caller: AccountCaller, namespace: string): NamespacePermission | undefined {
+  if ((ADMINS as readonly string[]).includes(caller.role)) return 'PERMISSION_ADMIN';
+  const p = caller.namespaceAccess[namespace];
+  return p && p in RANK ? (p as NamespacePermission) : undefined;
+}
+
+export interface AuthorizeTarget {
+  namespace?: string;
+  /** Owner of the resource acted on (API keys). */
+  ownerId?: string;
+}
+
+/**
+ * Throws PERMISSION_DENIED unless `caller` may call `rpc` on `target`. An RPC without a rule is
+ * denied: a new RPC must be given one on purpose.
+ */
+export function authorize(caller: AccountCaller, rpc: string, target: AuthorizeTarget = {}): void {
+  const rule = RBAC[rpc];
+  if (!rule) throw permissionDenied(`${rpc} has no access rule`);
+  const role = caller.role as AccountRole;
+  switch (rule.kind) {
+    case 'account':
+      if (!rule.roles.includes(role)) throw permissionDenied(`${rpc} needs account role ${rule.roles.map((r) => ROLE_LABEL[r]).join(' or ')}; caller has ${ROLE_LABEL[role] ?? role}`);
+      return;
+    case 'namespace': {
+      const ns = target.namespace ?? '';
+      const have = namespacePermission(caller, ns);
+      if (!have || RANK[have] < RANK[rule.permission]) {
+        throw permissionDenied(`${rpc} needs ${PERMISSION_LABEL[rule.permission]} permission on namespace ${ns}`);
+      }
+      return;
+    }
+    case 'owner': {
+      const self = target.ownerId === undefined || target.ownerId === caller.userId;
+      const allowed = self ? rule.selfRoles.includes(role) || rule.roles.includes(role) : rule.roles.includes(role);
+      if (!allowed) {
+        throw permissionDenied(self ? `${rpc} is not allowed for role ${ROLE_LABEL[role] ?? role}` : `${rpc} on another user's resource needs account role owner or admin`);
+      }
+      return;
+    }
+  }
+}
