@@ -1,0 +1,129 @@
+/**
+ * Browser auth over real HTTP: invitation → accept → login (audited UserLogin success and
+ * failure), session cookie + CSRF on the Cloud API's HTTP mapping, rate limiting, logout; and
+ * `/api/v1` with API keys (ingest and read by role).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import { createFixture, type StoreFixture } from './helpers/stores.js';
+import { createControlFixture, type ControlFixture } from './helpers/control.js';
+import { buildApp } from '../src/api/app.js';
+import { resolveConfig } from '../src/config.js';
+import { registerCloudHttpRoutes } from '../src/api/cloud/http-routes.js';
+import type { AuditStore } from '../src/store/store.js';
+import { validateEmitted } from '../src/record/schema.js';
+
+describe('browser auth and /api/v1 with API keys', () => {
+  let fx: StoreFixture;
+  let store: AuditStore;
+  let t: ControlFixture;
+  let app: FastifyInstance;
+  let base: string;
+
+  before(async () => {
+    fx = await createFixture('sqlite');
+    store = await fx.open();
+    t = await createControlFixture(store);
+    app = await buildApp({
+      store,
+      config: resolveConfig({}),
+      auth: t.control.apiAuth,
+      register: (a) => {
+        registerCloudHttpRoutes(a, t.control.handlers);
+        t.control.registerRoutes(a);
+      },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  after(async () => {
+    await app.close();
+    await store.close();
+    await fx.destroy();
+  });
+
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  it('invites, accepts, logs in with a session, and audits every login', async () => {
+    const created = await t.call('CreateUser', { spec: { email: 'ada@example.com', access: { accountAccess: { role: 'ROLE_ADMIN' } } } });
+    const userId = created['userId'] as string;
+    const inv = await post(`/api/v1/users/${userId}/invitation`, {}, { authorization: `Bearer ${t.owner.apiKey}` });
+    assert.equal(inv.status, 200);
+    const { token } = (await inv.json()) as { token: string };
+    assert.equal((await post('/auth/accept-invite', { token, password: 'short' })).status, 400);
+    const accepted = await post('/auth/accept-invite', { token, password: 'correct horse battery staple' });
+    assert.equal(accepted.status, 200, await accepted.clone().text());
+    assert.equal((await post('/auth/accept-invite', { token, password: 'correct horse battery staple' })).status, 401, 'one-time token');
+
+    const before = (await t.records(t.owner.accountId)).length;
+    const bad = await post('/auth/login', { email: 'ada@example.com', password: 'wrong password!!' }, { 'x-forwarded-for': '198.51.100.9' });
+    assert.equal(bad.status, 401);
+    const login = await post('/auth/login', { email: 'ADA@example.com', password: 'correct horse battery staple' }, { 'x-forwarded-for': '198.51.100.9' });
+    assert.equal(login.status, 200);
+    const cookie = login.headers.get('set-cookie')!;
+    assert.match(cookie, /^auditstream_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict/);
+    const { csrf_token } = (await login.json()) as { csrf_token: string };
+
+    const recs = (await t.records(t.owner.accountId)).slice(before);
+    assert.deepEqual(recs.map((r) => [r.operation, r.status]), [['UserLogin', 'ERROR'], ['UserLogin', 'OK']]);
+    for (const r of recs) {
+      assert.ok(validateEmitted(r).ok);
+      assert.deepEqual(r.principal, { id: userId, type: 'user', name: 'ada@example.com' });
+      assert.equal(r.caller_ip_address, '198.51.100.9, 127.0.0.1');
+      assert.ok(!JSON.stringify(r).includes('correct horse'), 'no password in records');
+    }
+
+    // The session works on the Cloud API's HTTP mapping; a mutation needs the CSRF token.
+    const sessionCookie = cookie.split(';')[0]!;
+    const users = await fetch(`${base}/cloud/users`, { headers: { cookie: sessionCookie } });
+    assert.equal(users.status, 200);
+    const noCsrf = await post('/cloud/users', { spec: { email: 'eve@example.com', access: { account_access: { role: 'ROLE_READ' } } } }, { cookie: sessionCookie });
+    assert.equal(noCsrf.status, 401);
+    const withCsrf = await post('/cloud/users', { spec: { email: 'eve@example.com', access: { account_access: { role: 'ROLE_READ' } } } }, { cookie: sessionCookie, 'x-csrf-token': csrf_token });
+    assert.equal(withCsrf.status, 200, await withCsrf.clone().text());
+    const last = (await t.records(t.owner.accountId)).pop()!;
+    assert.equal(last.operation, 'InviteUsers');
+    assert.deepEqual(last.principal, { id: userId, type: 'user', name: 'ada@example.com' }, 'a session principal has no api_key_id');
+
+    const out = await fetch(`${base}/auth/logout`, { method: 'POST', headers: { cookie: sessionCookie } });
+    assert.equal(out.status, 204);
+    assert.equal((await fetch(`${base}/cloud/users`, { headers: { cookie: sessionCookie } })).status, 401);
+  });
+
+  it('rate-limits failed logins per email, and does not audit unknown emails', async () => {
+    const before = await store.count();
+    for (let i = 0; i < 5; i++) assert.equal((await post('/auth/login', { email: 'ghost@example.com', password: 'nothing at all here' })).status, 401);
+    const limited = await post('/auth/login', { email: 'ghost@example.com', password: 'nothing at all here' });
+    assert.equal(limited.status, 429);
+    assert.equal(((await limited.json()) as { error: { code: string } }).error.code, 'AS_ERR_RATE_LIMITED');
+    assert.equal(await store.count(), before, 'an unknown email belongs to no tenant');
+  });
+
+  it('lets API keys ingest and read by role on /api/v1', async () => {
+    const record = {
+      emit_time: '2026-01-01T00:00:00Z',
+      level: 'LOG_LEVEL_INFO',
+      operation: 'ExternalThing',
+      status: 'OK',
+      category: 'LOG_CATEGORY_ADMIN',
+      principal: { id: 'ext-1', type: 'user', name: 'ext@example.com' },
+    };
+    const dev = await t.addUser('ROLE_DEVELOPER');
+    const reader = await t.addUser('ROLE_READ');
+    const ok = await post('/api/v1/audit-logs', { records: [record] }, { authorization: `Bearer ${dev.apiKey}` });
+    assert.equal(ok.status, 201);
+    const denied = await post('/api/v1/audit-logs', { records: [record] }, { authorization: `Bearer ${reader.apiKey}` });
+    assert.equal(denied.status, 403);
+    const other = await post('/api/v1/audit-logs', { account_id: 'someone-else', records: [record] }, { authorization: `Bearer ${dev.apiKey}` });
+    assert.equal(other.status, 403);
+    const stored = (await t.records(t.owner.accountId)).pop()!;
+    assert.equal(stored.operation, 'ExternalThing');
+    const page = await fetch(`${base}/api/v1/audit-logs?operation=ExternalThing`, { headers: { authorization: `Bearer ${t.owner.apiKey}` } });
+    const body = (await page.json()) as { items: { ingested_by: string }[] };
+    assert.equal(body.items[0]!.ingested_by, `apikey:${dev.apiKey.split('_')[1]}`, 'forwarded entries are told from native ones');
+    assert.equal((await fetch(`${base}/api/v1/audit-logs`, { headers: { authorization: `Bearer ${dev.apiKey}` } })).status, 403);
+  });
+});
