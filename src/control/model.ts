@@ -108,3 +108,12 @@ export function apiKeyMessage(k: ApiKeyRow): CloudResponse {
 export function newResourceVersion(): string {
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
+
+export interface AccountRow {
+  id: string;
+  name: string;
+  spec_json: string;
+  resource_version: string;
+  created_ms: number;
+  modified_ms: number;
+}
