@@ -62,6 +62,12 @@ export interface MutationSpec {
   request: CloudRequest;
   /** Namespace / resource owner the RBAC rule looks at. */
   target?: AuthorizeTarget | undefined;
+  /**
+   * Runs before the RBAC check: refuse with NOT_FOUND here what the caller may not even know
+   * exists (another account's resource, a namespace it has no permission on), so that the
+   * PERMISSION_DENIED of the rule never reveals that a name is taken.
+   */
+  precheck?: (tx: StoreTx) => Promise<void>;
   /** `details` of the ERROR record if the call is refused (built from the request only). */
   refusedDetails: () => Record<string, unknown>;
   /**
@@ -108,9 +114,14 @@ export async function runMutation(cp: ControlPlane, caller: AccountCaller, ctx: 
       );
       if (claimed.changes === 0) {
         const prior = await tx.get<StoredOperation>('SELECT fingerprint, response_json FROM async_operations WHERE account_id = ? AND id = ?', [caller.accountId, opId]);
-        if (prior && prior.fingerprint === fingerprint) return { replayed: true, response: JSON.parse(prior.response_json) as CloudResponse };
+        if (prior && prior.fingerprint === fingerprint) {
+          // A replay shows the first result only to a caller the rule allows to make the call.
+          authorize(caller, spec.rpc, spec.target);
+          return { replayed: true, response: JSON.parse(prior.response_json) as CloudResponse };
+        }
         throw invalidArgument(`async_operation_id ${opId} was already used for a different request`);
       }
+      if (spec.precheck) await spec.precheck(tx);
       authorize(caller, spec.rpc, spec.target);
       const now = Date.now();
       const { details, response } = await spec.apply(tx, { id: opId, now });
@@ -164,7 +175,8 @@ export async function recordRefusal(
 
 /** Buffers and other non-JSON values in a request, made hashable. */
 function jsonSafe(v: unknown): unknown {
-  if (Buffer.isBuffer(v)) return { $bytes: v.toString('base64') };
+  // Bytes may arrive as a Buffer or a plain Uint8Array (after structuredClone): hash them alike.
+  if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('base64') };
   if (Array.isArray(v)) return v.map(jsonSafe);
   if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
   return v;

@@ -13,7 +13,7 @@ import { newResourceVersion, userMessage, type UserRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
 import { newToken, newUserId, sha256Hex } from '../secrets.js';
 import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceOf, obj, requireField, str } from '../validate.js';
-import { NAMESPACE_PERMISSIONS } from '../rbac.js';
+import { NAMESPACE_PERMISSIONS, namespacePermission } from '../rbac.js';
 
 /** Invitations are valid for 7 days (DECISIONS.md). */
 export const INVITATION_TTL_MS = 7 * 86_400_000;
@@ -174,8 +174,12 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         request: req,
         target: { namespace },
         refusedDetails: () => buildDetails('UpdateUserNamespacePermissions', { namespace, target_users: [userId] }),
-        apply: async (tx: StoreTx, op) => {
+        // A namespace the caller has no permission on is "not found", like in the namespace RPCs.
+        precheck: async (tx) => {
+          if (namespace !== '' && namespacePermission(caller, namespace) === undefined) throw notFound(`namespace ${namespace} not found`);
           await namespaceOf(tx, caller.accountId, namespace);
+        },
+        apply: async (tx: StoreTx, op) => {
           const user = await userOf(tx, caller.accountId, userId);
           checkVersion(str(req, 'resourceVersion'), user.resource_version, `user ${userId}`);
           const permission = (obj(req, 'access') ?? {})['permission'];
