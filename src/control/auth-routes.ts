@@ -78,10 +78,15 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
     if (byEmail.blocked(email) || byIp.blocked(ctx.peer)) {
       throw new AuditError('AS_ERR_RATE_LIMITED', 'too many failed logins: try again in 15 minutes');
     }
-    const users = await sql.all<UserRow>(`SELECT * FROM users WHERE email = ? ${accountId ? 'AND account_id = ?' : ''}`, [email, ...(accountId ? [accountId] : [])]);
-    if (users.length > 1) throw invalidArgument('this email belongs to several accounts: give account_id');
-    const user = users[0];
-    const ok = await verifyPassword(password, user?.password_hash);
+    const candidates = await sql.all<UserRow>(`SELECT * FROM users WHERE email = ? ${accountId ? 'AND account_id = ?' : ''}`, [email, ...(accountId ? [accountId] : [])]);
+    // Check the password against every match first: asking for account_id before that would
+    // tell anyone that this email exists in several tenants.
+    const matches: UserRow[] = [];
+    for (const u of candidates) if (await verifyPassword(password, u.password_hash)) matches.push(u);
+    if (candidates.length === 0) await verifyPassword(password, undefined);
+    if (matches.length > 1) throw invalidArgument('this email and password belong to several accounts: give account_id');
+    const user = matches[0] ?? (candidates.length === 1 ? candidates[0] : undefined);
+    const ok = matches.length === 1;
     if (!user || !ok) {
       byEmail.fail(email);
       byIp.fail(ctx.peer);

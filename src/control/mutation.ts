@@ -4,8 +4,9 @@
  * - The change, its AsyncOperation row and its audit record commit in ONE transaction; if the
  *   record cannot be written the operation fails. No window where one exists without the other.
  * - Idempotency: the AsyncOperation row is claimed first, inside the same transaction, keyed by
- *   the caller's `async_operation_id`. A retry with the same id and request gets the stored
- *   response and adds no record; the same id with another request is INVALID_ARGUMENT. On
+ *   the caller's `async_operation_id`. A retry with the same id and request by the same principal
+ *   gets the stored response and adds no record; the same id with another request (or from
+ *   another principal) is INVALID_ARGUMENT. On
  *   PostgreSQL a concurrent duplicate blocks on that row until the first commits.
  * - A refusal after authentication (permission denied, invalid argument, not found, conflict,
  *   failed precondition) rolls everything back and leaves exactly one ERROR record, written in
@@ -102,7 +103,10 @@ export async function runMutation(cp: ControlPlane, caller: AccountCaller, ctx: 
   const opId = given || randomUUID();
   const requestId = given || ctx.requestId;
   const { asyncOperationId: _ignored, ...rest } = spec.request;
-  const fingerprint = sha256Hex(canonicalJson({ rpc: spec.rpc, request: jsonSafe(rest) }));
+  // The caller is part of the fingerprint: only the same principal replays an operation; anyone
+  // else reusing the id is refused (INVALID_ARGUMENT), so a replay never shows one caller's
+  // result to another, and a caller who lost a permission through its own call can still retry it.
+  const fingerprint = sha256Hex(canonicalJson({ rpc: spec.rpc, principal: caller.principal.id, request: jsonSafe(rest) }));
   const started = Date.now();
 
   try {
@@ -114,11 +118,7 @@ export async function runMutation(cp: ControlPlane, caller: AccountCaller, ctx: 
       );
       if (claimed.changes === 0) {
         const prior = await tx.get<StoredOperation>('SELECT fingerprint, response_json FROM async_operations WHERE account_id = ? AND id = ?', [caller.accountId, opId]);
-        if (prior && prior.fingerprint === fingerprint) {
-          // A replay shows the first result only to a caller the rule allows to make the call.
-          authorize(caller, spec.rpc, spec.target);
-          return { replayed: true, response: JSON.parse(prior.response_json) as CloudResponse };
-        }
+        if (prior && prior.fingerprint === fingerprint) return { replayed: true, response: JSON.parse(prior.response_json) as CloudResponse };
         throw invalidArgument(`async_operation_id ${opId} was already used for a different request`);
       }
       if (spec.precheck) await spec.precheck(tx);

@@ -1,12 +1,23 @@
 /**
  * Who may call what: one table, after Temporal Cloud's published "Permissions reference"
- * (docs.temporal.io/cloud/manage-access/permissions-reference). It drives both enforcement
- * (`authorize`) and the generated allowed/denied tests for every RPC (test/control-rbac.test.ts).
+ * (docs.temporal.io/cloud/manage-access/permissions-reference, checked against
+ * temporalio/documentation docs/cloud/manage-access/permissions-reference.mdx). It drives both
+ * enforcement (`authorize`) and the generated allowed/denied tests for every RPC
+ * (test/control-rbac.test.ts).
  *
  * Account roles: Owner, Global Admin (`ROLE_ADMIN`), Developer, Finance Admin, Read-Only
  * (`ROLE_READ`), Metrics Read. Namespace permissions: Admin, Write, Read. Owner and Global Admin
- * are Namespace Admin everywhere. Audit log sinks, GetAuditLogs, replay and export: Owner and
- * Global Admin (DECISIONS.md).
+ * are Namespace Admin everywhere ("Users with the Global Admin and Account Owner roles
+ * automatically have Namespace Admin permissions on all Namespaces in the account"). Audit log
+ * sinks, GetAuditLogs, replay and export: Owner and Global Admin (DECISIONS.md; the reference
+ * agrees for the sink RPCs and GetAuditLogs).
+ *
+ * Metrics Read ("Metrics Read-Only") has no column in the reference's Cloud Ops API table: it is
+ * the role for scraping the metrics endpoint, "controlled separately and ... not tied to the
+ * standard account-level role hierarchy". So it gets no Cloud Ops permission beyond the ones every
+ * principal needs: who am I, the state of an operation, and rotating its own API key
+ * (docs.temporal.io/cloud/api-keys: "Service Accounts can rotate their own API keys irrespective
+ * of their configured permissions", but cannot list, change or delete them without the role).
  */
 import { permissionDenied } from '../errors.js';
 import type { AccountCaller } from '../api/auth.js';
@@ -48,6 +59,9 @@ export type Rule =
   | { kind: 'owner'; selfRoles: readonly AccountRole[]; roles: readonly AccountRole[] };
 
 export const RBAC: Readonly<Record<string, Rule>> = {
+  // Reference, account-level table: GetCurrentIdentity, GetAccount, GetAsyncOperation, GetUsers,
+  // GetUser and GetNamespaces are ✔ for Read-only, Developer, Finance Admin, Global Admin and
+  // Account Owner; UpdateAccount, CreateUser, UpdateUser, DeleteUser only Global Admin and Owner.
   GetCurrentIdentity: { kind: 'account', roles: ALL },
   GetAccount: { kind: 'account', roles: NON_METRICS },
   UpdateAccount: { kind: 'account', roles: ADMINS },
@@ -58,24 +72,35 @@ export const RBAC: Readonly<Record<string, Rule>> = {
   CreateUser: { kind: 'account', roles: ADMINS },
   UpdateUser: { kind: 'account', roles: ADMINS },
   DeleteUser: { kind: 'account', roles: ADMINS },
-  /** auditstream extension: POST /api/v1/users/:id/invitation. */
+  /** auditstream extension: POST /api/v1/users/:id/invitation ("Invite and re-invite users": Global Admin, Owner). */
   ReissueInvitation: { kind: 'account', roles: ADMINS },
+  // Reference, Namespace-level table: SetUserNamespaceAccess needs Namespace Admin.
   SetUserNamespaceAccess: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
 
   GetNamespaces: { kind: 'account', roles: NON_METRICS },
+  // Namespace-level table: GetNamespace ✔ for Read, Write and Namespace Admin.
   GetNamespace: { kind: 'namespace', permission: 'PERMISSION_READ' },
+  // Account-level table: CreateNamespace ✔ for Developer, Global Admin, Account Owner.
   CreateNamespace: { kind: 'account', roles: ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER'] },
+  // Namespace-level table: UpdateNamespace, RenameCustomSearchAttribute, FailoverNamespaceRegion
+  // and DeleteNamespace need Namespace Admin.
   UpdateNamespace: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
   RenameCustomSearchAttribute: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
   FailoverNamespaceRegion: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
   DeleteNamespace: { kind: 'namespace', permission: 'PERMISSION_ADMIN' },
 
+  // "API key authorization behavior": every role may create, view, update and delete its own
+  // keys; only Global Admin and Owner may view, update and delete any key in the account.
+  // Nobody creates a key for another user (Temporal allows that only for service accounts, which
+  // auditstream does not serve): otherwise a Global Admin could mint a key of the Owner and act,
+  // and be logged, as the Owner.
   GetApiKeys: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
   GetApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
-  CreateApiKey: { kind: 'owner', selfRoles: ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER', 'ROLE_FINANCE_ADMIN', 'ROLE_READ'], roles: ADMINS },
+  CreateApiKey: { kind: 'owner', selfRoles: ALL, roles: [] },
   UpdateApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
   DeleteApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
 
+  // Account-level table: GetAuditLogs and every *AccountAuditLogSink RPC: Global Admin, Owner.
   GetAuditLogs: { kind: 'account', roles: ADMINS },
   GetAccountAuditLogSinks: { kind: 'account', roles: ADMINS },
   GetAccountAuditLogSink: { kind: 'account', roles: ADMINS },
@@ -124,7 +149,13 @@ export function authorize(caller: AccountCaller, rpc: string, target: AuthorizeT
       const self = target.ownerId === undefined || target.ownerId === caller.userId;
       const allowed = self ? rule.selfRoles.includes(role) || rule.roles.includes(role) : rule.roles.includes(role);
       if (!allowed) {
-        throw permissionDenied(self ? `${rpc} is not allowed for role ${ROLE_LABEL[role] ?? role}` : `${rpc} on another user's resource needs account role owner or admin`);
+        throw permissionDenied(
+          self
+            ? `${rpc} is not allowed for role ${ROLE_LABEL[role] ?? role}`
+            : rule.roles.length === 0
+              ? `${rpc} is only allowed on one's own resources`
+              : `${rpc} on another user's resource needs account role ${rule.roles.map((r) => ROLE_LABEL[r]).join(' or ')}`,
+        );
       }
       return;
     }

@@ -8,6 +8,8 @@ import { createControlPlane, type ControlPlaneHandle } from '../../src/control/c
 import { createAccount, type NewAccount } from '../../src/control/accounts.js';
 import type { CallContext, CloudRequest, CloudResponse } from '../../src/api/cloud/handlers.js';
 import type { AuditRecord } from '../../src/record/record.js';
+import { newApiKeyId, newApiKeyToken, sha256Hex } from '../../src/control/secrets.js';
+import { newResourceVersion } from '../../src/control/model.js';
 
 export interface Actor {
   accountId: string;
@@ -53,8 +55,18 @@ export async function createControlFixture(store: AuditStore, ownerEmail = 'owne
       by,
     );
     const userId = created['userId'] as string;
-    const key = await call('CreateApiKey', { spec: { ownerId: userId, ownerType: 'OWNER_TYPE_USER', displayName: `${email} key` } }, by);
-    return { accountId: by.accountId, userId, email, apiKey: key['token'] as string };
+    // Nobody may create a key for another user through the API, so the test user's own key is
+    // provisioned in the database, as the user would have done after accepting the invitation.
+    const keyId = newApiKeyId();
+    const token = newApiKeyToken(keyId);
+    await store.transaction((tx) =>
+      tx.run(
+        `INSERT INTO api_keys (id, account_id, owner_id, owner_type, display_name, description, expiry_ms, disabled, secret_hash, resource_version, async_operation_id, created_ms, modified_ms)
+         VALUES (?, ?, ?, 'OWNER_TYPE_USER', ?, '', NULL, 0, ?, ?, '', ?, ?)`,
+        [keyId, by.accountId, userId, `${email} key`, sha256Hex(token), newResourceVersion(), Date.now(), Date.now()],
+      ),
+    );
+    return { accountId: by.accountId, userId, email, apiKey: token };
   };
   const newAccount = async (email: string) => actorOf(await createAccount(store, { email }), email);
   return { control, owner, call, records, addUser, newAccount };

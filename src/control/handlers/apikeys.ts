@@ -89,6 +89,10 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
         request: req,
         target: { ownerId: ownerId || caller.userId },
         refusedDetails: () => buildDetails('CreateAPIKey', { target_users: ownerId ? [ownerId] : [] }),
+        // An owner that is not a user of this account is "not found" before any rule applies.
+        precheck: async (tx) => {
+          if (ownerId) await userOf(tx, caller.accountId, ownerId);
+        },
         apply: async (tx, op) => {
           const s = await checkSpec(tx, caller.accountId, spec, op.now);
           const id = newApiKeyId();

@@ -55,6 +55,9 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         const after = decodePageToken(req['pageToken']);
         const email = str(req, 'email').trim().toLowerCase();
         const namespace = str(req, 'namespace');
+        // Filtering by a namespace the caller cannot see is "not found", like the namespace RPCs.
+        if (namespace && namespacePermission(caller, namespace) === undefined) throw notFound(`namespace ${namespace} not found`);
+        if (namespace) await namespaceOf(sql, caller.accountId, namespace);
         const rows = await sql.all<UserRow>(
           `SELECT * FROM users WHERE account_id = ? AND id > ? ${email ? 'AND email = ?' : ''} ORDER BY id LIMIT ?`,
           [caller.accountId, after, ...(email ? [email] : []), limit + 1 + (namespace ? 10_000 : 0)],
@@ -120,6 +123,8 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
           const email = checkEmail(requireField(str(spec, 'email'), 'spec.email'));
           const access = obj(spec, 'access') ?? {};
           const role = checkRole(obj(access, 'accountAccess')?.['role']);
+          // Only an Owner changes an Owner at all (email included: it is the Owner's login).
+          if (user.role === 'ROLE_OWNER' && caller.role !== 'ROLE_OWNER') throw permissionDenied('only an account owner may change an owner');
           guardOwnerRole(caller, user.role, role);
           if (user.role === 'ROLE_OWNER' && role !== 'ROLE_OWNER' && (await ownerCount(tx, caller.accountId)) <= 1) {
             throw failedPrecondition('the account must keep at least one owner');

@@ -1,0 +1,276 @@
+/**
+ * Tenant isolation: account A's owner (Namespace Admin everywhere in A, every account role
+ * permission) calls every Cloud Ops RPC the control plane serves against account B's resources —
+ * B's user ids, namespace ids, API key ids, async operation ids, B's audit-log page token — and
+ * sees nothing of B: NOT_FOUND or empty lists, never B's data, and B's rows and chain are
+ * byte-for-byte unchanged afterwards. A's refusals are recorded in A's chain, never in B's. The
+ * `/api/v1/audit-logs` query with A's key and `account=B` is 403. Both engines.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
+import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
+import { keyIdOfToken } from '../src/control/secrets.js';
+import { isAuditError } from '../src/errors.js';
+import { verifyAccount } from '../src/chain/verify.js';
+import { buildApp } from '../src/api/app.js';
+import { resolveConfig } from '../src/config.js';
+import type { CloudRequest, CloudResponse } from '../src/api/cloud/handlers.js';
+import type { AuditRecord } from '../src/record/record.js';
+import type { AuditStore } from '../src/store/store.js';
+
+/** Every control-plane row of an account, for "nothing changed". */
+async function snapshot(store: AuditStore, accountId: string): Promise<string> {
+  const out: Record<string, string[]> = {};
+  for (const [table, col] of [['accounts', 'id'], ['users', 'account_id'], ['namespaces', 'account_id'], ['api_keys', 'account_id'], ['async_operations', 'account_id'], ['sessions', 'account_id']] as const) {
+    const rows = await store.sql.all(`SELECT * FROM ${table} WHERE ${col} = ?`, [accountId]);
+    out[table] = rows.map((r) => JSON.stringify(r)).sort();
+  }
+  return JSON.stringify(out);
+}
+
+async function chainOf(store: AuditStore, accountId: string): Promise<string[]> {
+  const page = await store.query({ accountId }, { order: 'asc', limit: 1000 });
+  return page.items.map((r) => `${r.seq} ${r.hash} ${r.recordJson}`);
+}
+
+const codeOf = (err: unknown) => (isAuditError(err) ? err.code : `non-AuditError: ${(err as Error)?.message}`);
+
+/** What a call of A against B's resources must give. */
+type Expect = 'NOT_FOUND' | 'INVALID_ARGUMENT' | 'OK';
+
+interface Case {
+  rpc: string;
+  why: string;
+  req: () => CloudRequest;
+  expect: Expect | readonly Expect[];
+  /** Extra checks on a successful response. */
+  check?: (res: CloudResponse) => void | Promise<void>;
+  /**
+   * Whether to scan the answer for B's identifiers (default true). Off for A's audit log: A's own
+   * ERROR records rightly repeat the ids A itself sent in the refused requests.
+   */
+  scan?: boolean;
+}
+
+for (const engine of engines()) {
+  describe(`tenant isolation: ${engine}`, () => {
+    let fx: StoreFixture;
+    let store: AuditStore;
+    let t: ControlFixture;
+    let a: Actor;
+    let b: Actor;
+    let bDev: Actor;
+    let bNs = '';
+    let bNsName = '';
+    let aNs = '';
+    let bPageToken = '';
+    const bOpId = 'shared-op-id-1';
+    let served: Set<string>;
+    let bBefore: { state: string; chain: string[] };
+    /** Strings that identify B's data; none may appear in any answer to A. */
+    let secrets: string[] = [];
+
+    before(async () => {
+      fx = await createFixture(engine);
+      store = await fx.open();
+      t = await createControlFixture(store, 'owner-a@example.com');
+      a = t.owner;
+      b = await t.newAccount('owner-b@example.com');
+      served = new Set(Object.keys(t.control.handlers).filter((k) => t.control.handlers[k]));
+
+      // B: users, a namespace, API keys, an async operation, records.
+      bDev = await t.addUser('ROLE_DEVELOPER', {}, b);
+      await t.call('CreateUser', { spec: { email: 'b-invitee@example.com', access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: bOpId }, b);
+      if (served.has('CreateNamespace')) {
+        bNsName = 'payments';
+        const created = await t.call(
+          'CreateNamespace',
+          { spec: { name: bNsName, regions: ['aws-us-east-1', 'aws-us-west-2'], retentionDays: 7, apiKeyAuth: { enabled: true }, customSearchAttributes: { OrderId: 'Keyword' } } },
+          b,
+        );
+        bNs = created['namespace'] as string;
+        await t.call('SetUserNamespaceAccess', { namespace: bNs, userId: bDev.userId, access: { permission: 'PERMISSION_WRITE' } }, b);
+        const aCreated = await t.call('CreateNamespace', { spec: { name: 'orders', regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true } } }, a);
+        aNs = aCreated['namespace'] as string;
+      }
+      // B refuses something too (an ERROR record in B's chain).
+      await assert.rejects(t.call('DeleteUser', { userId: b.userId }, b));
+      const page = await t.call('GetAuditLogs', { pageSize: 1 }, b);
+      bPageToken = page['nextPageToken'] as string;
+      assert.ok(bPageToken, 'B has more than one page of records');
+
+      secrets = [b.accountId, b.userId, b.email, bDev.userId, bDev.email, 'b-invitee@example.com', keyIdOfToken(bDev.apiKey)!, keyIdOfToken(b.apiKey)!];
+      if (bNs) secrets.push(bNs);
+      bBefore = { state: await snapshot(store, b.accountId), chain: await chainOf(store, b.accountId) };
+    });
+    after(async () => {
+      await store?.close();
+      await fx?.destroy();
+    });
+
+    const ns = () => bNs || 'payments.nowhere';
+    const bKey = () => keyIdOfToken(bDev.apiKey)!;
+
+    const noneOfB = (label: string, res: CloudResponse) => {
+      const text = JSON.stringify(res);
+      for (const s of secrets) assert.ok(!text.includes(s), `${label}: the answer shows B's ${s}: ${text}`);
+    };
+
+    /** Every log in a GetAuditLogs answer is one of A's stored records. */
+    const onlyA = async (res: CloudResponse) => {
+      const aIds = new Set((await store.query({ accountId: a.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => r.columns.logId));
+      for (const l of res['logs'] as { logId: string }[]) assert.ok(aIds.has(l.logId), `log ${l.logId} is not A's`);
+    };
+
+    const cases = (): Case[] => [
+      { rpc: 'GetCurrentIdentity', why: "A's own identity", req: () => ({}), expect: 'OK' },
+      { rpc: 'GetAccount', why: "A's own account", req: () => ({}), expect: 'OK', check: (res) => assert.ok(JSON.stringify(res).includes(a.accountId)) },
+      { rpc: 'UpdateAccount', why: "changes A's account only", req: () => ({ spec: { metrics: null } }), expect: ['OK', 'INVALID_ARGUMENT'] },
+      { rpc: 'GetAsyncOperation', why: "B's operation id", req: () => ({ asyncOperationId: bOpId }), expect: 'NOT_FOUND' },
+
+      { rpc: 'GetUsers', why: "B's user's email", req: () => ({ email: bDev.email }), expect: 'OK', check: (res) => assert.deepEqual(res['users'], []) },
+      { rpc: 'GetUsers', why: "all users: A's only", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.equal((res['users'] as unknown[]).length, 1) },
+      { rpc: 'GetUsers', why: "B's namespace as a filter", req: () => ({ namespace: ns() }), expect: ['OK', 'NOT_FOUND'] },
+      { rpc: 'GetUser', why: "B's user id", req: () => ({ userId: bDev.userId }), expect: 'NOT_FOUND' },
+      { rpc: 'GetUser', why: "B's owner id", req: () => ({ userId: b.userId }), expect: 'NOT_FOUND' },
+      { rpc: 'UpdateUser', why: "B's user id", req: () => ({ userId: bDev.userId, spec: { email: bDev.email, access: { accountAccess: { role: 'ROLE_ADMIN' } } } }), expect: 'NOT_FOUND' },
+      { rpc: 'DeleteUser', why: "B's user id", req: () => ({ userId: bDev.userId }), expect: 'NOT_FOUND' },
+      { rpc: 'DeleteUser', why: "B's owner id", req: () => ({ userId: b.userId }), expect: 'NOT_FOUND' },
+      { rpc: 'SetUserNamespaceAccess', why: "B's namespace and user", req: () => ({ namespace: ns(), userId: bDev.userId, access: { permission: 'PERMISSION_ADMIN' } }), expect: 'NOT_FOUND' },
+      { rpc: 'SetUserNamespaceAccess', why: "B's namespace, A's user", req: () => ({ namespace: ns(), userId: a.userId, access: { permission: 'PERMISSION_ADMIN' } }), expect: 'NOT_FOUND' },
+      ...(aNs
+        ? [{ rpc: 'SetUserNamespaceAccess', why: "A's namespace, B's user", req: () => ({ namespace: aNs, userId: bDev.userId, access: { permission: 'PERMISSION_ADMIN' } }), expect: 'NOT_FOUND' as const }]
+        : []),
+      {
+        rpc: 'CreateUser',
+        why: "a namespace access on B's namespace",
+        req: () => ({ spec: { email: 'a-new@example.com', access: { accountAccess: { role: 'ROLE_READ' }, namespaceAccesses: { [ns()]: { permission: 'PERMISSION_READ' } } } } }),
+        expect: 'NOT_FOUND',
+      },
+
+      { rpc: 'GetNamespaces', why: "A's namespaces only", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.deepEqual((res['namespaces'] as { namespace: string }[]).map((n) => n.namespace), aNs ? [aNs] : []) },
+      { rpc: 'GetNamespaces', why: "B's namespace name as a filter", req: () => ({ name: bNsName || 'payments' }), expect: 'OK', check: (res) => assert.deepEqual(res['namespaces'], []) },
+      { rpc: 'GetNamespace', why: "B's namespace", req: () => ({ namespace: ns() }), expect: 'NOT_FOUND' },
+      { rpc: 'UpdateNamespace', why: "B's namespace", req: () => ({ namespace: ns(), spec: { name: bNsName, regions: ['aws-us-east-1'], retentionDays: 30 } }), expect: 'NOT_FOUND' },
+      { rpc: 'RenameCustomSearchAttribute', why: "B's namespace", req: () => ({ namespace: ns(), existingCustomSearchAttributeName: 'OrderId', newCustomSearchAttributeName: 'Stolen' }), expect: 'NOT_FOUND' },
+      { rpc: 'FailoverNamespaceRegion', why: "B's namespace", req: () => ({ namespace: ns(), region: 'aws-us-west-2' }), expect: 'NOT_FOUND' },
+      { rpc: 'DeleteNamespace', why: "B's namespace", req: () => ({ namespace: ns() }), expect: 'NOT_FOUND' },
+      {
+        rpc: 'CreateNamespace',
+        why: "the name of B's namespace: another namespace, A's own",
+        req: () => ({ spec: { name: bNsName || 'payments', regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true } } }),
+        expect: 'OK',
+        check: async (res) => {
+          assert.equal(res['namespace'], `${bNsName || 'payments'}.${a.accountId}`);
+          const got = await t.call('GetNamespace', { namespace: res['namespace'] }, a);
+          assert.ok(!JSON.stringify(got).includes('OrderId'), "A's namespace has none of B's search attributes");
+        },
+      },
+
+      { rpc: 'GetApiKeys', why: "B's user as owner filter", req: () => ({ ownerId: bDev.userId }), expect: 'OK', check: (res) => assert.deepEqual(res['apiKeys'], []) },
+      { rpc: 'GetApiKeys', why: "all keys: A's only", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.equal((res['apiKeys'] as unknown[]).length, 1) },
+      { rpc: 'GetApiKey', why: "B's key id", req: () => ({ keyId: bKey() }), expect: 'NOT_FOUND' },
+      { rpc: 'CreateApiKey', why: "a key for B's user", req: () => ({ spec: { ownerId: bDev.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'stolen' } }), expect: 'NOT_FOUND' },
+      { rpc: 'UpdateApiKey', why: "B's key id", req: () => ({ keyId: bKey(), spec: { ownerId: bDev.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }), expect: 'NOT_FOUND' },
+      { rpc: 'UpdateApiKey', why: "B's key id, A as owner", req: () => ({ keyId: bKey(), spec: { ownerId: a.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }), expect: 'NOT_FOUND' },
+      { rpc: 'DeleteApiKey', why: "B's key id", req: () => ({ keyId: bKey() }), expect: 'NOT_FOUND' },
+
+      { rpc: 'GetAuditLogs', why: "B's page token", req: () => ({ pageToken: bPageToken }), expect: ['INVALID_ARGUMENT', 'OK'], scan: false, check: onlyA },
+      { rpc: 'GetAuditLogs', why: "A's records only", req: () => ({ pageSize: 1000 }), expect: 'OK', scan: false, check: onlyA },
+    ];
+
+    it("A's owner calls every served RPC against B's resources and sees nothing of B", async () => {
+      const list = cases();
+      const covered = new Set(list.map((c) => c.rpc));
+      const uncovered = [...served].filter((rpc) => !covered.has(rpc));
+      assert.deepEqual(uncovered, [], `served RPCs without an isolation case: add them to control-isolation.test.ts`);
+      const problems: string[] = [];
+      for (const c of list) {
+        if (!served.has(c.rpc)) continue;
+        const label = `${c.rpc} (${c.why})`;
+        const allowed = (Array.isArray(c.expect) ? c.expect : [c.expect]) as Expect[];
+        try {
+          const res = await t.call(c.rpc, c.req(), a);
+          if (!allowed.includes('OK')) problems.push(`${label}: expected ${allowed.join(' or ')}, the call succeeded: ${JSON.stringify(res)}`);
+          if (c.scan !== false) noneOfB(label, res);
+          await c.check?.(res);
+        } catch (err) {
+          if (err instanceof assert.AssertionError) throw err;
+          const got = codeOf(err).replace('AS_ERR_', '');
+          if (!allowed.includes(got as Expect)) problems.push(`${label}: expected ${allowed.join(' or ')}, got ${codeOf(err)} (${(err as Error).message})`);
+          for (const s of secrets) if ((err as Error).message.includes(s) && !JSON.stringify(c.req()).includes(s)) problems.push(`${label}: the error shows B's ${s}`);
+        }
+      }
+      assert.deepEqual(problems, [], problems.join('\n'));
+    });
+
+    it("GetAuditLogs answers A's records only, and A's refusals went to A's chain", async () => {
+      const aChain = await store.query({ accountId: a.accountId }, { order: 'asc', limit: 1000 });
+      const aLogIds = new Set(aChain.items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id));
+      const bLogIds = new Set((await store.query({ accountId: b.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id));
+      const logs: { logId: string }[] = [];
+      let token = '';
+      do {
+        const page = await t.call('GetAuditLogs', { pageSize: 7, pageToken: token }, a);
+        logs.push(...(page['logs'] as { logId: string }[]));
+        token = page['nextPageToken'] as string;
+      } while (token);
+      assert.equal(logs.length, aLogIds.size);
+      for (const l of logs) {
+        assert.ok(aLogIds.has(l.logId), `log ${l.logId} is A's`);
+        assert.ok(!bLogIds.has(l.logId) || aLogIds.has(l.logId));
+      }
+      // The refused cross-tenant mutations were audited as A's ERROR records.
+      const aErrors = aChain.items.map((r) => JSON.parse(r.recordJson) as AuditRecord).filter((r) => r.status === 'ERROR');
+      assert.ok(aErrors.length >= 5, `A has its ERROR records (${aErrors.length})`);
+      for (const r of aErrors) assert.equal(r.principal.id, a.userId);
+    });
+
+    it("/api/v1 with A's key: audit-logs with account=B is 403, without it only A's records; no invitation for B's user", async () => {
+      const app = await buildApp({ store, config: resolveConfig({}), auth: t.control.apiAuth, register: (x) => t.control.registerRoutes(x) });
+      try {
+        const headers = { authorization: `Bearer ${a.apiKey}` };
+        for (const url of [`/api/v1/audit-logs?account=${b.accountId}`, `/api/v1/audit-logs/export?account=${b.accountId}&format=jsonl`]) {
+          const res = await app.inject({ method: 'GET', url, headers });
+          assert.equal(res.statusCode, 403, `${url}: ${res.body}`);
+          for (const s of secrets.slice(1)) assert.ok(!res.body.includes(s), `${url} shows ${s}`);
+        }
+        const own = await app.inject({ method: 'GET', url: '/api/v1/audit-logs?limit=1000', headers });
+        assert.equal(own.statusCode, 200, own.body);
+        const items = (own.json() as { items: { account_id: string; record: { log_id: string } }[] }).items;
+        assert.equal(items.length, await store.count(a.accountId));
+        assert.ok(items.every((i) => i.account_id === a.accountId));
+        // A new invitation token for B's user (POST /api/v1/users/:id/invitation): not found.
+        const invite = await app.inject({ method: 'POST', url: `/api/v1/users/${bDev.userId}/invitation`, headers });
+        assert.equal(invite.statusCode, 404, invite.body);
+        assert.ok(!invite.body.includes('token'), invite.body);
+        // B's key cannot read A either.
+        const ba = await app.inject({ method: 'GET', url: `/api/v1/audit-logs?account=${a.accountId}`, headers: { authorization: `Bearer ${b.apiKey}` } });
+        assert.equal(ba.statusCode, 403);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('A may reuse what B named: the same email and async_operation_id, without touching B', async () => {
+      const dup = await t.call('CreateUser', { spec: { email: bDev.email, access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: bOpId }, a);
+      assert.ok(dup['userId']);
+      assert.notEqual(dup['userId'], bDev.userId);
+      const op = await t.call('GetAsyncOperation', { asyncOperationId: bOpId }, a);
+      assert.equal((op['asyncOperation'] as { operationType: string }).operationType, 'CreateUser');
+    });
+
+    it("B's rows and chain are unchanged and the chain verifies", async () => {
+      assert.equal(await snapshot(store, b.accountId), bBefore.state);
+      assert.deepEqual(await chainOf(store, b.accountId), bBefore.chain);
+      assert.equal(await store.count(b.accountId), bBefore.chain.length);
+      const report = await verifyAccount(store, b.accountId, { trustedKeys: new Map() });
+      assert.equal(report.ok, true, JSON.stringify(report));
+      // B still works with its own keys.
+      const got = await t.call('GetUser', { userId: bDev.userId }, b);
+      assert.equal((got['user'] as { id: string }).id, bDev.userId);
+      await t.call('GetUsers', {}, bDev);
+    });
+  });
+}
