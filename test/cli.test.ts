@@ -142,7 +142,10 @@ for (const engine of engines()) {
       assert.equal(cp.code, 0, cp.stderr);
       const kept = join(dir, 'kept.jsonl');
       writeFileSync(kept, cp.stdout);
-      assert.equal((JSON.parse(cp.stdout.trim()) as { seq: number }).seq, 50);
+      // serve's first start also made the `default` account: one checkpoint line per account.
+      const kept_ = cp.stdout.trim().split('\n').map((l) => JSON.parse(l) as { accountId: string; seq: number });
+      assert.equal(kept_.find((c) => c.accountId === 'acme')?.seq, 50);
+      assert.ok(kept_.some((c) => c.accountId === 'default'));
 
       await fx.raw(`${fx.dropGuards} UPDATE audit_records SET record_json = replace(record_json, 'b7@example.com', 'nobody@example.com') WHERE account_id = 'acme'`);
       const broken = await runCli(['verify', '--account', 'acme', '--checkpoints', kept], env, dir);
@@ -151,9 +154,11 @@ for (const engine of engines()) {
 
       const json = await runCli(['verify', '--json'], env, dir);
       assert.equal(json.code, 1);
-      const reports = JSON.parse(json.stdout) as { ok: boolean; break?: { seq: number } }[];
-      assert.equal(reports[0]!.ok, false);
-      assert.equal(reports[0]!.break!.seq, 28);
+      const reports = JSON.parse(json.stdout) as { accountId: string; ok: boolean; break?: { seq: number } }[];
+      const acme = reports.find((r) => r.accountId === 'acme')!;
+      assert.equal(acme.ok, false);
+      assert.equal(acme.break!.seq, 28);
+      assert.equal(reports.find((r) => r.accountId === 'default')?.ok, true, 'the other account still verifies');
     });
   });
 }
