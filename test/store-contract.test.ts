@@ -255,5 +255,32 @@ for (const engine of engines()) {
       const next = await store.append({ accountId: acct, records: [makeRecord()], ingestedBy: null });
       assert.deepEqual(next.sequences, [6]);
     });
+
+    it('purge keeps what a retention hold asks for, up to its hard cutoff, and reports what went', async () => {
+      const acct = 'acct-retention-hold';
+      await store.append({ accountId: acct, records: Array.from({ length: 5 }, () => makeRecord()), ingestedBy: null });
+      const future = Date.now() + 60_000;
+      const purgedRanges: [string, number, number][] = [];
+      const hold = (hardCutoffMs: number) => ({
+        hardCutoffMs,
+        keepFrom: async (sql: import('../src/store/store.js').Sql, accountId: string) => {
+          // The hook runs inside the purge transaction and can read the database.
+          assert.ok(await sql.get('SELECT 1 AS one'));
+          return accountId === acct ? 3 : undefined;
+        },
+        purged: async (_sql: unknown, accountId: string, fromSeq: number, toSeq: number) => {
+          if (accountId === acct) purgedRanges.push([accountId, fromSeq, toSeq]);
+        },
+      });
+      // Ranges are reported per purge transaction, contiguous and in chain order.
+      const seqs = () => purgedRanges.flatMap(([, a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+      while ((await store.purgeExpired(future, 2, hold(0))) > 0);
+      assert.deepEqual((await store.readChain(acct, 1, 10)).map((r) => r.seq), [3, 4, 5]);
+      assert.deepEqual(seqs(), [1, 2]);
+      while ((await store.purgeExpired(future, 2, hold(future))) > 0);
+      assert.equal(await store.count(acct), 0);
+      assert.deepEqual(seqs(), [1, 2, 3, 4, 5]);
+      assert.equal((await store.retentionAnchor(acct))?.seq, 5);
+    });
   });
 }

@@ -38,8 +38,12 @@ export type Verdict =
   | { kind: 'ok' }
   /** Some entries failed transiently: resend these indexes (into the batch sent). */
   | { kind: 'retry'; only?: number[]; reason: string }
-  /** The destination is throttling: slow down, resend after `afterMs` if given. */
-  | { kind: 'throttle'; afterMs?: number; reason: string }
+  /**
+   * The destination is throttling: slow down, resend after `afterMs` if given. `only`: just these
+   * entries were throttled (the rest were accepted), as with PutRecords' per-entry
+   * ProvisionedThroughputExceededException; absent means the whole call was.
+   */
+  | { kind: 'throttle'; afterMs?: number; only?: number[]; reason: string }
   /** These entries can never be accepted (too large, malformed for it): dead-letter them. */
   | { kind: 'reject'; only: number[]; reason: string }
   /** The configuration is wrong (role not assumable, stream missing, permission denied): no point retrying soon. */
@@ -63,8 +67,12 @@ export interface SinkAdapter {
   readonly limits: SinkLimits;
   /** Encodes one stored record (its JSON text as stored, seed key order). */
   encode(accountId: string, seq: number, logId: string, recordJson: string): EncodedEntry;
-  /** Sends a batch; resolves with the provider's raw answer, or rejects with its error. */
-  send(entries: EncodedEntry[]): Promise<unknown>;
+  /**
+   * Sends a batch; resolves with the provider's raw answer, or rejects with its error. `signal`
+   * aborts the call (the engine aborts before its lease runs out, so a send never outlives the
+   * lease it was started under: the basis of the delete fence, src/delivery/lease.ts).
+   */
+  send(entries: EncodedEntry[], signal?: AbortSignal): Promise<unknown>;
   /** Reads the answer (or the error) of `send` into a verdict. Pure: unit-tested on recorded responses. */
   classify(result: { value?: unknown; error?: unknown }, entries: EncodedEntry[]): Verdict;
   /** Releases clients and credentials. */

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { AuditStore } from '../store/store.js';
 import { checkpointAll, type Signer } from '../chain/checkpoint.js';
 import type { ApiMetrics } from '../api/metrics.js';
+import { sinkRetentionHold } from '../delivery/retention.js';
 
 export interface Job {
   /** Runs one round now (also used by tests and on shutdown). */
@@ -43,11 +44,15 @@ export function every(intervalMs: number, name: string, logger: Logger, round: (
 
 export function retentionRound(store: AuditStore, retentionDays: number, batchSize: number, logger: Logger, metrics?: ApiMetrics) {
   return async () => {
-    const cutoff = Date.now() - retentionDays * 86_400_000;
+    const now = Date.now();
+    const cutoff = now - retentionDays * 86_400_000;
+    // Records an enabled sink has not delivered stay until twice the retention (DECISIONS.md
+    // "Backlog vs retention"); past that they go and count as expired undelivered.
+    const hold = sinkRetentionHold(now - 2 * retentionDays * 86_400_000);
     let total = 0;
     // Bounded batches, each its own transaction, so appends are never blocked for long.
     for (;;) {
-      const n = await store.purgeExpired(cutoff, batchSize);
+      const n = await store.purgeExpired(cutoff, batchSize, hold);
       total += n;
       metrics?.retentionPurged.inc(n);
       if (n < batchSize) break;

@@ -132,6 +132,19 @@ export interface StoreTx extends Sql {
   append(batch: AppendBatch): Promise<AppendResult>;
 }
 
+/**
+ * What retention must keep although it expired, decided inside each purge transaction (so the
+ * answer cannot go stale before the delete). Implemented by the delivery engine.
+ */
+export interface RetentionHold {
+  /** Records stored before this are purged whatever `keepFrom` says (the hard cap). */
+  hardCutoffMs: number;
+  /** The lowest seq of `accountId` to keep although expired, or undefined to keep nothing. */
+  keepFrom(sql: Sql, accountId: string): Promise<number | undefined>;
+  /** Told, in the same transaction, that seqs `fromSeq..toSeq` of `accountId` were purged. */
+  purged(sql: Sql, accountId: string, fromSeq: number, toSeq: number): Promise<void>;
+}
+
 export interface AuditStore {
   readonly engine: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema; safe to run on every start and from several processes. */
@@ -152,8 +165,10 @@ export interface AuditStore {
   /**
    * Deletes up to `batchSize` records stored before `cutoffMs`, oldest first per account, and
    * moves each account's retention anchor to the last deleted link. Returns how many went.
+   * With `hold`, an expired record at or past `hold.keepFrom` is kept until it was stored before
+   * `hold.hardCutoffMs` (sinks that have not delivered it yet: src/delivery/retention.ts).
    */
-  purgeExpired(cutoffMs: number, batchSize: number): Promise<number>;
+  purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number>;
   saveCheckpoint(cp: Checkpoint): Promise<void>;
   checkpoints(accountId: string): Promise<Checkpoint[]>;
   /** Counts stored records (optionally of one account). */

@@ -21,6 +21,7 @@ import type {
   PageRequest,
   QueryFilter,
   RetentionAnchor,
+  RetentionHold,
   Sql,
   StoredRecord,
   StoreTx,
@@ -190,7 +191,7 @@ export class PostgresStore implements AuditStore {
     return r && { accountId, seq: r.seq, hash: r.hash };
   }
 
-  async purgeExpired(cutoffMs: number, batchSize: number): Promise<number> {
+  async purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number> {
     const accounts = await this.chainAccounts();
     let budget = batchSize;
     for (const accountId of accounts) {
@@ -201,9 +202,11 @@ export class PostgresStore implements AuditStore {
         await c.query("SET LOCAL auditstream.purge = 'on'");
         const rows = (await c.query('SELECT seq, hash, stored_at FROM audit_records WHERE account_id = $1 ORDER BY seq LIMIT $2', [accountId, budget]))
           .rows as { seq: number; hash: string; stored_at: number }[];
+        const keepFrom = hold ? await hold.keepFrom(sqlOn(c), accountId) : undefined;
         let last: { seq: number; hash: string } | undefined;
         for (const r of rows) {
           if (r.stored_at >= cutoffMs) break;
+          if (keepFrom !== undefined && r.seq >= keepFrom && r.stored_at >= hold!.hardCutoffMs) break;
           last = r;
         }
         if (!last) return 0;
@@ -212,6 +215,7 @@ export class PostgresStore implements AuditStore {
           'INSERT INTO retention_anchors (account_id, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
           [accountId, last.seq, last.hash],
         );
+        if (hold) await hold.purged(sqlOn(c), accountId, rows[0]!.seq, last.seq);
         return del.rowCount ?? 0;
       });
     }

@@ -28,6 +28,7 @@ import type {
   PageRequest,
   QueryFilter,
   RetentionAnchor,
+  RetentionHold,
   Sql,
   StoredRecord,
   StoreTx,
@@ -220,7 +221,7 @@ export class SqliteStore implements AuditStore {
     return r && { accountId, seq: Number(r.seq), hash: r.hash };
   }
 
-  async purgeExpired(cutoffMs: number, batchSize: number): Promise<number> {
+  async purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number> {
     const accounts = await this.chainAccounts();
     return this.writeTx(async () => {
       this.w.prepare("INSERT INTO purge_permit (holder) VALUES ('retention')").run();
@@ -232,9 +233,11 @@ export class SqliteStore implements AuditStore {
         const rows = this.w
           .prepare('SELECT seq, hash, stored_at FROM audit_records WHERE account_id = ? ORDER BY seq LIMIT ?')
           .all(accountId, budget) as { seq: number; hash: string; stored_at: number }[];
+        const keepFrom = hold ? await hold.keepFrom(this.writeSql, accountId) : undefined;
         let last: { seq: number; hash: string } | undefined;
         for (const r of rows) {
           if (r.stored_at >= cutoffMs) break;
+          if (keepFrom !== undefined && r.seq >= keepFrom && r.stored_at >= hold!.hardCutoffMs) break;
           last = r;
         }
         if (!last) continue;
@@ -242,6 +245,7 @@ export class SqliteStore implements AuditStore {
         this.w
           .prepare('INSERT INTO retention_anchors (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash')
           .run(accountId, last.seq, last.hash);
+        if (hold) await hold.purged(this.writeSql, accountId, rows[0]!.seq, last.seq);
         budget -= changes;
       }
       this.w.prepare('DELETE FROM purge_permit').run();

@@ -1,0 +1,300 @@
+/**
+ * Sink management, as the Cloud Ops API handlers (Create/Get/GetAll/Update/Delete/Validate
+ * AccountAuditLogSink) and the web UI call it. Writes take the handler's `StoreTx`, so the change
+ * and its audit record commit together; reads take any `Sql`.
+ *
+ * How a handler uses it:
+ * ```ts
+ * // CreateAccountAuditLogSink
+ * const view = await store.transaction(async (tx) => {
+ *   const v = await createSink(tx, accountId, spec);      // before the audit append: the sink
+ *   await tx.append(auditRecordOfThisCall);               // starts at the head, so its first
+ *   return v;                                              // record is its own creation
+ * });
+ * engine.sinksChanged(accountId);                          // claim it now
+ * engine.notify(accountId);
+ *
+ * // DeleteAccountAuditLogSink
+ * const deletion = await store.transaction(async (tx) => { const d = await deleteSink(tx, ...); await tx.append(...); return d; });
+ * await awaitSinkDeleted(store, deletion, { engine });     // only then report the delete done
+ * ```
+ */
+import { randomBytes } from 'node:crypto';
+import { AuditError, failedPrecondition, notFound } from '../errors.js';
+import type { AuditStore, Sql, StoreTx } from '../store/store.js';
+import type { AuditLogSinkSpec } from '../sinks/spec.js';
+import { sinkKindOf } from '../sinks/spec.js';
+import { validateSpec } from './validate-spec.js';
+import { ensureExternalId } from './external-id.js';
+import { sinkById, sinkByName, sinksOfAccount, type SinkErrorKind, type SinkHealth, type SinkRow } from './sql/sink-row.js';
+import { finishDeletion, markDeleting } from './sql/delete.js';
+import { insertReplay, type ReplayRow } from './sql/replays.js';
+import { statusOf, type SinkStatus } from './status.js';
+import { leaseTiming } from './lease.js';
+import { sleep } from './retry.js';
+
+export { validateSpec } from './validate-spec.js';
+export { verifySink, type VerifyOptions } from './verify.js';
+export { readExternalId, ensureExternalId } from './external-id.js';
+export type { SinkStatus } from './status.js';
+export type { ReplayRow } from './sql/replays.js';
+
+/** A sink as the API shows it (maps onto Temporal's `AccountAuditLogSink`). */
+export interface AuditLogSinkView {
+  name: string;
+  resourceVersion: string;
+  /** `deleting` between a delete and the moment no holder can send any more. */
+  state: 'active' | 'deleting';
+  spec: AuditLogSinkSpec;
+  /** `ok`, or `error` with `errorKind` (HEALTH_ERROR_USER_CONFIGURATION / HEALTH_ERROR_INTERNAL). */
+  health: SinkHealth;
+  errorKind: SinkErrorKind | null;
+  errorMessage: string;
+  errorSinceMs: number | null;
+  /** Last acknowledged delivery (`last_succeeded_time`). */
+  lastSucceededMs: number | null;
+  createdMs: number;
+  modifiedMs: number;
+}
+
+/** What `deleteSink` hands to `awaitSinkDeleted` once the transaction committed. */
+export interface SinkDeletion {
+  sinkId: string;
+  accountId: string;
+  name: string;
+}
+
+function view(row: SinkRow): AuditLogSinkView {
+  return {
+    name: row.name,
+    resourceVersion: row.resourceVersion,
+    state: row.state,
+    spec: row.spec,
+    health: row.health,
+    errorKind: row.errorKind,
+    errorMessage: row.errorMessage ?? '',
+    errorSinceMs: row.errorSinceMs,
+    lastSucceededMs: row.lastSuccessMs,
+    createdMs: row.createdMs,
+    modifiedMs: row.modifiedMs,
+  };
+}
+
+/** Opaque resource versions, new on every change (optimistic concurrency). */
+function newResourceVersion(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** Keeps only the spec's known fields (the row stores nothing a client made up). */
+function cleanSpec(spec: AuditLogSinkSpec): AuditLogSinkSpec {
+  const out: AuditLogSinkSpec = { name: spec.name, enabled: spec.enabled };
+  if (spec.kinesisSink) {
+    const k = spec.kinesisSink;
+    out.kinesisSink = { roleName: k.roleName, destinationUri: k.destinationUri, region: k.region };
+  } else if (spec.pubSubSink) {
+    const p = spec.pubSubSink;
+    out.pubSubSink = { serviceAccountId: p.serviceAccountId, topicName: p.topicName, gcpProjectId: p.gcpProjectId };
+  }
+  return out;
+}
+
+function checkVersion(given: string, current: string, name: string): void {
+  if (given !== '' && given !== current) {
+    throw failedPrecondition(`audit log sink ${name} was modified since resource_version ${given} (now ${current}): read it again and retry`);
+  }
+}
+
+async function liveSink(sql: Sql, accountId: string, name: string): Promise<SinkRow> {
+  const row = await sinkByName(sql, accountId, name);
+  if (!row) throw notFound(`audit log sink ${name} not found`);
+  if (row.state === 'deleting') throw failedPrecondition(`audit log sink ${name} is being deleted`);
+  return row;
+}
+
+/**
+ * Creates a sink. It starts at the account's current head: it delivers what is stored from now
+ * on (history through `replaySink`). Creates the account's ExternalId on first use.
+ * Throws AS_ERR_INVALID_ARGUMENT (spec), AS_ERR_ALREADY_EXISTS (name taken).
+ */
+export async function createSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, now = Date.now()): Promise<AuditLogSinkView> {
+  validateSpec(spec);
+  const existing = await sinkByName(tx, accountId, spec.name);
+  if (existing?.state === 'deleting') throw failedPrecondition(`audit log sink ${spec.name} is still being deleted; retry in a few seconds`);
+  if (existing) throw new AuditError('AS_ERR_ALREADY_EXISTS', `an audit log sink named ${spec.name} already exists in this account`);
+  await ensureExternalId(tx, accountId, now);
+  const head = await tx.get<{ seq: number }>('SELECT seq FROM chain_heads WHERE account_id = ?', [accountId]);
+  const clean = cleanSpec(spec);
+  const id = `snk_${randomBytes(12).toString('hex')}`;
+  await tx.run(
+    `INSERT INTO audit_log_sinks (id, account_id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms,
+       cursor_seq, lease_owner, lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms,
+       delivered_count, dead_letter_count, expired_count)
+     VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, NULL, NULL, 0, 'ok', NULL, NULL, NULL, NULL, 0, 0, 0)`,
+    [id, accountId, spec.name, sinkKindOf(clean), JSON.stringify(clean), clean.enabled ? 1 : 0, newResourceVersion(), now, now, Number(head?.seq ?? 0)],
+  );
+  return view((await sinkById(tx, id))!);
+}
+
+/**
+ * Replaces a sink's spec (found by `spec.name`). The cursor is kept: pausing (`enabled: false`)
+ * stops delivery where it is, and a new destination continues from there. An empty
+ * `resourceVersion` skips the concurrency check. Throws NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT.
+ */
+export async function updateSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, resourceVersion: string, now = Date.now()): Promise<AuditLogSinkView> {
+  validateSpec(spec);
+  const row = await liveSink(tx, accountId, spec.name);
+  checkVersion(resourceVersion, row.resourceVersion, spec.name);
+  const clean = cleanSpec(spec);
+  await tx.run('UPDATE audit_log_sinks SET kind = ?, spec_json = ?, enabled = ?, resource_version = ?, modified_ms = ? WHERE id = ?', [
+    sinkKindOf(clean),
+    JSON.stringify(clean),
+    clean.enabled ? 1 : 0,
+    newResourceVersion(),
+    now,
+    row.id,
+  ]);
+  return view((await sinkById(tx, row.id))!);
+}
+
+/**
+ * First half of a fenced delete: marks the sink `deleting` and bumps its fencing token in the
+ * caller's transaction. After the commit, call `awaitSinkDeleted` and report the delete only when
+ * it resolves: from then on no record of the account reaches that destination (lease.ts).
+ */
+export async function deleteSink(tx: StoreTx, accountId: string, name: string, resourceVersion: string, now = Date.now()): Promise<SinkDeletion> {
+  const row = await sinkByName(tx, accountId, name);
+  if (!row) throw notFound(`audit log sink ${name} not found`);
+  if (row.state !== 'deleting') {
+    checkVersion(resourceVersion, row.resourceVersion, name);
+    await markDeleting(tx, row.id, now);
+  }
+  return { sinkId: row.id, accountId, name };
+}
+
+export interface AwaitDeletionOptions {
+  /** The local engine: its worker for this sink is told at once instead of at its next check. */
+  engine?: { sinksChanged(accountId: string): void };
+  /** Lease TTL the engines run with (default 15 s): the longest a dead holder can block. */
+  leaseTtlMs?: number;
+  pollMs?: number;
+}
+
+/**
+ * Second half of a fenced delete, after `deleteSink`'s transaction committed: waits until the
+ * holder (if any) let go — it does so right after its in-flight send settles — or its lease
+ * expired, then removes the sink. Bounded by the lease TTL plus the clock-skew margin.
+ */
+export async function awaitSinkDeleted(store: AuditStore, deletion: SinkDeletion, opts: AwaitDeletionOptions = {}): Promise<void> {
+  const timing = leaseTiming(opts.leaseTtlMs ?? 15_000);
+  const pollMs = opts.pollMs ?? 50;
+  opts.engine?.sinksChanged(deletion.accountId);
+  const giveUp = Date.now() + timing.ttlMs + timing.clockSkewMs * 2 + 5_000;
+  while (!(await finishDeletion(store, deletion.sinkId, timing.clockSkewMs))) {
+    if (Date.now() > giveUp) throw new AuditError('AS_ERR_UNAVAILABLE', `audit log sink ${deletion.name}: its delivering process did not let go in time; the delete completes when its lease expires`);
+    await sleep(pollMs);
+  }
+}
+
+/** One sink, NOT_FOUND when absent. Shows sinks being deleted with state `deleting`. */
+export async function getSink(sql: Sql, accountId: string, name: string): Promise<AuditLogSinkView> {
+  const row = await sinkByName(sql, accountId, name);
+  if (!row) throw notFound(`audit log sink ${name} not found`);
+  return view(row);
+}
+
+/** Page size bounds for listSinks: 0 means the default (100); at most 1000. */
+export const MAX_SINK_PAGE_SIZE = 1000;
+
+/** Sinks of an account by name. `pageToken` is the opaque `nextPageToken` of the previous page. */
+export async function listSinks(sql: Sql, accountId: string, pageSize: number, pageToken: string): Promise<{ sinks: AuditLogSinkView[]; nextPageToken: string }> {
+  if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_SINK_PAGE_SIZE) {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `page_size must be 0 to ${MAX_SINK_PAGE_SIZE}, got ${pageSize}`);
+  }
+  const size = pageSize === 0 ? 100 : pageSize;
+  let after = '';
+  if (pageToken !== '') {
+    const m = /^s1\.([A-Za-z0-9_-]+)$/.exec(pageToken);
+    const decoded = m ? Buffer.from(m[1]!, 'base64url').toString('utf8') : '';
+    if (!decoded) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'page_token is not one this API returned');
+    after = decoded;
+  }
+  const rows = await sinksOfAccount(sql, accountId, after, size + 1);
+  const page = rows.slice(0, size);
+  const nextPageToken = rows.length > size ? `s1.${Buffer.from(page[page.length - 1]!.name, 'utf8').toString('base64url')}` : '';
+  return { sinks: page.map(view), nextPageToken };
+}
+
+/** Status for the UI (health, last success, backlog, lag, dead letters, expired, replays). */
+export async function sinkStatus(sql: Sql, accountId: string, name: string, now = Date.now()): Promise<SinkStatus> {
+  const row = await sinkByName(sql, accountId, name);
+  if (!row) throw notFound(`audit log sink ${name} not found`);
+  return statusOf(sql, row, now);
+}
+
+/**
+ * Re-delivers the records stored in [fromMs, toMs) to this one sink, tracked apart from its
+ * cursor (progress in `sinkStatus(...).replays`). Runs when live delivery is caught up; records
+ * retention already purged are skipped. Throws INVALID_ARGUMENT for an empty or reversed window.
+ */
+export async function replaySink(tx: StoreTx, accountId: string, name: string, fromMs: number, toMs: number, now = Date.now()): Promise<ReplayRow> {
+  if (!Number.isSafeInteger(fromMs) || !Number.isSafeInteger(toMs) || fromMs < 0 || toMs <= fromMs) {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `replay window must have from < to (epoch ms), got ${fromMs}..${toMs}`);
+  }
+  const row = await liveSink(tx, accountId, name);
+  const range = await tx.get<{ lo: number | null; hi: number | null }>(
+    'SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_records WHERE account_id = ? AND stored_at >= ? AND stored_at < ?',
+    [accountId, fromMs, toMs],
+  );
+  const lo = range?.lo == null ? 1 : Number(range.lo);
+  const hi = range?.hi == null ? 0 : Number(range.hi);
+  const replay: ReplayRow = {
+    id: `rpl_${randomBytes(10).toString('hex')}`,
+    sinkId: row.id,
+    mode: 'range',
+    fromMs,
+    toMs,
+    fromSeq: lo,
+    toSeq: hi,
+    nextSeq: lo,
+    deliveredCount: 0,
+    state: hi >= lo ? 'pending' : 'done',
+    createdMs: now,
+    finishedMs: hi >= lo ? null : now,
+  };
+  await insertReplay(tx, replay);
+  return replay;
+}
+
+/** Retries every dead letter of the sink; each that now goes through leaves the table. Undefined when there are none. */
+export async function replayDeadLetters(tx: StoreTx, accountId: string, name: string, now = Date.now()): Promise<ReplayRow | undefined> {
+  const row = await liveSink(tx, accountId, name);
+  const r = await tx.get<{ lo: number | null; hi: number | null }>('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_log_sink_dead_letters WHERE sink_id = ?', [row.id]);
+  if (r?.lo == null || r.hi == null) return undefined;
+  const replay: ReplayRow = {
+    id: `rpl_${randomBytes(10).toString('hex')}`,
+    sinkId: row.id,
+    mode: 'dead_letters',
+    fromMs: 0,
+    toMs: now,
+    fromSeq: Number(r.lo),
+    toSeq: Number(r.hi),
+    nextSeq: Number(r.lo),
+    deliveredCount: 0,
+    state: 'pending',
+    createdMs: now,
+    finishedMs: null,
+  };
+  await insertReplay(tx, replay);
+  return replay;
+}
+
+/** Dead letters of a sink (oldest first), for the UI. */
+export async function deadLetters(sql: Sql, accountId: string, name: string, limit = 100): Promise<{ seq: number; logId: string; reason: string; createdMs: number }[]> {
+  const row = await sinkByName(sql, accountId, name);
+  if (!row) throw notFound(`audit log sink ${name} not found`);
+  const rows = await sql.all<{ seq: number; log_id: string; reason: string; created_ms: number }>(
+    'SELECT seq, log_id, reason, created_ms FROM audit_log_sink_dead_letters WHERE sink_id = ? ORDER BY seq LIMIT ?',
+    [row.id, limit],
+  );
+  return rows.map((r) => ({ seq: Number(r.seq), logId: r.log_id, reason: r.reason, createdMs: Number(r.created_ms) }));
+}

@@ -1,0 +1,31 @@
+/**
+ * The two halves of a fenced delete (see src/delivery/lease.ts "Delete fence"): mark the row
+ * `deleting` and bump its fence inside the caller's transaction; remove it once its last holder
+ * let go or its lease expired.
+ */
+import type { AuditStore, StoreTx } from '../../store/store.js';
+
+/** In the caller's transaction: no holder may send or commit for this sink from its commit on. */
+export async function markDeleting(tx: StoreTx, sinkId: string, now = Date.now()): Promise<void> {
+  await tx.run("UPDATE audit_log_sinks SET state = 'deleting', fence = fence + 1, modified_ms = ? WHERE id = ?", [now, sinkId]);
+}
+
+/**
+ * Removes a `deleting` sink with its dead letters and replays, if no holder can still be sending:
+ * its lease is released, or expired more than `clockSkewMs` ago. Returns whether it is gone.
+ */
+export async function finishDeletion(store: AuditStore, sinkId: string, clockSkewMs: number, now = Date.now()): Promise<boolean> {
+  return store.transaction(async (tx) => {
+    const row = await tx.get<{ state: string; lease_owner: string | null; lease_expires_ms: number | null }>(
+      'SELECT state, lease_owner, lease_expires_ms FROM audit_log_sinks WHERE id = ?',
+      [sinkId],
+    );
+    if (!row) return true;
+    if (row.state !== 'deleting') return false;
+    if (row.lease_owner !== null && Number(row.lease_expires_ms) + clockSkewMs >= now) return false;
+    await tx.run('DELETE FROM audit_log_sink_dead_letters WHERE sink_id = ?', [sinkId]);
+    await tx.run('DELETE FROM audit_log_sink_replays WHERE sink_id = ?', [sinkId]);
+    await tx.run("DELETE FROM audit_log_sinks WHERE id = ? AND state = 'deleting'", [sinkId]);
+    return true;
+  });
+}

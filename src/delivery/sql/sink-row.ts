@@ -1,0 +1,116 @@
+/**
+ * The `audit_log_sinks` row (migration 0003_delivery) as the delivery code sees it, and the one
+ * SELECT that reads it. Numbers come back as numbers on both engines (pg's BIGINT parser is set
+ * in postgres-store.ts; SQLite returns integers).
+ */
+import type { Sql } from '../../store/store.js';
+import type { AuditLogSinkSpec, SinkKind } from '../../sinks/spec.js';
+
+export type SinkState = 'active' | 'deleting';
+export type SinkHealth = 'ok' | 'error';
+/** Mirrors Temporal's AuditLogSink.Health: a configuration error is the customer's to fix. */
+export type SinkErrorKind = 'user_configuration' | 'internal';
+
+export interface SinkRow {
+  id: string;
+  accountId: string;
+  name: string;
+  kind: SinkKind;
+  spec: AuditLogSinkSpec;
+  enabled: boolean;
+  state: SinkState;
+  resourceVersion: string;
+  createdMs: number;
+  modifiedMs: number;
+  /** Last seq of the account's chain the destination acknowledged. */
+  cursorSeq: number;
+  leaseOwner: string | null;
+  leaseExpiresMs: number | null;
+  fence: number;
+  health: SinkHealth;
+  errorKind: SinkErrorKind | null;
+  errorMessage: string | null;
+  errorSinceMs: number | null;
+  lastSuccessMs: number | null;
+  deliveredCount: number;
+  deadLetterCount: number;
+  expiredCount: number;
+}
+
+interface RawSinkRow {
+  id: string;
+  account_id: string;
+  name: string;
+  kind: string;
+  spec_json: string;
+  enabled: number;
+  state: string;
+  resource_version: string;
+  created_ms: number;
+  modified_ms: number;
+  cursor_seq: number;
+  lease_owner: string | null;
+  lease_expires_ms: number | null;
+  fence: number;
+  health: string;
+  error_kind: string | null;
+  error_message: string | null;
+  error_since_ms: number | null;
+  last_success_ms: number | null;
+  delivered_count: number;
+  dead_letter_count: number;
+  expired_count: number;
+}
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export function toSinkRow(r: RawSinkRow): SinkRow {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    name: r.name,
+    kind: r.kind as SinkKind,
+    spec: JSON.parse(r.spec_json) as AuditLogSinkSpec,
+    enabled: num(r.enabled) === 1,
+    state: r.state as SinkState,
+    resourceVersion: r.resource_version,
+    createdMs: num(r.created_ms),
+    modifiedMs: num(r.modified_ms),
+    cursorSeq: num(r.cursor_seq),
+    leaseOwner: r.lease_owner,
+    leaseExpiresMs: numOrNull(r.lease_expires_ms),
+    fence: num(r.fence),
+    health: r.health as SinkHealth,
+    errorKind: r.error_kind as SinkErrorKind | null,
+    errorMessage: r.error_message,
+    errorSinceMs: numOrNull(r.error_since_ms),
+    lastSuccessMs: numOrNull(r.last_success_ms),
+    deliveredCount: num(r.delivered_count),
+    deadLetterCount: num(r.dead_letter_count),
+    expiredCount: num(r.expired_count),
+  };
+}
+
+export const SINK_COLUMNS =
+  'id, account_id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, cursor_seq, lease_owner, ' +
+  'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count';
+
+export async function sinkById(sql: Sql, id: string): Promise<SinkRow | undefined> {
+  const r = await sql.get<RawSinkRow>(`SELECT ${SINK_COLUMNS} FROM audit_log_sinks WHERE id = ?`, [id]);
+  return r && toSinkRow(r);
+}
+
+export async function sinkByName(sql: Sql, accountId: string, name: string): Promise<SinkRow | undefined> {
+  const r = await sql.get<RawSinkRow>(`SELECT ${SINK_COLUMNS} FROM audit_log_sinks WHERE account_id = ? AND name = ?`, [accountId, name]);
+  return r && toSinkRow(r);
+}
+
+/** Sinks of one account, by name, after `afterName` (keyset paging). */
+export async function sinksOfAccount(sql: Sql, accountId: string, afterName: string, limit: number): Promise<SinkRow[]> {
+  const rows = await sql.all<RawSinkRow>(
+    `SELECT ${SINK_COLUMNS} FROM audit_log_sinks WHERE account_id = ? AND name > ? ORDER BY name LIMIT ?`,
+    [accountId, afterName, limit],
+  );
+  return rows.map(toSinkRow);
+}

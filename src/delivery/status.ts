@@ -1,0 +1,72 @@
+/**
+ * A sink's status for the UI and GetAccountAuditLogSink: health (OK, or an error summary with
+ * since-when), last success, backlog (head seq − cursor), delivery lag (age of the oldest
+ * undelivered record), dead letters, records expired undelivered, replays in progress.
+ */
+import type { Sql } from '../store/store.js';
+import type { SinkErrorKind, SinkHealth, SinkRow } from './sql/sink-row.js';
+import { replaysOfSink, type ReplayRow } from './sql/replays.js';
+
+export interface SinkStatus {
+  name: string;
+  enabled: boolean;
+  state: 'active' | 'deleting';
+  health: SinkHealth;
+  /** `user_configuration` (role, stream, permission: the customer's to fix) or `internal`. */
+  errorKind: SinkErrorKind | null;
+  errorMessage: string | null;
+  /** When the current error started (epoch ms). */
+  errorSinceMs: number | null;
+  /** Last time a batch was acknowledged (epoch ms). */
+  lastSuccessMs: number | null;
+  /** Last seq delivered, and the account's head. */
+  cursorSeq: number;
+  headSeq: number;
+  /** Records stored and not yet delivered (purged ones excluded). */
+  backlog: number;
+  /** Age (ms) of the oldest undelivered record; 0 when none waits. */
+  lagMs: number;
+  /** Records delivered since the sink was created (each counted once, however often resent). */
+  deliveredCount: number;
+  /** Dead letters now in the table (replayable), and ever dead-lettered. */
+  deadLetters: number;
+  deadLetteredTotal: number;
+  /** Records retention purged before this sink delivered them (past the hard cap). */
+  expiredUndelivered: number;
+  /** Which process holds the lease, if any. */
+  leaseOwner: string | null;
+  replays: ReplayRow[];
+}
+
+/** Computes a sink's status from its row and the store. */
+export async function statusOf(sql: Sql, row: SinkRow, now = Date.now()): Promise<SinkStatus> {
+  const head = await sql.get<{ seq: number }>('SELECT seq FROM chain_heads WHERE account_id = ?', [row.accountId]);
+  const anchor = await sql.get<{ seq: number }>('SELECT seq FROM retention_anchors WHERE account_id = ?', [row.accountId]);
+  const headSeq = Number(head?.seq ?? 0);
+  const from = Math.max(row.cursorSeq, Number(anchor?.seq ?? 0));
+  const oldest = await sql.get<{ stored_at: number }>(
+    'SELECT stored_at FROM audit_records WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT 1',
+    [row.accountId, from],
+  );
+  const dl = await sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_log_sink_dead_letters WHERE sink_id = ?', [row.id]);
+  return {
+    name: row.name,
+    enabled: row.enabled,
+    state: row.state,
+    health: row.health,
+    errorKind: row.errorKind,
+    errorMessage: row.errorMessage,
+    errorSinceMs: row.errorSinceMs,
+    lastSuccessMs: row.lastSuccessMs,
+    cursorSeq: row.cursorSeq,
+    headSeq,
+    backlog: Math.max(0, headSeq - from),
+    lagMs: oldest ? Math.max(0, now - Number(oldest.stored_at)) : 0,
+    deliveredCount: row.deliveredCount,
+    deadLetters: Number(dl?.n ?? 0),
+    deadLetteredTotal: row.deadLetterCount,
+    expiredUndelivered: row.expiredCount,
+    leaseOwner: row.leaseOwner,
+    replays: await replaysOfSink(sql, row.id),
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Pub/Sub's publish limits, each with its source, as the `SinkLimits` the delivery engine batches by.
+ *
+ * Sources:
+ * - Resource limits, https://cloud.google.com/pubsub/quotas#resource_limits : a publish request
+ *   carries at most 1,000 messages and 10 MB; a message's `data` is at most 10 MB; at most 100
+ *   attributes per message, keys ≤ 256 bytes, values ≤ 1,024 bytes.
+ * - "10 MB" is 10,000,000 bytes on gRPC: the service answers `INVALID_ARGUMENT: The value for
+ *   request_size is too large. You passed 10000558 in the request, but the maximum value is
+ *   10000000.` (GoogleCloudPlatform/pubsub#267; google-cloud-python#5898).
+ * - Ordering keys: at most 1 KB, and "If messages have ordering keys, the maximum publisher
+ *   throughput is 1 MB/s per ordering key" (quotas page; https://cloud.google.com/pubsub/docs/ordering).
+ */
+import type { SinkLimits } from '../../delivery/adapter.js';
+
+/** The service's hard ceilings (see the sources above). */
+export const PUBSUB_HARD_LIMITS = Object.freeze({
+  messagesPerRequest: 1_000,
+  requestBytes: 10_000_000,
+  messageDataBytes: 10_000_000,
+  attributeValueBytes: 1_024,
+  orderingKeyBytes: 1_024,
+  /** Publisher throughput per ordering key, bytes per second. */
+  bytesPerSecondPerOrderingKey: 1_000_000,
+});
+
+/**
+ * Room left in each request for what the engine does not count: the topic name and, per message,
+ * its protobuf framing, the three attributes (`log_id`, `account_id`, `sequence`) and the ordering
+ * key. 1,000,000 bytes for 1,000 messages is 1,000 bytes each, enough for account ids up to ~440
+ * bytes (each message carries the account id twice: attribute and ordering key). The official
+ * Node client keeps the same kind of margin (`BATCH_LIMITS.maxBytes` = 9 MiB in
+ * @google-cloud/pubsub build/src/publisher/index.js), and 9,000,000 is what the Pub/Sub Kafka
+ * connector settled on after hitting the limit (GoogleCloudPlatform/pubsub#267).
+ * test/pubsub-limits.test.ts encodes a worst-case request and checks it stays under 10,000,000.
+ */
+export const PUBLISH_FRAMING_RESERVE_BYTES = 1_000_000;
+
+/**
+ * What the engine batches by.
+ * - `maxBatchRecords` 1,000: the per-request message limit (the emulator enforces it too:
+ *   `INVALID_ARGUMENT: Too many messages to publish`).
+ * - `maxBatchBytes` 9,000,000: the 10,000,000-byte request limit less the framing reserve.
+ * - `maxRecordBytes` 9,000,000: a record must fit a request on its own, so the data limit
+ *   (10 MB) is cut to the batch limit. Audit records are at most 256 KiB (DECISIONS.md), so
+ *   this only guards against configuration drift.
+ * - `recordsPerSecond` 1,000: 1 MB/s per ordering key divided by ~1 KB per audit record (the
+ *   seed records are 400–600 bytes); the engine adapts downward on `throttle`.
+ */
+export const PUBSUB_LIMITS: Readonly<SinkLimits> = Object.freeze({
+  maxBatchRecords: PUBSUB_HARD_LIMITS.messagesPerRequest,
+  maxBatchBytes: PUBSUB_HARD_LIMITS.requestBytes - PUBLISH_FRAMING_RESERVE_BYTES,
+  maxRecordBytes: PUBSUB_HARD_LIMITS.requestBytes - PUBLISH_FRAMING_RESERVE_BYTES,
+  recordsPerSecond: 1_000,
+});

@@ -1,0 +1,32 @@
+/**
+ * A delivering process for the crash and takeover tests: opens the store at DATABASE_URL, runs
+ * the delivery engine (real adapters, AWS endpoint from the environment), prints "ready" and its
+ * lease-owner name, stops gracefully on SIGTERM. Killed with SIGKILL by the tests.
+ */
+import { openStore } from '../../src/store/open.js';
+import { DeliveryEngine } from '../../src/delivery/engine.js';
+import { createLogger } from '../../src/log.js';
+
+const store = await openStore(process.env['DATABASE_URL']!);
+const engine = new DeliveryEngine({
+  store,
+  owner: `child-${process.pid}`,
+  flushIntervalMs: Number(process.env['FLUSH_INTERVAL_MS'] ?? 50),
+  leaseTtlMs: Number(process.env['LEASE_TTL_MS'] ?? 2000),
+  scanIntervalMs: 200,
+  idlePollMs: 100,
+  backoff: { baseMs: 50, maxMs: 500 },
+  fatalBackoff: { baseMs: 100, maxMs: 1000 },
+  ...(process.env['CHILD_LOG_LEVEL'] ? { logger: createLogger(process.env['CHILD_LOG_LEVEL']) } : {}),
+});
+engine.start();
+// The engine's timers are unref'd (it never holds a process open by itself): keep this one alive.
+const keepAlive = setInterval(() => {}, 1 << 30);
+process.stdout.write(`ready child-${process.pid}\n`);
+process.on('SIGTERM', () => {
+  void engine
+    .stop(5000)
+    .then(() => store.close())
+    .then(() => clearInterval(keepAlive))
+    .then(() => process.exit(0));
+});
