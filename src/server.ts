@@ -18,6 +18,7 @@ import { createControlPlane } from './control/control-plane.js';
 import { ensureInitialAccount } from './control/accounts.js';
 import { registerCloudHttpRoutes } from './api/cloud/http-routes.js';
 import { startGrpcServer } from './api/cloud/grpc-server.js';
+import { DeliveryEngine } from './delivery/engine.js';
 
 export interface RunningServer {
   store: AuditStore;
@@ -49,10 +50,17 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     logger.info({ engine: store.engine }, 'store opened');
 
     const signer = loadSigner(config.signingKeyPath, config.signingKeyGenerate);
+
+    // Delivery: one worker per sink this process holds the lease of.
+    const engine = new DeliveryEngine({ store, flushIntervalMs: config.flushIntervalMs, logger });
+    engine.start();
+    releasers.push({ name: 'delivery', release: () => engine.stop() });
+    const notify = (accountId: string) => engine.notify(accountId);
+
     const metrics = createMetrics();
     const jobs: Job[] = [
       every(config.retentionIntervalMs, 'retention', logger, retentionRound(store, config.retentionDays, config.retentionBatchSize, logger, metrics)),
-      every(config.checkpointIntervalMs, 'checkpoint', logger, checkpointRound(store, signer, logger, metrics)),
+      every(config.checkpointIntervalMs, 'checkpoint', logger, checkpointRound(store, signer, logger, metrics, notify)),
     ];
     const checkpoint = jobs[1]!;
     releasers.push({
@@ -67,7 +75,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     const initialAdmin = await ensureInitialAccount(store, config.dataDir);
     if (initialAdmin) logger.info({ path: initialAdmin }, 'first start: created account "default"; its owner credentials are in this file (mode 0600)');
 
-    const control = createControlPlane({ store, config, logger, metrics });
+    const control = createControlPlane({ store, config, logger, metrics, onCommit: notify, delivery: engine });
     const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
     const app = await buildApp({
       store,
@@ -75,6 +83,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
       logger,
       metrics,
       auth: control.apiAuth,
+      onCommit: notify,
       ...(https ? { https } : {}),
       register: (a) => {
         registerCloudHttpRoutes(a, control.handlers);

@@ -46,8 +46,18 @@ for (const engine of engines()) {
         await checkpointAll(store, signer);
         const report = await verifyAccount(store, ACCT, { trustedKeys });
         assert.equal(report.ok, true, report.break?.reason);
-        assert.equal(report.checked, 10);
+        // The checkpoint also went into the chain as a ChainCheckpoint system record (seq 11),
+        // so sinks deliver it; it covers the head before it.
+        assert.equal(report.checked, 11);
         assert.equal(report.checkpointsChecked, 1);
+        const [cpRow] = await store.readChain(ACCT, 11, 1);
+        const cpRecord = JSON.parse(cpRow!.recordJson) as { operation: string; category: string; details: { sequence: number; head_hash: string } };
+        assert.equal(cpRecord.operation, 'ChainCheckpoint');
+        assert.equal(cpRecord.category, 'LOG_CATEGORY_SYSTEM');
+        assert.equal(cpRecord.details.sequence, 10);
+        assert.equal(cpRecord.details.head_hash, cpRow!.prevHash);
+        // Nothing new since but the checkpoint record itself: no second checkpoint.
+        assert.deepEqual(await checkpointAll(store, signer), []);
       });
     });
 

@@ -105,12 +105,14 @@ for (const engine of engines()) {
 
       const r = await runCli(['logs', '--account', 'acme', '--all', '--format', 'jsonl'], env, dir);
       assert.equal(r.code, 0, r.stderr);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { sequence: number; record: { log_id: string } });
-      assert.equal(lines.length, 50);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { sequence: number; record: { log_id: string; operation: string } });
+      // 20 + the checkpoint signed at the graceful stop (seq 21) + 30; the SIGKILL signed nothing.
+      assert.equal(lines.length, 51);
+      assert.equal(lines[20]!.record.operation, 'ChainCheckpoint');
       const stored = new Set(lines.map((l) => l.record.log_id));
       for (const id of acked.log_ids) assert.ok(stored.has(id), `acknowledged ${id} survived SIGKILL`);
-      assert.deepEqual(lines.map((l) => l.sequence), Array.from({ length: 50 }, (_, i) => i + 1));
-      assert.match(r.stderr, /exported 50 records/);
+      assert.deepEqual(lines.map((l) => l.sequence), Array.from({ length: 51 }, (_, i) => i + 1));
+      assert.match(r.stderr, /exported 51 records/);
     });
 
     it('queries with filters, pages with cursors, and exports csv', async () => {
@@ -125,7 +127,7 @@ for (const engine of engines()) {
       assert.ok(cursor, p1.stderr);
       const p2 = await runCli(['logs', '--account', 'acme', '--limit', '30', '--format', 'jsonl', '--cursor', cursor], env, dir);
       const seqs = [...p1.stdout.trim().split('\n'), ...p2.stdout.trim().split('\n')].map((l) => (JSON.parse(l) as { sequence: number }).sequence);
-      assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => 50 - i));
+      assert.deepEqual(seqs, Array.from({ length: 51 }, (_, i) => 51 - i));
 
       const csv = await runCli(['logs', '--account', 'acme', '--all', '--format', 'csv', '--operation', 'DeleteUser'], env, dir);
       const rows = csv.stdout.trim().split('\r\n');
@@ -136,7 +138,7 @@ for (const engine of engines()) {
     it('verifies, then names the first broken link after tampering and exits 1', async () => {
       const ok = await runCli(['verify'], env, dir);
       assert.equal(ok.code, 0, ok.stderr);
-      assert.match(ok.stderr, /ok {6}acme: 50 records \(seq 1\.\.50\), 1 checkpoints/);
+      assert.match(ok.stderr, /ok {6}acme: 51 records \(seq 1\.\.51\), 1 checkpoints/);
 
       const cp = await runCli(['checkpoint'], env, dir);
       assert.equal(cp.code, 0, cp.stderr);
@@ -144,20 +146,20 @@ for (const engine of engines()) {
       writeFileSync(kept, cp.stdout);
       // serve's first start also made the `default` account: one checkpoint line per account.
       const kept_ = cp.stdout.trim().split('\n').map((l) => JSON.parse(l) as { accountId: string; seq: number });
-      assert.equal(kept_.find((c) => c.accountId === 'acme')?.seq, 50);
+      assert.equal(kept_.find((c) => c.accountId === 'acme')?.seq, 51);
       assert.ok(kept_.some((c) => c.accountId === 'default'));
 
       await fx.raw(`${fx.dropGuards} UPDATE audit_records SET record_json = replace(record_json, 'b7@example.com', 'nobody@example.com') WHERE account_id = 'acme'`);
       const broken = await runCli(['verify', '--account', 'acme', '--checkpoints', kept], env, dir);
       assert.equal(broken.code, 1);
-      assert.match(broken.stderr, /chain of acme is broken at seq 28: hash does not match/);
+      assert.match(broken.stderr, /chain of acme is broken at seq 29: hash does not match/);
 
       const json = await runCli(['verify', '--json'], env, dir);
       assert.equal(json.code, 1);
       const reports = JSON.parse(json.stdout) as { accountId: string; ok: boolean; break?: { seq: number } }[];
       const acme = reports.find((r) => r.accountId === 'acme')!;
       assert.equal(acme.ok, false);
-      assert.equal(acme.break!.seq, 28);
+      assert.equal(acme.break!.seq, 29);
       assert.equal(reports.find((r) => r.accountId === 'default')?.ok, true, 'the other account still verifies');
     });
   });

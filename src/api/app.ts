@@ -24,6 +24,8 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Extra routes (the Ops API's HTTP mapping, auth, UI) registered on the same instance. */
   register?: (app: FastifyInstance) => void | Promise<void>;
+  /** Called after an ingest commit appended records to `accountId` (wakes delivery). */
+  onCommit?: (accountId: string) => void;
   /** PEM certificate and key: serve HTTPS instead of plain HTTP. */
   https?: { cert: Buffer; key: Buffer };
 }
@@ -118,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return metrics.registry.metrics();
   });
 
-  registerIngestRoute(app, { store, auth, config, metrics });
+  registerIngestRoute(app, { store, auth, config, metrics, ...(deps.onCommit ? { onCommit: deps.onCommit } : {}) });
 
   app.get('/api/v1/audit-logs', async (req) => {
     const caller = await auth.authenticate(req.headers.authorization);

@@ -23,6 +23,7 @@ export interface IngestDeps {
   auth: Authenticator;
   config: Readonly<Config>;
   metrics: ApiMetrics;
+  onCommit?: (accountId: string) => void;
 }
 
 function invalid(index: number, field: string, message: string): AuditError {
@@ -100,6 +101,7 @@ export function registerIngestRoute(app: FastifyInstance, deps: IngestDeps): voi
     }
 
     const result = await deps.store.append({ accountId, records, ingestedBy, clientLogIds });
+    if (result.duplicates < records.length) deps.onCommit?.(accountId);
     deps.metrics.ingestedRecords.inc(records.length - result.duplicates);
     deps.metrics.ingestDuplicates.inc(result.duplicates);
     return reply.code(201).send({ accepted: records.length, duplicates: result.duplicates, log_ids: records.map((r) => r.log_id) });

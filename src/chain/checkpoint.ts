@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AuditError } from '../errors.js';
 import type { AuditStore, Checkpoint } from '../store/store.js';
+import { formatEmitTime, newLogId, type AuditRecord } from '../record/record.js';
+import { buildDetails } from '../record/operations.js';
 
 export interface Signer {
   keyId: string;
@@ -77,9 +79,35 @@ export function checkSignature(cp: Checkpoint, trusted: Map<string, KeyObject>):
   return verify(null, checkpointMessage(cp), key, sig) ? 'ok' : 'bad-signature';
 }
 
+/** The system record that carries a checkpoint to the account's sinks (and into its chain). */
+export function checkpointRecord(cp: Checkpoint): AuditRecord {
+  return {
+    emit_time: formatEmitTime(cp.createdAt),
+    level: 'LOG_LEVEL_INFO',
+    user_email: '',
+    caller_ip_address: '',
+    operation: 'ChainCheckpoint',
+    details: buildDetails('ChainCheckpoint', {
+      sequence: cp.seq,
+      head_hash: cp.hash,
+      signed_at: new Date(cp.createdAt).toISOString(),
+      key_id: cp.keyId,
+      signature: cp.signature,
+    }),
+    status: 'OK',
+    category: 'LOG_CATEGORY_SYSTEM',
+    version: 1,
+    log_id: newLogId(),
+    principal: { id: 'auditstream', type: 'serviceaccount', name: 'auditstream' },
+  };
+}
+
 /**
- * Signs and stores a checkpoint of every account whose head moved since its last checkpoint.
- * Returns the new checkpoints.
+ * Signs and stores a checkpoint of every account whose head moved since its last checkpoint, and
+ * appends it to that account's chain as a `ChainCheckpoint` system record in the same
+ * transaction, so the account's sinks receive it like any record (a consumer can check the stream
+ * it got against the signed heads). A head whose only new record is that checkpoint record is not
+ * signed again. Returns the new checkpoints.
  */
 export async function checkpointAll(store: AuditStore, signer: Signer, now = Date.now()): Promise<Checkpoint[]> {
   const made: Checkpoint[] = [];
@@ -87,10 +115,24 @@ export async function checkpointAll(store: AuditStore, signer: Signer, now = Dat
     const head = await store.chainHead(accountId);
     if (!head || head.seq === 0) continue;
     const existing = await store.checkpoints(accountId);
-    const latest = existing[existing.length - 1];
+    const latest = existing.filter((c) => c.keyId === signer.keyId).pop();
     if (latest && latest.seq === head.seq && latest.hash === head.hash) continue;
+    if (latest && latest.seq === head.seq - 1) {
+      const [last] = await store.readChain(accountId, head.seq, 1);
+      if (last?.columns.operation === 'ChainCheckpoint') continue;
+    }
     const cp = signCheckpoint(signer, { accountId, seq: head.seq, hash: head.hash, createdAt: now });
-    await store.saveCheckpoint(cp);
+    await store.transaction(async (tx) => {
+      await tx.run('INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
+        cp.accountId,
+        cp.seq,
+        cp.hash,
+        cp.createdAt,
+        cp.keyId,
+        cp.signature,
+      ]);
+      await tx.append({ accountId, records: [checkpointRecord(cp)], ingestedBy: null, clientLogIds: false });
+    });
     made.push(cp);
   }
   return made;

@@ -18,4 +18,10 @@ export interface ControlPlane {
   authenticate(ctx: CallContext): Promise<AccountCaller>;
   /** Called after each commit that appended records to `accountId`'s chain. */
   onCommit(accountId: string): void;
+  /** The delivery engine of this process, told when an account's sinks changed. */
+  delivery: DeliveryHooks;
+}
+
+export interface DeliveryHooks {
+  sinksChanged(accountId: string): void;
 }

@@ -10,10 +10,11 @@ import type { AuditStore } from '../store/store.js';
 import type { CloudHandlers } from '../api/cloud/handlers.js';
 import type { Authenticator } from '../api/auth.js';
 import type { ApiMetrics } from '../api/metrics.js';
-import type { ControlPlane } from './context.js';
+import type { ControlPlane, DeliveryHooks } from './context.js';
 import { apiAuthenticator, authenticateCall } from './auth.js';
 import { HANDLER_GROUPS } from './handlers/index.js';
 import { registerAuthRoutes } from './auth-routes.js';
+import { registerSinkRoutes } from './sink-routes.js';
 
 export interface ControlPlaneOptions {
   store: AuditStore;
@@ -22,8 +23,8 @@ export interface ControlPlaneOptions {
   metrics?: ApiMetrics;
   /** Called after each commit that appended records (delivery wakes up on it). */
   onCommit?: (accountId: string) => void;
-  /** Extra handlers (e.g. audit log sinks) merged over the built-in ones. */
-  extraHandlers?: (cp: ControlPlane) => CloudHandlers;
+  /** The delivery engine (sink changes wake it); none in tools that do not deliver. */
+  delivery?: DeliveryHooks;
 }
 
 export interface ControlPlaneHandle {
@@ -31,7 +32,7 @@ export interface ControlPlaneHandle {
   handlers: CloudHandlers;
   /** `/api/v1` authentication: the deployment ingest token, else an API key. */
   apiAuth: Authenticator;
-  /** Mounts `/auth/login`, `/auth/logout`, `/auth/accept-invite` and `/api/v1/users/:id/invitation`. */
+  /** Mounts `/auth/*`, `/api/v1/users/:id/invitation` and the `/api/v1/audit-log-sinks/...` extensions. */
   registerRoutes(app: FastifyInstance): void;
 }
 
@@ -53,12 +54,16 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlaneHandl
       }
     },
     onCommit: opts.onCommit ?? (() => {}),
+    delivery: opts.delivery ?? { sinksChanged: () => {} },
   };
-  const handlers: CloudHandlers = Object.assign({}, ...HANDLER_GROUPS.map((group) => group(cp)), opts.extraHandlers?.(cp) ?? {});
+  const handlers: CloudHandlers = Object.assign({}, ...HANDLER_GROUPS.map((group) => group(cp)));
   return {
     cp,
     handlers,
     apiAuth: apiAuthenticator(store.sql, opts.config.ingestToken),
-    registerRoutes: (app) => registerAuthRoutes(app, cp),
+    registerRoutes: (app) => {
+      registerAuthRoutes(app, cp);
+      registerSinkRoutes(app, cp);
+    },
   };
 }

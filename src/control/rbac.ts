@@ -108,6 +108,8 @@ export const RBAC: Readonly<Record<string, Rule>> = {
   UpdateAccountAuditLogSink: { kind: 'account', roles: ADMINS },
   DeleteAccountAuditLogSink: { kind: 'account', roles: ADMINS },
   ValidateAccountAuditLogSink: { kind: 'account', roles: ADMINS },
+  /** auditstream extension: POST /api/v1/audit-log-sinks/:name/replay (DECISIONS.md: replay is Owner / Global Admin). */
+  ReplayAccountAuditLogSink: { kind: 'account', roles: ADMINS },
 };
 
 const RANK: Record<NamespacePermission, number> = { PERMISSION_READ: 1, PERMISSION_WRITE: 2, PERMISSION_ADMIN: 3 };

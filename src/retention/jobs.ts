@@ -61,9 +61,10 @@ export function retentionRound(store: AuditStore, retentionDays: number, batchSi
   };
 }
 
-export function checkpointRound(store: AuditStore, signer: Signer, logger: Logger, metrics?: ApiMetrics) {
+export function checkpointRound(store: AuditStore, signer: Signer, logger: Logger, metrics?: ApiMetrics, onCommit?: (accountId: string) => void) {
   return async () => {
     const made = await checkpointAll(store, signer);
+    for (const cp of made) onCommit?.(cp.accountId);
     metrics?.checkpointsSigned.inc(made.length);
     metrics?.lastCheckpointTime.set(Date.now() / 1000);
     if (made.length > 0) logger.debug({ accounts: made.length }, 'signed chain checkpoints');

@@ -5,6 +5,7 @@ import { accountHandlers } from './account.js';
 import { apiKeyHandlers } from './apikeys.js';
 import { namespaceHandlers } from './namespaces.js';
 import { operationHandlers } from './operations.js';
+import { sinkHandlers } from './sinks.js';
 import { userHandlers } from './users.js';
 
 export const HANDLER_GROUPS: readonly ((cp: ControlPlane) => CloudHandlers)[] = [
@@ -13,4 +14,5 @@ export const HANDLER_GROUPS: readonly ((cp: ControlPlane) => CloudHandlers)[] = 
   namespaceHandlers,
   apiKeyHandlers,
   operationHandlers,
+  sinkHandlers,
 ];

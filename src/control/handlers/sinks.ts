@@ -1,0 +1,144 @@
+/**
+ * Audit log sinks through the Cloud Ops API: Create/Get/GetAll/Update/Delete/Validate
+ * AccountAuditLogSink. Every change is audited as `UpdateAccount` naming the sink (as Temporal
+ * Cloud's guide lists "Configure Audit Logging: UpdateAccount"). The work is in
+ * src/delivery/sinks-service.ts; here are only the messages, RBAC and the audit record.
+ */
+import { failedPrecondition, invalidArgument } from '../../errors.js';
+import { buildDetails } from '../../record/operations.js';
+import { timestampFromDate, type CloudHandlers, type CloudResponse } from '../../api/cloud/handlers.js';
+import type { AuditLogSinkSpec } from '../../sinks/spec.js';
+import {
+  awaitSinkDeleted,
+  createSink,
+  deleteSink,
+  getSink,
+  listSinks,
+  updateSink,
+  verifySink,
+  type AuditLogSinkView,
+} from '../../delivery/sinks-service.js';
+import { sinkByName } from '../../delivery/sql/sink-row.js';
+import { pageSizeOf } from '../paging.js';
+import type { ControlPlane } from '../context.js';
+import { runMutation, runRead } from '../mutation.js';
+import { obj, str } from '../validate.js';
+
+/** An `AuditLogSinkSpec` request message as the service's spec type. */
+export function specOf(raw: Record<string, unknown> | undefined): AuditLogSinkSpec {
+  const s = raw ?? {};
+  const spec: AuditLogSinkSpec = { name: str(s, 'name'), enabled: s['enabled'] === true };
+  const k = obj(s, 'kinesisSink');
+  const p = obj(s, 'pubSubSink');
+  if (k) spec.kinesisSink = { roleName: str(k, 'roleName'), destinationUri: str(k, 'destinationUri'), region: str(k, 'region') };
+  if (p) spec.pubSubSink = { serviceAccountId: str(p, 'serviceAccountId'), topicName: str(p, 'topicName'), gcpProjectId: str(p, 'gcpProjectId') };
+  return spec;
+}
+
+const HEALTH: Record<string, string> = { user_configuration: 'HEALTH_ERROR_USER_CONFIGURATION', internal: 'HEALTH_ERROR_INTERNAL' };
+
+/** The Cloud API's `AuditLogSink` message. */
+export function sinkMessage(v: AuditLogSinkView): CloudResponse {
+  const msg: CloudResponse = {
+    name: v.name,
+    resourceVersion: v.resourceVersion,
+    state: v.state === 'deleting' ? 'RESOURCE_STATE_DELETING' : 'RESOURCE_STATE_ACTIVE',
+    spec: { ...v.spec },
+    health: v.health === 'ok' ? 'HEALTH_OK' : (HEALTH[v.errorKind ?? 'internal'] ?? 'HEALTH_ERROR_INTERNAL'),
+    errorMessage: v.health === 'ok' ? '' : v.errorMessage,
+  };
+  if (v.lastSucceededMs !== null) msg['lastSucceededTime'] = timestampFromDate(v.lastSucceededMs);
+  return msg;
+}
+
+function sinkDetails(name: string, action: string, spec?: AuditLogSinkSpec): Record<string, unknown> {
+  const destination = spec?.kinesisSink ? spec.kinesisSink.destinationUri : spec?.pubSubSink ? `projects/${spec.pubSubSink.gcpProjectId}/topics/${spec.pubSubSink.topicName}` : undefined;
+  return buildDetails('UpdateAccount', { sink_name: name, sink_action: action, ...(destination ? { sink_destination: destination } : {}), ...(spec ? { sink_enabled: spec.enabled } : {}) });
+}
+
+export function sinkHandlers(cp: ControlPlane): CloudHandlers {
+  const { store } = cp;
+  return {
+    GetAccountAuditLogSinks: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      return runRead(caller, 'GetAccountAuditLogSinks', undefined, async () => {
+        const page = await listSinks(store.sql, caller.accountId, pageSizeOf(req['pageSize']), str(req, 'pageToken'));
+        return { sinks: page.sinks.map(sinkMessage), nextPageToken: page.nextPageToken };
+      });
+    },
+
+    GetAccountAuditLogSink: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => {
+        const name = str(req, 'name');
+        if (!name) throw invalidArgument('name is required');
+        return { sink: sinkMessage(await getSink(store.sql, caller.accountId, name)) };
+      });
+    },
+
+    CreateAccountAuditLogSink: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const spec = specOf(obj(req, 'spec'));
+      const res = await runMutation(cp, caller, ctx, {
+        rpc: 'CreateAccountAuditLogSink',
+        operation: 'UpdateAccount',
+        request: req,
+        refusedDetails: () => sinkDetails(spec.name || '(none)', 'create'),
+        // The sink starts at the head before this call's own record: that record is the first it delivers.
+        apply: async (tx) => {
+          await createSink(tx, caller.accountId, spec);
+          return { details: sinkDetails(spec.name, 'create', spec), response: {} };
+        },
+      });
+      cp.delivery.sinksChanged(caller.accountId);
+      return res;
+    },
+
+    UpdateAccountAuditLogSink: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const spec = specOf(obj(req, 'spec'));
+      const res = await runMutation(cp, caller, ctx, {
+        rpc: 'UpdateAccountAuditLogSink',
+        operation: 'UpdateAccount',
+        request: req,
+        refusedDetails: () => sinkDetails(spec.name || '(none)', 'update'),
+        apply: async (tx) => {
+          await updateSink(tx, caller.accountId, spec, str(req, 'resourceVersion'));
+          return { details: sinkDetails(spec.name, 'update', spec), response: {} };
+        },
+      });
+      cp.delivery.sinksChanged(caller.accountId);
+      return res;
+    },
+
+    DeleteAccountAuditLogSink: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      const name = str(req, 'name');
+      const res = await runMutation(cp, caller, ctx, {
+        rpc: 'DeleteAccountAuditLogSink',
+        operation: 'UpdateAccount',
+        request: req,
+        refusedDetails: () => sinkDetails(name || '(none)', 'delete'),
+        apply: async (tx) => {
+          if (!name) throw invalidArgument('name is required');
+          await deleteSink(tx, caller.accountId, name, str(req, 'resourceVersion'));
+          return { details: sinkDetails(name, 'delete'), response: {} };
+        },
+      });
+      // The delete is acknowledged only once no process can send for this sink any more; a retry
+      // of a delete that timed out here waits again.
+      const row = await sinkByName(store.sql, caller.accountId, name);
+      if (row?.state === 'deleting') await awaitSinkDeleted(store, { sinkId: row.id, accountId: caller.accountId, name }, { engine: cp.delivery });
+      return res;
+    },
+
+    ValidateAccountAuditLogSink: async (req, ctx) => {
+      const caller = await cp.authenticate(ctx);
+      return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
+        const result = await verifySink(store, caller.accountId, specOf(obj(req, 'spec')), { principal: caller.principal, userEmail: caller.email });
+        if (!result.ok) throw failedPrecondition(`verification failed (${result.cause}): ${result.message}`, { cause: result.cause });
+        return {};
+      });
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * auditstream's own sink extensions under `/api/v1` (the Cloud Ops API has no messages for them):
+ * - `GET  /api/v1/audit-log-sinks/:name/status`: health, since-when, last success, backlog, lag,
+ *   dead letters, records expired undelivered, replays — what a UI needs for the "On" badge or
+ *   the error above the page.
+ * - `POST /api/v1/audit-log-sinks/:name/verify`: writes one test record to an existing sink.
+ * - `POST /api/v1/audit-log-sinks/:name/replay` {since, until}: re-delivers a stored time range
+ *   (audited as UpdateAccount).
+ * - `GET  /api/v1/audit-log-sinks/:name/dead-letters`, `POST .../dead-letters/replay`.
+ * - `GET  /api/v1/audit-log-sinks/:name/setup`: Kinesis ExternalId, CloudFormation quick-create
+ *   link and template (Auto / Manual); Pub/Sub the gcloud commands to run.
+ * All are Owner / Global Admin only, like the sink RPCs.
+ */
+import type { FastifyInstance } from 'fastify';
+import { invalidArgument } from '../errors.js';
+import { buildDetails } from '../record/operations.js';
+import { httpContext } from '../api/cloud/http-routes.js';
+import { parseTimeBound } from '../store/filters.js';
+import { deadLetters, ensureExternalId, getSink, replayDeadLetters, replaySink, sinkStatus, verifySink } from '../delivery/sinks-service.js';
+import { kinesisSetup } from '../sinks/cloudformation/setup.js';
+import { gcloudCommands } from '../sinks/pubsub/index.js';
+import type { ControlPlane } from './context.js';
+import { runMutation, runRead } from './mutation.js';
+
+type NameParams = { name: string };
+
+export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void {
+  const { store } = cp;
+  const base = '/api/v1/audit-log-sinks/:name';
+
+  app.get(`${base}/status`, async (req) => {
+    const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
+    return runRead(caller, 'GetAccountAuditLogSink', undefined, () => sinkStatus(store.sql, caller.accountId, (req.params as NameParams).name));
+  });
+
+  app.post(`${base}/verify`, async (req) => {
+    const caller = await cp.authenticate(httpContext('ValidateAccountAuditLogSink', req));
+    return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
+      const sink = await getSink(store.sql, caller.accountId, (req.params as NameParams).name);
+      const result = await verifySink(store, caller.accountId, sink.spec, { principal: caller.principal, userEmail: caller.email });
+      return result.ok ? { status: 'Success', log_id: result.logId ?? null } : { status: 'Failed', cause: result.cause, message: result.message };
+    });
+  });
+
+  app.post(`${base}/replay`, async (req) => {
+    const ctx = httpContext('ReplayAccountAuditLogSink', req);
+    const caller = await cp.authenticate(ctx);
+    const name = (req.params as NameParams).name;
+    const body = (req.body ?? {}) as { since?: unknown; until?: unknown };
+    if (typeof body.since !== 'string') throw invalidArgument('since is required (RFC 3339 or relative like 24h)');
+    const fromMs = parseTimeBound(body.since, 'since');
+    const toMs = typeof body.until === 'string' ? parseTimeBound(body.until, 'until') : Date.now() + 1;
+    let replay: Awaited<ReturnType<typeof replaySink>> | undefined;
+    await runMutation(cp, caller, ctx, {
+      rpc: 'ReplayAccountAuditLogSink',
+      operation: 'UpdateAccount',
+      // Each call starts a new replay: never a retry of an earlier one.
+      request: { name, fromMs, toMs, asyncOperationId: '' },
+      refusedDetails: () => buildDetails('UpdateAccount', { sink_name: name, sink_action: 'replay' }),
+      apply: async (tx) => {
+        replay = await replaySink(tx, caller.accountId, name, fromMs, toMs);
+        return {
+          details: buildDetails('UpdateAccount', { sink_name: name, sink_action: 'replay', replay_from: new Date(fromMs).toISOString(), replay_until: new Date(toMs).toISOString() }),
+          response: {},
+        };
+      },
+    });
+    cp.delivery.sinksChanged(caller.accountId);
+    return { replay_id: replay!.id, from_seq: replay!.fromSeq, to_seq: replay!.toSeq, state: replay!.state };
+  });
+
+  app.get(`${base}/dead-letters`, async (req) => {
+    const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
+    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => ({ dead_letters: await deadLetters(store.sql, caller.accountId, (req.params as NameParams).name, 1000) }));
+  });
+
+  app.post(`${base}/dead-letters/replay`, async (req) => {
+    const ctx = httpContext('ReplayAccountAuditLogSink', req);
+    const caller = await cp.authenticate(ctx);
+    const name = (req.params as NameParams).name;
+    let replayId: string | null = null;
+    await runMutation(cp, caller, ctx, {
+      rpc: 'ReplayAccountAuditLogSink',
+      operation: 'UpdateAccount',
+      request: { name, deadLetters: true, asyncOperationId: '' },
+      refusedDetails: () => buildDetails('UpdateAccount', { sink_name: name, sink_action: 'replay-dead-letters' }),
+      apply: async (tx) => {
+        replayId = (await replayDeadLetters(tx, caller.accountId, name))?.id ?? null;
+        return { details: buildDetails('UpdateAccount', { sink_name: name, sink_action: 'replay-dead-letters' }), response: {} };
+      },
+    });
+    cp.delivery.sinksChanged(caller.accountId);
+    return { replay_id: replayId };
+  });
+
+  app.get(`${base}/setup`, async (req) => {
+    const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
+    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => {
+      const sink = await getSink(store.sql, caller.accountId, (req.params as NameParams).name);
+      if (sink.spec.kinesisSink) {
+        const externalId = await store.transaction((tx) => ensureExternalId(tx, caller.accountId));
+        const setup = kinesisSetup(sink.name, sink.spec.kinesisSink, externalId);
+        return { kind: 'kinesis', external_id: setup.externalId, parameters: setup.parameters, quick_create_url: setup.quickCreateUrl, template_file_name: setup.templateFileName, template: setup.template };
+      }
+      const identity = process.env['AUDITSTREAM_GCP_SERVICE_ACCOUNT'];
+      if (!identity) throw invalidArgument('AUDITSTREAM_GCP_SERVICE_ACCOUNT is not set: the operator must configure the identity auditstream publishes as');
+      return { kind: 'pubsub', service_account: identity, commands: gcloudCommands(sink.spec.pubSubSink!, identity) };
+    });
+  });
+}
