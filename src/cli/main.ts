@@ -11,6 +11,7 @@ import { serveUntilSignal } from '../server.js';
 import { logsCommand } from './logs.js';
 import { verifyCommand, checkpointCommand } from './verify.js';
 import { createAccountCommand } from './accounts.js';
+import { addSinkCommands } from './sinks.js';
 
 /** Thrown for a usage error: exit code 2. */
 export class UsageError extends Error {}
@@ -122,6 +123,8 @@ export function buildProgram(io: Io = stdio): Command {
   accountFlags(accounts.command('create').description('create a tenant account with its owner and an API key')).action(
     async (opts: Record<string, unknown>) => createAccountCommand(resolveConfig(process.env, opts), opts, io, false),
   );
+
+  addSinkCommands(program, io);
 
   return program;
 }
