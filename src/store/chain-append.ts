@@ -164,4 +164,13 @@ export async function appendBatches(
   return outcomes;
 }
 
+/** `StoreTx.append` on an open transaction: one batch, its conflict thrown. */
+export function appendInTx(ops: ChainTxOps): (batch: AppendBatch) => Promise<AppendResult> {
+  return async (batch) => {
+    const [outcome] = await appendBatches(ops, [batch], Date.now());
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!.value;
+  };
+}
+
 export { GENESIS_HASH };

@@ -8,22 +8,16 @@
  * const store = await PostgresStore.open('postgres://127.0.0.1:5432/auditstream');
  */
 import pg from 'pg';
-import { appendBatches, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
+import { appendBatches, appendInTx, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
 import { GroupCommitter } from '../group-commit.js';
-import { RECORD_COLUMNS, runPagedQuery, toStoredRecord, type RecordRow } from '../query.js';
+import { StoreReads } from '../reads.js';
 import type {
   AppendBatch,
   AppendResult,
   AuditStore,
-  ChainHead,
   Checkpoint,
-  Page,
-  PageRequest,
-  QueryFilter,
-  RetentionAnchor,
   RetentionHold,
   Sql,
-  StoredRecord,
   StoreTx,
 } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
@@ -68,7 +62,7 @@ function sqlOn(q: PgQueryable): Sql {
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
-export class PostgresStore implements AuditStore {
+export class PostgresStore extends StoreReads implements AuditStore {
   readonly engine = 'postgres' as const;
   readonly sql: Sql;
   private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
@@ -79,6 +73,7 @@ export class PostgresStore implements AuditStore {
     private readonly schema: string,
     options: PostgresStoreOptions,
   ) {
+    super();
     this.sql = sqlOn(pool);
     this.committer = new GroupCommitter(
       (batches) => this.withTx((client) => appendBatches(opsOn(client), batches, Date.now())),
@@ -149,46 +144,12 @@ export class PostgresStore implements AuditStore {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new AuditError('AS_ERR_UNAVAILABLE', 'store is closed'));
     return this.withTx((client) => {
-      const ops = opsOn(client);
       const tx: StoreTx = {
         ...sqlOn(client),
-        append: async (batch) => {
-          const [outcome] = await appendBatches(ops, [batch], Date.now());
-          if (!outcome!.ok) throw outcome!.error;
-          return outcome!.value;
-        },
+        append: appendInTx(opsOn(client)),
       };
       return fn(tx);
     });
-  }
-
-  query(filter: QueryFilter, page: PageRequest = {}): Promise<Page> {
-    return runPagedQuery(filter, page, (sql, params) => this.sql.all<RecordRow>(sql, params));
-  }
-
-  async readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]> {
-    const rows = await this.sql.all<RecordRow>(
-      `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
-      [accountId, fromSeq, limit],
-    );
-    return rows.map(toStoredRecord);
-  }
-
-  async chainAccounts(): Promise<string[]> {
-    const rows = await this.sql.all<{ account_id: string }>(
-      'SELECT account_id FROM chain_heads UNION SELECT DISTINCT account_id FROM audit_records ORDER BY 1',
-    );
-    return rows.map((r) => r.account_id);
-  }
-
-  async chainHead(accountId: string): Promise<ChainHead | undefined> {
-    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM chain_heads WHERE account_id = ?', [accountId]);
-    return r && { accountId, seq: r.seq, hash: r.hash };
-  }
-
-  async retentionAnchor(accountId: string): Promise<RetentionAnchor | undefined> {
-    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM retention_anchors WHERE account_id = ?', [accountId]);
-    return r && { accountId, seq: r.seq, hash: r.hash };
   }
 
   async purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number> {
@@ -227,21 +188,6 @@ export class PostgresStore implements AuditStore {
       'INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
       [cp.accountId, cp.seq, cp.hash, cp.createdAt, cp.keyId, cp.signature],
     );
-  }
-
-  async checkpoints(accountId: string): Promise<Checkpoint[]> {
-    const rows = await this.sql.all<{ seq: number; hash: string; created_at: number; key_id: string; signature: string }>(
-      'SELECT seq, hash, created_at, key_id, signature FROM checkpoints WHERE account_id = ? ORDER BY seq',
-      [accountId],
-    );
-    return rows.map((r) => ({ accountId, seq: r.seq, hash: r.hash, createdAt: r.created_at, keyId: r.key_id, signature: r.signature }));
-  }
-
-  async count(accountId?: string): Promise<number> {
-    const r = accountId
-      ? await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records WHERE account_id = ?', [accountId])
-      : await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records');
-    return Number(r?.n ?? 0);
   }
 
   async close(): Promise<void> {

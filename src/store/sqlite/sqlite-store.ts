@@ -14,23 +14,17 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { appendBatches, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
+import { appendBatches, appendInTx, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
 import { GroupCommitter } from '../group-commit.js';
 import { Mutex } from '../mutex.js';
-import { RECORD_COLUMNS, runPagedQuery, toStoredRecord, type RecordRow } from '../query.js';
+import { StoreReads } from '../reads.js';
 import type {
   AppendBatch,
   AppendResult,
   AuditStore,
-  ChainHead,
   Checkpoint,
-  Page,
-  PageRequest,
-  QueryFilter,
-  RetentionAnchor,
   RetentionHold,
   Sql,
-  StoredRecord,
   StoreTx,
 } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
@@ -72,7 +66,7 @@ function sqlOn(conn: SqliteConnection): Sql {
   };
 }
 
-export class SqliteStore implements AuditStore {
+export class SqliteStore extends StoreReads implements AuditStore {
   readonly engine = 'sqlite' as const;
   readonly sql: Sql;
   private readonly writeSql: Sql;
@@ -86,6 +80,7 @@ export class SqliteStore implements AuditStore {
     private readonly r: SqliteConnection,
     options: SqliteStoreOptions,
   ) {
+    super();
     this.sql = sqlOn(r);
     this.writeSql = sqlOn(w);
     let insert: SqliteStatement | undefined;
@@ -182,43 +177,10 @@ export class SqliteStore implements AuditStore {
     return this.writeTx(() => {
       const tx: StoreTx = {
         ...this.writeSql,
-        append: async (batch) => {
-          const [outcome] = await appendBatches(this.ops, [batch], Date.now());
-          if (!outcome!.ok) throw outcome!.error;
-          return outcome!.value;
-        },
+        append: appendInTx(this.ops),
       };
       return fn(tx);
     });
-  }
-
-  query(filter: QueryFilter, page: PageRequest = {}): Promise<Page> {
-    return runPagedQuery(filter, page, (sql, params) => this.sql.all<RecordRow>(sql, params));
-  }
-
-  async readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]> {
-    const rows = await this.sql.all<RecordRow>(
-      `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
-      [accountId, fromSeq, limit],
-    );
-    return rows.map(toStoredRecord);
-  }
-
-  async chainAccounts(): Promise<string[]> {
-    const rows = await this.sql.all<{ account_id: string }>(
-      'SELECT account_id FROM chain_heads UNION SELECT DISTINCT account_id FROM audit_records ORDER BY 1',
-    );
-    return rows.map((r) => r.account_id);
-  }
-
-  async chainHead(accountId: string): Promise<ChainHead | undefined> {
-    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM chain_heads WHERE account_id = ?', [accountId]);
-    return r && { accountId, seq: Number(r.seq), hash: r.hash };
-  }
-
-  async retentionAnchor(accountId: string): Promise<RetentionAnchor | undefined> {
-    const r = await this.sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM retention_anchors WHERE account_id = ?', [accountId]);
-    return r && { accountId, seq: Number(r.seq), hash: r.hash };
   }
 
   async purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number> {
@@ -259,21 +221,6 @@ export class SqliteStore implements AuditStore {
         .prepare('INSERT OR IGNORE INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)')
         .run(cp.accountId, cp.seq, cp.hash, cp.createdAt, cp.keyId, cp.signature);
     });
-  }
-
-  async checkpoints(accountId: string): Promise<Checkpoint[]> {
-    const rows = await this.sql.all<{ seq: number; hash: string; created_at: number; key_id: string; signature: string }>(
-      'SELECT seq, hash, created_at, key_id, signature FROM checkpoints WHERE account_id = ? ORDER BY seq',
-      [accountId],
-    );
-    return rows.map((r) => ({ accountId, seq: Number(r.seq), hash: r.hash, createdAt: Number(r.created_at), keyId: r.key_id, signature: r.signature }));
-  }
-
-  async count(accountId?: string): Promise<number> {
-    const r = accountId
-      ? await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records WHERE account_id = ?', [accountId])
-      : await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records');
-    return Number(r?.n ?? 0);
   }
 
   async close(): Promise<void> {
