@@ -1,10 +1,13 @@
 /**
  * Tenant isolation: account A's owner (Namespace Admin everywhere in A, every account role
  * permission) calls every Cloud Ops RPC the control plane serves against account B's resources —
- * B's user ids, namespace ids, API key ids, async operation ids, B's audit-log page token — and
- * sees nothing of B: NOT_FOUND or empty lists, never B's data, and B's rows and chain are
- * byte-for-byte unchanged afterwards. A's refusals are recorded in A's chain, never in B's. The
- * `/api/v1/audit-logs` query with A's key and `account=B` is 403. Both engines.
+ * B's user ids, namespace ids, API key ids, async operation ids, B's audit-log page token, B's
+ * audit log sinks — and sees nothing of B: NOT_FOUND or empty lists, never B's data, and B's rows
+ * and chain are byte-for-byte unchanged afterwards. A's refusals are recorded in A's chain, never
+ * in B's. The `/api/v1/audit-logs` query with A's key and `account=B` is 403; the
+ * `/api/v1/audit-log-sinks/<B's sink>/...` extensions (status, verify, replay, dead letters,
+ * setup) are 404. B's sinks keep delivering throughout (a delivery engine runs, with in-memory
+ * destinations: the destination is not what is tested here). Both engines.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,15 +21,35 @@ import { resolveConfig } from '../src/config.js';
 import type { CloudRequest, CloudResponse } from '../src/api/cloud/handlers.js';
 import type { AuditRecord } from '../src/record/record.js';
 import type { AuditStore } from '../src/store/store.js';
+import { DeliveryEngine } from '../src/delivery/engine.js';
+import { readExternalId } from '../src/delivery/sinks-service.js';
+import { FakeDestination, until } from './helpers/fake-sink.js';
 
-/** Every control-plane row of an account, for "nothing changed". */
+/**
+ * Every control-plane row of an account, for "nothing changed". Of its sinks, what a caller
+ * controls (spec, state, version): the delivery columns (cursor, lease, health) move on their own
+ * while the engine delivers.
+ */
 async function snapshot(store: AuditStore, accountId: string): Promise<string> {
   const out: Record<string, string[]> = {};
-  for (const [table, col] of [['accounts', 'id'], ['users', 'account_id'], ['namespaces', 'account_id'], ['api_keys', 'account_id'], ['async_operations', 'account_id'], ['sessions', 'account_id']] as const) {
-    const rows = await store.sql.all(`SELECT * FROM ${table} WHERE ${col} = ?`, [accountId]);
-    out[table] = rows.map((r) => JSON.stringify(r)).sort();
+  const queries: [string, string][] = [
+    ...[['accounts', 'id'], ['users', 'account_id'], ['namespaces', 'account_id'], ['api_keys', 'account_id'], ['async_operations', 'account_id'], ['sessions', 'account_id'], ['account_external_ids', 'account_id']].map(
+      ([table, col]) => [table!, `SELECT * FROM ${table} WHERE ${col} = ?`] as [string, string],
+    ),
+    ['audit_log_sinks', 'SELECT id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, dead_letter_count, expired_count FROM audit_log_sinks WHERE account_id = ?'],
+    ['audit_log_sink_replays', 'SELECT r.* FROM audit_log_sink_replays r JOIN audit_log_sinks s ON s.id = r.sink_id WHERE s.account_id = ?'],
+    ['audit_log_sink_dead_letters', 'SELECT d.* FROM audit_log_sink_dead_letters d JOIN audit_log_sinks s ON s.id = d.sink_id WHERE s.account_id = ?'],
+  ];
+  for (const [name, sql] of queries) {
+    const rows = await store.sql.all(sql, [accountId]);
+    out[name] = rows.map((r) => JSON.stringify(r)).sort();
   }
   return JSON.stringify(out);
+}
+
+/** A Kinesis sink spec writing to `stream` in AWS account `aws`. */
+function sinkSpec(name: string, stream: string, aws = '111122223333', enabled = true): CloudRequest {
+  return { name, enabled, kinesisSink: { roleName: 'auditstream-writer', destinationUri: `arn:aws:kinesis:us-east-1:${aws}:stream/${stream}`, region: 'us-east-1' } };
 }
 
 async function chainOf(store: AuditStore, accountId: string): Promise<string[]> {
@@ -37,7 +60,7 @@ async function chainOf(store: AuditStore, accountId: string): Promise<string[]> 
 const codeOf = (err: unknown) => (isAuditError(err) ? err.code : `non-AuditError: ${(err as Error)?.message}`);
 
 /** What a call of A against B's resources must give. */
-type Expect = 'NOT_FOUND' | 'INVALID_ARGUMENT' | 'OK';
+type Expect = 'NOT_FOUND' | 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'OK';
 
 interface Case {
   rpc: string;
@@ -68,13 +91,34 @@ for (const engine of engines()) {
     const bOpId = 'shared-op-id-1';
     let served: Set<string>;
     let bBefore: { state: string; chain: string[] };
+    /** B's sinks: `audit` (A later creates its own sink of that name) and `b-private`. */
+    const bSink = 'b-private';
+    const B_STREAM = 'arn:aws:kinesis:us-east-1:444455556666:stream/b-private-stream';
+    let bExternalId = '';
+    let delivery: DeliveryEngine;
+    /** In-memory destinations by stream ARN. */
+    const dests = new Map<string, FakeDestination>();
+    const dest = (arn: string) => {
+      let d = dests.get(arn);
+      if (!d) dests.set(arn, (d = new FakeDestination()));
+      return d;
+    };
     /** Strings that identify B's data; none may appear in any answer to A. */
     let secrets: string[] = [];
 
     before(async () => {
       fx = await createFixture(engine);
       store = await fx.open();
-      t = await createControlFixture(store, 'owner-a@example.com');
+      delivery = new DeliveryEngine({
+        store,
+        flushIntervalMs: 20,
+        idlePollMs: 100,
+        scanIntervalMs: 100,
+        leaseTtlMs: 3000,
+        createAdapter: (row) => dest(row.spec.kinesisSink?.destinationUri ?? 'pubsub').adapter(),
+      });
+      delivery.start();
+      t = await createControlFixture(store, 'owner-a@example.com', { delivery });
       a = t.owner;
       b = await t.newAccount('owner-b@example.com');
       served = new Set(Object.keys(t.control.handlers).filter((k) => t.control.handlers[k]));
@@ -94,6 +138,13 @@ for (const engine of engines()) {
         const aCreated = await t.call('CreateNamespace', { spec: { name: 'orders', regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true } } }, a);
         aNs = aCreated['namespace'] as string;
       }
+      // B's sinks, delivering.
+      if (served.has('CreateAccountAuditLogSink')) {
+        await t.call('CreateAccountAuditLogSink', { spec: sinkSpec('audit', 'b-audit-stream', '444455556666') }, b);
+        await t.call('CreateAccountAuditLogSink', { spec: { ...sinkSpec(bSink, 'b-private-stream', '444455556666') } }, b);
+        bExternalId = (await readExternalId(store.sql, b.accountId))!;
+        await until(() => dest(B_STREAM).received.length > 0, "B's sink delivers its own creation record");
+      }
       // B refuses something too (an ERROR record in B's chain).
       await assert.rejects(t.call('DeleteUser', { userId: b.userId }, b));
       const page = await t.call('GetAuditLogs', { pageSize: 1 }, b);
@@ -102,9 +153,11 @@ for (const engine of engines()) {
 
       secrets = [b.accountId, b.userId, b.email, bDev.userId, bDev.email, 'b-invitee@example.com', keyIdOfToken(bDev.apiKey)!, keyIdOfToken(b.apiKey)!];
       if (bNs) secrets.push(bNs);
+      if (bExternalId) secrets.push(bExternalId, B_STREAM, 'b-audit-stream', '444455556666');
       bBefore = { state: await snapshot(store, b.accountId), chain: await chainOf(store, b.accountId) };
     });
     after(async () => {
+      await delivery?.stop(1000);
       await store?.close();
       await fx?.destroy();
     });
@@ -175,6 +228,32 @@ for (const engine of engines()) {
       { rpc: 'UpdateApiKey', why: "B's key id", req: () => ({ keyId: bKey(), spec: { ownerId: bDev.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }), expect: 'NOT_FOUND' },
       { rpc: 'UpdateApiKey', why: "B's key id, A as owner", req: () => ({ keyId: bKey(), spec: { ownerId: a.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }), expect: 'NOT_FOUND' },
       { rpc: 'DeleteApiKey', why: "B's key id", req: () => ({ keyId: bKey() }), expect: 'NOT_FOUND' },
+
+      { rpc: 'GetAccountAuditLogSinks', why: "A's sinks only (A has none yet)", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.deepEqual(res['sinks'], []) },
+      { rpc: 'GetAccountAuditLogSink', why: "B's sink name", req: () => ({ name: bSink }), expect: 'NOT_FOUND' },
+      { rpc: 'UpdateAccountAuditLogSink', why: "B's sink name: pause it", req: () => ({ spec: sinkSpec(bSink, 'b-private-stream', '444455556666', false) }), expect: 'NOT_FOUND' },
+      { rpc: 'UpdateAccountAuditLogSink', why: "B's sink name: point it at A's stream", req: () => ({ spec: sinkSpec(bSink, 'stolen-by-a') }), expect: 'NOT_FOUND' },
+      { rpc: 'DeleteAccountAuditLogSink', why: "B's sink name", req: () => ({ name: bSink }), expect: 'NOT_FOUND' },
+      {
+        // Validate takes a spec, never a stored sink: B's sink name reads nothing of B. (Writing to
+        // B's real destination would be refused by B's role: A's ExternalId is not B's, see
+        // kinesis-moto.test.ts.) A malformed ARN keeps this test off the network.
+        rpc: 'ValidateAccountAuditLogSink',
+        why: "B's sink name with a malformed ARN",
+        req: () => ({ spec: { ...sinkSpec(bSink, 'x'), kinesisSink: { roleName: 'r', destinationUri: 'arn:aws:kinesis:us-east-1:1:stream/x', region: 'us-east-1' } } }),
+        expect: ['INVALID_ARGUMENT', 'FAILED_PRECONDITION'],
+      },
+      {
+        rpc: 'CreateAccountAuditLogSink',
+        why: "the name of B's sink: another sink, A's own",
+        req: () => ({ spec: sinkSpec('audit', 'a-audit-stream') }),
+        expect: 'OK',
+        check: async (res) => {
+          assert.ok(res['asyncOperation']);
+          const got = await t.call('GetAccountAuditLogSink', { name: 'audit' }, a);
+          assert.match(JSON.stringify(got), /a-audit-stream/);
+        },
+      },
 
       { rpc: 'GetAuditLogs', why: "B's page token", req: () => ({ pageToken: bPageToken }), expect: ['INVALID_ARGUMENT', 'OK'], scan: false, check: onlyA },
       { rpc: 'GetAuditLogs', why: "A's records only", req: () => ({ pageSize: 1000 }), expect: 'OK', scan: false, check: onlyA },
@@ -253,6 +332,48 @@ for (const engine of engines()) {
       }
     });
 
+    it("/api/v1/audit-log-sinks with A's key: B's sink is NOT_FOUND for status, verify, replay, dead letters and setup", async (ctx) => {
+      if (!served.has('CreateAccountAuditLogSink')) {
+        ctx.skip('sinks are not served yet');
+        return;
+      }
+      const saved = process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'];
+      process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'] = 'arn:aws:iam::999999999999:role/auditstream';
+      const app = await buildApp({ store, config: resolveConfig({}), auth: t.control.apiAuth, register: (x) => t.control.registerRoutes(x) });
+      try {
+        const headers = { authorization: `Bearer ${a.apiKey}` };
+        const aErrorsBefore = (await t.records(a.accountId)).filter((r) => r.status === 'ERROR').length;
+        const calls: [string, string, Record<string, unknown>?][] = [
+          ['GET', 'status'],
+          ['POST', 'verify', {}],
+          ['POST', 'replay', { since: '1h' }],
+          ['GET', 'dead-letters'],
+          ['POST', 'dead-letters/replay', {}],
+          ['GET', 'setup'],
+        ];
+        for (const [method, path, payload] of calls) {
+          const res = await app.inject({ method: method as 'GET' | 'POST', url: `/api/v1/audit-log-sinks/${bSink}/${path}`, headers, ...(payload ? { payload } : {}) });
+          assert.equal(res.statusCode, 404, `${method} ${path}: ${res.body}`);
+          for (const s of secrets) assert.ok(!res.body.includes(s), `${method} ${path} shows B's ${s}: ${res.body}`);
+        }
+        // The two replays are refused mutations: A's ERROR records, in A's chain.
+        const aErrors = (await t.records(a.accountId)).filter((r) => r.status === 'ERROR');
+        assert.equal(aErrors.length - aErrorsBefore, 2);
+        assert.ok(aErrors.slice(-2).every((r) => r.operation === 'UpdateAccount' && r.principal.id === a.userId && r.details['sink_name'] === bSink));
+        // A's own sink of the same name as B's shows A's ExternalId, never B's.
+        const setup = await app.inject({ method: 'GET', url: '/api/v1/audit-log-sinks/audit/setup', headers });
+        assert.equal(setup.statusCode, 200, setup.body);
+        const body = setup.json() as { external_id: string };
+        assert.equal(body.external_id, await readExternalId(store.sql, a.accountId));
+        assert.notEqual(body.external_id, bExternalId);
+        for (const s of secrets) assert.ok(!setup.body.includes(s), `A's setup shows B's ${s}`);
+      } finally {
+        await app.close();
+        if (saved === undefined) delete process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'];
+        else process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'] = saved;
+      }
+    });
+
     it('A may reuse what B named: the same email and async_operation_id, without touching B', async () => {
       const dup = await t.call('CreateUser', { spec: { email: bDev.email, access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: bOpId }, a);
       assert.ok(dup['userId']);
@@ -271,6 +392,33 @@ for (const engine of engines()) {
       const got = await t.call('GetUser', { userId: bDev.userId }, b);
       assert.equal((got['user'] as { id: string }).id, bDev.userId);
       await t.call('GetUsers', {}, bDev);
+    });
+
+    it("B's sinks kept delivering, to B's destinations only, and still do", async (ctx) => {
+      if (!served.has('CreateAccountAuditLogSink')) {
+        ctx.skip('sinks are not served yet');
+        return;
+      }
+      const created = await t.call('CreateUser', { spec: { email: 'b-later@example.com', access: { accountAccess: { role: 'ROLE_READ' } } } }, b);
+      assert.ok(created['userId']);
+      const bIds = (await t.records(b.accountId)).map((r) => r.log_id);
+      const last = bIds.at(-1)!;
+      for (const arn of [B_STREAM, 'arn:aws:kinesis:us-east-1:444455556666:stream/b-audit-stream']) {
+        await until(() => dest(arn).received.some((r) => r.logId === last), `B's sink to ${arn} delivers B's new record`);
+        const got = dest(arn).received;
+        assert.ok(got.every((r) => r.key === b.accountId), `only B's records reach ${arn}`);
+        // Every B record from the sink's creation on, in chain order, each once.
+        const first = bIds.indexOf(got[0]!.logId);
+        assert.ok(first >= 0);
+        assert.deepEqual(got.map((r) => r.logId), bIds.slice(first));
+      }
+      // A's own sink named like B's delivers A's records only.
+      const aGot = dest('arn:aws:kinesis:us-east-1:111122223333:stream/a-audit-stream').received;
+      assert.ok(aGot.length > 0 && aGot.every((r) => r.key === a.accountId));
+      for (const [arn, d] of dests) if (!arn.includes('444455556666')) assert.ok(d.received.every((r) => r.key !== b.accountId), `B's records reached ${arn}`);
+      const sink = await t.call('GetAccountAuditLogSink', { name: bSink }, b);
+      assert.equal((sink['sink'] as { health: string }).health, 'HEALTH_OK');
+      assert.equal((sink['sink'] as { spec: { enabled: boolean } }).spec.enabled, true);
     });
   });
 }

@@ -12,6 +12,11 @@
  *   (LOG_LEVEL_ERROR, the RPC's audited operation, the caller as principal) and changes no row of
  *   the account; a denied read leaves nothing.
  *
+ * ValidateAccountAuditLogSink is a read whose test record goes to the destination only: allowed
+ * callers get past RBAC to the spec check (a malformed ARN keeps it off the network), nobody leaves
+ * a record. The `/api/v1/audit-log-sinks/:name/...` extensions, the replay extension entry
+ * (ReplayAccountAuditLogSink) included, are checked per role like ReissueInvitation.
+ *
  * The expected outcome is computed from the table entry alone (plus the documented "Owner and
  * Global Admin are Namespace Admin everywhere"), never by calling `authorize`. Requests go
  * through the transport's conversion (proto `fromObject`, then the plain object a handler sees)
@@ -20,6 +25,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
 import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
 import { makeTestTls } from './helpers/tls.js';
@@ -44,7 +50,23 @@ const RANK: Record<NamespacePermission, number> = { PERMISSION_READ: 1, PERMISSI
 const IMPLICIT_NS_ADMIN: readonly AccountRole[] = ['ROLE_OWNER', 'ROLE_ADMIN'];
 
 /** RBAC entries that are not CloudService RPCs: auditstream's own routes. */
-const EXTENSIONS = new Set(['ReissueInvitation']);
+const EXTENSIONS = new Set(['ReissueInvitation', 'ReplayAccountAuditLogSink']);
+
+/**
+ * RPCs whose audited operation never lands in the chain: ValidateAccountAuditLogSink writes its
+ * `VerifyAuditLogSink` test record to the destination only (DECISIONS.md "Verify"), and it
+ * changes nothing, so a refusal is a refused read (no ERROR record).
+ */
+const NOT_IN_CHAIN = new Set(['ValidateAccountAuditLogSink']);
+
+/**
+ * Refusals that still mean "RBAC let the call through": the builder's request is refused further
+ * on, on purpose. Validate with a malformed stream ARN needs no reachable destination (a denied
+ * call never reaches one) and is answered INVALID_ARGUMENT / FAILED_PRECONDITION naming the ARN.
+ */
+const ALLOWED_REFUSALS: Record<string, { codes: readonly string[]; message: RegExp }> = {
+  ValidateAccountAuditLogSink: { codes: ['AS_ERR_INVALID_ARGUMENT', 'AS_ERR_FAILED_PRECONDITION'], message: /not a Kinesis stream ARN/ },
+};
 
 /** What the rule says, computed from the table entry alone. */
 function expectedAllowed(rule: Rule, role: AccountRole, perm: NsPerm, self: boolean): boolean {
@@ -74,6 +96,8 @@ interface Env {
   sharedNs: string;
   /** An async operation id of the account. */
   opId: string;
+  /** An audit log sink of the account (made by the owner). */
+  sharedSink: string;
   unique(prefix: string): string;
 }
 
@@ -143,7 +167,31 @@ const BUILDERS: Record<string, (a: BuildArgs) => Promise<Prepared>> = {
   DeleteApiKey: async ({ env, keyOwner }) => ({ req: { keyId: await freshKey(env, keyOwner) } }),
 
   GetAuditLogs: async () => ({ req: { pageSize: 3 } }),
+
+  GetAccountAuditLogSinks: async () => ({ req: { pageSize: 5 } }),
+  GetAccountAuditLogSink: async ({ env }) => ({ req: { name: env.sharedSink } }),
+  CreateAccountAuditLogSink: async ({ env }) => ({ req: { spec: sinkSpec(env.unique('sink')) } }),
+  UpdateAccountAuditLogSink: async ({ env }) => {
+    const name = await freshSink(env);
+    return { req: { spec: { ...sinkSpec(name), enabled: false } } };
+  },
+  DeleteAccountAuditLogSink: async ({ env }) => ({ req: { name: await freshSink(env) } }),
+  // A malformed ARN: the allowed side is refused by validation (no destination needed).
+  ValidateAccountAuditLogSink: async ({ env }) => ({
+    req: { spec: { ...sinkSpec(env.unique('probe')), kinesisSink: { roleName: 'writer', destinationUri: 'arn:aws:kinesis:us-east-1:1234:stream/audit', region: 'us-east-1' } } },
+  }),
 };
+
+/** A Kinesis sink spec; no engine runs in this file, so nothing is ever sent to it. */
+function sinkSpec(name: string): CloudRequest {
+  return { name, enabled: true, kinesisSink: { roleName: 'auditstream-writer', destinationUri: 'arn:aws:kinesis:us-east-1:111122223333:stream/audit', region: 'us-east-1' } };
+}
+
+async function freshSink(env: Env): Promise<string> {
+  const name = env.unique('sink');
+  await env.t.call('CreateAccountAuditLogSink', { spec: sinkSpec(name) });
+  return name;
+}
 
 function namespaceSpec(name: string): CloudRequest {
   return {
@@ -177,12 +225,15 @@ async function currentSpec(env: Env, namespace: string): Promise<CloudRequest> {
   return (res['namespace'] as { spec: CloudRequest }).spec;
 }
 
-/** Every control-plane row of an account, for "nothing changed". */
+/** Every control-plane row of an account (sinks, their replays and the ExternalId included), for "nothing changed". */
 async function snapshot(store: AuditStore, accountId: string): Promise<string> {
   const out: Record<string, string[]> = {};
-  for (const [table, col] of [['accounts', 'id'], ['users', 'account_id'], ['namespaces', 'account_id'], ['api_keys', 'account_id'], ['async_operations', 'account_id']] as const) {
-    const rows = await store.sql.all(`SELECT * FROM ${table} WHERE ${col} = ?`, [accountId]);
-    out[table] = rows.map((r) => JSON.stringify(r)).sort();
+  const tables = ['accounts', 'users', 'namespaces', 'api_keys', 'async_operations', 'audit_log_sinks', 'account_external_ids'];
+  const queries: [string, string][] = tables.map((table) => [table, `SELECT * FROM ${table} WHERE ${table === 'accounts' ? 'id' : 'account_id'} = ?`]);
+  queries.push(['audit_log_sink_replays', 'SELECT r.* FROM audit_log_sink_replays r JOIN audit_log_sinks s ON s.id = r.sink_id WHERE s.account_id = ?']);
+  for (const [name, sql] of queries) {
+    const rows = await store.sql.all(sql, [accountId]);
+    out[name] = rows.map((r) => JSON.stringify(r)).sort();
   }
   return JSON.stringify(out);
 }
@@ -200,6 +251,18 @@ async function callAsTransport(t: ControlFixture, rpc: string, req: CloudRequest
   const res = await t.call(rpc, plain, actor);
   responseFromPlain(method.responseType, res);
   return res;
+}
+
+/** A loopback port nothing listens on (bound, read, released): connections to it are refused. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 function errorCode(err: unknown): string {
@@ -226,6 +289,7 @@ for (const engine of engines()) {
         victim: undefined as unknown as Actor,
         sharedNs: '',
         opId: 'rbac-op-1',
+        sharedSink: '',
         unique: (prefix) => `${prefix}-${engine}-${++n}`,
       };
       served = Object.keys(t.control.handlers).filter((rpc) => t.control.handlers[rpc] !== undefined).sort();
@@ -234,6 +298,7 @@ for (const engine of engines()) {
       env.victim = await t.addUser('ROLE_READ');
       await t.call('CreateUser', { spec: { email: 'op-holder@example.com', access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: env.opId });
       if (served.includes('CreateNamespace')) env.sharedNs = await freshNamespace(env);
+      if (served.includes('CreateAccountAuditLogSink')) env.sharedSink = await freshSink(env);
     });
     after(async () => {
       await store?.close();
@@ -278,7 +343,8 @@ for (const engine of engines()) {
           ctx.skip(`${rpc} needs namespaces, which are not served yet`);
           return;
         }
-        const audited = operationForRpc(rpc);
+        const audited = NOT_IN_CHAIN.has(rpc) ? undefined : operationForRpc(rpc);
+        const refusedAfterRbac = ALLOWED_REFUSALS[rpc];
         const problems: string[] = [];
         const perms: readonly NsPerm[] = rule.kind === 'namespace' ? NS_PERMS : ['none'];
         const targets: readonly boolean[] = rule.kind === 'owner' ? [true, false] : [true];
@@ -308,6 +374,14 @@ for (const engine of engines()) {
               const added = await lastRecords(store, actor.accountId, (await store.count(actor.accountId)) - beforeCount);
               const keyId = keyIdOfToken(actor.apiKey);
               if (want) {
+                if (!outcome.ok && refusedAfterRbac) {
+                  // Past RBAC and refused for the request itself, as the builder intends.
+                  if (!refusedAfterRbac.codes.includes(outcome.code) || !refusedAfterRbac.message.test(outcome.message)) {
+                    problems.push(`${label}: expected past RBAC (${refusedAfterRbac.codes.join(' or ')} matching ${refusedAfterRbac.message}), got ${outcome.code} (${outcome.message})`);
+                  }
+                  if (added.length !== 0) problems.push(`${label}: added ${added.length} records, expected none`);
+                  continue;
+                }
                 if (!outcome.ok) {
                   problems.push(`${label}: expected allowed, got ${outcome.code} (${outcome.message})`);
                   continue;
@@ -415,6 +489,80 @@ for (const engine of engines()) {
         assert.deepEqual(problems, [], problems.join('\n'));
       } finally {
         await app.close();
+      }
+    });
+
+    // auditstream's sink extensions under /api/v1 (src/control/sink-routes.ts): each route is
+    // governed by one rule of the table — reads by GetAccountAuditLogSink, verify by
+    // ValidateAccountAuditLogSink, both replays by the extension entry ReplayAccountAuditLogSink.
+    it('the /api/v1/audit-log-sinks/:name extensions (status, verify, replay, dead letters, setup): allowed exactly for the roles of their rule', async (ctx) => {
+      if (!served.includes('CreateAccountAuditLogSink')) {
+        ctx.skip('sinks are not served yet');
+        return;
+      }
+      const routes: { method: 'GET' | 'POST'; path: string; rule: string; body?: unknown; audited: boolean; ok: (body: Record<string, unknown>) => boolean }[] = [
+        { method: 'GET', path: 'status', rule: 'GetAccountAuditLogSink', audited: false, ok: (b) => b['name'] === env.sharedSink && typeof b['backlog'] === 'number' },
+        { method: 'GET', path: 'dead-letters', rule: 'GetAccountAuditLogSink', audited: false, ok: (b) => Array.isArray(b['dead_letters']) },
+        { method: 'GET', path: 'setup', rule: 'GetAccountAuditLogSink', audited: false, ok: (b) => b['kind'] === 'kinesis' && typeof b['external_id'] === 'string' },
+        // Allowed, it really writes: AWS points at a closed port here, so it answers Failed at once.
+        { method: 'POST', path: 'verify', rule: 'ValidateAccountAuditLogSink', body: {}, audited: false, ok: (b) => b['status'] === 'Failed' && b['cause'] === 'endpoint_unreachable' },
+        { method: 'POST', path: 'replay', rule: 'ReplayAccountAuditLogSink', body: { since: '1h' }, audited: true, ok: (b) => typeof b['replay_id'] === 'string' },
+        { method: 'POST', path: 'dead-letters/replay', rule: 'ReplayAccountAuditLogSink', body: {}, audited: true, ok: (b) => 'replay_id' in b },
+      ];
+      const saved = { ...process.env };
+      const closed = await closedPort();
+      Object.assign(process.env, {
+        AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999999999999:role/auditstream',
+        AWS_ENDPOINT_URL: `http://127.0.0.1:${closed}`,
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        AWS_REGION: 'us-east-1',
+      });
+      const app = await buildApp({ store, config: resolveConfig({}), auth: env.t.control.apiAuth, register: (a) => env.t.control.registerRoutes(a) });
+      try {
+        const problems: string[] = [];
+        for (const route of routes) {
+          const rule = RBAC[route.rule]!;
+          for (const role of ACCOUNT_ROLES) {
+            const actor = actors.get(role)!;
+            const label = `${route.method} ${route.path} as ${role}`;
+            const want = expectedAllowed(rule, role, 'none', true);
+            const beforeState = await snapshot(store, actor.accountId);
+            const beforeCount = await store.count(actor.accountId);
+            const res = await app.inject({
+              method: route.method,
+              url: `/api/v1/audit-log-sinks/${env.sharedSink}/${route.path}`,
+              headers: { authorization: `Bearer ${actor.apiKey}` },
+              ...(route.body !== undefined ? { payload: route.body as Record<string, unknown> } : {}),
+            });
+            const added = await lastRecords(store, actor.accountId, (await store.count(actor.accountId)) - beforeCount);
+            if (want) {
+              if (res.statusCode !== 200 || !route.ok(res.json() as Record<string, unknown>)) problems.push(`${label}: expected 200, got ${res.statusCode} ${res.body}`);
+              const rec = added[0];
+              if (route.audited) {
+                if (added.length !== 1 || rec!.status !== 'OK' || rec!.operation !== 'UpdateAccount' || rec!.principal.id !== actor.userId || rec!.details['sink_name'] !== env.sharedSink) {
+                  problems.push(`${label}: expected one OK UpdateAccount record naming the sink, got ${JSON.stringify(added)}`);
+                }
+              } else if (added.length !== 0) problems.push(`${label}: a read added ${added.length} records`);
+            } else {
+              if (res.statusCode !== 403) problems.push(`${label}: expected 403, got ${res.statusCode} ${res.body}`);
+              if ((await snapshot(store, actor.accountId)) !== beforeState) problems.push(`${label}: a denied call changed the account's state`);
+              if (!route.audited) {
+                if (added.length !== 0) problems.push(`${label}: a denied read added ${added.length} records`);
+              } else {
+                const rec = added[0];
+                if (added.length !== 1 || rec!.status !== 'ERROR' || rec!.operation !== 'UpdateAccount' || rec!.principal.id !== actor.userId || rec!.details['sink_name'] !== env.sharedSink || !validateEmitted(rec!).ok) {
+                  problems.push(`${label}: expected one ERROR UpdateAccount record naming the sink, got ${JSON.stringify(added)}`);
+                }
+              }
+            }
+          }
+        }
+        assert.deepEqual(problems, [], problems.join('\n'));
+      } finally {
+        await app.close();
+        for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+        Object.assign(process.env, saved);
       }
     });
 

@@ -7,7 +7,6 @@ import { once } from 'node:events';
 import { Command, CommanderError, Option } from 'commander';
 import { AuditError, isAuditError } from '../errors.js';
 import { ENV_OF, resolveConfig } from '../config.js';
-import { serveUntilSignal } from '../server.js';
 import { logsCommand } from './logs.js';
 import { verifyCommand, checkpointCommand } from './verify.js';
 import { createAccountCommand } from './accounts.js';
@@ -62,6 +61,8 @@ export function buildProgram(io: Io = stdio): Command {
     ['--signing-key <file>', 'signingKey', 'Ed25519 PEM key that signs chain checkpoints (default generated in the data dir)'],
     ['--log-level <level>', 'logLevel', 'pino level (default info)'],
   ]).action(async (opts: Record<string, unknown>) => {
+    // Loaded here so the other commands do not pay for the whole server at start.
+    const { serveUntilSignal } = await import('../server.js');
     const code = await serveUntilSignal(resolveConfig(process.env, opts));
     process.exitCode = code;
   });

@@ -94,7 +94,10 @@ const enc = encodeURIComponent;
 export function addSinkCommands(program: Command, io: Io): void {
   const sinks = program
     .command('sinks')
-    .description('audit log sinks, through the API (env AUDITSTREAM_URL, default http://127.0.0.1:7780, and AUDITSTREAM_API_KEY)');
+    .description('audit log sinks, through the API (env AUDITSTREAM_URL, default http://127.0.0.1:7780, and AUDITSTREAM_API_KEY)')
+    // Usage errors in one line (INTERFACES.md), the hint on the same line; the subcommands inherit it.
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (run with --help for usage)\n`) });
   const print = async (v: unknown) => io.out(JSON.stringify(v, null, 2) + '\n');
 
   sinks.command('list').description('all sinks of the account').action(async () => {

@@ -12,7 +12,7 @@
  * All are Owner / Global Admin only, like the sink RPCs.
  */
 import type { FastifyInstance } from 'fastify';
-import { invalidArgument } from '../errors.js';
+import { failedPrecondition, invalidArgument } from '../errors.js';
 import { buildDetails } from '../record/operations.js';
 import { httpContext } from '../api/cloud/http-routes.js';
 import { parseTimeBound } from '../store/filters.js';
@@ -47,17 +47,20 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     const caller = await cp.authenticate(ctx);
     const name = (req.params as NameParams).name;
     const body = (req.body ?? {}) as { since?: unknown; until?: unknown };
-    if (typeof body.since !== 'string') throw invalidArgument('since is required (RFC 3339 or relative like 24h)');
-    const fromMs = parseTimeBound(body.since, 'since');
-    const toMs = typeof body.until === 'string' ? parseTimeBound(body.until, 'until') : Date.now() + 1;
     let replay: Awaited<ReturnType<typeof replaySink>> | undefined;
     await runMutation(cp, caller, ctx, {
       rpc: 'ReplayAccountAuditLogSink',
       operation: 'UpdateAccount',
       // Each call starts a new replay: never a retry of an earlier one.
-      request: { name, fromMs, toMs, asyncOperationId: '' },
+      request: { name, since: body.since ?? null, until: body.until ?? null, asyncOperationId: '' },
       refusedDetails: () => buildDetails('UpdateAccount', { sink_name: name, sink_action: 'replay' }),
+      // The window is read after the RBAC check, so a caller without the role learns nothing
+      // more than PERMISSION_DENIED, and a bad window is a refusal like any other (one ERROR record).
       apply: async (tx) => {
+        if (typeof body.since !== 'string') throw invalidArgument('since is required (RFC 3339 or relative like 24h)');
+        if (body.until !== undefined && body.until !== null && typeof body.until !== 'string') throw invalidArgument('until must be RFC 3339 or relative like 1h');
+        const fromMs = parseTimeBound(body.since, 'since');
+        const toMs = typeof body.until === 'string' ? parseTimeBound(body.until, 'until') : Date.now() + 1;
         replay = await replaySink(tx, caller.accountId, name, fromMs, toMs);
         return {
           details: buildDetails('UpdateAccount', { sink_name: name, sink_action: 'replay', replay_from: new Date(fromMs).toISOString(), replay_until: new Date(toMs).toISOString() }),
@@ -103,7 +106,7 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
         return { kind: 'kinesis', external_id: setup.externalId, parameters: setup.parameters, quick_create_url: setup.quickCreateUrl, template_file_name: setup.templateFileName, template: setup.template };
       }
       const identity = process.env['AUDITSTREAM_GCP_SERVICE_ACCOUNT'];
-      if (!identity) throw invalidArgument('AUDITSTREAM_GCP_SERVICE_ACCOUNT is not set: the operator must configure the identity auditstream publishes as');
+      if (!identity) throw failedPrecondition('AUDITSTREAM_GCP_SERVICE_ACCOUNT is not set: the operator must configure the identity auditstream publishes as');
       return { kind: 'pubsub', service_account: identity, commands: gcloudCommands(sink.spec.pubSubSink!, identity) };
     });
   });

@@ -145,7 +145,23 @@ export class SinkWorker {
     if (this.hard.signal.aborted) return;
     try {
       const ok = await renewLease(this.ctx.store, this.lease, this.ctx.timing.ttlMs);
-      if (!ok) this.lose('lease lost');
+      if (!ok) {
+        const row = await readForSend(this.ctx.store.sql, this.sinkId);
+        // Deleted (deleteSink bumps the fence, and a deleting sink cannot be claimed by anyone) or
+        // paused (fence unchanged), and still in our name: stop gracefully.
+        const ours = row !== undefined && row.leaseOwner === this.lease.owner;
+        if (ours && (row.state === 'deleting' || (row.fence === this.lease.token && !row.enabled))) {
+          // Still ours, but deleted or paused: stop gracefully. A send in flight is NOT aborted:
+          // its request may already be on the wire, and aborting would let us release the lease
+          // (and a delete be acknowledged) while the destination still processes it. It runs to
+          // its answer, bounded by the lease's expiry (its own AbortSignal), and only then is the
+          // lease released — which is what awaitSinkDeleted waits for.
+          this.stopping = true;
+          this.waitCtl?.abort();
+        } else {
+          this.lose('lease lost');
+        }
+      }
     } catch (err) {
       // A store hiccup: keep going; the pre-send check refuses to send on a lease that runs short.
       this.ctx.logger?.warn({ err, sink: this.sinkId }, 'sink lease renewal failed');

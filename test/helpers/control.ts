@@ -5,6 +5,7 @@
 import type { AuditStore } from '../../src/store/store.js';
 import { resolveConfig } from '../../src/config.js';
 import { createControlPlane, type ControlPlaneHandle } from '../../src/control/control-plane.js';
+import type { DeliveryHooks } from '../../src/control/context.js';
 import { createAccount, type NewAccount } from '../../src/control/accounts.js';
 import type { CallContext, CloudRequest, CloudResponse } from '../../src/api/cloud/handlers.js';
 import type { AuditRecord } from '../../src/record/record.js';
@@ -34,8 +35,18 @@ export function actorOf(a: NewAccount, email: string): Actor {
   return { accountId: a.account_id, userId: a.user_id, email, apiKey: a.api_key };
 }
 
-export async function createControlFixture(store: AuditStore, ownerEmail = 'owner@example.com'): Promise<ControlFixture> {
-  const control = createControlPlane({ store, config: resolveConfig({}) });
+/** Optional wiring: a delivery engine (sink changes and commits wake it), as `serve` does. */
+export interface ControlFixtureOptions {
+  delivery?: DeliveryHooks & { notify(accountId: string): void };
+}
+
+export async function createControlFixture(store: AuditStore, ownerEmail = 'owner@example.com', opts: ControlFixtureOptions = {}): Promise<ControlFixture> {
+  const delivery = opts.delivery;
+  const control = createControlPlane({
+    store,
+    config: resolveConfig({}),
+    ...(delivery ? { delivery, onCommit: (accountId: string) => delivery.notify(accountId) } : {}),
+  });
   const owner = actorOf(await createAccount(store, { email: ownerEmail }), ownerEmail);
   const call = async (rpc: string, req: CloudRequest, actor: Actor = owner, ctx: Partial<CallContext> = {}) => {
     const handler = control.handlers[rpc];

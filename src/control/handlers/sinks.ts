@@ -136,7 +136,12 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
       const caller = await cp.authenticate(ctx);
       return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
         const result = await verifySink(store, caller.accountId, specOf(obj(req, 'spec')), { principal: caller.principal, userEmail: caller.email });
-        if (!result.ok) throw failedPrecondition(`verification failed (${result.cause}): ${result.message}`, { cause: result.cause });
+        if (!result.ok) {
+          // A malformed spec is the request's fault (INVALID_ARGUMENT, as Create answers it); any
+          // other cause is the destination's state (FAILED_PRECONDITION). Neither is retried.
+          const refuse = result.cause === 'invalid_spec' ? invalidArgument : failedPrecondition;
+          throw refuse(`verification failed (${result.cause}): ${result.message}`, { cause: result.cause });
+        }
         return {};
       });
     },
