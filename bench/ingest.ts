@@ -1,0 +1,376 @@
+/**
+ * Ingest benchmark: records/s stored durably, per engine, through
+ * - the raw ceiling: the same kind of rows (same table, same indexes, hashes precomputed by the
+ *   store's own chain code) inserted with the driver alone, 1000 rows per transaction, measured at
+ *   the start and at the end of the engine's run;
+ * - the library call `store.append(...)` with 1, 16 and 256 concurrent writers, 1 and 100
+ *   records per call;
+ * - the HTTP API (`POST /api/v1/audit-logs`, 100 records per request, 16 concurrent clients in a
+ *   worker thread), with server-assigned and with client-supplied `log_id`s.
+ *
+ * Each measurement runs for BENCH_SECONDS (default 6) and starts from a checkpointed WAL.
+ */
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type pg from 'pg';
+import { buildApp } from '../src/api/app.js';
+import { resolveConfig } from '../src/config.js';
+import type { AuditStore } from '../src/store/store.js';
+import type { AuditRecord } from '../src/record/record.js';
+import {
+  buildRecord,
+  ChainRowFactory,
+  createBenchDb,
+  INSERT_COLUMNS,
+  LogIds,
+  percentile,
+  PG_JSON_INSERT,
+  pgJsonParam,
+  PG_UNNEST_INSERT,
+  pgUnnestParams,
+  progress,
+  rowValues,
+  settings,
+  ShapeSource,
+  cpuMeter,
+  quietMachine,
+  type BenchDb,
+  type CpuShare,
+  type Engine,
+} from './common.js';
+import type { HttpLoadParams, HttpLoadResult } from './http-load.js';
+
+export interface IngestMeasurement {
+  path: 'raw' | 'library' | 'http';
+  label: string;
+  batchSize: number;
+  concurrency: number;
+  records: number;
+  seconds: number;
+  recordsPerSec: number;
+  /** Latency of one call / request, ms (not for raw). */
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Group commit: commits made and records per commit (library and HTTP). */
+  commits?: number;
+  recordsPerCommit?: number;
+  /** CPU shares during the measurement (the machine may be shared with other jobs). */
+  cpu?: CpuShare;
+}
+
+export interface EngineIngestResult {
+  engine: Engine;
+  ceilingStart: IngestMeasurement;
+  ceilingEnd: IngestMeasurement;
+  /** Mean of the two ceiling measurements: the baseline for ratios. */
+  ceilingRecordsPerSec: number;
+  measurements: IngestMeasurement[];
+}
+
+export interface IngestResults {
+  date: string;
+  secondsPerMeasurement: number;
+  engines: EngineIngestResult[];
+}
+
+/** Tenants the writers spread over: writer `w` appends to account `w % WRITER_ACCOUNTS`. */
+export const WRITER_ACCOUNTS = 16;
+const CEILING_CHUNK = 1000;
+const TOKEN = 'bench-ingest-token-0123456789abcdef';
+
+/** Records in the emitted shape, fresh `log_id`s, cheap to make (a pool of contents). */
+class RecordMaker {
+  private readonly pool: AuditRecord[] = [];
+  private i = 0;
+  private readonly ids = new LogIds();
+  constructor() {
+    const shapes = new ShapeSource(WRITER_ACCOUNTS, 20, 4, 7);
+    for (let k = 0; k < 1000; k++) this.pool.push(buildRecord(shapes.shape(k % WRITER_ACCOUNTS, Date.now() - (1000 - k) * 1000), 'x', k));
+  }
+  make(n: number): AuditRecord[] {
+    const out: AuditRecord[] = new Array(n);
+    for (let k = 0; k < n; k++) out[k] = { ...this.pool[this.i++ % this.pool.length]!, log_id: this.ids.next() };
+    return out;
+  }
+}
+
+function cpuText(cpu: CpuShare | undefined): string {
+  return cpu ? `; CPU: machine ${cpu.machineBusyPct.toFixed(0)} %, bench process ${cpu.selfPct.toFixed(0)} %` : '';
+}
+
+/** Counts the store's group commits by wrapping its committer's flush (measurement only). */
+function commitCounter(store: AuditStore): { read(): { commits: number; records: number }; reset(): void } {
+  let commits = 0;
+  let records = 0;
+  const gc = (store as unknown as { committer?: { flush?: (items: { records: unknown[] }[]) => Promise<unknown> } }).committer;
+  if (gc && typeof gc.flush === 'function') {
+    const orig = gc.flush;
+    gc.flush = (items) => {
+      commits++;
+      for (const b of items) records += b.records.length;
+      return orig(items);
+    };
+  }
+  return {
+    read: () => ({ commits, records }),
+    reset: () => {
+      commits = 0;
+      records = 0;
+    },
+  };
+}
+
+/** Same starting point for every measurement: WAL checkpointed, machine quiet. */
+async function settle(db: BenchDb, store: AuditStore): Promise<void> {
+  if (db.engine === 'postgres') {
+    const c = await db.pgClient();
+    try {
+      await c.query('CHECKPOINT');
+    } finally {
+      await c.end();
+    }
+  } else {
+    const d = new Database(db.where);
+    try {
+      d.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      d.close();
+    }
+  }
+  void store;
+  const waited = await quietMachine();
+  if (waited < 0) progress('  (the machine stayed busy with other work; measuring anyway)');
+  else if (waited > 1) progress(`  (waited ${waited.toFixed(0)} s for other work on the machine to finish)`);
+}
+
+/**
+ * Raw inserts of store-identical rows, 1000 per transaction. PostgreSQL `form`: `json` (the
+ * fastest multi-row insert through `pg`, the baseline) or `unnest` (the statement the store runs).
+ */
+async function ceiling(
+  db: BenchDb,
+  maker: RecordMaker,
+  account: string,
+  seconds: number,
+  label: string,
+  form: 'json' | 'unnest' = 'json',
+): Promise<IngestMeasurement> {
+  const factory = new ChainRowFactory();
+  const chunk = () => factory.rows([{ accountId: account, records: maker.make(CEILING_CHUNK), ingestedBy: 'bench:raw' }], Date.now());
+  let timed = 0;
+  let records = 0;
+  const meter = cpuMeter();
+  if (db.engine === 'sqlite') {
+    const d = new Database(db.where);
+    d.pragma('journal_mode = WAL');
+    d.pragma('synchronous = FULL');
+    d.pragma('busy_timeout = 10000');
+    const stmt = d.prepare(`INSERT INTO audit_records (${INSERT_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
+    const insertAll = d.transaction((rows: unknown[][]) => {
+      for (const v of rows) stmt.run(...v);
+    });
+    try {
+      while (timed < seconds * 1000) {
+        const rows = (await chunk()).map(rowValues);
+        const t = performance.now();
+        insertAll(rows);
+        timed += performance.now() - t;
+        records += rows.length;
+      }
+    } finally {
+      d.close();
+    }
+  } else {
+    const c: pg.Client = await db.pgClient();
+    try {
+      while (timed < seconds * 1000) {
+        const rows = await chunk();
+        const t = performance.now();
+        if (form === 'json') await c.query(PG_JSON_INSERT, [pgJsonParam(rows)]);
+        else await c.query(PG_UNNEST_INSERT, pgUnnestParams(rows));
+        timed += performance.now() - t;
+        records += rows.length;
+      }
+    } finally {
+      await c.end();
+    }
+  }
+  const m: IngestMeasurement = {
+    path: 'raw',
+    label,
+    batchSize: CEILING_CHUNK,
+    concurrency: 1,
+    records,
+    seconds: timed / 1000,
+    recordsPerSec: records / (timed / 1000),
+  };
+  const cpu = meter();
+  if (cpu) m.cpu = cpu;
+  progress(`  ${db.engine} ${label}: ${Math.round(m.recordsPerSec)} rec/s (${records} rows, ${m.seconds.toFixed(1)} s of insert time)${cpuText(m.cpu)}`);
+  return m;
+}
+
+async function library(
+  store: AuditStore,
+  counter: ReturnType<typeof commitCounter>,
+  maker: RecordMaker,
+  tag: string,
+  batchSize: number,
+  concurrency: number,
+  seconds: number,
+): Promise<IngestMeasurement> {
+  const latencies: number[] = [];
+  let records = 0;
+  counter.reset();
+  const meter = cpuMeter();
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  const writer = async (w: number) => {
+    const accountId = `${tag}-${w % WRITER_ACCOUNTS}`;
+    while (performance.now() < deadline) {
+      const batch = maker.make(batchSize);
+      const s = performance.now();
+      const r = await store.append({ accountId, records: batch, ingestedBy: 'bench:library' });
+      latencies.push(performance.now() - s);
+      if (r.duplicates !== 0) throw new Error('unexpected duplicates');
+      records += batchSize;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => writer(w)));
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = meter();
+  const { commits, records: committed } = counter.read();
+  const m: IngestMeasurement = {
+    path: 'library',
+    label: `store.append, ${batchSize} record${batchSize === 1 ? '' : 's'}/call`,
+    batchSize,
+    concurrency,
+    records,
+    seconds: elapsed,
+    recordsPerSec: records / elapsed,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    ...(commits > 0 ? { commits, recordsPerCommit: committed / commits } : {}),
+    ...(cpu ? { cpu } : {}),
+  };
+  progress(
+    `  ${store.engine} library b=${batchSize} c=${concurrency}: ${Math.round(m.recordsPerSec)} rec/s, p50 ${m.p50Ms!.toFixed(1)} ms, p99 ${m.p99Ms!.toFixed(1)} ms` +
+      (commits > 0 ? `, ${commits} commits, ${(committed / commits).toFixed(0)} rec/commit` : '') +
+      cpuText(cpu),
+  );
+  return m;
+}
+
+async function httpPath(
+  store: AuditStore,
+  counter: ReturnType<typeof commitCounter>,
+  tag: string,
+  logIds: 'server' | 'client',
+  seconds: number,
+): Promise<IngestMeasurement> {
+  const config = resolveConfig({ AUDITSTREAM_INGEST_TOKEN: TOKEN, LOG_LEVEL: 'silent' });
+  const app = await buildApp({ store, config });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const params: HttpLoadParams = { port, token: TOKEN, concurrency: 16, batchSize: 100, seconds, logIds, accountPrefix: `${tag}-`, accounts: WRITER_ACCOUNTS };
+  counter.reset();
+  const meter = cpuMeter();
+  let result: HttpLoadResult;
+  try {
+    result = await new Promise<HttpLoadResult>((resolve, reject) => {
+      const worker = new Worker(new URL('./http-load.js', import.meta.url), { workerData: params });
+      worker.once('message', (msg: { ok: boolean; result?: HttpLoadResult; error?: string }) => {
+        void worker.terminate();
+        if (msg.ok) resolve(msg.result!);
+        else reject(new Error(msg.error));
+      });
+      worker.once('error', reject);
+    });
+  } finally {
+    await app.close();
+  }
+  const cpu = meter();
+  if (result.errors > 0) throw new Error(`HTTP ingest failed ${result.errors} times; first: ${result.firstError}`);
+  const { commits, records: committed } = counter.read();
+  const m: IngestMeasurement = {
+    path: 'http',
+    label: `POST /api/v1/audit-logs, 100 records/request, ${logIds === 'server' ? 'server-assigned' : 'client-supplied'} log_id`,
+    batchSize: 100,
+    concurrency: 16,
+    records: result.records,
+    seconds: result.elapsedMs / 1000,
+    recordsPerSec: result.records / (result.elapsedMs / 1000),
+    p50Ms: percentile(result.latenciesMs, 50),
+    p99Ms: percentile(result.latenciesMs, 99),
+    ...(commits > 0 ? { commits, recordsPerCommit: committed / commits } : {}),
+    ...(cpu ? { cpu } : {}),
+  };
+  progress(
+    `  ${store.engine} http (${logIds} log_id) c=16: ${Math.round(m.recordsPerSec)} rec/s, p50 ${m.p50Ms!.toFixed(1)} ms, p99 ${m.p99Ms!.toFixed(1)} ms` +
+      (commits > 0 ? `, ${(committed / commits).toFixed(0)} rec/commit` : '') +
+      cpuText(cpu),
+  );
+  return m;
+}
+
+/** Counts what the measurements stored, to check every acknowledged record is there. */
+async function storedUnder(store: AuditStore, tag: string): Promise<number> {
+  const r = await store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records WHERE account_id LIKE ?', [`${tag}-%`]);
+  return Number(r?.n ?? 0);
+}
+
+export async function runIngestEngine(engine: Engine): Promise<EngineIngestResult> {
+  const seconds = settings.ingestSeconds;
+  const db = await createBenchDb(engine, 'ingest');
+  progress(`ingest ${engine}: database ${db.where}`);
+  const store = await db.open();
+  const counter = commitCounter(store);
+  const maker = new RecordMaker();
+  const measurements: IngestMeasurement[] = [];
+  try {
+    await settle(db, store);
+    const ceilingStart = await ceiling(db, maker, 'ceiling-start', seconds, 'raw ceiling (start)');
+    if (engine === 'postgres') {
+      await settle(db, store);
+      measurements.push(await ceiling(db, maker, 'raw-unnest', seconds, "raw, the store's unnest INSERT", 'unnest'));
+    }
+    for (const batchSize of [1, 100]) {
+      for (const concurrency of [1, 16, 256]) {
+        await settle(db, store);
+        const tag = `lib-b${batchSize}-c${concurrency}`;
+        const m = await library(store, counter, maker, tag, batchSize, concurrency, seconds);
+        const stored = await storedUnder(store, tag);
+        if (stored !== m.records) throw new Error(`${tag}: ${m.records} acknowledged but ${stored} stored`);
+        measurements.push(m);
+      }
+    }
+    for (const logIds of ['server', 'client'] as const) {
+      await settle(db, store);
+      const tag = `http-${logIds}`;
+      const m = await httpPath(store, counter, tag, logIds, seconds);
+      const stored = await storedUnder(store, tag);
+      if (stored !== m.records) throw new Error(`${tag}: ${m.records} acknowledged but ${stored} stored`);
+      measurements.push(m);
+    }
+    await settle(db, store);
+    const ceilingEnd = await ceiling(db, maker, 'ceiling-end', seconds, 'raw ceiling (end)');
+    return {
+      engine,
+      ceilingStart,
+      ceilingEnd,
+      ceilingRecordsPerSec: (ceilingStart.recordsPerSec + ceilingEnd.recordsPerSec) / 2,
+      measurements,
+    };
+  } finally {
+    await store.close();
+    await db.destroy();
+  }
+}
+
+export async function runIngest(): Promise<IngestResults> {
+  const engines: EngineIngestResult[] = [];
+  for (const engine of settings.engines) engines.push(await runIngestEngine(engine));
+  return { date: new Date().toISOString(), secondsPerMeasurement: settings.ingestSeconds, engines };
+}
