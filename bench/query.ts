@@ -8,7 +8,7 @@
  *
  * Load path: rows are made by the store's own chain code (`ChainRowFactory`), so every account
  * is a valid hash chain with its head stored, and inserted with the driver in large
- * transactions (better-sqlite3 prepared insert; PostgreSQL multi-row `unnest`), the secondary
+ * transactions (better-sqlite3 prepared insert; PostgreSQL `INSERT ... SELECT FROM json_to_recordset`), the secondary
  * indexes dropped during the load and then rebuilt from the store's own migration statements, the
  * way a restore does it. One generation pass feeds both engines: SQLite inserts on the main
  * thread while PostgreSQL inserts the previous chunk on its own core.
