@@ -215,6 +215,26 @@ for (const engine of engines()) {
         assert.deepEqual(asc.items.map((r) => r.seq), Array.from({ length: 26 }, (_, i) => i + 1));
       });
 
+      it('pages a time window forward and back (the id-sorted window plan)', async () => {
+        const f = { accountId: acct, sinceMs: Date.parse('2026-02-01T00:00:03Z'), untilMs: Date.parse('2026-02-01T00:00:20Z') };
+        const all = (await store.query(f, { limit: 100 })).items.map((r) => r.id);
+        assert.equal(all.length, 17);
+        assert.deepEqual(all, [...all].sort((a, b) => b - a));
+        const walked: number[] = [];
+        let page = await store.query(f, { limit: 5 });
+        walked.push(...page.items.map((r) => r.id));
+        while (page.nextCursor) {
+          page = await store.query(f, { limit: 5, cursor: page.nextCursor });
+          walked.push(...page.items.map((r) => r.id));
+        }
+        assert.deepEqual(walked, all);
+        const back = await store.query(f, { limit: 5, cursor: page.prevCursor! });
+        assert.deepEqual(back.items.map((r) => r.id), all.slice(10, 15));
+        const asc = (await store.query({ accountId: acct, sinceMs: f.sinceMs }, { limit: 100, order: 'asc' })).items.map((r) => r.id);
+        assert.deepEqual(asc, [...asc].sort((a, b) => a - b));
+        assert.ok(asc.length >= 22);
+      });
+
       it('rejects malformed cursors and cursors of another query', async () => {
         const p1 = await store.query({ accountId: acct }, { limit: 2 });
         await assert.rejects(store.query({ accountId: acct }, { cursor: 'garbage!' }), (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_INVALID_CURSOR');

@@ -132,6 +132,7 @@ export async function runPagedQuery(
   filter: QueryFilter,
   page: PageRequest,
   fetch: (sql: string, params: unknown[]) => Promise<RecordRow[]>,
+  engine: 'sqlite' | 'postgres' = 'sqlite',
 ): Promise<Page> {
   const order = page.order ?? 'desc';
   if (order !== 'asc' && order !== 'desc') throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'order must be asc or desc');
@@ -144,13 +145,21 @@ export async function runPagedQuery(
   const backwards = cursor?.d === 'b';
   const ascending = (order === 'asc') !== backwards;
   const params = [...where.params];
-  let sql = `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE ${where.sql}`;
+  let keys = `SELECT id FROM audit_records WHERE ${where.sql}`;
   if (cursor) {
-    sql += ascending ? ' AND id > ?' : ' AND id < ?';
+    keys += ascending ? ' AND id > ?' : ' AND id < ?';
     params.push(cursor.k);
   }
-  sql += ` ORDER BY id ${ascending ? 'ASC' : 'DESC'} LIMIT ?`;
+  const dir = ascending ? 'ASC' : 'DESC';
   params.push(limit + 1);
+  // A time window: take the ids from the (account_id, emit_ms, id) index, which holds them, sort
+  // just those (`id + 0` keeps the planner off the id index) and fetch only the page's rows.
+  // Measured over 10 M records (BENCHMARKS.md): SQLite 30 days 2,963 -> 41 ms, 24 h 38 -> 3 ms.
+  // On PostgreSQL it pays only for a window with an end; an open-ended one stays a plain scan.
+  const timeWindow = filter.untilMs !== undefined || (engine === 'sqlite' && filter.sinceMs !== undefined);
+  const sql = timeWindow
+    ? `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE id IN (${keys} ORDER BY id + 0 ${dir} LIMIT ?) ORDER BY id ${dir}`
+    : `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE ${keys.slice('SELECT id FROM audit_records WHERE '.length)} ORDER BY id ${dir} LIMIT ?`;
 
   const rows = await fetch(sql, params);
   const more = rows.length > limit;

@@ -8,9 +8,10 @@ import type { ChainHead, Checkpoint, Page, PageRequest, QueryFilter, RetentionAn
 
 export abstract class StoreReads {
   abstract readonly sql: Sql;
+  abstract readonly engine: 'sqlite' | 'postgres';
 
   query(filter: QueryFilter, page: PageRequest = {}): Promise<Page> {
-    return runPagedQuery(filter, page, (text, params) => this.sql.all<RecordRow>(text, params));
+    return runPagedQuery(filter, page, (text, params) => this.sql.all<RecordRow>(text, params), this.engine);
   }
 
   async readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]> {
