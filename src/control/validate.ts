@@ -1,6 +1,7 @@
 /** Checks on request fields shared by the handlers; each failure is INVALID_ARGUMENT naming the field. */
 import { failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import type { Sql } from '../store/store.js';
+import type { NamespaceRow } from './model.js';
 import { ACCOUNT_ROLES, NAMESPACE_PERMISSIONS, type AccountRole } from './rbac.js';
 
 const EMAIL = /^[^\s@"<>,;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
@@ -50,15 +51,16 @@ export async function checkNamespaceAccess(sql: Sql, accountId: string, raw: unk
     if (typeof permission !== 'string' || !(NAMESPACE_PERMISSIONS as readonly string[]).includes(permission)) {
       throw invalidArgument(`${field}[${ns}].permission must be one of ${NAMESPACE_PERMISSIONS.join(', ')}`);
     }
-    await namespaceOf(sql, accountId, ns);
+    await namespaceRow(sql, accountId, ns);
     out[ns] = permission;
   }
   return out;
 }
 
-/** Throws NOT_FOUND unless the namespace exists in this account (another account's is "not found" too). */
-export async function namespaceOf(sql: Sql, accountId: string, namespace: string): Promise<void> {
+/** The namespace's row; NOT_FOUND unless it exists in this account (another account's is "not found" too). */
+export async function namespaceRow(sql: Sql, accountId: string, namespace: string): Promise<NamespaceRow> {
   if (namespace === '') throw invalidArgument('namespace is required');
-  const row = await sql.get('SELECT namespace FROM namespaces WHERE namespace = ? AND account_id = ?', [namespace, accountId]);
+  const row = await sql.get<NamespaceRow>('SELECT * FROM namespaces WHERE namespace = ? AND account_id = ?', [namespace, accountId]);
   if (!row) throw notFound(`namespace ${namespace} not found`);
+  return row;
 }

@@ -19,13 +19,13 @@ import { AuditError, failedPrecondition, invalidArgument, notFound } from '../..
 import { buildDetails } from '../../record/operations.js';
 import { timestampFromDate, type CallContext, type CloudHandlers, type CloudRequest, type CloudResponse } from '../../api/cloud/handlers.js';
 import type { AccountCaller } from '../../api/auth.js';
-import type { Sql, StoreTx } from '../../store/store.js';
+import type { StoreTx } from '../../store/store.js';
 import type { ControlPlane } from '../context.js';
 import { runMutation, runRead } from '../mutation.js';
 import { ACTIVE, newResourceVersion, type NamespaceRow, type UserRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
 import { namespacePermission } from '../rbac.js';
-import { checkVersion, obj, str } from '../validate.js';
+import { checkVersion, namespaceRow, obj, str } from '../validate.js';
 
 // ---------------------------------------------------------------------------------------------
 // Rules (Temporal Cloud's, where it publishes them)
@@ -496,14 +496,6 @@ export function namespaceMessage(row: NamespaceRow): CloudResponse {
 // Storage helpers
 // ---------------------------------------------------------------------------------------------
 
-/** The namespace of this account (another account's is "not found" too). */
-export async function namespaceRow(sql: Sql, accountId: string, namespace: string): Promise<NamespaceRow> {
-  if (namespace === '') throw invalidArgument('namespace is required');
-  const row = await sql.get<NamespaceRow>('SELECT * FROM namespaces WHERE namespace = ? AND account_id = ?', [namespace, accountId]);
-  if (!row) throw notFound(`namespace ${namespace} not found`);
-  return row;
-}
-
 /**
  * Writes a namespace row's changes if it is still at `row.resource_version` (optimistic
  * concurrency that holds across processes, on both engines).
@@ -572,18 +564,20 @@ export interface NamespaceMutation {
  * (PERMISSION_DENIED), then the RPC's own checks.
  */
 export function namespaceMutation(cp: ControlPlane, caller: AccountCaller, ctx: CallContext, m: NamespaceMutation): Promise<CloudResponse> {
+  let row: NamespaceRow | undefined;
   return runMutation(cp, caller, ctx, {
     rpc: m.rpc,
     operation: m.operation,
     request: m.request,
     target: { namespace: m.namespace },
     refusedDetails: m.refusedDetails,
+    // apply runs in the precheck's transaction: the row it read is the one to change.
     precheck: async (tx) => {
       if (m.namespace === '') throw invalidArgument('namespace is required');
       if (namespacePermission(caller, m.namespace) === undefined) throw notFound(`namespace ${m.namespace} not found`);
-      await namespaceRow(tx, caller.accountId, m.namespace);
+      row = await namespaceRow(tx, caller.accountId, m.namespace);
     },
-    apply: async (tx, op) => m.apply(tx, op, await namespaceRow(tx, caller.accountId, m.namespace)),
+    apply: async (tx, op) => m.apply(tx, op, row!),
   });
 }
 

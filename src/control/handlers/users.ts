@@ -12,7 +12,7 @@ import { runMutation, runRead } from '../mutation.js';
 import { newResourceVersion, userMessage, type UserRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
 import { newToken, newUserId, sha256Hex } from '../secrets.js';
-import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceOf, obj, requireField, str } from '../validate.js';
+import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceRow, obj, requireField, str } from '../validate.js';
 import { NAMESPACE_PERMISSIONS, namespacePermission } from '../rbac.js';
 
 /** Invitations are valid for 7 days (DECISIONS.md). */
@@ -57,7 +57,7 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         const namespace = str(req, 'namespace');
         // Filtering by a namespace the caller cannot see is "not found", like the namespace RPCs.
         if (namespace && namespacePermission(caller, namespace) === undefined) throw notFound(`namespace ${namespace} not found`);
-        if (namespace) await namespaceOf(sql, caller.accountId, namespace);
+        if (namespace) await namespaceRow(sql, caller.accountId, namespace);
         const rows = await sql.all<UserRow>(
           `SELECT * FROM users WHERE account_id = ? AND id > ? ${email ? 'AND email = ?' : ''} ORDER BY id LIMIT ?`,
           [caller.accountId, after, ...(email ? [email] : []), limit + 1 + (namespace ? 10_000 : 0)],
@@ -182,7 +182,7 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         // A namespace the caller has no permission on is "not found", like in the namespace RPCs.
         precheck: async (tx) => {
           if (namespace !== '' && namespacePermission(caller, namespace) === undefined) throw notFound(`namespace ${namespace} not found`);
-          await namespaceOf(tx, caller.accountId, namespace);
+          await namespaceRow(tx, caller.accountId, namespace);
         },
         apply: async (tx: StoreTx, op) => {
           const user = await userOf(tx, caller.accountId, userId);
