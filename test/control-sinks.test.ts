@@ -32,6 +32,8 @@ import { until } from './helpers/fake-sink.js';
 import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
+import { sinkByName } from '../src/delivery/sql/sink-row.js';
+import { createControlPlane } from '../src/control/control-plane.js';
 import { ensureExternalId, readExternalId } from '../src/delivery/sinks-service.js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
 import { requestToPlain, responseFromPlain } from '../src/api/cloud/plain.js';
@@ -448,6 +450,35 @@ for (const engineName of engines()) {
       const d1 = await call('DeleteAccountAuditLogSink', del);
       assert.deepEqual(await added(async () => assert.deepEqual(await call('DeleteAccountAuditLogSink', del), d1)), []);
       await assert.rejects(call('GetAccountAuditLogSink', { name: 'retried' }), refused('AS_ERR_NOT_FOUND', /not found/));
+    });
+
+    it('Delete while the delivering process is dead: STATE_IN_PROGRESS at once, FULFILLED (sink gone) when its lease has expired', async () => {
+      const s = stream('orphaned');
+      await createStream(kinesis, s);
+      await call('CreateAccountAuditLogSink', { spec: kinesisSpec('orphaned', s, {}, false) });
+      const row = (await sinkByName(store.sql, t.owner.accountId, 'orphaned'))!;
+      // A process claimed it and died: its lease runs 2.5 s more. A control plane that waits 300 ms.
+      const leased = await store.transaction((tx) => tx.run("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE id = ?", [Date.now() + 2500, row.id]));
+      assert.equal(leased.changes, 1);
+      const impatient = createControlPlane({ store, config: resolveConfig({}), delivery: { sinksChanged: (a) => engine.sinksChanged(a), leaseTtlMs: 5000, deleteWaitMs: 300 } });
+      const del = { name: 'orphaned', asyncOperationId: `orphan-delete-${engineName}` };
+      const viaImpatient = (req: CloudRequest) =>
+        impatient.handlers['DeleteAccountAuditLogSink']!(req, { method: 'DeleteAccountAuditLogSink', transport: 'grpc', authorization: `Bearer ${t.owner.apiKey}`, headers: {}, peer: '10.0.0.1', forwardedFor: '' });
+      const t0 = Date.now();
+      const first = (await viaImpatient(del))['asyncOperation'] as CloudResponse;
+      assert.ok(Date.now() - t0 < 2000, 'answered without waiting for the lease');
+      assert.equal(first['state'], 'STATE_IN_PROGRESS');
+      assert.equal(first['finishedTime'], undefined);
+      const opOf = async () => ((await call('GetAsyncOperation', { asyncOperationId: del.asyncOperationId }))['asyncOperation'] as CloudResponse)['state'];
+      assert.equal(await opOf(), 'STATE_IN_PROGRESS');
+      assert.equal((await getSink('orphaned')).state, 'RESOURCE_STATE_DELETING');
+      // The engine's claim round removes it once the dead lease expired, and the operation is done.
+      await until(async () => (await opOf()) === 'STATE_FULFILLED', 'the delete completes', 15_000, 100);
+      assert.ok(Date.now() - t0 >= 2400, 'not before the dead lease expired');
+      await assert.rejects(call('GetAccountAuditLogSink', { name: 'orphaned' }), refused('AS_ERR_NOT_FOUND', /not found/));
+      // A retry of the same operation now answers FULFILLED and adds no record.
+      const again = await added(async () => assert.equal(((await viaImpatient(del))['asyncOperation'] as CloudResponse)['state'], 'STATE_FULFILLED'));
+      assert.deepEqual(again, []);
     });
 
     it('/api/v1 status, verify and dead letters of an existing sink', async () => {

@@ -259,7 +259,7 @@ describe('kinesis delivery against moto', () => {
       await until(() => proxy.calls.some((c) => c.action.endsWith('PutRecords') && c.forwardedAt), 'sends under way', 10_000);
       await new Promise((r) => setTimeout(r, 150)); // very likely mid-send now
       const deletion = await store.transaction((tx) => deleteSink(tx, 'acct-del', 'main', ''));
-      await awaitSinkDeleted(store, deletion, { engine, leaseTtlMs: 5000 });
+      assert.equal(await awaitSinkDeleted(store, deletion, { engine, leaseTtlMs: 5000 }), true);
       const done = Date.now();
       const count = (await readStream(kinesis, 'deleted')).length;
       await new Promise((r) => setTimeout(r, 800));

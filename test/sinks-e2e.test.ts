@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { runCli, startServe, type CliResult, type ServeHandle } from './helpers/cli.js';
@@ -367,6 +368,29 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     assert.deepEqual(json<unknown[]>(await sinks('list'), 'list'), []);
     const deletes = (await chain()).filter((l) => /"sink_action":"delete"/.test(l.text));
     assert.deepEqual(deletes.map((l) => (JSON.parse(l.text) as { details: { sink_name: string } }).details.sink_name), ['kin', 'ps']);
+  });
+
+  it('delete of a sink whose delivering process died: --no-wait reports it in progress; delete waits for the lease, with progress, then succeeds', async () => {
+    const c = await sinks('create', 'orphan', '--kinesis-stream-arn', STREAM_ARN, '--kinesis-role-name', 'auditstream-writer', '--kinesis-region', 'us-east-1', '--disabled');
+    assert.equal(c.code, 0, c.stderr);
+    // Another process claimed it and died: its lease has 7 s left (a delete request waits 2 s).
+    const db = new Database(join(dir, 'audit.db'));
+    db.pragma('busy_timeout = 5000');
+    const leaseEnds = Date.now() + 7000;
+    assert.equal(db.prepare("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE name = 'orphan'").run(leaseEnds).changes, 1);
+    db.close();
+    const quick = await sinks('delete', 'orphan', '--no-wait');
+    assert.equal(quick.code, 0, quick.stderr);
+    assert.match(quick.stderr, /deleting orphan: committed, still in progress \(operation [0-9a-f-]{36}; GET \/cloud\/operations\/[0-9a-f-]{36} shows when it is done\)/);
+    assert.match(json<{ state: string }>(await sinks('get', 'orphan'), 'get while deleting').state, /RESOURCE_STATE_DELETING/);
+    const full = await sinks('delete', 'orphan');
+    assert.equal(full.code, 0, full.stderr);
+    assert.match(full.stderr, /waiting for the process that delivered it to let go/);
+    assert.match(full.stderr, /deleted orphan/);
+    assert.ok(Date.now() >= leaseEnds, 'done only after the dead lease expired');
+    const gone = await sinks('get', 'orphan');
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /404 audit log sink orphan not found/);
   });
 
   it("the CLI's errors are one line with exit code 1 (refused or unreachable) or 2 (usage)", async () => {

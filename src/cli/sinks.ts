@@ -144,9 +144,31 @@ export function addSinkCommands(program: Command, io: Io): void {
     .command('delete <name>')
     .description('delete a sink; returns once nothing more can reach its destination')
     .option('--resource-version <v>', 'fail if the sink changed since this version')
-    .action(async (name: string, f: { resourceVersion?: string }) => {
-      const q = new URLSearchParams({ async_operation_id: randomUUID(), ...(f.resourceVersion ? { resource_version: f.resourceVersion } : {}) });
-      await call(target(), 'DELETE', `/cloud/audit-log-sinks/${enc(name)}?${q.toString()}`);
+    .option('--no-wait', 'return once the delete is committed, even if it is still in progress')
+    .option('--timeout <seconds>', 'longest to wait for the delete to complete', '60')
+    .action(async (name: string, f: { resourceVersion?: string; wait: boolean; timeout: string }) => {
+      const t = target();
+      const timeoutS = Number(f.timeout);
+      if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `--timeout must be a positive number of seconds, got ${f.timeout}`);
+      const opId = randomUUID();
+      const q = new URLSearchParams({ async_operation_id: opId, ...(f.resourceVersion ? { resource_version: f.resourceVersion } : {}) });
+      let op = (await call(t, 'DELETE', `/cloud/audit-log-sinks/${enc(name)}?${q.toString()}`))['asyncOperation'] as { state?: string } | undefined;
+      if (op?.state === 'STATE_IN_PROGRESS') {
+        if (!f.wait) {
+          io.err(`deleting ${name}: committed, still in progress (operation ${opId}; GET /cloud/operations/${opId} shows when it is done)\n`);
+          return;
+        }
+        // The process that delivered this sink has not let go (it may have died: then its lease
+        // must expire first). Nothing is sent in the meantime by a live process.
+        io.err(`deleting ${name}: waiting for the process that delivered it to let go (at most its lease time)...\n`);
+        const giveUp = Date.now() + timeoutS * 1000;
+        while (op?.state === 'STATE_IN_PROGRESS') {
+          if (Date.now() > giveUp) throw new Error(`delete of ${name} still in progress after ${timeoutS} s (operation ${opId}); it completes when the delivering process's lease expires`);
+          await new Promise((r) => setTimeout(r, 500));
+          op = (await call(t, 'GET', `/cloud/operations/${enc(opId)}`))['asyncOperation'] as { state?: string } | undefined;
+        }
+      }
+      if (op?.state !== undefined && op.state !== 'STATE_FULFILLED') throw new Error(`delete of ${name} ended in ${op.state}`);
       io.err(`deleted ${name}\n`);
     });
 

@@ -24,4 +24,11 @@ export interface ControlPlane {
 
 export interface DeliveryHooks {
   sinksChanged(accountId: string): void;
+  /** The engines' lease TTL (how long a dead holder can block a delete). Default 15 s. */
+  readonly leaseTtlMs?: number;
+  /**
+   * How long DeleteAccountAuditLogSink waits for the delivering process to let go before it
+   * answers with the operation STATE_IN_PROGRESS (it completes when that holder's lease ends).
+   */
+  readonly deleteWaitMs?: number;
 }

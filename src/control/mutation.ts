@@ -75,26 +75,67 @@ export interface MutationSpec {
    * Checks and applies the change inside the transaction. Throws `AuditError` to refuse.
    * Returns the record's details and the response (without `asyncOperation`, added here).
    */
-  apply(tx: StoreTx, op: { id: string; now: number }): Promise<{ details: Record<string, unknown>; response: CloudResponse }>;
+  apply(tx: StoreTx, op: { id: string; now: number }): Promise<MutationResult>;
   /** Where the response carries the AsyncOperation (default `asyncOperation`). */
   operationField?: string;
 }
 
-interface StoredOperation {
+export interface MutationResult {
+  details: Record<string, unknown>;
+  response: CloudResponse;
+  /**
+   * The change is committed but takes effect later (a sink delete waiting for its delivering
+   * process): the operation is stored STATE_IN_PROGRESS, tied to this resource id, and whoever
+   * finishes the work marks it STATE_FULFILLED (src/delivery/sql/delete.ts).
+   */
+  inProgressOn?: string;
+}
+
+/** An `async_operations` row, as GetAsyncOperation and replays read it. */
+export interface OperationRow {
+  id: string;
+  operation_type: string;
+  state: string;
+  failure_reason: string;
+  started_ms: number;
+  finished_ms: number | null;
+  /** The resource an in-progress operation waits on (a sink id), else null. */
+  resource_id: string | null;
+}
+
+interface StoredOperation extends OperationRow {
   fingerprint: string;
   response_json: string;
 }
 
-/** The AsyncOperation message of a finished mutation (the work is synchronous here). */
-export function fulfilledOperation(id: string, rpc: string, startedMs: number, finishedMs: number): CloudResponse {
-  return {
-    id,
-    state: 'STATE_FULFILLED',
-    stateDeprecated: 'fulfilled',
-    operationType: rpc,
-    startedTime: timestampFromDate(startedMs),
-    finishedTime: timestampFromDate(finishedMs),
+const STATE_LABEL: Record<string, string> = {
+  STATE_PENDING: 'pending',
+  STATE_IN_PROGRESS: 'in_progress',
+  STATE_FAILED: 'failed',
+  STATE_CANCELLED: 'cancelled',
+  STATE_FULFILLED: 'fulfilled',
+  STATE_REJECTED: 'rejected',
+};
+
+const OPERATION_COLUMNS = 'id, operation_type, state, failure_reason, started_ms, finished_ms, resource_id';
+
+/** The AsyncOperation message of a stored operation, in its current state. */
+export function operationMessage(row: OperationRow): CloudResponse {
+  const op: CloudResponse = {
+    id: row.id,
+    state: row.state,
+    stateDeprecated: STATE_LABEL[row.state] ?? '',
+    operationType: row.operation_type,
+    failureReason: row.failure_reason,
+    startedTime: timestampFromDate(Number(row.started_ms)),
   };
+  if (row.finished_ms !== null) op['finishedTime'] = timestampFromDate(Number(row.finished_ms));
+  return op;
+}
+
+/** One operation of an account, or undefined. */
+export async function readOperation(sql: Pick<StoreTx, 'get'>, accountId: string, id: string): Promise<OperationRow | undefined> {
+  return sql.get<OperationRow>(`SELECT ${OPERATION_COLUMNS} FROM async_operations WHERE account_id = ? AND id = ?`, [accountId, id]);
 }
 
 export async function runMutation(cp: ControlPlane, caller: AccountCaller, ctx: CallContext, spec: MutationSpec): Promise<CloudResponse> {
@@ -117,18 +158,36 @@ export async function runMutation(cp: ControlPlane, caller: AccountCaller, ctx: 
         [caller.accountId, opId, spec.rpc, fingerprint, started],
       );
       if (claimed.changes === 0) {
-        const prior = await tx.get<StoredOperation>('SELECT fingerprint, response_json FROM async_operations WHERE account_id = ? AND id = ?', [caller.accountId, opId]);
-        if (prior && prior.fingerprint === fingerprint) return { replayed: true, response: JSON.parse(prior.response_json) as CloudResponse };
+        const prior = await tx.get<StoredOperation>(`SELECT ${OPERATION_COLUMNS}, fingerprint, response_json FROM async_operations WHERE account_id = ? AND id = ?`, [
+          caller.accountId,
+          opId,
+        ]);
+        if (prior && prior.fingerprint === fingerprint) {
+          // The stored response, with the operation as it stands now (it may have finished since).
+          const response = JSON.parse(prior.response_json) as CloudResponse;
+          return { replayed: true, response: { ...response, [spec.operationField ?? 'asyncOperation']: operationMessage(prior) } };
+        }
         throw invalidArgument(`async_operation_id ${opId} was already used for a different request`);
       }
       if (spec.precheck) await spec.precheck(tx);
       authorize(caller, spec.rpc, spec.target);
       const now = Date.now();
-      const { details, response } = await spec.apply(tx, { id: opId, now });
-      const full: CloudResponse = { ...response, [spec.operationField ?? 'asyncOperation']: fulfilledOperation(opId, spec.rpc, started, now) };
-      await tx.run("UPDATE async_operations SET state = 'STATE_FULFILLED', response_json = ?, finished_ms = ? WHERE account_id = ? AND id = ?", [
+      const { details, response, inProgressOn } = await spec.apply(tx, { id: opId, now });
+      const row: OperationRow = {
+        id: opId,
+        operation_type: spec.rpc,
+        state: inProgressOn === undefined ? 'STATE_FULFILLED' : 'STATE_IN_PROGRESS',
+        failure_reason: '',
+        started_ms: started,
+        finished_ms: inProgressOn === undefined ? now : null,
+        resource_id: inProgressOn ?? null,
+      };
+      const full: CloudResponse = { ...response, [spec.operationField ?? 'asyncOperation']: operationMessage(row) };
+      await tx.run('UPDATE async_operations SET state = ?, response_json = ?, finished_ms = ?, resource_id = ? WHERE account_id = ? AND id = ?', [
+        row.state,
         JSON.stringify(full),
-        now,
+        row.finished_ms,
+        row.resource_id,
         caller.accountId,
         opId,
       ]);

@@ -33,6 +33,7 @@ import { SinkWorker, type WorkerContext } from './worker.js';
 import type { SinkRow } from './sql/sink-row.js';
 import { readExternalId } from './external-id.js';
 import { finishDeletion } from './sql/delete.js';
+import { DELETE_WAIT_MS } from './sinks-service.js';
 
 export interface EngineOptions {
   store: AuditStore;
@@ -52,6 +53,11 @@ export interface EngineOptions {
   fatalBackoff?: BackoffPolicy;
   /** Consecutive transient failures before status shows an error. Default 2. */
   errorAfterAttempts?: number;
+  /**
+   * How long a sink delete waits for this sink's holder before the control plane answers with the
+   * operation in progress (see DeliveryHooks.deleteWaitMs). Default DELETE_WAIT_MS (2 s).
+   */
+  deleteWaitMs?: number;
   /** Builds a sink's adapter; default: the registry in src/sinks/index.ts. Tests wrap it. */
   createAdapter?: (row: SinkRow, externalId: string) => SinkAdapter | Promise<SinkAdapter>;
   logger?: Logger;
@@ -61,6 +67,7 @@ export interface EngineOptions {
 export class DeliveryEngine {
   readonly owner: string;
   readonly timing: LeaseTiming;
+  readonly deleteWaitMs: number;
   private readonly store: AuditStore;
   private readonly ctx: WorkerContext;
   private readonly scanIntervalMs: number;
@@ -76,6 +83,7 @@ export class DeliveryEngine {
     this.owner = opts.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.timing = leaseTiming(opts.leaseTtlMs ?? 15_000);
     this.scanIntervalMs = opts.scanIntervalMs ?? 2000;
+    this.deleteWaitMs = opts.deleteWaitMs ?? DELETE_WAIT_MS;
     this.logger = opts.logger;
     const make = opts.createAdapter ?? ((row: SinkRow, externalId: string) => createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId, ...(opts.logger ? { logger: opts.logger } : {}) }));
     this.ctx = {
@@ -91,6 +99,11 @@ export class DeliveryEngine {
       logger: opts.logger,
       ...(opts.onSent ? { onSent: opts.onSent } : {}),
     };
+  }
+
+  /** The lease TTL (DeliveryHooks.leaseTtlMs). */
+  get leaseTtlMs(): number {
+    return this.timing.ttlMs;
   }
 
   /** Starts claiming sinks (now and every scan interval). */

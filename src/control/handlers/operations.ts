@@ -8,28 +8,10 @@ import type { JsonObject } from '../../api/cloud/json-types.js';
 import type { AuditRecord } from '../../record/record.js';
 import type { StoredRecord } from '../../store/store.js';
 import type { ControlPlane } from '../context.js';
-import { runRead } from '../mutation.js';
+import { operationMessage, readOperation, runRead } from '../mutation.js';
 import { pageSizeOf } from '../paging.js';
 import { str } from '../validate.js';
 import { isAuditError } from '../../errors.js';
-
-interface OperationRow {
-  id: string;
-  operation_type: string;
-  state: string;
-  failure_reason: string;
-  started_ms: number;
-  finished_ms: number | null;
-}
-
-const STATE_LABEL: Record<string, string> = {
-  STATE_PENDING: 'pending',
-  STATE_IN_PROGRESS: 'in_progress',
-  STATE_FAILED: 'failed',
-  STATE_CANCELLED: 'cancelled',
-  STATE_FULFILLED: 'fulfilled',
-  STATE_REJECTED: 'rejected',
-};
 
 /** A stored record as the Cloud API's `auditlog.v1.LogRecord`. */
 export function logRecordMessage(stored: StoredRecord): CloudResponse {
@@ -56,21 +38,9 @@ export function operationHandlers(cp: ControlPlane): CloudHandlers {
       return runRead(caller, 'GetAsyncOperation', undefined, async () => {
         const id = str(req, 'asyncOperationId');
         if (!id) throw invalidArgument('async_operation_id is required');
-        const row = await sql.get<OperationRow>(
-          'SELECT id, operation_type, state, failure_reason, started_ms, finished_ms FROM async_operations WHERE account_id = ? AND id = ?',
-          [caller.accountId, id],
-        );
+        const row = await readOperation(sql, caller.accountId, id);
         if (!row) throw notFound(`async operation ${id} not found`);
-        const op: CloudResponse = {
-          id: row.id,
-          state: row.state,
-          stateDeprecated: STATE_LABEL[row.state] ?? '',
-          operationType: row.operation_type,
-          failureReason: row.failure_reason,
-          startedTime: timestampFromDate(Number(row.started_ms)),
-        };
-        if (row.finished_ms !== null) op['finishedTime'] = timestampFromDate(Number(row.finished_ms));
-        return { asyncOperation: op };
+        return { asyncOperation: operationMessage(row) };
       });
     },
 

@@ -10,6 +10,7 @@ import { timestampFromDate, type CloudHandlers, type CloudResponse } from '../..
 import type { AuditLogSinkSpec } from '../../sinks/spec.js';
 import {
   awaitSinkDeleted,
+  DELETE_WAIT_MS,
   createSink,
   deleteSink,
   getSink,
@@ -18,10 +19,9 @@ import {
   verifySink,
   type AuditLogSinkView,
 } from '../../delivery/sinks-service.js';
-import { sinkByName } from '../../delivery/sql/sink-row.js';
 import { pageSizeOf } from '../paging.js';
 import type { ControlPlane } from '../context.js';
-import { runMutation, runRead } from '../mutation.js';
+import { operationMessage, readOperation, runMutation, runRead } from '../mutation.js';
 import { obj, str } from '../validate.js';
 
 /** An `AuditLogSinkSpec` request message as the service's spec type. */
@@ -121,14 +121,26 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => sinkDetails(name || '(none)', 'delete'),
         apply: async (tx) => {
           if (!name) throw invalidArgument('name is required');
-          await deleteSink(tx, caller.accountId, name, str(req, 'resourceVersion'));
-          return { details: sinkDetails(name, 'delete'), response: {} };
+          const deletion = await deleteSink(tx, caller.accountId, name, str(req, 'resourceVersion'));
+          return { details: sinkDetails(name, 'delete'), response: {}, inProgressOn: deletion.sinkId };
         },
       });
-      // The delete is acknowledged only once no process can send for this sink any more; a retry
-      // of a delete that timed out here waits again.
-      const row = await sinkByName(store.sql, caller.accountId, name);
-      if (row?.state === 'deleting') await awaitSinkDeleted(store, { sinkId: row.id, accountId: caller.accountId, name }, { engine: cp.delivery });
+      // Done only once no process can send for this sink any more: its holder lets go right after
+      // its in-flight send, so this is usually quick. A holder that died blocks until its lease
+      // expires: then the answer is STATE_IN_PROGRESS, and GetAsyncOperation (or a retry with the
+      // same async_operation_id) shows STATE_FULFILLED once an engine has removed the sink.
+      const opId = (res['asyncOperation'] as CloudResponse)['id'] as string;
+      const op = await readOperation(store.sql, caller.accountId, opId);
+      if (op?.state === 'STATE_IN_PROGRESS' && op.resource_id) {
+        const deletion = { sinkId: op.resource_id, accountId: caller.accountId, name };
+        await awaitSinkDeleted(store, deletion, {
+          engine: cp.delivery,
+          waitMs: cp.delivery.deleteWaitMs ?? DELETE_WAIT_MS,
+          ...(cp.delivery.leaseTtlMs ? { leaseTtlMs: cp.delivery.leaseTtlMs } : {}),
+        });
+        const now = await readOperation(store.sql, caller.accountId, opId);
+        if (now) return { ...res, asyncOperation: operationMessage(now) };
+      }
       return res;
     },
 

@@ -12,7 +12,10 @@ export async function markDeleting(tx: StoreTx, sinkId: string, now = Date.now()
 
 /**
  * Removes a `deleting` sink with its dead letters and replays, if no holder can still be sending:
- * its lease is released, or expired more than `clockSkewMs` ago. Returns whether it is gone.
+ * its lease is released, or expired more than `clockSkewMs` ago. In the same transaction, the
+ * delete operations still in progress for it (`async_operations.resource_id`, set by the
+ * control plane) become STATE_FULFILLED: an operation reports done exactly when the sink is gone.
+ * Returns whether it is gone.
  */
 export async function finishDeletion(store: AuditStore, sinkId: string, clockSkewMs: number, now = Date.now()): Promise<boolean> {
   return store.transaction(async (tx) => {
@@ -26,6 +29,7 @@ export async function finishDeletion(store: AuditStore, sinkId: string, clockSke
     await tx.run('DELETE FROM audit_log_sink_dead_letters WHERE sink_id = ?', [sinkId]);
     await tx.run('DELETE FROM audit_log_sink_replays WHERE sink_id = ?', [sinkId]);
     await tx.run("DELETE FROM audit_log_sinks WHERE id = ? AND state = 'deleting'", [sinkId]);
+    await tx.run("UPDATE async_operations SET state = 'STATE_FULFILLED', finished_ms = ? WHERE resource_id = ? AND state = 'STATE_IN_PROGRESS'", [now, sinkId]);
     return true;
   });
 }
