@@ -16,6 +16,7 @@ import { claimLease, leaseTiming } from '../src/delivery/lease.js';
 import { commitBatch, LeaseLostError } from '../src/delivery/cursor.js';
 import { sinkByName, type SinkRow } from '../src/delivery/sql/sink-row.js';
 import type { SinkAdapter, SinkLimits } from '../src/delivery/adapter.js';
+import { entrySize } from '../src/delivery/batcher.js';
 
 const kinesisSpec = (name: string, stream = 'audit', enabled = true): AuditLogSinkSpec => ({
   name,
@@ -157,8 +158,35 @@ for (const engineName of engines()) {
       await engine.stop();
     });
 
+    it('holds a sink to its byte rate, not a record count: a Pub/Sub-shaped limit sends ~400-byte records faster than 1,000/s', async () => {
+      // PUBSUB_LIMITS' shape: 1 MB/s per ordering key, no count limit.
+      const limits: SinkLimits = { maxBatchRecords: 1000, maxBatchBytes: 9_000_000, maxRecordBytes: 9_000_000, recordsPerSecond: null, bytesPerSecond: 1_000_000 };
+      const d = dest('s-bytes', limits);
+      await create('acct-bytes', kinesisSpec('main', 's-bytes'));
+      const n = 4000;
+      for (let i = 0; i < n; i += 500) await append('acct-bytes', 500);
+      const sizes: number[] = [];
+      const engine = startEngine({
+        pageSize: 1000,
+        createAdapter: (row: SinkRow): SinkAdapter => {
+          const a = dests.get(row.spec.kinesisSink!.destinationUri)!.adapter();
+          return { ...a, encode: (...args) => { const e = a.encode(...args); sizes.push(entrySize(e)); return e; } };
+        },
+      });
+      await until(() => d.received.length >= n, 'delivery', 20_000);
+      assert.deepEqual(d.seqs().length, n);
+      const mean = sizes.reduce((x, y) => x + y, 0) / sizes.length;
+      assert.ok(mean > 350 && mean < 600, `entries average ${mean} bytes`);
+      // A 1,000 records/s bucket, full at the first send, lets n records start no sooner than
+      // (n - 1,000) ms after it; 1 MB/s of ~450-byte entries needs ~0.8 s for 4,000.
+      const span = d.sends.at(-1)!.startedAt - d.sends[0]!.startedAt;
+      assert.ok(span < n - 1000, `${n} records sent over ${span} ms: not held to 1,000/s`);
+      assert.ok(span >= ((n * mean - 1_000_000) / 1_000_000) * 1000 * 0.9, `${n} records sent over ${span} ms: held to 1 MB/s`);
+      await engine.stop();
+    });
+
     it('dead-letters what the destination refuses for good and what is over its size limit, without wedging', async () => {
-      const d = dest('s-dead', { maxBatchRecords: 10, maxBatchBytes: 1 << 20, maxRecordBytes: 2000, recordsPerSecond: 100_000 });
+      const d = dest('s-dead', { maxBatchRecords: 10, maxBatchBytes: 1 << 20, maxRecordBytes: 2000, recordsPerSecond: 100_000, bytesPerSecond: 1 << 30 });
       await create('acct-dead', kinesisSpec('main', 's-dead'));
       const engine = startEngine();
       await until(() => holds(engine, 'acct-dead'), 'claim');
@@ -267,7 +295,7 @@ for (const engineName of engines()) {
       engine.notify('acct-delete');
       await until(() => d.sends.length >= 1, 'a send in flight');
       const deletion = await store.transaction((tx) => deleteSink(tx, 'acct-delete', 'main', ''));
-      await awaitSinkDeleted(store, deletion, { engine, leaseTtlMs: 3000 });
+      assert.equal(await awaitSinkDeleted(store, deletion, { engine, leaseTtlMs: 3000 }), true);
       const done = Date.now();
       const received = d.received.length;
       assert.ok(d.sends.every((s) => s.endedAt !== undefined && s.endedAt <= done), 'every send settled before the delete returned');
@@ -287,7 +315,7 @@ for (const engineName of engines()) {
       await claimLease(store, row.id, 'dead-process', 800);
       const t0 = Date.now();
       const deletion = await store.transaction((tx) => deleteSink(tx, 'acct-delete-dead', 'main', ''));
-      await awaitSinkDeleted(store, deletion, { leaseTtlMs: 800 });
+      assert.equal(await awaitSinkDeleted(store, deletion, { leaseTtlMs: 800 }), true);
       assert.ok(Date.now() - t0 >= 700, 'waited for the lease to expire');
       assert.equal(await sinkByName(store.sql, 'acct-delete-dead', 'main'), undefined);
     });

@@ -95,7 +95,7 @@ describe('kinesis classify on recorded responses', () => {
   });
 
   it('states the documented limits and keys by account', () => {
-    assert.deepEqual({ ...KINESIS_LIMITS }, { maxBatchRecords: 500, maxBatchBytes: 5 * 1024 * 1024, maxRecordBytes: 1024 * 1024, recordsPerSecond: 1000 });
+    assert.deepEqual({ ...KINESIS_LIMITS }, { maxBatchRecords: 500, maxBatchBytes: 5 * 1024 * 1024, maxRecordBytes: 1024 * 1024, recordsPerSecond: 1000, bytesPerSecond: 1024 * 1024 });
     assert.equal(partitionKeyFor('acct-1'), 'acct-1');
     assert.equal(partitionKeyFor('x'.repeat(300)).length, 64);
   });

@@ -3,6 +3,7 @@
  * switches, the message encoding, and the limits (a worst-case request, encoded with the same
  * protobuf definitions the client sends, stays under the service's 10,000,000-byte limit).
  */
+import { entrySize } from '../src/delivery/batcher.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { protos } from '@google-cloud/pubsub';
@@ -144,6 +145,9 @@ describe('message encoding', () => {
       attributes: { log_id: '0mc69c0323b871293ce231dd1c7fb639', account_id: 'acct-9', sequence: '77' },
       orderingKey: 'acct-9',
     });
+    // The size the quota counts: data, ordering key, attribute keys and values (not just data + key).
+    const attrs = 'log_id'.length + 32 + 'account_id'.length + 'acct-9'.length + 'sequence'.length + '77'.length;
+    assert.equal(entrySize(e), e.data.length + 'acct-9'.length + attrs);
   });
 });
 
@@ -152,6 +156,9 @@ describe('limits', () => {
     assert.equal(PUBSUB_LIMITS.maxBatchRecords, 1000);
     assert.ok(PUBSUB_LIMITS.maxBatchBytes < PUBSUB_HARD_LIMITS.requestBytes);
     assert.ok(PUBSUB_LIMITS.maxRecordBytes <= PUBSUB_HARD_LIMITS.messageDataBytes);
+    // 1 MB/s per ordering key, and no per-key message count limit.
+    assert.equal(PUBSUB_LIMITS.bytesPerSecond, 1_000_000);
+    assert.equal(PUBSUB_LIMITS.recordsPerSecond, null);
   });
 
   test('a full batch (1,000 messages, maxBatchBytes of data, long ids) encodes under 10,000,000 bytes', () => {

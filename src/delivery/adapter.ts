@@ -19,8 +19,16 @@ export interface SinkLimits {
   maxBatchBytes: number;
   /** Most bytes of one encoded entry; larger ones are dead-lettered, never sent. */
   maxRecordBytes: number;
-  /** Sustained entries per second per partition the destination accepts (the engine's starting rate). */
-  recordsPerSecond: number;
+  /**
+   * Sustained entries per second per partition key the destination accepts (the engine's starting
+   * and highest rate); null: the destination limits bytes only.
+   */
+  recordsPerSecond: number | null;
+  /**
+   * Sustained bytes per second per partition key, counted as `entrySize` (data + partition key,
+   * src/delivery/batcher.ts); the engine holds each sink under both this and `recordsPerSecond`.
+   */
+  bytesPerSecond: number;
 }
 
 /** One record ready to send. */
@@ -31,6 +39,11 @@ export interface EncodedEntry {
   /** Partition key (Kinesis) / ordering key (Pub/Sub): the account id by default. */
   partitionKey: string;
   data: Buffer;
+  /**
+   * Bytes the destination counts for this entry, when it counts more than data + partition key
+   * (Pub/Sub's quotas count the whole message, attributes included). Used for every byte limit.
+   */
+  sizeBytes?: number;
 }
 
 /** What the destination said about one send. */

@@ -5,42 +5,17 @@
 import type { EncodedEntry, SinkLimits } from './adapter.js';
 
 /**
- * Bytes an entry counts for against `maxRecordBytes` / `maxBatchBytes`: its data plus its
- * partition key, as Kinesis counts them ("the data blob, the partition key" — PutRecords API
- * reference). Counting the key for every provider is conservative.
+ * Bytes an entry counts for against `maxRecordBytes`, `maxBatchBytes` and `bytesPerSecond`: what
+ * the adapter says (`sizeBytes`), else its data plus its partition key, as Kinesis counts them
+ * ("the data blob, the partition key" — PutRecords API reference).
  */
 export function entrySize(e: EncodedEntry): number {
-  return e.data.length + Buffer.byteLength(e.partitionKey, 'utf8');
+  return e.sizeBytes ?? e.data.length + Buffer.byteLength(e.partitionKey, 'utf8');
 }
 
 /** Whether an entry can ever be sent (else it is dead-lettered, never sent). */
 export function fitsRecordLimit(e: EncodedEntry, limits: SinkLimits): boolean {
   return entrySize(e) <= limits.maxRecordBytes;
-}
-
-/**
- * How many of `entries` (in order, each within the record limit) the next batch takes: as many
- * as fit in `maxBatchRecords`, `countCap` (the adaptive rate's one-second share) and
- * `maxBatchBytes`; always at least one.
- */
-export function takeBatch(entries: readonly EncodedEntry[], limits: SinkLimits, countCap = Infinity): number {
-  const maxCount = Math.max(1, Math.min(limits.maxBatchRecords, countCap));
-  let bytes = 0;
-  let n = 0;
-  for (const e of entries) {
-    if (n >= maxCount) break;
-    const size = entrySize(e);
-    if (n > 0 && bytes + size > limits.maxBatchBytes) break;
-    bytes += size;
-    n++;
-  }
-  return n;
-}
-
-/** Whether `entries` already fill a batch (so it goes now rather than waiting for the flush interval). */
-export function isFull(entries: readonly EncodedEntry[], limits: SinkLimits, countCap = Infinity): boolean {
-  const n = takeBatch(entries, limits, countCap);
-  return n < entries.length || n >= Math.min(limits.maxBatchRecords, countCap);
 }
 
 /**

@@ -200,7 +200,8 @@ export class SinkWorker {
       const r = row ?? (await readForSend(this.ctx.store.sql, this.sinkId));
       if (!r) throw new StopSignal('sink deleted');
       this.adapter = await this.ctx.makeAdapter(r);
-      this.rate = new AdaptiveRate({ maxPerSecond: this.adapter.limits.recordsPerSecond });
+      const { recordsPerSecond, bytesPerSecond } = this.adapter.limits;
+      this.rate = new AdaptiveRate({ recordsPerSecond, bytesPerSecond });
     }
     return this.adapter;
   }
@@ -309,10 +310,16 @@ export class SinkWorker {
     return { seq: r.seq, logId: r.columns.logId, storedAt: r.storedAt, seenAt: now, entry: adapter.encode(this.accountId, r.seq, r.columns.logId, r.recordJson) };
   }
 
-  /** How many pending records the next batch covers (oversized ones ride along as dead letters). */
+  /**
+   * How many pending records the next batch covers (oversized ones ride along as dead letters):
+   * within the adapter's batch limits and one second's worth of records and bytes at the current
+   * rate, so that `reserve` can grant the batch whole.
+   */
   private plan(pending: Pending[], adapter: SinkAdapter): { take: number; full: boolean } {
     const limits = adapter.limits;
-    const maxCount = Math.max(1, Math.min(limits.maxBatchRecords, this.rate!.batchCap()));
+    const cap = this.rate!.batchCap();
+    const maxCount = Math.max(1, Math.min(limits.maxBatchRecords, cap.records));
+    const maxBytes = Math.min(limits.maxBatchBytes, cap.bytes);
     let count = 0;
     let bytes = 0;
     let i = 0;
@@ -320,7 +327,8 @@ export class SinkWorker {
       const e = pending[i]!.entry;
       if (!fitsRecordLimit(e, limits)) continue;
       const size = entrySize(e);
-      if (count >= maxCount || (count > 0 && bytes + size > limits.maxBatchBytes)) break;
+      // The first entry always goes, however large: `reserve` caps its need at the bucket's size.
+      if (count >= maxCount || (count > 0 && bytes + size > maxBytes)) break;
       count++;
       bytes += size;
     }
@@ -346,7 +354,7 @@ export class SinkWorker {
     let throttles = 0;
     while (toSend.length > 0) {
       this.checkRunning();
-      const wait = this.rate!.reserve(toSend.length);
+      const wait = this.rate!.reserve(toSend.length, toSend.reduce((n, e) => n + entrySize(e), 0));
       if (wait > 0) {
         await this.wait(wait, 'backoff');
         continue;
@@ -422,12 +430,16 @@ export class SinkWorker {
     const records = await this.replayRecords(replay);
     const now = Date.now();
     const limits = adapter.limits;
+    // Within the rate's one-second share too, as `plan` does: a larger batch would be sent as a burst.
+    const cap = this.rate!.batchCap();
+    const maxCount = Math.min(limits.maxBatchRecords, cap.records);
+    const maxBytes = Math.min(limits.maxBatchBytes, cap.bytes);
     const pending: Pending[] = [];
     let bytes = 0;
     for (const r of records) {
       const p = this.encode(adapter, r, now);
       const size = entrySize(p.entry);
-      if (pending.length >= limits.maxBatchRecords || (pending.length > 0 && bytes + size > limits.maxBatchBytes)) break;
+      if (pending.length >= maxCount || (pending.length > 0 && bytes + size > maxBytes)) break;
       pending.push(p);
       bytes += size;
     }

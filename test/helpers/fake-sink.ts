@@ -27,7 +27,7 @@ export class FakeDestination {
   readonly script: ((entries: EncodedEntry[]) => FakeAnswer)[] = [];
   closed = 0;
 
-  constructor(readonly limits: SinkLimits = { maxBatchRecords: 10, maxBatchBytes: 1 << 20, maxRecordBytes: 64 * 1024, recordsPerSecond: 100_000 }) {}
+  constructor(readonly limits: SinkLimits = { maxBatchRecords: 10, maxBatchBytes: 1 << 20, maxRecordBytes: 64 * 1024, recordsPerSecond: 100_000, bytesPerSecond: 1 << 30 }) {}
 
   seqs(): number[] {
     return this.received.map((r) => r.seq);

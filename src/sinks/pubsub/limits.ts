@@ -9,7 +9,9 @@
  *   request_size is too large. You passed 10000558 in the request, but the maximum value is
  *   10000000.` (GoogleCloudPlatform/pubsub#267; google-cloud-python#5898).
  * - Ordering keys: at most 1 KB, and "If messages have ordering keys, the maximum publisher
- *   throughput is 1 MB/s per ordering key" (quotas page; https://cloud.google.com/pubsub/docs/ordering).
+ *   throughput is 1 MB/s per ordering key" (quotas page, "Publisher throughput"; the ordering
+ *   page, https://cloud.google.com/pubsub/docs/ordering : "The publish throughput on each ordering
+ *   key is limited to 1 MBps"). A limit in bytes only: no page states a per-key message count.
  */
 import type { SinkLimits } from '../../delivery/adapter.js';
 
@@ -44,12 +46,18 @@ export const PUBLISH_FRAMING_RESERVE_BYTES = 1_000_000;
  * - `maxRecordBytes` 9,000,000: a record must fit a request on its own, so the data limit
  *   (10 MB) is cut to the batch limit. Audit records are at most 256 KiB (DECISIONS.md), so
  *   this only guards against configuration drift.
- * - `recordsPerSecond` 1,000: 1 MB/s per ordering key divided by ~1 KB per audit record (the
- *   seed records are 400–600 bytes); the engine adapts downward on `throttle`.
+ * - `bytesPerSecond` 1,000,000: the 1 MB/s per ordering key (the account id), so the message
+ *   rate follows the record size: ~1,600–2,000 messages/s of the seed records (400–600 bytes),
+ *   fewer of larger ones. The quota is metered on the whole `PubsubMessage` ("based on the size
+ *   of the published PubsubMessages"), so each entry counts data, ordering key and attributes
+ *   (`sizeBytes` in message.ts). If the service still pushes back (RESOURCE_EXHAUSTED, a
+ *   `throttle` in classify.ts), the AIMD slows down.
+ * - `recordsPerSecond` null: Pub/Sub has no per-key message count limit.
  */
 export const PUBSUB_LIMITS: Readonly<SinkLimits> = Object.freeze({
   maxBatchRecords: PUBSUB_HARD_LIMITS.messagesPerRequest,
   maxBatchBytes: PUBSUB_HARD_LIMITS.requestBytes - PUBLISH_FRAMING_RESERVE_BYTES,
   maxRecordBytes: PUBSUB_HARD_LIMITS.requestBytes - PUBLISH_FRAMING_RESERVE_BYTES,
-  recordsPerSecond: 1_000,
+  recordsPerSecond: null,
+  bytesPerSecond: PUBSUB_HARD_LIMITS.bytesPerSecondPerOrderingKey,
 });
