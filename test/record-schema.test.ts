@@ -7,6 +7,8 @@ import {
   FIELD_ORDER,
   LEVELS,
   STATUSES,
+  LOG_ID_PATTERN,
+  newLogId,
   normalizeRecord,
   serializeRecord,
   type AcceptedRecord,
@@ -277,6 +279,23 @@ describe('emitted profile', () => {
     const r = normalizeRecord({ ...(base() as unknown as AcceptedRecord), emit_time: '2023-11-14T09:56:55.987+02:00' });
     assert.equal(r.emit_time, '2023-11-14T07:56:55Z');
     assert.deepEqual(validateEmitted(r), { ok: true });
+  });
+});
+
+describe('log ids', () => {
+  test('32 characters of [0-9a-z], all distinct, each character about equally likely', () => {
+    const n = 20_000; // 640,000 characters: over several refills of the 8 KiB random pool
+    const ids = Array.from({ length: n }, () => newLogId());
+    for (const id of ids) assert.match(id, LOG_ID_PATTERN);
+    assert.equal(new Set(ids).size, n);
+    const counts = new Map<string, number>();
+    for (const id of ids) for (const ch of id) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    assert.equal(counts.size, 36);
+    // Expected 17,778 each; a biased mapping (e.g. b % 36 without rejecting 252..255) puts the
+    // first four characters ~12 % high, far outside this chi-square bound (35 df, p ≈ 1e-6: 90).
+    const expected = (n * 32) / 36;
+    const chi2 = [...counts.values()].reduce((a, c) => a + (c - expected) ** 2 / expected, 0);
+    assert.ok(chi2 < 90, `chi-square ${chi2.toFixed(1)} over 35 degrees of freedom`);
   });
 });
 
