@@ -104,10 +104,7 @@ export function apiKeyMessage(k: ApiKeyRow): CloudResponse {
   };
 }
 
-/** A fresh opaque resource version. */
-export function newResourceVersion(): string {
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-}
+export { newResourceVersion } from '../resource-version.js';
 
 export interface AccountRow {
   id: string;

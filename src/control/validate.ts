@@ -1,5 +1,5 @@
 /** Checks on request fields shared by the handlers; each failure is INVALID_ARGUMENT naming the field. */
-import { failedPrecondition, invalidArgument, notFound } from '../errors.js';
+import { invalidArgument, notFound } from '../errors.js';
 import type { Sql } from '../store/store.js';
 import type { NamespaceRow } from './model.js';
 import { ACCOUNT_ROLES, NAMESPACE_PERMISSIONS, type AccountRole } from './rbac.js';
@@ -34,12 +34,7 @@ export function checkRole(role: unknown, field = 'spec.access.account_access.rol
   return role as AccountRole;
 }
 
-/** Optimistic concurrency: a given resource_version must be the current one. Empty skips the check. */
-export function checkVersion(given: string, current: string, what: string): void {
-  if (given !== '' && given !== current) {
-    throw failedPrecondition(`${what} was modified since resource_version ${given} (now ${current}): read it again and retry`);
-  }
-}
+export { checkVersion } from '../resource-version.js';
 
 /** Validates a map of namespace → {permission}; every namespace must exist in the account. */
 export async function checkNamespaceAccess(sql: Sql, accountId: string, raw: unknown, field: string): Promise<Record<string, string>> {

@@ -20,6 +20,7 @@
  * ```
  */
 import { randomBytes } from 'node:crypto';
+import { checkVersion, newResourceVersion } from '../resource-version.js';
 import { AuditError, failedPrecondition, notFound } from '../errors.js';
 import type { AuditStore, Sql, StoreTx } from '../store/store.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
@@ -80,11 +81,6 @@ function view(row: SinkRow): AuditLogSinkView {
   };
 }
 
-/** Opaque resource versions, new on every change (optimistic concurrency). */
-function newResourceVersion(): string {
-  return randomBytes(8).toString('hex');
-}
-
 /** Keeps only the spec's known fields (the row stores nothing a client made up). */
 function cleanSpec(spec: AuditLogSinkSpec): AuditLogSinkSpec {
   const out: AuditLogSinkSpec = { name: spec.name, enabled: spec.enabled };
@@ -96,12 +92,6 @@ function cleanSpec(spec: AuditLogSinkSpec): AuditLogSinkSpec {
     out.pubSubSink = { serviceAccountId: p.serviceAccountId, topicName: p.topicName, gcpProjectId: p.gcpProjectId };
   }
   return out;
-}
-
-function checkVersion(given: string, current: string, name: string): void {
-  if (given !== '' && given !== current) {
-    throw failedPrecondition(`audit log sink ${name} was modified since resource_version ${given} (now ${current}): read it again and retry`);
-  }
 }
 
 async function liveSink(sql: Sql, accountId: string, name: string): Promise<SinkRow> {
@@ -143,7 +133,7 @@ export async function createSink(tx: StoreTx, accountId: string, spec: AuditLogS
 export async function updateSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, resourceVersion: string, now = Date.now()): Promise<AuditLogSinkView> {
   validateSpec(spec);
   const row = await liveSink(tx, accountId, spec.name);
-  checkVersion(resourceVersion, row.resourceVersion, spec.name);
+  checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${spec.name}`);
   const clean = cleanSpec(spec);
   await tx.run('UPDATE audit_log_sinks SET kind = ?, spec_json = ?, enabled = ?, resource_version = ?, modified_ms = ? WHERE id = ?', [
     sinkKindOf(clean),
@@ -165,7 +155,7 @@ export async function deleteSink(tx: StoreTx, accountId: string, name: string, r
   const row = await sinkByName(tx, accountId, name);
   if (!row) throw notFound(`audit log sink ${name} not found`);
   if (row.state !== 'deleting') {
-    checkVersion(resourceVersion, row.resourceVersion, name);
+    checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${name}`);
     await markDeleting(tx, row.id, now);
   }
   return { sinkId: row.id, accountId, name };
