@@ -38,6 +38,11 @@ for (const engine of engines()) {
       assert.deepEqual(chain.slice(0, 3).map((r) => JSON.parse(r.recordJson)), records);
       assert.equal(chain[3]!.ingestedBy, 'token:deployment');
       assert.equal(chain[1]!.prevHash, chain[0]!.hash);
+      // What delivery reads: the same records, bodies only.
+      assert.deepEqual(
+        await store.readChainBodies('acct-order', 2, 2),
+        chain.slice(1, 3).map((r) => ({ seq: r.seq, logId: r.columns.logId, storedAt: r.storedAt, recordJson: r.recordJson })),
+      );
       const head = await store.chainHead('acct-order');
       assert.deepEqual(head, { accountId: 'acct-order', seq: 4, hash: chain[3]!.hash });
       assert.equal((await verifyAccount(store, 'acct-order', noKeys)).ok, true);

@@ -2,7 +2,8 @@
  * One sink's delivery loop, run by the process holding the sink's lease (src/delivery/lease.ts).
  *
  * It reads the account's chain page by page from the cursor (never more than about two batches
- * in memory, however large the backlog), encodes with the adapter, and sends a batch when it is
+ * in memory, however large the backlog; the next batch is read while the current one is in
+ * flight), encodes with the adapter, and sends a batch when it is
  * full (the adapter's count and byte limits, and the adaptive rate's share) or when its oldest
  * record has waited `flushIntervalMs`. Each batch is sent until the destination acknowledged all
  * of it — resending from the first failed entry of each partition key after a partial failure,
@@ -15,7 +16,7 @@
  * rate, so a slow or broken destination delays only itself.
  */
 import type { EncodedEntry, SinkAdapter, Verdict } from './adapter.js';
-import type { AuditStore, StoredRecord } from '../store/store.js';
+import type { AuditStore, ChainBody } from '../store/store.js';
 import type { Logger } from '../log.js';
 import { AdaptiveRate } from './rate.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './retry.js';
@@ -248,66 +249,80 @@ export class SinkWorker {
 
   private async loop(): Promise<void> {
     let adapter = await this.ensureAdapter();
-    let pending: Pending[] = [];
-    let pendingBytes = 0;
-    let lastRead = this.cursor;
-    let caughtUp = false;
+    // Read but not yet acknowledged, in chain order; `lastRead` is the last seq in it (or the cursor).
+    const buf = { pending: [] as Pending[], bytes: 0, lastRead: this.cursor, caughtUp: false };
+    /** Reads one page into `buf`. */
+    const readPage = async (): Promise<void> => {
+      const page = await this.ctx.store.readChainBodies(this.accountId, buf.lastRead + 1, this.ctx.pageSize);
+      const now = Date.now();
+      for (const r of page) {
+        const p = this.encode(adapter, r, now);
+        buf.pending.push(p);
+        buf.bytes += entrySize(p.entry);
+        buf.lastRead = r.seq;
+      }
+      buf.caughtUp = page.length < this.ctx.pageSize;
+    };
+    /** Whether `buf` holds a batch's worth beyond its first `from` entries. */
+    const holdsBatch = (from: number): boolean => {
+      const limits = adapter.limits;
+      return buf.pending.length - from >= limits.maxBatchRecords || buf.bytes >= 2 * limits.maxBatchBytes;
+    };
     for (;;) {
       this.checkRunning();
       if (this.recheckWanted) await this.recheckNow();
       adapter = await this.ensureAdapter();
       const limits = adapter.limits;
-      // Read while less than a batch is buffered: memory stays bounded by a batch plus a page.
-      if (pending.length < limits.maxBatchRecords && pendingBytes < limits.maxBatchBytes) {
-        const page = await this.ctx.store.readChain(this.accountId, lastRead + 1, this.ctx.pageSize);
-        const now = Date.now();
-        for (const r of page) {
-          const p = this.encode(adapter, r, now);
-          pending.push(p);
-          pendingBytes += entrySize(p.entry);
-          lastRead = r.seq;
-        }
-        caughtUp = page.length < this.ctx.pageSize;
-      }
-      if (pending.length === 0) {
+      // Read while less than a batch is buffered: memory stays bounded by two batches plus a page.
+      if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) await readPage();
+      if (buf.pending.length === 0) {
         if (await this.replayStep(adapter)) continue;
         await this.wait(this.ctx.idlePollMs, 'idle');
         continue;
       }
-      const plan = this.plan(pending, adapter);
+      const plan = this.plan(buf.pending, adapter);
       if (!plan.full) {
-        if (!caughtUp && pendingBytes < limits.maxBatchBytes) continue;
-        const first = pending[0]!;
+        if (!buf.caughtUp && buf.bytes < limits.maxBatchBytes) continue;
+        const first = buf.pending[0]!;
         const due = Math.min(first.storedAt, first.seenAt) + this.ctx.flushIntervalMs;
         const now = Date.now();
         if (now < due) {
           await this.wait(due - now, 'idle');
-          caughtUp = false;
+          buf.caughtUp = false;
           continue;
         }
       }
-      const batch = pending.slice(0, plan.take);
-      const ok = await this.deliver(adapter, batch, async (delivered, dead) => {
+      const batch = buf.pending.slice(0, plan.take);
+      const delivering = this.deliver(adapter, batch, async (delivered, dead) => {
         const last = batch[batch.length - 1]!.seq;
         await commitBatch(this.ctx.store, this.lease, { lastSeq: last, delivered, deadLetters: dead });
         this.cursor = last;
       });
-      if (!ok) {
+      // While the batch is in flight, read the next one, so that it can go as soon as this one is
+      // acknowledged: reading the store then costs no delivery time. Only reads: the cursor moves
+      // in `deliver` alone, after the acknowledgement.
+      const readingAhead = (async () => {
+        while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) await readPage();
+      })();
+      const [sent, read] = await Promise.allSettled([delivering, readingAhead]);
+      if (sent.status === 'rejected') throw sent.reason;
+      if (!sent.value) {
         // The destination changed: what was encoded for the old one is dropped and read again.
         adapter = await this.ensureAdapter();
-        pending = [];
-        pendingBytes = 0;
-        lastRead = this.cursor;
-        caughtUp = false;
+        buf.pending = [];
+        buf.bytes = 0;
+        buf.lastRead = this.cursor;
+        buf.caughtUp = false;
         continue;
       }
-      pending = pending.slice(plan.take);
-      pendingBytes = pending.reduce((n, p) => n + entrySize(p.entry), 0);
+      if (read.status === 'rejected') throw read.reason;
+      buf.pending = buf.pending.slice(plan.take);
+      buf.bytes = buf.pending.reduce((n, p) => n + entrySize(p.entry), 0);
     }
   }
 
-  private encode(adapter: SinkAdapter, r: StoredRecord, now: number): Pending {
-    return { seq: r.seq, logId: r.columns.logId, storedAt: r.storedAt, seenAt: now, entry: adapter.encode(this.accountId, r.seq, r.columns.logId, r.recordJson) };
+  private encode(adapter: SinkAdapter, r: ChainBody, now: number): Pending {
+    return { seq: r.seq, logId: r.logId, storedAt: r.storedAt, seenAt: now, entry: adapter.encode(this.accountId, r.seq, r.logId, r.recordJson) };
   }
 
   /**
@@ -465,15 +480,15 @@ export class SinkWorker {
     return true;
   }
 
-  private async replayRecords(replay: ReplayRow): Promise<StoredRecord[]> {
+  private async replayRecords(replay: ReplayRow): Promise<ChainBody[]> {
     if (replay.mode === 'range') {
-      const page = await this.ctx.store.readChain(this.accountId, replay.nextSeq, Math.min(this.ctx.pageSize, replay.toSeq - replay.nextSeq + 1));
+      const page = await this.ctx.store.readChainBodies(this.accountId, replay.nextSeq, Math.min(this.ctx.pageSize, replay.toSeq - replay.nextSeq + 1));
       return page.filter((r) => r.seq <= replay.toSeq);
     }
     const seqs = await deadLetterSeqs(this.ctx.store.sql, this.sinkId, replay.nextSeq, replay.toSeq, this.ctx.pageSize);
-    const out: StoredRecord[] = [];
+    const out: ChainBody[] = [];
     for (const seq of seqs) {
-      const [r] = await this.ctx.store.readChain(this.accountId, seq, 1);
+      const [r] = await this.ctx.store.readChainBodies(this.accountId, seq, 1);
       if (r && r.seq === seq) out.push(r);
     }
     return out;

@@ -4,7 +4,7 @@
  * supply `sql`, a read path that sees committed data only.
  */
 import { RECORD_COLUMNS, runPagedQuery, toStoredRecord, type RecordRow } from './query.js';
-import type { ChainHead, Checkpoint, Page, PageRequest, QueryFilter, RetentionAnchor, Sql, StoredRecord } from './store.js';
+import type { ChainBody, ChainHead, Checkpoint, Page, PageRequest, QueryFilter, RetentionAnchor, Sql, StoredRecord } from './store.js';
 
 export abstract class StoreReads {
   abstract readonly sql: Sql;
@@ -21,6 +21,14 @@ export abstract class StoreReads {
       limit,
     ]);
     return rows.map(toStoredRecord);
+  }
+
+  async readChainBodies(accountId: string, fromSeq: number, limit: number): Promise<ChainBody[]> {
+    const rows = await this.sql.all<{ seq: number; log_id: string; stored_at: number; record_json: string }>(
+      'SELECT seq, log_id, stored_at, record_json FROM audit_records WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
+      [accountId, fromSeq, limit],
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), logId: r.log_id, storedAt: Number(r.stored_at), recordJson: r.record_json }));
   }
 
   async chainAccounts(): Promise<string[]> {

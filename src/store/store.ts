@@ -94,6 +94,15 @@ export interface Page {
   prevCursor?: string;
 }
 
+/** What delivery reads of a stored record: no hashes, no derived columns. */
+export interface ChainBody {
+  seq: number;
+  logId: string;
+  storedAt: number;
+  /** The record's JSON exactly as stored. */
+  recordJson: string;
+}
+
 export interface ChainHead {
   accountId: string;
   seq: number;
@@ -158,6 +167,8 @@ export interface AuditStore {
   query(filter: QueryFilter, page?: PageRequest): Promise<Page>;
   /** Records of one account with `seq` in [fromSeq, fromSeq + limit), in chain order. */
   readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]>;
+  /** The same records as `readChain`, only what delivery sends (about a third of its cost per row). */
+  readChainBodies(accountId: string, fromSeq: number, limit: number): Promise<ChainBody[]>;
   /** Accounts that have a chain. */
   chainAccounts(): Promise<string[]>;
   chainHead(accountId: string): Promise<ChainHead | undefined>;
