@@ -183,8 +183,8 @@ export class ChainRowFactory {
       insert: async (rows) => {
         for (const r of rows) out.push(r);
       },
-      setHead: async (a, seq, hash) => {
-        this.heads.set(a, { seq, hash });
+      setHeads: async (heads) => {
+        for (const h of heads) this.heads.set(h.accountId, { seq: h.seq, hash: h.hash });
       },
     };
     const outcomes = await appendBatches(ops, batches.map((b) => ({ ...b, clientLogIds: false })), now);

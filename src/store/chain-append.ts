@@ -2,6 +2,10 @@
  * Appending to hash chains, shared by both engines. An engine supplies the four primitives of
  * `ChainTxOps`, all running inside one open write transaction; this module decides sequences,
  * hashes, idempotent duplicates and `log_id` conflicts.
+ *
+ * Round trips matter on PostgreSQL: a group commit carries many accounts, so heads are locked
+ * and duplicates looked up per account, but the rows of every account go in one `insert` and
+ * the new heads in one `setHeads`.
  */
 import { AuditError } from '../errors.js';
 import { recordNamespace, serializeRecord, type AuditRecord } from '../record/record.js';
@@ -38,8 +42,10 @@ export interface ChainTxOps {
   lockHead(accountId: string): Promise<{ seq: number; hash: string }>;
   /** Stored records of the account among these log ids. */
   findLogIds(accountId: string, logIds: string[]): Promise<Map<string, ExistingLog>>;
+  /** Rows of any number of accounts, each account's in chain order. */
   insert(rows: ChainRow[]): Promise<void>;
-  setHead(accountId: string, seq: number, hash: string): Promise<void>;
+  /** New heads of accounts whose heads `lockHead` locked. */
+  setHeads(heads: { accountId: string; seq: number; hash: string }[]): Promise<void>;
 }
 
 /** Account ids become part of each link's hashed text, separated by newlines. */
@@ -61,6 +67,8 @@ export async function appendBatches(
   now: number,
 ): Promise<FlushOutcome<AppendResult>[]> {
   const outcomes: FlushOutcome<AppendResult>[] = new Array(batches.length);
+  const allRows: ChainRow[] = [];
+  const heads: { accountId: string; seq: number; hash: string }[] = [];
   const byAccount = new Map<string, number[]>();
   batches.forEach((b, i) => {
     if (!ACCOUNT_ID_PATTERN.test(b.accountId)) {
@@ -157,9 +165,13 @@ export async function appendBatches(
     }
 
     if (rows.length > 0) {
-      await ops.insert(rows);
-      await ops.setHead(accountId, seq, hash);
+      for (const r of rows) allRows.push(r);
+      heads.push({ accountId, seq, hash });
     }
+  }
+  if (allRows.length > 0) {
+    await ops.insert(allRows);
+    await ops.setHeads(heads);
   }
   return outcomes;
 }

@@ -202,8 +202,13 @@ export class PostgresStore extends StoreReads implements AuditStore {
 function opsOn(c: PgQueryable): ChainTxOps {
   return {
     lockHead: async (accountId) => {
-      await c.query('INSERT INTO chain_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING', [accountId, GENESIS_HASH]);
-      const r = (await c.query('SELECT seq, hash FROM chain_heads WHERE account_id = $1 FOR UPDATE', [accountId])).rows[0] as { seq: number; hash: string };
+      // One round trip when the head exists (every append but an account's first).
+      const lock = () => c.query('SELECT seq, hash FROM chain_heads WHERE account_id = $1 FOR UPDATE', [accountId]);
+      let r = (await lock()).rows[0] as { seq: number; hash: string } | undefined;
+      if (!r) {
+        await c.query('INSERT INTO chain_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING', [accountId, GENESIS_HASH]);
+        r = (await lock()).rows[0] as { seq: number; hash: string };
+      }
       return r;
     },
     findLogIds: async (accountId, logIds) => {
@@ -225,8 +230,12 @@ function opsOn(c: PgQueryable): ChainTxOps {
         ],
       );
     },
-    setHead: async (accountId, seq, hash) => {
-      await c.query('UPDATE chain_heads SET seq = $2, hash = $3 WHERE account_id = $1', [accountId, seq, hash]);
+    setHeads: async (heads) => {
+      await c.query(
+        `UPDATE chain_heads h SET seq = n.seq, hash = n.hash
+         FROM unnest($1::text[], $2::bigint[], $3::text[]) AS n(account_id, seq, hash) WHERE h.account_id = n.account_id`,
+        [heads.map((h) => h.accountId), heads.map((h) => h.seq), heads.map((h) => h.hash)],
+      );
     },
   };
 }

@@ -146,10 +146,9 @@ export class SqliteStore extends StoreReads implements AuditStore {
         stmt.run(r.accountId, r.seq, r.logId, r.storedAt, r.emitMs, r.operation, r.userEmail, r.principalId, r.status, r.namespace, r.ingestedBy, r.prevHash, r.hash, r.recordJson);
       }
     },
-    setHead: async (accountId, seq, hash) => {
-      this.w
-        .prepare('INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash')
-        .run(accountId, seq, hash);
+    setHeads: async (heads) => {
+      const stmt = this.w.prepare('INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash');
+      for (const h of heads) stmt.run(h.accountId, h.seq, h.hash);
     },
   };
 
