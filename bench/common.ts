@@ -178,7 +178,7 @@ export class ChainRowFactory {
   async rows(batches: AppendBatch[], now: number): Promise<ChainRow[]> {
     const out: ChainRow[] = [];
     const ops: ChainTxOps = {
-      lockHead: async (a) => this.heads.get(a) ?? { seq: 0, hash: GENESIS_HASH },
+      lockHeads: async (accounts) => new Map(accounts.map((a) => [a, this.heads.get(a) ?? { seq: 0, hash: GENESIS_HASH }])),
       findLogIds: async () => new Map(),
       insert: async (rows) => {
         for (const r of rows) out.push(r);

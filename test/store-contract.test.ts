@@ -127,6 +127,37 @@ for (const engine of engines()) {
       assert.equal(report.checked, 80);
     });
 
+    it('group commits across accounts: two store instances, 8 accounts, every chain gap-free; a conflicting batch fails alone', async () => {
+      const accounts = Array.from({ length: 8 }, (_, i) => `acct-multi-${i}`);
+      const second = await fx.open();
+      try {
+        // Interleaved accounts from two instances: heads are locked in sorted order, so no deadlock.
+        await Promise.all(
+          Array.from({ length: 96 }, (_, i) =>
+            (i % 2 ? second : store).append({ accountId: accounts[(i * 5) % 8]!, records: [makeRecord(), makeRecord()], ingestedBy: null }),
+          ),
+        );
+      } finally {
+        await second.close();
+      }
+      for (const a of accounts) {
+        const report = await verifyAccount(store, a, noKeys);
+        assert.equal(report.ok, true, report.break?.reason);
+        assert.equal(report.checked, 24);
+      }
+      const first = JSON.parse((await store.readChain(accounts[0]!, 1, 1))[0]!.recordJson) as ReturnType<typeof makeRecord>;
+      const [bad, good, retried] = await Promise.allSettled([
+        store.append({ accountId: accounts[0]!, records: [makeRecord(), { ...makeRecord(), log_id: first.log_id }], ingestedBy: null }),
+        store.append({ accountId: accounts[1]!, records: [makeRecord()], ingestedBy: null }),
+        store.append({ accountId: accounts[0]!, records: [first, makeRecord()], ingestedBy: null }),
+      ]);
+      assert.equal(bad.status, 'rejected');
+      assert.equal((bad as PromiseRejectedResult).reason.code, 'AS_ERR_LOG_ID_CONFLICT');
+      assert.deepEqual(good.status === 'fulfilled' && good.value, { sequences: [25], duplicates: 0 });
+      assert.deepEqual(retried.status === 'fulfilled' && retried.value, { sequences: [1, 25], duplicates: 1 });
+      assert.equal((await store.chainHead(accounts[0]!))!.seq, 25, 'nothing of the refused batch was stored');
+    });
+
     it('commits domain writes and their audit record in one transaction, or neither', async () => {
       await store.transaction(async (tx) => {
         await tx.run('CREATE TABLE IF NOT EXISTS tx_probe (k TEXT PRIMARY KEY)');

@@ -3,9 +3,9 @@
  * `ChainTxOps`, all running inside one open write transaction; this module decides sequences,
  * hashes, idempotent duplicates and `log_id` conflicts.
  *
- * Round trips matter on PostgreSQL: a group commit carries many accounts, so heads are locked
- * and duplicates looked up per account, but the rows of every account go in one `insert` and
- * the new heads in one `setHeads`.
+ * Round trips matter on PostgreSQL: a group commit carries many accounts, so each primitive
+ * takes all of them at once — one `lockHeads`, one `findLogIds`, one `insert`, one `setHeads`
+ * per commit, whatever the number of accounts.
  */
 import { AuditError } from '../errors.js';
 import { recordNamespace, serializeRecord, type AuditRecord } from '../record/record.js';
@@ -38,10 +38,13 @@ export interface ExistingLog {
 
 /** Engine primitives, each called inside the caller's open write transaction. */
 export interface ChainTxOps {
-  /** The account's head, locked until commit (created at seq 0 / genesis when missing). */
-  lockHead(accountId: string): Promise<{ seq: number; hash: string }>;
-  /** Stored records of the account among these log ids. */
-  findLogIds(accountId: string, logIds: string[]): Promise<Map<string, ExistingLog>>;
+  /**
+   * The heads of these accounts (sorted, distinct), locked until commit in that order so that
+   * concurrent writers cannot deadlock; missing ones are created at seq 0 / genesis.
+   */
+  lockHeads(accountIds: string[]): Promise<Map<string, { seq: number; hash: string }>>;
+  /** Stored records among these log ids, per account: account id → log id → record. */
+  findLogIds(logIds: Map<string, string[]>): Promise<Map<string, Map<string, ExistingLog>>>;
   /** Rows of any number of accounts, each account's in chain order. */
   insert(rows: ChainRow[]): Promise<void>;
   /** New heads of accounts whose heads `lockHead` locked. */
@@ -80,14 +83,22 @@ export async function appendBatches(
     byAccount.set(b.accountId, list);
   });
 
-  for (const accountId of [...byAccount.keys()].sort()) {
-    const indexes = byAccount.get(accountId)!;
-    const head = await ops.lockHead(accountId);
-    const clientIds = new Set<string>();
-    for (const i of indexes) {
-      if (batches[i]!.clientLogIds !== false) for (const r of batches[i]!.records) clientIds.add(r.log_id);
+  const accounts = [...byAccount.keys()].sort();
+  const lockedHeads = accounts.length > 0 ? await ops.lockHeads(accounts) : new Map<string, { seq: number; hash: string }>();
+  const clientIds = new Map<string, string[]>();
+  for (const accountId of accounts) {
+    const ids = new Set<string>();
+    for (const i of byAccount.get(accountId)!) {
+      if (batches[i]!.clientLogIds !== false) for (const r of batches[i]!.records) ids.add(r.log_id);
     }
-    const known = clientIds.size > 0 ? await ops.findLogIds(accountId, [...clientIds]) : new Map<string, ExistingLog>();
+    if (ids.size > 0) clientIds.set(accountId, [...ids]);
+  }
+  const stored = clientIds.size > 0 ? await ops.findLogIds(clientIds) : new Map<string, Map<string, ExistingLog>>();
+
+  for (const accountId of accounts) {
+    const indexes = byAccount.get(accountId)!;
+    const head = lockedHeads.get(accountId)!;
+    const known = stored.get(accountId) ?? new Map<string, ExistingLog>();
     // Canonical text of stored (or already planned) records, computed lazily.
     const canonicalOf = new Map<string, string>();
     const rows: ChainRow[] = [];

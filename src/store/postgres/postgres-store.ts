@@ -201,20 +201,45 @@ export class PostgresStore extends StoreReads implements AuditStore {
 /** Chain primitives on one client inside an open transaction. */
 function opsOn(c: PgQueryable): ChainTxOps {
   return {
-    lockHead: async (accountId) => {
-      // One round trip when the head exists (every append but an account's first).
-      const lock = () => c.query('SELECT seq, hash FROM chain_heads WHERE account_id = $1 FOR UPDATE', [accountId]);
-      let r = (await lock()).rows[0] as { seq: number; hash: string } | undefined;
-      if (!r) {
-        await c.query('INSERT INTO chain_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING', [accountId, GENESIS_HASH]);
-        r = (await lock()).rows[0] as { seq: number; hash: string };
+    lockHeads: async (accountIds) => {
+      // Rows are locked in the order the index returns them (sorted ids): no deadlock between
+      // writers. One round trip when every head exists (all appends but an account's first).
+      const lock = async () =>
+        (await c.query('SELECT account_id, seq, hash FROM chain_heads WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE', [accountIds]))
+          .rows as { account_id: string; seq: number; hash: string }[];
+      let rows = await lock();
+      if (rows.length < accountIds.length) {
+        await c.query(
+          'INSERT INTO chain_heads (account_id, seq, hash) SELECT a, 0, $2 FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT (account_id) DO NOTHING',
+          [accountIds, GENESIS_HASH],
+        );
+        rows = await lock();
       }
-      return r;
+      return new Map(rows.map((r) => [r.account_id, { seq: Number(r.seq), hash: r.hash }]));
     },
-    findLogIds: async (accountId, logIds) => {
-      const rows = (await c.query('SELECT log_id, seq, record_json FROM audit_records WHERE account_id = $1 AND log_id = ANY($2::text[])', [accountId, logIds]))
-        .rows as { log_id: string; seq: number; record_json: string }[];
-      return new Map<string, ExistingLog>(rows.map((r) => [r.log_id, { seq: r.seq, recordJson: r.record_json }]));
+    findLogIds: async (logIds) => {
+      const accounts: string[] = [];
+      const ids: string[] = [];
+      for (const [a, list] of logIds) {
+        for (const id of list) {
+          accounts.push(a);
+          ids.push(id);
+        }
+      }
+      const rows = (
+        await c.query(
+          `SELECT r.account_id, r.log_id, r.seq, r.record_json FROM unnest($1::text[], $2::text[]) AS k(account_id, log_id)
+           JOIN audit_records r ON r.account_id = k.account_id AND r.log_id = k.log_id`,
+          [accounts, ids],
+        )
+      ).rows as { account_id: string; log_id: string; seq: number; record_json: string }[];
+      const found = new Map<string, Map<string, ExistingLog>>();
+      for (const r of rows) {
+        let mine = found.get(r.account_id);
+        if (!mine) found.set(r.account_id, (mine = new Map()));
+        mine.set(r.log_id, { seq: Number(r.seq), recordJson: r.record_json });
+      }
+      return found;
     },
     insert: async (rows: ChainRow[]) => {
       // One statement for the whole batch: arrays per column, unnested server-side.

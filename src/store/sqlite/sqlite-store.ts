@@ -121,22 +121,26 @@ export class SqliteStore extends StoreReads implements AuditStore {
   }
 
   private readonly ops: ChainTxOps = {
-    lockHead: async (accountId) => {
-      // BEGIN IMMEDIATE already holds the database's write lock: the head cannot move under us.
-      const row = this.w.prepare('SELECT seq, hash FROM chain_heads WHERE account_id = ?').get(accountId) as
-        | { seq: number; hash: string }
-        | undefined;
-      return row ?? { seq: 0, hash: GENESIS_HASH };
+    lockHeads: async (accountIds) => {
+      // BEGIN IMMEDIATE already holds the database's write lock: no head can move under us.
+      const stmt = this.w.prepare('SELECT seq, hash FROM chain_heads WHERE account_id = ?');
+      const heads = new Map<string, { seq: number; hash: string }>();
+      for (const a of accountIds) heads.set(a, (stmt.get(a) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_HASH });
+      return heads;
     },
-    findLogIds: async (accountId, logIds) => {
-      const found = new Map<string, ExistingLog>();
-      // SQLite's default limit is 32766 host parameters; stay well below it.
-      for (let i = 0; i < logIds.length; i += 500) {
-        const chunk = logIds.slice(i, i + 500);
-        const rows = this.w
-          .prepare(`SELECT log_id, seq, record_json FROM audit_records WHERE account_id = ? AND log_id IN (${chunk.map(() => '?').join(',')})`)
-          .all(accountId, ...chunk) as { log_id: string; seq: number; record_json: string }[];
-        for (const r of rows) found.set(r.log_id, { seq: r.seq, recordJson: r.record_json });
+    findLogIds: async (logIds) => {
+      const found = new Map<string, Map<string, ExistingLog>>();
+      for (const [accountId, ids] of logIds) {
+        const mine = new Map<string, ExistingLog>();
+        // SQLite's default limit is 32766 host parameters; stay well below it.
+        for (let i = 0; i < ids.length; i += 500) {
+          const chunk = ids.slice(i, i + 500);
+          const rows = this.w
+            .prepare(`SELECT log_id, seq, record_json FROM audit_records WHERE account_id = ? AND log_id IN (${chunk.map(() => '?').join(',')})`)
+            .all(accountId, ...chunk) as { log_id: string; seq: number; record_json: string }[];
+          for (const r of rows) mine.set(r.log_id, { seq: r.seq, recordJson: r.record_json });
+        }
+        found.set(accountId, mine);
       }
       return found;
     },
