@@ -341,10 +341,17 @@ function kinesisConsumer(client: KinesisClient, stream: string, onArrive: (logId
       if (!page.Records?.length) await sleep(pollMs);
     }
   })();
+  // Held until stop(): an unhandled rejection would end the process before moto is stopped.
+  let failure: unknown;
+  loop.catch((err: unknown) => {
+    failure = err;
+    running = false;
+  });
   return {
     async stop() {
       running = false;
-      await loop;
+      await loop.catch(() => {});
+      if (failure !== undefined) throw failure;
     },
   };
 }
