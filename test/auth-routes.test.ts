@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { createControlFixture, type ControlFixture } from './helpers/control.js';
 import { buildApp } from '../src/api/app.js';
+import { createControlPlane } from '../src/control/control-plane.js';
 import { resolveConfig } from '../src/config.js';
 import { registerCloudHttpRoutes } from '../src/api/cloud/http-routes.js';
 import type { AuditStore } from '../src/store/store.js';
@@ -100,6 +101,22 @@ describe('browser auth and /api/v1 with API keys', () => {
     assert.equal(limited.status, 429);
     assert.equal(((await limited.json()) as { error: { code: string } }).error.code, 'AS_ERR_RATE_LIMITED');
     assert.equal(await store.count(), before, 'an unknown email belongs to no tenant');
+  });
+
+  it('counts failed logins across processes that share the database', async () => {
+    // A second process: its own store connection, control plane and HTTP app on the same database.
+    const store2 = await fx.open();
+    const cp2 = createControlPlane({ store: store2, config: resolveConfig({}) });
+    const app2 = await buildApp({ store: store2, config: resolveConfig({}), auth: cp2.apiAuth, register: (a) => cp2.registerRoutes(a) });
+    try {
+      const login = (a: FastifyInstance) => a.inject({ method: 'POST', url: '/auth/login', payload: { email: 'shared-ghost@example.com', password: 'nothing at all here' } });
+      for (let i = 0; i < 5; i++) assert.equal((await login(i < 3 ? app : app2)).statusCode, 401, `failure ${i + 1}`);
+      assert.equal((await login(app2)).statusCode, 429, 'the second process saw the first one\'s failures');
+      assert.equal((await login(app)).statusCode, 429);
+    } finally {
+      await app2.close();
+      await store2.close();
+    }
   });
 
   it('lets API keys ingest and read by role on /api/v1', async () => {

@@ -14,6 +14,7 @@ import { buildDetails } from '../record/operations.js';
 import type { AccountCaller } from '../api/auth.js';
 import { httpContext } from '../api/cloud/http-routes.js';
 import type { ControlPlane } from './context.js';
+import type { AuditStore } from '../store/store.js';
 import { buildRecord, recordRefusal, runMutation } from './mutation.js';
 import { cookieValue, SESSION_COOKIE, SESSION_IDLE_MS } from './auth.js';
 import { hashPassword, newToken, passwordProblem, sha256Hex, verifyPassword } from './secrets.js';
@@ -23,23 +24,30 @@ import { issueInvitation, userOf } from './handlers/users.js';
 /** Failed logins allowed per window (DECISIONS.md: rate-limited per email and per IP). */
 export const LOGIN_LIMITS = { perEmail: 5, perIp: 20, windowMs: 15 * 60_000 };
 
-/** Counts failures in a sliding window, per key. In memory: each process limits on its own. */
+/**
+ * Counts failures in a sliding window, per key (`email:<address>`, `ip:<peer>`). Stored in the
+ * database, so that all processes serving one deployment share the count.
+ */
 export class FailureLimiter {
-  private readonly hits = new Map<string, number[]>();
   constructor(
-    private readonly limit: number,
+    private readonly store: AuditStore,
     private readonly windowMs: number,
   ) {}
-  blocked(key: string, now = Date.now()): boolean {
-    const recent = (this.hits.get(key) ?? []).filter((t) => t > now - this.windowMs);
-    this.hits.set(key, recent);
-    return recent.length >= this.limit;
+
+  async blocked(key: string, limit: number, now = Date.now()): Promise<boolean> {
+    const row = await this.store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM login_failures WHERE rate_key = ? AND at_ms > ?', [key, now - this.windowMs]);
+    return Number(row?.n ?? 0) >= limit;
   }
-  fail(key: string, now = Date.now()): void {
-    this.hits.set(key, [...(this.hits.get(key) ?? []).filter((t) => t > now - this.windowMs), now]);
+
+  async fail(keys: string[], now = Date.now()): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      await tx.run('DELETE FROM login_failures WHERE at_ms <= ?', [now - this.windowMs]);
+      for (const key of keys) await tx.run('INSERT INTO login_failures (rate_key, at_ms) VALUES (?, ?)', [key, now]);
+    });
   }
-  clear(key: string): void {
-    this.hits.delete(key);
+
+  async clear(key: string): Promise<void> {
+    await this.store.transaction((tx) => tx.run('DELETE FROM login_failures WHERE rate_key = ?', [key]));
   }
 }
 
@@ -64,8 +72,7 @@ function callerOf(u: UserRow): AccountCaller {
 
 export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void {
   const sql = cp.store.sql;
-  const byEmail = new FailureLimiter(LOGIN_LIMITS.perEmail, LOGIN_LIMITS.windowMs);
-  const byIp = new FailureLimiter(LOGIN_LIMITS.perIp, LOGIN_LIMITS.windowMs);
+  const failures = new FailureLimiter(cp.store, LOGIN_LIMITS.windowMs);
   const secure = Boolean(cp.config.tlsCert);
 
   app.post('/auth/login', async (req, reply) => {
@@ -75,7 +82,7 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
     const accountId = typeof b['account_id'] === 'string' ? b['account_id'] : undefined;
     if (!email || !password) throw invalidArgument('email and password are required');
     const ctx = httpContext('UserLogin', req);
-    if (byEmail.blocked(email) || byIp.blocked(ctx.peer)) {
+    if ((await failures.blocked(`email:${email}`, LOGIN_LIMITS.perEmail)) || (await failures.blocked(`ip:${ctx.peer}`, LOGIN_LIMITS.perIp))) {
       throw new AuditError('AS_ERR_RATE_LIMITED', 'too many failed logins: try again in 15 minutes');
     }
     const candidates = await sql.all<UserRow>(`SELECT * FROM users WHERE email = ? ${accountId ? 'AND account_id = ?' : ''}`, [email, ...(accountId ? [accountId] : [])]);
@@ -88,8 +95,7 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
     const user = matches[0] ?? (candidates.length === 1 ? candidates[0] : undefined);
     const ok = matches.length === 1;
     if (!user || !ok) {
-      byEmail.fail(email);
-      byIp.fail(ctx.peer);
+      await failures.fail([`email:${email}`, `ip:${ctx.peer}`]);
       if (user) {
         // An email that belongs to an account: the failure goes to that account's audit log.
         await recordRefusal(cp, callerOf(user), ctx, 'UserLogin', buildDetails('UserLogin', { target_users: [email], method: 'password' }), unauthenticated('wrong password'));
@@ -99,7 +105,7 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       }
       throw unauthenticated('wrong email or password');
     }
-    byEmail.clear(email);
+    await failures.clear(`email:${email}`);
     const token = newToken();
     const csrf = newToken();
     const now = Date.now();

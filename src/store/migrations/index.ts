@@ -7,6 +7,7 @@ import { m0001 } from './0001_audit_core.js';
 import { m0002 } from './0002_control_plane.js';
 import { m0003 } from './0003_delivery.js';
 import { m0004 } from './0004_operation_resource.js';
+import { m0005 } from './0005_login_failures.js';
 
 export interface Migration {
   id: string;
@@ -14,4 +15,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004];
+export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005];
