@@ -71,7 +71,7 @@ export interface DeliveryOptions {
 export interface LatencyRow {
   sink: SinkKind;
   rate: number;
-  /** Accounts the rate is spread over (one sink each, same stream/topic). */
+  /** Accounts the rate is spread over (one sink each; Kinesis: a stream each, Pub/Sub: one topic). */
   accounts: number;
   flushMs: number;
   seconds: number;
@@ -390,10 +390,15 @@ async function latencyRun(store: AuditStore, kind: SinkKind, rate: number, accou
   let consumer: Consumer;
   let kclient: KinesisClient | undefined;
   if (kind === 'kinesis') {
-    kclient = kinesisClient(moto!.url);
-    await createStream(kclient, name);
-    for (const a of accountIds) await store.transaction((tx) => createSink(tx, a, kinesisSpec(name)));
-    consumer = kinesisConsumer(kclient, name, onArrive);
+    // One stream per account, as each customer has its own: one account per shard, and moto's
+    // shards slow down as they fill (O(n) per put), so several accounts in one shard would
+    // measure moto rather than the engine.
+    const k = (kclient = kinesisClient(moto!.url));
+    const streams = accountIds.map((_, i) => `${name}-s${i}`);
+    for (const s of streams) await createStream(k, s);
+    for (const [i, a] of accountIds.entries()) await store.transaction((tx) => createSink(tx, a, kinesisSpec(streams[i]!)));
+    const each = streams.map((s) => kinesisConsumer(k, s, onArrive));
+    consumer = { stop: async () => void (await Promise.all(each.map((c) => c.stop()))) };
   } else {
     consumer = await pubsubConsumer(emulator!, name, onArrive);
     for (const a of accountIds) await store.transaction((tx) => createSink(tx, a, pubsubSpec(name)));
@@ -886,7 +891,7 @@ export function renderDeliverySection(r: DeliveryResults): string {
     const short = r.latency.filter((l) => l.received < l.appended);
     if (short.length)
       out.push('', `**Not every record was read back** within the 20 s grace after the last append in ${short.map((l) => `${l.sink} ${f0(l.rate)}/s over ${l.accounts} accounts at ${l.flushMs} ms (${f0(l.appended - l.received)} missing)`).join(', ')}: the percentiles of those rows are over the records received and understate the tail.`);
-    out.push('', 'Records are appended with `store.append` every 10 ms (what is due at the steady rate), each append followed by `engine.notify`; the start time of a record is when its append resolved (durable). Kinesis is read back by polling `GetRecords` on the shard (20 ms pause after an empty page, so up to ~20 ms of each figure is the reader); Pub/Sub by a streaming-pull subscriber with message ordering (time of the `message` event). Engine defaults otherwise (page 250, idle poll 1 s). One warm-up record per run is not counted.', '');
+    out.push('', 'Records are appended with `store.append` every 10 ms (what is due at the steady rate), each append followed by `engine.notify`; the start time of a record is when its append resolved (durable). With several accounts, each has its own sink and, on Kinesis, its own single-shard stream (as each customer has its own; one shard per account is also the per-account limit), on Pub/Sub one topic with an ordering key per account. Kinesis is read back by polling `GetRecords` on each shard (20 ms pause after an empty page, so up to ~20 ms of each figure is the reader); Pub/Sub by a streaming-pull subscriber with message ordering (time of the `message` event). Engine defaults otherwise (page 250, idle poll 1 s). One warm-up record per run is not counted.', '');
   }
   if (r.throughput.length) {
     out.push('### Delivery throughput beside a plain client loop (same run, same destination)', '');
