@@ -332,9 +332,7 @@ export class SinkWorker {
    */
   private plan(pending: Pending[], adapter: SinkAdapter): { take: number; full: boolean } {
     const limits = adapter.limits;
-    const cap = this.rate!.batchCap();
-    const maxCount = Math.max(1, Math.min(limits.maxBatchRecords, cap.records));
-    const maxBytes = Math.min(limits.maxBatchBytes, cap.bytes);
+    const { maxCount, maxBytes } = this.batchBounds(limits);
     let count = 0;
     let bytes = 0;
     let i = 0;
@@ -348,6 +346,12 @@ export class SinkWorker {
       bytes += size;
     }
     return { take: i, full: i < pending.length || count >= maxCount };
+  }
+
+  /** Most records and bytes one batch carries: the adapter's batch limits, and one second's worth at the current rate. */
+  private batchBounds(limits: SinkAdapter['limits']): { maxCount: number; maxBytes: number } {
+    const cap = this.rate!.batchCap();
+    return { maxCount: Math.max(1, Math.min(limits.maxBatchRecords, cap.records)), maxBytes: Math.min(limits.maxBatchBytes, cap.bytes) };
   }
 
   /**
@@ -444,11 +448,8 @@ export class SinkWorker {
     if (!replay) return false;
     const records = await this.replayRecords(replay);
     const now = Date.now();
-    const limits = adapter.limits;
     // Within the rate's one-second share too, as `plan` does: a larger batch would be sent as a burst.
-    const cap = this.rate!.batchCap();
-    const maxCount = Math.min(limits.maxBatchRecords, cap.records);
-    const maxBytes = Math.min(limits.maxBatchBytes, cap.bytes);
+    const { maxCount, maxBytes } = this.batchBounds(adapter.limits);
     const pending: Pending[] = [];
     let bytes = 0;
     for (const r of records) {

@@ -47,7 +47,7 @@ export interface ChainTxOps {
   findLogIds(logIds: Map<string, string[]>): Promise<Map<string, Map<string, ExistingLog>>>;
   /** Rows of any number of accounts, each account's in chain order. */
   insert(rows: ChainRow[]): Promise<void>;
-  /** New heads of accounts whose heads `lockHead` locked. */
+  /** New heads of accounts whose heads `lockHeads` locked. */
   setHeads(heads: { accountId: string; seq: number; hash: string }[]): Promise<void>;
 }
 
@@ -101,7 +101,6 @@ export async function appendBatches(
     const known = stored.get(accountId) ?? new Map<string, ExistingLog>();
     // Canonical text of stored (or already planned) records, computed lazily.
     const canonicalOf = new Map<string, string>();
-    const rows: ChainRow[] = [];
     let seq = head.seq;
     let hash = head.hash;
 
@@ -169,16 +168,13 @@ export async function appendBatches(
         continue;
       }
       for (const [id, v] of plannedKnown) known.set(id, v);
-      rows.push(...planned);
+      for (const r of planned) allRows.push(r);
       seq = s;
       hash = h;
       outcomes[i] = { ok: true, value: { sequences, duplicates } };
     }
 
-    if (rows.length > 0) {
-      for (const r of rows) allRows.push(r);
-      heads.push({ accountId, seq, hash });
-    }
+    if (seq !== head.seq) heads.push({ accountId, seq, hash });
   }
   if (allRows.length > 0) {
     await ops.insert(allRows);

@@ -129,8 +129,10 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
       // its in-flight send, so this is usually quick. A holder that died blocks until its lease
       // expires: then the answer is STATE_IN_PROGRESS, and GetAsyncOperation (or a retry with the
       // same async_operation_id) shows STATE_FULFILLED once an engine has removed the sink.
-      const opId = (res['asyncOperation'] as CloudResponse)['id'] as string;
-      const op = await readOperation(store.sql, caller.accountId, opId);
+      const answered = res['asyncOperation'] as CloudResponse;
+      if (answered['state'] !== 'STATE_IN_PROGRESS') return res;
+      const opId = answered['id'] as string;
+      const op = await readOperation(store.sql, caller.accountId, opId); // for the sink id, also on a replay
       if (op?.state === 'STATE_IN_PROGRESS' && op.resource_id) {
         const deletion = { sinkId: op.resource_id, accountId: caller.accountId, name };
         await awaitSinkDeleted(store, deletion, {
