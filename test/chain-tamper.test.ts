@@ -325,6 +325,26 @@ for (const engine of engines()) {
       });
     });
 
+    it('retention deletes nothing on planted evidence: a forged or mismatched checkpoint row', async () => {
+      for (const variant of ['bad-signature', 'other-hash'] as const) {
+        await withChain(engine, async (fx, store) => {
+          await fx.raw(`${fx.dropGuards} UPDATE audit_records SET stored_at = stored_at - ${2 * DAY_MS}`);
+          const [ten] = await store.readChain(ACCT, 10, 1);
+          const old = Date.now() - 2 * DAY_MS;
+          // other-hash: a genuine signature over a hash the chain does not hold.
+          const planted =
+            variant === 'other-hash'
+              ? signCheckpoint(signer, { accountId: ACCT, seq: 10, hash: 'a'.repeat(64), createdAt: old })
+              : { ...signCheckpoint(signer, { accountId: ACCT, seq: 10, hash: ten!.hash, createdAt: old + 1 }), createdAt: old };
+          await store.saveCheckpoint(planted);
+          await retentionRound(store, signer, 1, 100, createLogger('silent'))();
+          assert.equal(await store.count(ACCT), 10, `${variant}: nothing purged`);
+          assert.equal(await store.retentionAnchor(ACCT), undefined);
+          assert.equal((await verifyAccount(store, ACCT, { trustedKeys })).ok, false, 'and verify names the planted row');
+        });
+      }
+    });
+
     it('catches a deletion of the oldest records disguised as retention, with and without the checkpoint file', async () => {
       await withChain(engine, async (fx, store) => {
         const kept = await checkpointAll(store, signer);

@@ -46,6 +46,11 @@ export interface PurgeAttestor {
   readonly keyId: string;
   /** A checkpoint signed at or before this (purge time − retention) proves its records expired. */
   readonly evidenceBeforeMs: number;
+  /**
+   * Whether a stored checkpoint really is this key's signature: a row planted in the database
+   * must not make retention delete records (verify would catch it, but too late for the data).
+   */
+  isSigned(evidence: Checkpoint): boolean;
   purgeRecord(facts: PurgeFacts): AuditRecord;
 }
 
@@ -63,6 +68,7 @@ export function retentionAttestor(signer: Signer, retentionDays: number, now: nu
   return {
     keyId: signer.keyId,
     evidenceBeforeMs: now - retentionDays * DAY_MS,
+    isSigned: (evidence) => checkSignature(evidence, new Map([[signer.keyId, signer.publicKey]])) === 'ok',
     purgeRecord: (facts) => purgeRecord(signPurge(signer, { ...facts, retentionDays, purgedAt: now })),
   };
 }

@@ -17,6 +17,13 @@ export async function purgeAccount(tx: StoreTx, accountId: string, budget: numbe
   );
   if (!ev) return 0;
   const evidence = { accountId, seq: Number(ev.seq), hash: ev.hash, createdAt: Number(ev.created_at), keyId: ev.key_id, signature: ev.signature };
+  // Evidence that is not this key's signature, or names another hash than the chain holds, was
+  // planted or the chain was altered: purge nothing (verify reports why) rather than lose data.
+  if (!attestor.isSigned(evidence)) return 0;
+  const at =
+    (await tx.get<{ hash: string }>('SELECT hash FROM audit_records WHERE account_id = ? AND seq = ?', [accountId, evidence.seq])) ??
+    (await tx.get<{ hash: string }>('SELECT hash FROM retention_anchors WHERE account_id = ? AND seq = ?', [accountId, evidence.seq]));
+  if (at?.hash !== evidence.hash) return 0;
   // The purged part must stay a prefix of the chain, so walk in sequence order and stop at the
   // first record that is still young (or held, or past the evidence).
   const rows = (
