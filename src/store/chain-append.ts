@@ -8,7 +8,7 @@
  * per commit, whatever the number of accounts.
  */
 import { AuditError } from '../errors.js';
-import { recordNamespace, serializeRecord, type AuditRecord } from '../record/record.js';
+import { recordNamespace, serializeRecord } from '../record/record.js';
 import { canonicalJson, GENESIS_HASH, linkHash } from '../chain/hash.js';
 import { emitMsOf } from '../chain/types.js';
 import type { AppendBatch, AppendResult } from './store.js';

@@ -151,7 +151,7 @@ export interface AuditStore {
   readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]>;
   /** The same records as `readChain`, only what delivery sends (about a third of its cost per row). */
   readChainBodies(accountId: string, fromSeq: number, limit: number): Promise<ChainBody[]>;
-  /** Accounts that have a chain. */
+  /** Accounts with records, a chain head, a retention anchor or a checkpoint (all that `verify` must cover). */
   chainAccounts(): Promise<string[]>;
   chainHead(accountId: string): Promise<ChainHead | undefined>;
   retentionAnchor(accountId: string): Promise<RetentionAnchor | undefined>;
