@@ -27,6 +27,7 @@ export interface VerifyReport {
   /** First and last sequence examined (after the retention anchor). */
   fromSeq: number;
   toSeq: number;
+  /** Signed checkpoints checked against the chain: stored, from the file, and ChainCheckpoint records. */
   checkpointsChecked: number;
   break?: ChainBreak;
 }
@@ -59,6 +60,11 @@ function columnMismatch(row: ChainLink, record: AuditRecord): string | undefined
 /** How many recent link hashes the scan keeps to check in-chain checkpoints without a re-read. */
 const RECENT_HASHES = 1024;
 
+/**
+ * Verifies one account's chain: every link, the indexed columns, the head, every signed
+ * checkpoint (stored, external, in-chain) and the signed purge that justifies its retention
+ * anchor. The report names the first break, or says how much was checked.
+ */
 export async function verifyAccount(source: ChainSource, accountId: string, opts: VerifyOptions): Promise<VerifyReport> {
   const pageSize = opts.pageSize ?? 5000;
   const anchor = await source.retentionAnchor(accountId);
