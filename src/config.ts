@@ -5,7 +5,9 @@
  */
 import { AuditError } from './errors.js';
 import { parseTrustedProxies, type TrustedProxies } from './record/caller-ip.js';
-import { DEFAULT_DATABASE_URL } from './store/open.js';
+
+/** The embedded default: a SQLite file under the data directory. */
+export const DEFAULT_DATABASE_URL = './data/auditstream.db';
 
 export interface Config {
   host: string;

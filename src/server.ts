@@ -59,7 +59,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
 
     const metrics = createMetrics();
     const jobs: Job[] = [
-      every(config.retentionIntervalMs, 'retention', logger, retentionRound(store, config.retentionDays, config.retentionBatchSize, logger, metrics)),
+      every(config.retentionIntervalMs, 'retention', logger, retentionRound(store, signer, config.retentionDays, config.retentionBatchSize, logger, metrics)),
       every(config.checkpointIntervalMs, 'checkpoint', logger, checkpointRound(store, signer, logger, metrics, notify)),
     ];
     const checkpoint = jobs[1]!;

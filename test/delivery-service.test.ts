@@ -22,6 +22,7 @@ import {
 } from '../src/delivery/sinks-service.js';
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import { sinkRetentionHold } from '../src/delivery/retention.js';
+import { attestorAfterCheckpoint, testSigner } from './helpers/retention.js';
 
 const kinesis = (over: Partial<NonNullable<AuditLogSinkSpec['kinesisSink']>> = {}, name = 'main'): AuditLogSinkSpec => ({
   name,
@@ -169,17 +170,19 @@ for (const engineName of engines()) {
       await store.transaction((tx) => tx.run("UPDATE audit_log_sinks SET cursor_seq = 2 WHERE account_id = ? AND name = 'main'", [acct]));
       const future = Date.now() + 60_000;
       // Expired by retention, but the enabled sink has delivered only 1..2: 3..6 stay.
-      while ((await store.purgeExpired(future, 100, sinkRetentionHold(0))) > 0);
-      assert.deepEqual((await store.readChain(acct, 1, 10)).map((r) => r.seq), [3, 4, 5, 6]);
+      // The checkpoint that proves them expired adds its ChainCheckpoint record (7), each purge a RetentionPurge record.
+      const attestor = await attestorAfterCheckpoint(store, testSigner());
+      while ((await store.purgeExpired({ cutoffMs: future, batchSize: 100, attestor, hold: sinkRetentionHold(0) })) > 0);
+      assert.deepEqual((await store.readChain(acct, 1, 4)).map((r) => r.seq), [3, 4, 5, 6]);
       const paused = await sinkStatus(store.sql, acct, 'paused');
       assert.equal(paused.expiredUndelivered, 2, 'a paused sink is not held for, but counts what it missed');
       assert.equal((await sinkStatus(store.sql, acct, 'main')).expiredUndelivered, 0);
       // Past the hard cap they go, and the sink counts them.
-      while ((await store.purgeExpired(future, 100, sinkRetentionHold(future))) > 0);
-      assert.equal(await store.count(acct), 0);
+      while ((await store.purgeExpired({ cutoffMs: future, batchSize: 100, attestor, hold: sinkRetentionHold(future) })) > 0);
+      assert.deepEqual((await store.readChain(acct, 1, 10)).map((r) => r.columns.operation), ['ChainCheckpoint', 'RetentionPurge', 'RetentionPurge']);
       const main = await sinkStatus(store.sql, acct, 'main');
       assert.equal(main.expiredUndelivered, 4);
-      assert.equal(main.backlog, 0);
+      assert.equal(main.backlog, 3, 'only the three system records written since wait for it');
       assert.equal((await sinkStatus(store.sql, acct, 'paused')).expiredUndelivered, 6);
     });
   });

@@ -11,6 +11,8 @@ import { normalizeRecord, type AcceptedRecord } from '../src/record/record.js';
 import { isAuditError } from '../src/errors.js';
 import type { AuditStore } from '../src/store/store.js';
 import { verifyAccount } from '../src/chain/verify.js';
+import { retentionAttestor } from '../src/chain/purge.js';
+import { attestorAfterCheckpoint, testSigner } from './helpers/retention.js';
 
 const noKeys = { trustedKeys: new Map() };
 
@@ -285,31 +287,42 @@ for (const engine of engines()) {
 
     it('purges expired records as a chain prefix, keeping the rest verifiable', async () => {
       const acct = 'acct-retention';
+      const signer = testSigner();
       await store.append({ accountId: acct, records: [makeRecord(), makeRecord(), makeRecord()], ingestedBy: null });
       await new Promise((r) => setTimeout(r, 20));
       const cutoff = Date.now();
       await new Promise((r) => setTimeout(r, 20));
       await store.append({ accountId: acct, records: [makeRecord(), makeRecord()], ingestedBy: null });
+      // Without a checkpoint signed a retention ago nothing is provably expired: nothing goes.
+      assert.equal(await store.purgeExpired({ cutoffMs: cutoff, batchSize: 2, attestor: retentionAttestor(signer, 1, Date.now()) }), 0);
+      // The checkpoint (seq 5, its ChainCheckpoint record 6) is the evidence a day later.
+      const attestor = await attestorAfterCheckpoint(store, signer);
       // Bounded batches: two rows per call.
       let purged = 0;
       let round: number;
       do {
-        round = await store.purgeExpired(cutoff, 2);
+        round = await store.purgeExpired({ cutoffMs: cutoff, batchSize: 2, attestor });
         assert.ok(round <= 2);
         purged += round;
       } while (round > 0);
-      assert.ok(purged >= 3);
+      assert.ok(purged >= 3, "other accounts of this shared store may go too");
+      // Each purge transaction (1..2, then 3) appended its signed RetentionPurge record.
       const remaining = await store.readChain(acct, 1, 10);
-      assert.deepEqual(remaining.map((r) => r.seq), [4, 5]);
+      assert.deepEqual(remaining.map((r) => r.seq), [4, 5, 6, 7, 8]);
+      assert.deepEqual(remaining.map((r) => r.columns.operation).slice(2), ['ChainCheckpoint', 'RetentionPurge', 'RetentionPurge']);
+      const last = JSON.parse(remaining[4]!.recordJson) as { category: string; details: Record<string, unknown> };
+      assert.equal(last.category, 'LOG_CATEGORY_SYSTEM');
+      assert.deepEqual([last.details['from_sequence'], last.details['to_sequence'], last.details['retention_days']], [3, 3, 1]);
       const anchor = await store.retentionAnchor(acct);
       assert.equal(anchor?.seq, 3);
       assert.equal(anchor?.hash, remaining[0]!.prevHash);
-      const report = await verifyAccount(store, acct, noKeys);
+      assert.equal(last.details['anchor_hash'], anchor?.hash);
+      const report = await verifyAccount(store, acct, { trustedKeys: new Map([[signer.keyId, signer.publicKey]]) });
       assert.equal(report.ok, true, report.break?.reason);
       assert.equal(report.fromSeq, 4);
       // Appends continue the chain after a purge.
       const next = await store.append({ accountId: acct, records: [makeRecord()], ingestedBy: null });
-      assert.deepEqual(next.sequences, [6]);
+      assert.deepEqual(next.sequences, [9]);
     });
 
     it('purge keeps what a retention hold asks for, up to its hard cutoff, and reports what went', async () => {
@@ -330,11 +343,13 @@ for (const engine of engines()) {
       });
       // Ranges are reported per purge transaction, contiguous and in chain order.
       const seqs = () => purgedRanges.flatMap(([, a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
-      while ((await store.purgeExpired(future, 2, hold(0))) > 0);
-      assert.deepEqual((await store.readChain(acct, 1, 10)).map((r) => r.seq), [3, 4, 5]);
+      const attestor = await attestorAfterCheckpoint(store, testSigner());
+      while ((await store.purgeExpired({ cutoffMs: future, batchSize: 2, attestor, hold: hold(0) })) > 0);
+      assert.deepEqual((await store.readChain(acct, 1, 3)).map((r) => r.seq), [3, 4, 5]);
       assert.deepEqual(seqs(), [1, 2]);
-      while ((await store.purgeExpired(future, 2, hold(future))) > 0);
-      assert.equal(await store.count(acct), 0);
+      while ((await store.purgeExpired({ cutoffMs: future, batchSize: 2, attestor, hold: hold(future) })) > 0);
+      // What is left is the system records written since the evidence checkpoint (seq 5).
+      assert.ok((await store.readChain(acct, 1, 10)).every((r) => ['ChainCheckpoint', 'RetentionPurge'].includes(r.columns.operation)));
       assert.deepEqual(seqs(), [1, 2, 3, 4, 5]);
       assert.equal((await store.retentionAnchor(acct))?.seq, 5);
     });

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { AuditError, permissionDenied } from '../errors.js';
 import { newLogId, normalizeRecord, type AcceptedRecord, type AuditRecord } from '../record/record.js';
 import { createRecordValidators, type RecordValidators } from '../record/schema.js';
+import { getOperation } from '../record/operations.js';
 import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
 import type { AuditStore } from '../store/store.js';
 import type { Authenticator } from './auth.js';
@@ -63,6 +64,9 @@ export function prepareRecords(body: unknown, config: Readonly<Config>): { accou
     const check = validateAccepted(raw);
     if (!check.ok) throw invalid(i, check.field, check.message);
     const rec = raw as AcceptedRecord;
+    // Signed system records (checkpoints, purges) are auditstream's own: one planted by a client
+    // would make its chain fail verification.
+    if (getOperation(rec.operation)?.reserved) throw invalid(i, 'operation', `operation ${rec.operation} is written only by auditstream itself`);
     if (rec.log_id !== undefined) clientLogIds = true;
     return normalizeRecord(rec, rec.log_id ?? newLogId());
   });

@@ -9,7 +9,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AuditError } from '../errors.js';
-import type { AuditStore, Checkpoint } from '../store/store.js';
+import type { ChainHead, ChainLink, Checkpoint, SystemAppend } from './types.js';
 import { formatEmitTime, newLogId, type AuditRecord } from '../record/record.js';
 import { buildDetails } from '../record/operations.js';
 
@@ -67,16 +67,31 @@ export function signCheckpoint(signer: Signer, cp: Pick<Checkpoint, 'accountId' 
   return { ...cp, keyId: signer.keyId, signature };
 }
 
-export function checkSignature(cp: Checkpoint, trusted: Map<string, KeyObject>): 'ok' | 'untrusted-key' | 'bad-signature' {
-  const key = trusted.get(cp.keyId);
+/** Checks an Ed25519 signature (base64) over `message` by the trusted key `keyId`. */
+export function verifySignature(keyId: string, message: Buffer, signature: string, trusted: Map<string, KeyObject>): 'ok' | 'untrusted-key' | 'bad-signature' {
+  const key = trusted.get(keyId);
   if (!key) return 'untrusted-key';
-  let sig: Buffer;
   try {
-    sig = Buffer.from(cp.signature, 'base64');
+    return verify(null, message, key, Buffer.from(signature, 'base64')) ? 'ok' : 'bad-signature';
   } catch {
     return 'bad-signature';
   }
-  return verify(null, checkpointMessage(cp), key, sig) ? 'ok' : 'bad-signature';
+}
+
+export function checkSignature(cp: Checkpoint, trusted: Map<string, KeyObject>): 'ok' | 'untrusted-key' | 'bad-signature' {
+  return verifySignature(cp.keyId, checkpointMessage(cp), cp.signature, trusted);
+}
+
+/** The checkpoint a `ChainCheckpoint` record of `accountId` carries; a string says why it is malformed. */
+export function checkpointFromRecord(accountId: string, record: AuditRecord): Checkpoint | string {
+  const d = record.details as Record<string, unknown>;
+  const seq = d['sequence'];
+  const signedAt = typeof d['signed_at'] === 'string' ? Date.parse(d['signed_at']) : NaN;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0 || typeof d['head_hash'] !== 'string' || !Number.isFinite(signedAt) ||
+    typeof d['key_id'] !== 'string' || typeof d['signature'] !== 'string') {
+    return 'ChainCheckpoint record is malformed';
+  }
+  return { accountId, seq, hash: d['head_hash'], createdAt: signedAt, keyId: d['key_id'], signature: d['signature'] };
 }
 
 /** The system record that carries a checkpoint to the account's sinks (and into its chain). */
@@ -102,6 +117,21 @@ export function checkpointRecord(cp: Checkpoint): AuditRecord {
   };
 }
 
+/** What `checkpointAll` needs of a store (an `AuditStore` is one). */
+export interface CheckpointStore {
+  chainAccounts(): Promise<string[]>;
+  chainHead(accountId: string): Promise<ChainHead | undefined>;
+  checkpoints(accountId: string): Promise<Checkpoint[]>;
+  readChain(accountId: string, fromSeq: number, limit: number): Promise<ChainLink[]>;
+  transaction<T>(fn: (tx: CheckpointTx) => Promise<T>): Promise<T>;
+}
+
+/** A write transaction: SQL on its connection and appends that commit with it. */
+export interface CheckpointTx {
+  run(text: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+  append(batch: SystemAppend): Promise<unknown>;
+}
+
 /**
  * Signs and stores a checkpoint of every account whose head moved since its last checkpoint, and
  * appends it to that account's chain as a `ChainCheckpoint` system record in the same
@@ -109,7 +139,7 @@ export function checkpointRecord(cp: Checkpoint): AuditRecord {
  * it got against the signed heads). A head whose only new record is that checkpoint record is not
  * signed again. Returns the new checkpoints.
  */
-export async function checkpointAll(store: AuditStore, signer: Signer, now = Date.now()): Promise<Checkpoint[]> {
+export async function checkpointAll(store: CheckpointStore, signer: Signer, now = Date.now()): Promise<Checkpoint[]> {
   const made: Checkpoint[] = [];
   for (const accountId of await store.chainAccounts()) {
     const head = await store.chainHead(accountId);

@@ -4,9 +4,9 @@ import type { KeyObject } from 'node:crypto';
 import type { Config } from '../config.js';
 import { AuditError } from '../errors.js';
 import { openStore } from '../store/open.js';
-import type { Checkpoint } from '../store/store.js';
+import type { Checkpoint } from '../chain/types.js';
 import { checkpointAll, keyIdOf, loadPublicKey, loadSigner } from '../chain/checkpoint.js';
-import { verifyAccount, type VerifyReport } from '../chain/verify.js';
+import { accountsToVerify, verifyAccount, type VerifyReport } from '../chain/verify.js';
 import type { Io } from './main.js';
 
 /** Reads a JSONL file of checkpoints (the form `auditstream checkpoint` prints). */
@@ -49,8 +49,9 @@ export async function verifyCommand(config: Readonly<Config>, opts: Record<strin
   const store = await openStore(config.databaseUrl);
   const reports: VerifyReport[] = [];
   try {
-    const accounts = opts['account'] ? [String(opts['account'])] : await store.chainAccounts();
-    if (opts['account'] && !(await store.chainHead(String(opts['account']))) && external.length === 0) {
+    // Every account the database or the trusted file knows is verified: one deleted whole is a break.
+    const accounts = opts['account'] ? [String(opts['account'])] : await accountsToVerify(store, external);
+    if (opts['account'] && !(await store.chainAccounts()).includes(String(opts['account'])) && !external.some((c) => c.accountId === opts['account'])) {
       throw new AuditError('AS_ERR_NOT_FOUND', `account ${String(opts['account'])} has no audit records`);
     }
     for (const accountId of accounts) {

@@ -6,7 +6,7 @@
  * not stored in the chain: it is a probe, like Temporal Cloud's "Success" check.
  */
 import type { AuditStore } from '../store/store.js';
-import { isAuditError } from '../errors.js';
+import { AuditError, isAuditError } from '../errors.js';
 import type { SinkAdapter, VerifyResult } from './adapter.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
 import { sinkKindOf } from '../sinks/spec.js';
@@ -41,7 +41,7 @@ export function verifyRecord(sinkName: string, opts: Pick<VerifyOptions, 'princi
     principal: opts.principal ?? { id: 'auditstream', type: 'serviceaccount', name: 'auditstream' },
   }, newLogId());
   const check = validateEmitted(record);
-  if (!check.ok) throw new TypeError(`verify record is invalid: ${check.message}`);
+  if (!check.ok) throw new AuditError('AS_ERR_INTERNAL', `verify record is invalid: ${check.message}`);
   return record;
 }
 

@@ -30,6 +30,11 @@ export interface OperationDef {
   readonly rpcs: readonly string[];
   /** JSON Schema (draft 2020-12) of `details`; must describe an object. */
   readonly detailsSchema: JsonSchema;
+  /**
+   * Signed system records only auditstream writes into a chain (`verify` checks them); ingest
+   * refuses them, so a client cannot plant one that would make its chain look tampered.
+   */
+  readonly reserved?: boolean;
 }
 
 const stringList = (description: string): JsonSchema => ({
@@ -187,12 +192,40 @@ export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
     category: SYSTEM,
     description: "Signed checkpoint of an account's hash chain (sequence and head hash), delivered to its sinks.",
     rpcs: [],
+    reserved: true,
     detailsSchema: details([], [], {
       sequence: { description: 'Chain sequence the checkpoint covers.', type: 'integer', minimum: 0 },
       head_hash: { description: 'Hash of the record at that sequence (hex SHA-256).', type: 'string', pattern: '^[0-9a-f]{64}$' },
       signed_at: str('When the checkpoint was signed (RFC 3339).', 64),
       signature: str('Ed25519 signature (base64).', 256),
       key_id: str('Which signing key.', 256),
+    }),
+  },
+  {
+    name: 'RetentionPurge',
+    category: SYSTEM,
+    description: "Signed record of a retention purge: the purged range, the new start of the chain and the checkpoint proving the records were older than the retention.",
+    rpcs: [],
+    reserved: true,
+    detailsSchema: details(['retention_days'], [], {
+      from_sequence: { description: 'First purged sequence.', type: 'integer', minimum: 1 },
+      to_sequence: { description: 'Last purged sequence: the retention anchor.', type: 'integer', minimum: 1 },
+      anchor_hash: { description: 'Hash of the last purged record (hex SHA-256).', type: 'string', pattern: '^[0-9a-f]{64}$' },
+      purged_at: str('When the purge ran (RFC 3339).', 64),
+      evidence: {
+        description: 'The signed checkpoint (a ChainCheckpoint\'s fields) covering the purged range, signed at least the retention before the purge.',
+        type: 'object',
+        properties: {
+          sequence: { type: 'integer', minimum: 0 },
+          head_hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          signed_at: str('When the checkpoint was signed (RFC 3339).', 64),
+          key_id: str('Which signing key.', 256),
+          signature: str('Ed25519 signature (base64).', 256),
+        },
+        required: ['sequence', 'head_hash', 'signed_at', 'key_id', 'signature'],
+      },
+      key_id: str('Which signing key signed the purge.', 256),
+      signature: str('Ed25519 signature (base64) of the purge.', 256),
     }),
   },
 ];

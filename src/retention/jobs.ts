@@ -6,6 +6,7 @@
 import type { Logger } from '../log.js';
 import type { AuditStore } from '../store/store.js';
 import { checkpointAll, type Signer } from '../chain/checkpoint.js';
+import { retentionAttestor } from '../chain/purge.js';
 import type { ApiMetrics } from '../api/metrics.js';
 import { sinkRetentionHold } from '../delivery/retention.js';
 
@@ -42,17 +43,23 @@ export function every(intervalMs: number, name: string, logger: Logger, round: (
   };
 }
 
-export function retentionRound(store: AuditStore, retentionDays: number, batchSize: number, logger: Logger, metrics?: ApiMetrics) {
+/**
+ * One retention round. Each account's purge is capped by the newest checkpoint `signer` signed at
+ * least `retentionDays` ago and leaves a `RetentionPurge` record signed by `signer` (see
+ * src/chain/purge.ts), so records go at most one checkpoint interval after they expire.
+ */
+export function retentionRound(store: AuditStore, signer: Signer, retentionDays: number, batchSize: number, logger: Logger, metrics?: ApiMetrics) {
   return async () => {
     const now = Date.now();
     const cutoff = now - retentionDays * 86_400_000;
+    const attestor = retentionAttestor(signer, retentionDays, now);
     // Records an enabled sink has not delivered stay until twice the retention (DECISIONS.md
     // "Backlog vs retention"); past that they go and count as expired undelivered.
     const hold = sinkRetentionHold(now - 2 * retentionDays * 86_400_000);
     let total = 0;
     // Bounded batches, each its own transaction, so appends are never blocked for long.
     for (;;) {
-      const n = await store.purgeExpired(cutoff, batchSize, hold);
+      const n = await store.purgeExpired({ cutoffMs: cutoff, batchSize, attestor, hold });
       total += n;
       metrics?.retentionPurged.inc(n);
       if (n < batchSize) break;

@@ -8,8 +8,9 @@
  * per commit, whatever the number of accounts.
  */
 import { AuditError } from '../errors.js';
-import { recordNamespace, serializeRecord, type AuditRecord } from '../record/record.js';
+import { recordNamespace, serializeRecord } from '../record/record.js';
 import { canonicalJson, GENESIS_HASH, linkHash } from '../chain/hash.js';
+import { emitMsOf } from '../chain/types.js';
 import type { AppendBatch, AppendResult } from './store.js';
 import type { FlushOutcome } from './group-commit.js';
 
@@ -53,11 +54,6 @@ export interface ChainTxOps {
 
 /** Account ids become part of each link's hashed text, separated by newlines. */
 export const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-export function emitMsOf(record: AuditRecord): number {
-  const ms = Date.parse(record.emit_time);
-  return Number.isFinite(ms) ? ms : 0;
-}
 
 /**
  * Appends several batches (possibly of several accounts) inside one transaction. Accounts are

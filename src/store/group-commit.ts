@@ -3,6 +3,7 @@
  * queued so far in a single transaction. Throughput then grows with concurrency instead of
  * collapsing to one fsync per caller, while each caller still learns its own outcome.
  */
+import { AuditError } from '../errors.js';
 
 export type FlushOutcome<R> = { ok: true; value: R } | { ok: false; error: Error };
 
@@ -32,7 +33,8 @@ export class GroupCommitter<I, R> {
   ) {}
 
   submit(item: I): Promise<R> {
-    if (this.closed) return Promise.reject(new Error('store is closing: append refused'));
+    // Transient for the caller: another process (or this one after a restart) takes the append.
+    if (this.closed) return Promise.reject(new AuditError('AS_ERR_UNAVAILABLE', 'store is closing: append refused'));
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.flushing) this.flushing = this.drain();

@@ -4,11 +4,8 @@
  * picks the schema (default `public`); it is taken off before the URL reaches the driver.
  */
 import { AuditError } from '../errors.js';
-import { PostgresStore } from './postgres/postgres-store.js';
-import { SqliteStore } from './sqlite/sqlite-store.js';
+import { DEFAULT_DATABASE_URL } from '../config.js';
 import type { AuditStore } from './store.js';
-
-export const DEFAULT_DATABASE_URL = './data/auditstream.db';
 
 export type StoreLocation = { engine: 'sqlite'; path: string } | { engine: 'postgres'; url: string; schema?: string };
 
@@ -33,6 +30,8 @@ export function parseDatabaseUrl(url: string): StoreLocation {
 
 export async function openStore(url: string = DEFAULT_DATABASE_URL): Promise<AuditStore> {
   const loc = parseDatabaseUrl(url);
-  if (loc.engine === 'sqlite') return SqliteStore.open(loc.path);
-  return PostgresStore.open(loc.url, loc.schema ? { schema: loc.schema } : {});
+  // Only the engine in use loads its driver: a CLI command on SQLite never loads `pg`, and the
+  // reverse.
+  if (loc.engine === 'sqlite') return (await import('./sqlite/sqlite-store.js')).SqliteStore.open(loc.path);
+  return (await import('./postgres/postgres-store.js')).PostgresStore.open(loc.url, loc.schema ? { schema: loc.schema } : {});
 }

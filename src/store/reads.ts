@@ -32,7 +32,12 @@ export abstract class StoreReads {
   }
 
   async chainAccounts(): Promise<string[]> {
-    const rows = await this.sql.all<{ account_id: string }>('SELECT account_id FROM chain_heads UNION SELECT DISTINCT account_id FROM audit_records ORDER BY 1');
+    // Anchors and checkpoints name accounts too: an account whose records and head were deleted
+    // must still be listed, so that verifying it finds the break.
+    const rows = await this.sql.all<{ account_id: string }>(
+      `SELECT account_id FROM chain_heads UNION SELECT DISTINCT account_id FROM audit_records
+       UNION SELECT account_id FROM retention_anchors UNION SELECT DISTINCT account_id FROM checkpoints ORDER BY 1`,
+    );
     return rows.map((r) => r.account_id);
   }
 

@@ -3,7 +3,8 @@
  * contract test suite run against both (test/store-contract.test.ts).
  *
  * Invariants every engine keeps:
- * - Append-only: nothing updates or deletes a record except `purgeExpired` (retention).
+ * - Append-only: nothing updates or deletes a record except `purgeExpired` (retention), which
+ *   leaves a signed record of each purge in the chain.
  * - An acknowledged append is durable (SQLite WAL + synchronous=FULL; PostgreSQL commit).
  * - Per account, `seq` is gap-free and assigned under a lock held inside the writing transaction
  *   (a row lock on PostgreSQL), so two processes writing one account never fork the chain.
@@ -11,6 +12,10 @@
  *   (stored once, reported as a duplicate); with other content the whole batch is refused.
  */
 import type { AuditRecord } from '../record/record.js';
+import type { ChainHead, Checkpoint, RecordColumns, RetentionAnchor } from '../chain/types.js';
+import type { PurgeAttestor } from '../chain/purge.js';
+
+export type { ChainHead, Checkpoint, RecordColumns, RetentionAnchor } from '../chain/types.js';
 
 /** A batch of records for one account, stored whole or not at all. */
 export interface AppendBatch {
@@ -54,16 +59,6 @@ export interface StoredRecord {
   columns: RecordColumns;
 }
 
-export interface RecordColumns {
-  logId: string;
-  emitMs: number;
-  operation: string;
-  userEmail: string;
-  principalId: string;
-  status: string;
-  namespace: string | null;
-}
-
 export interface QueryFilter {
   accountId?: string;
   /** Inclusive lower bound on `emit_time`, epoch ms. */
@@ -103,31 +98,6 @@ export interface ChainBody {
   recordJson: string;
 }
 
-export interface ChainHead {
-  accountId: string;
-  seq: number;
-  hash: string;
-}
-
-/** Where the stored chain of an account starts once retention has purged its oldest part. */
-export interface RetentionAnchor {
-  accountId: string;
-  /** Sequence of the last purged record: the first stored record has `seq = anchor.seq + 1`. */
-  seq: number;
-  /** Hash of the last purged record: the first stored record's `prevHash`. */
-  hash: string;
-}
-
-/** A signed statement "account A's chain had head H at sequence S at time T". */
-export interface Checkpoint {
-  accountId: string;
-  seq: number;
-  hash: string;
-  createdAt: number;
-  keyId: string;
-  signature: string;
-}
-
 /** Minimal SQL access shared by both engines: `?` placeholders, rows as plain objects. */
 export interface Sql {
   all<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
@@ -154,6 +124,18 @@ export interface RetentionHold {
   purged(sql: Sql, accountId: string, fromSeq: number, toSeq: number): Promise<void>;
 }
 
+/** One retention round's purge, as `AuditStore.purgeExpired` takes it. */
+export interface PurgeRequest {
+  /** Records stored before this (epoch ms) have expired. */
+  cutoffMs: number;
+  /** Most records one call deletes. */
+  batchSize: number;
+  /** Limits each account's purge to what a signed checkpoint proves expired, and signs the purge. */
+  attestor: PurgeAttestor;
+  /** What delivery still needs (src/delivery/retention.ts). */
+  hold?: RetentionHold;
+}
+
 export interface AuditStore {
   readonly engine: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema; safe to run on every start and from several processes. */
@@ -169,17 +151,20 @@ export interface AuditStore {
   readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]>;
   /** The same records as `readChain`, only what delivery sends (about a third of its cost per row). */
   readChainBodies(accountId: string, fromSeq: number, limit: number): Promise<ChainBody[]>;
-  /** Accounts that have a chain. */
+  /** Accounts with records, a chain head, a retention anchor or a checkpoint (all that `verify` must cover). */
   chainAccounts(): Promise<string[]>;
   chainHead(accountId: string): Promise<ChainHead | undefined>;
   retentionAnchor(accountId: string): Promise<RetentionAnchor | undefined>;
   /**
    * Deletes up to `batchSize` records stored before `cutoffMs`, oldest first per account, and
-   * moves each account's retention anchor to the last deleted link. Returns how many went.
+   * moves each account's retention anchor to the last deleted link. Only records that a signed
+   * checkpoint (of `attestor`'s key, signed by `attestor.evidenceBeforeMs`) covers may go, and
+   * each account's purge appends the attestor's signed `RetentionPurge` record in the same
+   * transaction, so `verify` can tell it from a deletion. Returns how many records went.
    * With `hold`, an expired record at or past `hold.keepFrom` is kept until it was stored before
    * `hold.hardCutoffMs` (sinks that have not delivered it yet: src/delivery/retention.ts).
    */
-  purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number>;
+  purgeExpired(req: PurgeRequest): Promise<number>;
   saveCheckpoint(cp: Checkpoint): Promise<void>;
   checkpoints(accountId: string): Promise<Checkpoint[]>;
   /** Counts stored records (optionally of one account). */

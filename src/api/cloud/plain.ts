@@ -5,6 +5,7 @@
  * that quietly loses data is worse than a logged INTERNAL.
  */
 import protobuf from 'protobufjs';
+import { AuditError } from '../../errors.js';
 import { PLAIN_OPTIONS, type CloudRequest } from './handlers.js';
 
 /** A decoded request as the `CloudRequest` handlers receive. */
@@ -12,10 +13,10 @@ export function requestToPlain(type: protobuf.Type, message: protobuf.Message): 
   return type.toObject(message, PLAIN_OPTIONS);
 }
 
-/** A handler's response as a message; throws a plain Error (a server bug) when it does not fit `type`. */
+/** A handler's response as a message; throws AS_ERR_INTERNAL (a server bug) when it does not fit `type`. */
 export function responseFromPlain(type: protobuf.Type, plain: unknown): protobuf.Message {
   const problem = checkMessage(type, plain, '');
-  if (problem) throw new Error(`handler response is not a valid ${type.fullName.slice(1)}: ${problem}`);
+  if (problem) throw new AuditError('AS_ERR_INTERNAL', `handler response is not a valid ${type.fullName.slice(1)}: ${problem}`);
   return type.fromObject(plain as Record<string, unknown>);
 }
 

@@ -6,6 +6,7 @@
  * each other.
  */
 import protobuf from 'protobufjs';
+import { AuditError } from '../../errors.js';
 import { formatDuration, formatTimestamp, parseDuration, parseTimestamp } from './wkt-time.js';
 import type { JsonObject, JsonValue, Plain } from './json-types.js';
 import { describeJson, invalidField, isJsonObject, joinPath } from './json-types.js';
@@ -71,7 +72,7 @@ function valueToJson(plain: Plain): JsonValue {
   if ('nullValue' in plain) return null;
   if ('numberValue' in plain) {
     const n = num(plain.numberValue);
-    if (!Number.isFinite(n)) throw new Error('google.protobuf.Value cannot hold NaN or Infinity in JSON');
+    if (!Number.isFinite(n)) throw new AuditError('AS_ERR_INTERNAL', 'google.protobuf.Value cannot hold NaN or Infinity in JSON');
     return n;
   }
   if ('stringValue' in plain) return String(plain.stringValue);

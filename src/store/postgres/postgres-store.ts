@@ -11,12 +11,13 @@ import pg from 'pg';
 import { appendBatches, appendInTx, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
 import { GroupCommitter } from '../group-commit.js';
 import { StoreReads } from '../reads.js';
+import { purgeAccount } from '../purge.js';
 import type {
   AppendBatch,
   AppendResult,
   AuditStore,
   Checkpoint,
-  RetentionHold,
+  PurgeRequest,
   Sql,
   StoreTx,
 } from '../store.js';
@@ -52,11 +53,15 @@ export function toPgPlaceholders(text: string): string {
   return text.replace(/\?/g, () => `$${++n}`);
 }
 
-function sqlOn(q: PgQueryable): Sql {
+const closedError = () => new AuditError('AS_ERR_UNAVAILABLE', 'store is closed');
+
+/** `sql` on `q`; once `closed()` says so, every call fails as unavailable (not "pool has ended"). */
+function sqlOn(q: PgQueryable, closed: () => boolean = () => false): Sql {
+  const guard = <T>(run: () => Promise<T>): Promise<T> => (closed() ? Promise.reject(closedError()) : run());
   return {
-    all: async <T>(text: string, params: readonly unknown[] = []) => (await q.query(toPgPlaceholders(text), [...params])).rows as T[],
-    get: async <T>(text: string, params: readonly unknown[] = []) => (await q.query(toPgPlaceholders(text), [...params])).rows[0] as T | undefined,
-    run: async (text: string, params: readonly unknown[] = []) => ({ changes: (await q.query(toPgPlaceholders(text), [...params])).rowCount ?? 0 }),
+    all: <T>(text: string, params: readonly unknown[] = []) => guard(async () => (await q.query(toPgPlaceholders(text), [...params])).rows as T[]),
+    get: <T>(text: string, params: readonly unknown[] = []) => guard(async () => (await q.query(toPgPlaceholders(text), [...params])).rows[0] as T | undefined),
+    run: (text: string, params: readonly unknown[] = []) => guard(async () => ({ changes: (await q.query(toPgPlaceholders(text), [...params])).rowCount ?? 0 })),
   };
 }
 
@@ -74,7 +79,7 @@ export class PostgresStore extends StoreReads implements AuditStore {
     options: PostgresStoreOptions,
   ) {
     super();
-    this.sql = sqlOn(pool);
+    this.sql = sqlOn(pool, () => this.closed);
     this.committer = new GroupCommitter(
       (batches) => this.withTx((client) => appendBatches(opsOn(client), batches, Date.now())),
       { maxItems: options.maxBatchesPerCommit ?? 512 },
@@ -142,7 +147,7 @@ export class PostgresStore extends StoreReads implements AuditStore {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new AuditError('AS_ERR_UNAVAILABLE', 'store is closed'));
+    if (this.closed) return Promise.reject(closedError());
     return this.withTx((client) => {
       const tx: StoreTx = {
         ...sqlOn(client),
@@ -152,35 +157,19 @@ export class PostgresStore extends StoreReads implements AuditStore {
     });
   }
 
-  async purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number> {
+  async purgeExpired(req: PurgeRequest): Promise<number> {
     const accounts = await this.chainAccounts();
-    let budget = batchSize;
+    let budget = req.batchSize;
     for (const accountId of accounts) {
       if (budget <= 0) break;
       budget -= await this.withTx(async (c) => {
         // Lock the head so the prefix we cut and the anchor we set agree with concurrent appends.
         await c.query('SELECT seq FROM chain_heads WHERE account_id = $1 FOR UPDATE', [accountId]);
         await c.query("SET LOCAL auditstream.purge = 'on'");
-        const rows = (await c.query('SELECT seq, hash, stored_at FROM audit_records WHERE account_id = $1 ORDER BY seq LIMIT $2', [accountId, budget]))
-          .rows as { seq: number; hash: string; stored_at: number }[];
-        const keepFrom = hold ? await hold.keepFrom(sqlOn(c), accountId) : undefined;
-        let last: { seq: number; hash: string } | undefined;
-        for (const r of rows) {
-          if (r.stored_at >= cutoffMs) break;
-          if (keepFrom !== undefined && r.seq >= keepFrom && r.stored_at >= hold!.hardCutoffMs) break;
-          last = r;
-        }
-        if (!last) return 0;
-        const del = await c.query('DELETE FROM audit_records WHERE account_id = $1 AND seq <= $2', [accountId, last.seq]);
-        await c.query(
-          'INSERT INTO retention_anchors (account_id, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
-          [accountId, last.seq, last.hash],
-        );
-        if (hold) await hold.purged(sqlOn(c), accountId, rows[0]!.seq, last.seq);
-        return del.rowCount ?? 0;
+        return purgeAccount({ ...sqlOn(c), append: appendInTx(opsOn(c)) }, accountId, budget, req);
       });
     }
-    return batchSize - budget;
+    return req.batchSize - budget;
   }
 
   async saveCheckpoint(cp: Checkpoint): Promise<void> {

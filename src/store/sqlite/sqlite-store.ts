@@ -18,12 +18,13 @@ import { appendBatches, appendInTx, GENESIS_HASH, type ChainRow, type ChainTxOps
 import { GroupCommitter } from '../group-commit.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
+import { purgeAccount } from '../purge.js';
 import type {
   AppendBatch,
   AppendResult,
   AuditStore,
   Checkpoint,
-  RetentionHold,
+  PurgeRequest,
   Sql,
   StoreTx,
 } from '../store.js';
@@ -49,7 +50,10 @@ export interface SqliteStoreOptions {
   maxBatchesPerCommit?: number;
 }
 
-function sqlOn(conn: SqliteConnection): Sql {
+const closedError = () => new AuditError('AS_ERR_UNAVAILABLE', 'store is closed');
+
+/** `sql` on `conn`; once `closed()` says so, every call fails as unavailable (not a driver error). */
+function sqlOn(conn: SqliteConnection, closed: () => boolean = () => false): Sql {
   const cache = new Map<string, SqliteStatement>();
   const stmt = (text: string) => {
     let s = cache.get(text);
@@ -59,10 +63,13 @@ function sqlOn(conn: SqliteConnection): Sql {
     }
     return s;
   };
+  const open = () => {
+    if (closed()) throw closedError();
+  };
   return {
-    all: async <T>(text: string, params: readonly unknown[] = []) => stmt(text).all(...params) as T[],
-    get: async <T>(text: string, params: readonly unknown[] = []) => stmt(text).get(...params) as T | undefined,
-    run: async (text: string, params: readonly unknown[] = []) => ({ changes: stmt(text).run(...params).changes }),
+    all: async <T>(text: string, params: readonly unknown[] = []) => (open(), stmt(text).all(...params) as T[]),
+    get: async <T>(text: string, params: readonly unknown[] = []) => (open(), stmt(text).get(...params) as T | undefined),
+    run: async (text: string, params: readonly unknown[] = []) => (open(), { changes: stmt(text).run(...params).changes }),
   };
 }
 
@@ -81,7 +88,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     options: SqliteStoreOptions,
   ) {
     super();
-    this.sql = sqlOn(r);
+    this.sql = sqlOn(r, () => this.closed);
     this.writeSql = sqlOn(w);
     let insert: SqliteStatement | undefined;
     this.insertStmt = () =>
@@ -176,7 +183,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new AuditError('AS_ERR_UNAVAILABLE', 'store is closed'));
+    if (this.closed) return Promise.reject(closedError());
     return this.writeTx(() => {
       const tx: StoreTx = {
         ...this.writeSql,
@@ -186,35 +193,19 @@ export class SqliteStore extends StoreReads implements AuditStore {
     });
   }
 
-  async purgeExpired(cutoffMs: number, batchSize: number, hold?: RetentionHold): Promise<number> {
+  async purgeExpired(req: PurgeRequest): Promise<number> {
     const accounts = await this.chainAccounts();
     return this.writeTx(async () => {
       this.w.prepare("INSERT INTO purge_permit (holder) VALUES ('retention')").run();
-      let budget = batchSize;
+      // BEGIN IMMEDIATE holds the database's write lock: no head moves while a prefix is cut.
+      const tx: StoreTx = { ...this.writeSql, append: appendInTx(this.ops) };
+      let budget = req.batchSize;
       for (const accountId of accounts) {
         if (budget <= 0) break;
-        // The purged part must stay a prefix of the chain, so walk in sequence order and stop
-        // at the first record that is still young.
-        const rows = this.w
-          .prepare('SELECT seq, hash, stored_at FROM audit_records WHERE account_id = ? ORDER BY seq LIMIT ?')
-          .all(accountId, budget) as { seq: number; hash: string; stored_at: number }[];
-        const keepFrom = hold ? await hold.keepFrom(this.writeSql, accountId) : undefined;
-        let last: { seq: number; hash: string } | undefined;
-        for (const r of rows) {
-          if (r.stored_at >= cutoffMs) break;
-          if (keepFrom !== undefined && r.seq >= keepFrom && r.stored_at >= hold!.hardCutoffMs) break;
-          last = r;
-        }
-        if (!last) continue;
-        const { changes } = this.w.prepare('DELETE FROM audit_records WHERE account_id = ? AND seq <= ?').run(accountId, last.seq);
-        this.w
-          .prepare('INSERT INTO retention_anchors (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash')
-          .run(accountId, last.seq, last.hash);
-        if (hold) await hold.purged(this.writeSql, accountId, rows[0]!.seq, last.seq);
-        budget -= changes;
+        budget -= await purgeAccount(tx, accountId, budget, req);
       }
       this.w.prepare('DELETE FROM purge_permit').run();
-      return batchSize - budget;
+      return req.batchSize - budget;
     });
   }
 
