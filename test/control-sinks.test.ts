@@ -32,7 +32,7 @@ import { until } from './helpers/fake-sink.js';
 import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
-import { sinkByName } from '../src/delivery/sql/sink-row.js';
+import { sinkByName } from '../src/delivery/sql/sink-by-name.js';
 import { createControlPlane } from '../src/control/control-plane.js';
 import { ensureExternalId, readExternalId } from '../src/delivery/sinks-service.js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';

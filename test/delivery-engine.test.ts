@@ -14,7 +14,8 @@ import { awaitSinkDeleted, createSink, deleteSink, replayDeadLetters, replaySink
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import { claimLease, leaseTiming } from '../src/delivery/lease.js';
 import { commitBatch, LeaseLostError } from '../src/delivery/cursor.js';
-import { sinkByName, type SinkRow } from '../src/delivery/sql/sink-row.js';
+import type { SinkRow } from '../src/delivery/sql/sink-row.js';
+import { sinkByName } from '../src/delivery/sql/sink-by-name.js';
 import type { SinkAdapter, SinkLimits } from '../src/delivery/adapter.js';
 import { entrySize } from '../src/delivery/batcher.js';
 

@@ -24,11 +24,12 @@ function perBatch(rate: AdaptiveRate, size: number): number {
 }
 
 describe('AdaptiveRate', () => {
-  it('starts at the adapter limits: Kinesis 1,000 records/s and 1 MiB/s; Pub/Sub 1 MB/s and no count limit', () => {
-    assert.deepEqual(rateAt(KINESIS_LIMITS).rate.current, { recordsPerSecond: 1000, bytesPerSecond: MiB });
-    assert.deepEqual(rateAt(KINESIS_LIMITS).rate.batchCap(), { records: 1000, bytes: MiB });
-    assert.deepEqual(rateAt(PUBSUB_LIMITS).rate.current, { recordsPerSecond: null, bytesPerSecond: 1_000_000 });
-    assert.deepEqual(rateAt(PUBSUB_LIMITS).rate.batchCap(), { records: Infinity, bytes: 1_000_000 });
+  it("starts at the adapter's limits, one second's worth as the batch cap; no count limit caps no count", () => {
+    for (const limits of [KINESIS_LIMITS, PUBSUB_LIMITS]) {
+      const { rate } = rateAt(limits);
+      assert.deepEqual(rate.current, { recordsPerSecond: limits.recordsPerSecond, bytesPerSecond: limits.bytesPerSecond });
+      assert.deepEqual(rate.batchCap(), { records: limits.recordsPerSecond ?? Infinity, bytes: limits.bytesPerSecond });
+    }
   });
 
   it('Kinesis, small records: the record bucket binds', () => {

@@ -23,6 +23,9 @@ import {
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import { sinkRetentionHold } from '../src/delivery/retention.js';
 import { attestorAfterCheckpoint, testSigner } from './helpers/retention.js';
+import { sinkByName } from '../src/delivery/sql/sink-by-name.js';
+import { insertDeadLetters } from '../src/delivery/sql/insert-dead-letters.js';
+import { deadLetterBodies } from '../src/delivery/sql/dead-letter-bodies.js';
 
 const kinesis = (over: Partial<NonNullable<AuditLogSinkSpec['kinesisSink']>> = {}, name = 'main'): AuditLogSinkSpec => ({
   name,
@@ -160,6 +163,32 @@ for (const engineName of engines()) {
       assert.notEqual(a, b);
       assert.match(a, /^[\w-]{43}$/);
       assert.equal(await readExternalId(store.sql, 'acct-ext-1'), a);
+    });
+
+    it("a dead-letter replay reads its dead letters' records in one query: in range, in order, up to the limit, none without a record, none of another account", async () => {
+      const acct = 'acct-dlb';
+      await store.transaction((tx) => createSink(tx, acct, kinesis()));
+      await store.append({ accountId: acct, records: Array.from({ length: 25 }, () => makeRecord()), ingestedBy: null });
+      // Another account's chain has records at the same seqs: the read must never return them.
+      await store.append({ accountId: 'acct-dlb-other', records: Array.from({ length: 30 }, () => makeRecord()), ingestedBy: null });
+      const sinkId = (await sinkByName(store.sql, acct, 'main'))!.id;
+      const bodies = new Map((await store.readChainBodies(acct, 1, 100)).map((b) => [b.seq, b]));
+      let seed = 7;
+      const rand = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+      for (let round = 0; round < 25; round++) {
+        // Dead letters on seqs 1..30; 26..30 have no record (as when retention purged it).
+        const seqs = [...new Set(Array.from({ length: rand(12) }, () => 1 + rand(30)))];
+        await store.transaction(async (tx) => {
+          await tx.run('DELETE FROM audit_log_sink_dead_letters WHERE sink_id = ?', [sinkId]);
+          await insertDeadLetters(tx, sinkId, seqs.map((seq) => ({ seq, logId: bodies.get(seq)?.logId ?? `gone-${seq}`, reason: 'refused' })));
+        });
+        const from = 1 + rand(30);
+        const to = from + rand(30);
+        const limit = 1 + rand(8);
+        const want = seqs.filter((q) => q >= from && q <= to && bodies.has(q)).sort((a, b) => a - b).slice(0, limit).map((q) => bodies.get(q));
+        const got = await deadLetterBodies(store.sql, acct, sinkId, from, to, limit);
+        assert.deepEqual(got, want, `dead letters ${JSON.stringify(seqs)}, ${from}..${to}, limit ${limit}`);
+      }
     });
 
     it('retention keeps what an enabled sink has not delivered, up to the hard cap, then counts it expired', async () => {

@@ -15,7 +15,7 @@ import { until } from './helpers/fake-sink.js';
 import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
 import type { AuditStore } from '../src/store/store.js';
 import { createSink, sinkStatus } from '../src/delivery/sinks-service.js';
-import { sinkByName } from '../src/delivery/sql/sink-row.js';
+import { sinkByName } from '../src/delivery/sql/sink-by-name.js';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 
 const CHILD = fileURLToPath(new URL('./helpers/delivery-child.js', import.meta.url));

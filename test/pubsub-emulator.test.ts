@@ -113,14 +113,14 @@ describe('Pub/Sub adapter against the emulator', () => {
     await adapter.close();
   });
 
-  test('a full batch of 1,000 (the limit the engine batches by) goes in one request; 1,001 is refused', async () => {
+  test('a full batch (the count limit the engine batches by) goes in one request; one more is refused', async () => {
     const { adapter, sub } = await fixture();
-    assert.equal(adapter.limits.maxBatchRecords, 1000);
-    const recs = recordJsons(1001);
-    const ok = await sendAndClassify(adapter, encodeAll(adapter, 'acct-a', 1, recs.slice(0, 1000)));
+    const full = adapter.limits.maxBatchRecords;
+    const recs = recordJsons(full + 1);
+    const ok = await sendAndClassify(adapter, encodeAll(adapter, 'acct-a', 1, recs.slice(0, full)));
     assert.deepEqual(ok.verdict, { kind: 'ok' });
-    const got = await receive(sub, 1000, 30_000);
-    assert.deepEqual(got.map((m) => Number(m.attributes.sequence)), Array.from({ length: 1000 }, (_, i) => i + 1));
+    const got = await receive(sub, full, 30_000);
+    assert.deepEqual(got.map((m) => Number(m.attributes.sequence)), Array.from({ length: full }, (_, i) => i + 1));
     // One over the limit: the emulator enforces the count (INVALID_ARGUMENT), and the verdict is
     // fatal — the records are fine, the batching is wrong — never a silent retry loop.
     const over = await sendAndClassify(adapter, encodeAll(adapter, 'acct-a', 1, recs));

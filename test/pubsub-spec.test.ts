@@ -152,15 +152,6 @@ describe('message encoding', () => {
 });
 
 describe('limits', () => {
-  test('are the documented ones', () => {
-    assert.equal(PUBSUB_LIMITS.maxBatchRecords, 1000);
-    assert.ok(PUBSUB_LIMITS.maxBatchBytes < PUBSUB_HARD_LIMITS.requestBytes);
-    assert.ok(PUBSUB_LIMITS.maxRecordBytes <= PUBSUB_HARD_LIMITS.messageDataBytes);
-    // 1 MB/s per ordering key, and no per-key message count limit.
-    assert.equal(PUBSUB_LIMITS.bytesPerSecond, 1_000_000);
-    assert.equal(PUBSUB_LIMITS.recordsPerSecond, null);
-  });
-
   test('a full batch (1,000 messages, maxBatchBytes of data, long ids) encodes under 10,000,000 bytes', () => {
     const accountId = 'a'.repeat(255);
     const per = Math.floor(PUBSUB_LIMITS.maxBatchBytes / PUBSUB_LIMITS.maxBatchRecords);

@@ -86,7 +86,7 @@ export interface MutationResult {
   /**
    * The change is committed but takes effect later (a sink delete waiting for its delivering
    * process): the operation is stored STATE_IN_PROGRESS, tied to this resource id, and whoever
-   * finishes the work marks it STATE_FULFILLED (src/delivery/sql/delete.ts).
+   * finishes the work marks it STATE_FULFILLED (src/delivery/sql/finish-deletion.ts).
    */
   inProgressOn?: string;
 }

@@ -10,6 +10,9 @@
 import type { AuditStore } from '../store/store.js';
 import type { Lease } from './lease.js';
 import type { SinkErrorKind } from './sql/sink-row.js';
+import { advanceCursor } from './sql/advance-cursor.js';
+import { insertDeadLetters } from './sql/insert-dead-letters.js';
+import { markSinkError } from './sql/mark-sink-error.js';
 
 /** Thrown inside a fenced transaction when the token no longer matches: rolls it back. */
 export class LeaseLostError extends Error {
@@ -35,32 +38,13 @@ export interface BatchCommit {
 /** Advances the cursor past an acknowledged batch (see the module comment). Throws LeaseLostError. */
 export async function commitBatch(store: AuditStore, lease: Lease, c: BatchCommit, now = Date.now()): Promise<void> {
   await store.transaction(async (tx) => {
-    const { changes } = await tx.run(
-      `UPDATE audit_log_sinks SET cursor_seq = ?, delivered_count = delivered_count + ?, dead_letter_count = dead_letter_count + ?,
-         last_success_ms = CASE WHEN ? > 0 THEN ? ELSE last_success_ms END,
-         health = 'ok', error_kind = NULL, error_message = NULL, error_since_ms = NULL
-       WHERE id = ? AND fence = ? AND lease_owner = ? AND state = 'active' AND cursor_seq < ?`,
-      [c.lastSeq, c.delivered, c.deadLetters.length, c.delivered, now, lease.sinkId, lease.token, lease.owner, c.lastSeq],
-    );
+    const changes = await advanceCursor(tx, lease, c.lastSeq, c.delivered, c.deadLetters.length, now);
     if (changes !== 1) throw new LeaseLostError(lease.sinkId);
-    for (const d of c.deadLetters) {
-      await tx.run(
-        `INSERT INTO audit_log_sink_dead_letters (sink_id, seq, log_id, reason, created_ms) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (sink_id, seq) DO UPDATE SET reason = excluded.reason, created_ms = excluded.created_ms`,
-        [lease.sinkId, d.seq, d.logId, d.reason.slice(0, 1000), now],
-      );
-    }
+    await insertDeadLetters(tx, lease.sinkId, c.deadLetters, now);
   });
 }
 
 /** Records a delivery error in the sink's status (health error + message + since). Fenced. */
 export async function markError(store: AuditStore, lease: Lease, kind: SinkErrorKind, message: string, now = Date.now()): Promise<void> {
-  await store.transaction((tx) =>
-    tx.run(
-      `UPDATE audit_log_sinks SET health = 'error', error_kind = ?, error_message = ?,
-         error_since_ms = CASE WHEN error_since_ms IS NULL THEN ? ELSE error_since_ms END
-       WHERE id = ? AND fence = ? AND lease_owner = ?`,
-      [kind, message.slice(0, 1000), now, lease.sinkId, lease.token, lease.owner],
-    ),
-  );
+  await store.transaction((tx) => markSinkError(tx, lease, kind, message, now));
 }

@@ -27,13 +27,12 @@ import type { AuditStore } from '../store/store.js';
 import type { Logger } from '../log.js';
 import type { SinkAdapter, Verdict } from './adapter.js';
 import { createAdapter } from '../sinks/index.js';
-import { claimableSinks, claimLease, leaseTiming, type LeaseTiming } from './lease.js';
+import { claimableSinks, claimLease, DELETE_WAIT_MS, leaseTiming, type LeaseTiming } from './lease.js';
 import { FATAL_BACKOFF, TRANSIENT_BACKOFF, type BackoffPolicy } from './retry.js';
 import { SinkWorker, type WorkerContext } from './worker.js';
 import type { SinkRow } from './sql/sink-row.js';
 import { readExternalId } from './external-id.js';
-import { finishDeletion } from './sql/delete.js';
-import { DELETE_WAIT_MS } from './sinks-service.js';
+import { finishDeletion } from './sql/finish-deletion.js';
 
 export interface EngineOptions {
   store: AuditStore;

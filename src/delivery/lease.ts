@@ -21,7 +21,13 @@
  * clocks agree within `clockSkewMs`.
  */
 import type { AuditStore, Sql } from '../store/store.js';
-import { sinkById, type SinkRow } from './sql/sink-row.js';
+import type { SinkRow } from './sql/sink-row.js';
+import { sinkById } from './sql/sink-by-id.js';
+import { claimSinkLease } from './sql/claim-sink-lease.js';
+import { renewSinkLease } from './sql/renew-sink-lease.js';
+import { releaseSinkLease } from './sql/release-sink-lease.js';
+
+export { claimableSinks } from './sql/claimable-sinks.js';
 
 export interface LeaseTiming {
   /** How long a claim or renewal holds. Default 15 s. */
@@ -36,6 +42,13 @@ export function leaseTiming(ttlMs = 15_000, clockSkewMs = Math.min(1000, ttlMs /
   return { ttlMs, clockSkewMs, minSendWindowMs: ttlMs / 3 };
 }
 
+/**
+ * How long a delete request waits for the sink's holder to let go before it answers with the
+ * operation in progress. A live holder lets go right after its in-flight send (usually well
+ * under a second); only a dead one (lease still running) outlasts this.
+ */
+export const DELETE_WAIT_MS = 2000;
+
 /** A held lease: the token to fence writes with and when it runs out. */
 export interface Lease {
   sinkId: string;
@@ -47,12 +60,7 @@ export interface Lease {
 /** Claims a free or expired lease on an active, enabled sink; undefined when another holds it. */
 export async function claimLease(store: AuditStore, sinkId: string, owner: string, ttlMs: number, now = Date.now()): Promise<{ lease: Lease; row: SinkRow } | undefined> {
   return store.transaction(async (tx) => {
-    const { changes } = await tx.run(
-      `UPDATE audit_log_sinks SET lease_owner = ?, lease_expires_ms = ?, fence = fence + 1
-       WHERE id = ? AND state = 'active' AND enabled = 1 AND (lease_owner IS NULL OR lease_expires_ms < ?)`,
-      [owner, now + ttlMs, sinkId, now],
-    );
-    if (changes !== 1) return undefined;
+    if ((await claimSinkLease(tx, sinkId, owner, now + ttlMs, now)) !== 1) return undefined;
     const row = (await sinkById(tx, sinkId))!;
     return { lease: { sinkId, owner, token: row.fence, expiresMs: now + ttlMs }, row };
   });
@@ -61,13 +69,7 @@ export async function claimLease(store: AuditStore, sinkId: string, owner: strin
 /** Extends a held lease; false when it was lost (taken over, deleted, disabled). */
 export async function renewLease(store: AuditStore, lease: Lease, ttlMs: number, now = Date.now()): Promise<boolean> {
   const expires = now + ttlMs;
-  const { changes } = await store.transaction((tx) =>
-    tx.run(
-      `UPDATE audit_log_sinks SET lease_expires_ms = ?
-       WHERE id = ? AND fence = ? AND lease_owner = ? AND state = 'active' AND enabled = 1`,
-      [expires, lease.sinkId, lease.token, lease.owner],
-    ),
-  );
+  const changes = await store.transaction((tx) => renewSinkLease(tx, lease, expires));
   if (changes === 1) lease.expiresMs = expires;
   return changes === 1;
 }
@@ -78,9 +80,7 @@ export async function renewLease(store: AuditStore, lease: Lease, ttlMs: number,
  * not wait for expiry. Call only once no send of this holder is in flight.
  */
 export async function releaseLease(store: AuditStore, lease: Lease): Promise<void> {
-  await store.transaction((tx) =>
-    tx.run('UPDATE audit_log_sinks SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ? AND lease_owner = ?', [lease.sinkId, lease.owner]),
-  );
+  await store.transaction((tx) => releaseSinkLease(tx, lease));
 }
 
 /** Why the holder may not send now, or undefined when it may. */
@@ -96,15 +96,4 @@ export function sendRefusal(row: SinkRow | undefined, lease: Lease, timing: Leas
 /** Reads the row for the pre-send check. */
 export function readForSend(sql: Sql, sinkId: string): Promise<SinkRow | undefined> {
   return sinkById(sql, sinkId);
-}
-
-/** Sinks this process could claim now, and deleted sinks whose last holder is gone. */
-export async function claimableSinks(sql: Sql, now = Date.now()): Promise<{ id: string; accountId: string; state: string }[]> {
-  const rows = await sql.all<{ id: string; account_id: string; state: string }>(
-    `SELECT id, account_id, state FROM audit_log_sinks
-     WHERE (state = 'active' AND enabled = 1 OR state = 'deleting') AND (lease_owner IS NULL OR lease_expires_ms < ?)
-     ORDER BY id`,
-    [now],
-  );
-  return rows.map((r) => ({ id: r.id, accountId: r.account_id, state: r.state }));
 }

@@ -7,6 +7,8 @@
  * the purge's own transaction (a cursor moving meanwhile can neither lose nor double a count).
  */
 import type { RetentionHold, Sql } from '../store/store.js';
+import { minLiveCursor } from './sql/min-live-cursor.js';
+import { countExpired } from './sql/count-expired.js';
 
 /**
  * @param hardCutoffMs records stored before this go even if undelivered (retention job:
@@ -16,19 +18,12 @@ export function sinkRetentionHold(hardCutoffMs: number): RetentionHold {
   return {
     hardCutoffMs,
     async keepFrom(sql: Sql, accountId: string): Promise<number | undefined> {
-      const r = await sql.get<{ c: number | null }>(
-        "SELECT MIN(cursor_seq) AS c FROM audit_log_sinks WHERE account_id = ? AND enabled = 1 AND state = 'active'",
-        [accountId],
-      );
-      return r?.c === null || r?.c === undefined ? undefined : Number(r.c) + 1;
+      const cursor = await minLiveCursor(sql, accountId);
+      return cursor === undefined ? undefined : cursor + 1;
     },
     async purged(sql: Sql, accountId: string, fromSeq: number, toSeq: number): Promise<void> {
       // Records (fromSeq..toSeq) are gone; those past a sink's cursor were never delivered to it.
-      await sql.run(
-        `UPDATE audit_log_sinks SET expired_count = expired_count + (? - CASE WHEN cursor_seq > ? THEN cursor_seq ELSE ? END)
-         WHERE account_id = ? AND state = 'active' AND cursor_seq < ?`,
-        [toSeq, fromSeq - 1, fromSeq - 1, accountId, toSeq],
-      );
+      await countExpired(sql, accountId, fromSeq, toSeq);
     },
   };
 }

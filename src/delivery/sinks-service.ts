@@ -27,9 +27,20 @@ import type { AuditLogSinkSpec } from '../sinks/spec.js';
 import { sinkKindOf } from '../sinks/spec.js';
 import { validateSpec } from './validate-spec.js';
 import { ensureExternalId } from './external-id.js';
-import { sinkById, sinkByName, sinksOfAccount, type SinkErrorKind, type SinkHealth, type SinkRow } from './sql/sink-row.js';
-import { finishDeletion, markDeleting } from './sql/delete.js';
-import { insertReplay, type ReplayRow } from './sql/replays.js';
+import type { SinkErrorKind, SinkHealth, SinkRow } from './sql/sink-row.js';
+import { sinkById } from './sql/sink-by-id.js';
+import { sinkByName } from './sql/sink-by-name.js';
+import { sinksOfAccount } from './sql/sinks-of-account.js';
+import { markDeleting } from './sql/mark-deleting.js';
+import { finishDeletion } from './sql/finish-deletion.js';
+import type { ReplayRow } from './sql/replay-row.js';
+import { insertReplay } from './sql/insert-replay.js';
+import { chainHeadSeq } from './sql/chain-head-seq.js';
+import { insertSink } from './sql/insert-sink.js';
+import { updateSinkSpec } from './sql/update-sink-spec.js';
+import { seqRangeStored } from './sql/seq-range-stored.js';
+import { deadLetterSeqRange } from './sql/dead-letter-seq-range.js';
+import { deadLettersOfSink, type DeadLetterRow } from './sql/dead-letters-of-sink.js';
 import { statusOf, type SinkStatus } from './status.js';
 import { leaseTiming } from './lease.js';
 import { sleep } from './retry.js';
@@ -38,7 +49,8 @@ export { validateSpec } from './validate-spec.js';
 export { verifySink, type VerifyOptions } from './verify.js';
 export { readExternalId, ensureExternalId } from './external-id.js';
 export type { SinkStatus } from './status.js';
-export type { ReplayRow } from './sql/replays.js';
+export type { ReplayRow } from './sql/replay-row.js';
+export { DELETE_WAIT_MS } from './lease.js';
 
 /** A sink as the API shows it (maps onto Temporal's `AccountAuditLogSink`). */
 export interface AuditLogSinkView {
@@ -112,16 +124,10 @@ export async function createSink(tx: StoreTx, accountId: string, spec: AuditLogS
   if (existing?.state === 'deleting') throw failedPrecondition(`audit log sink ${spec.name} is still being deleted; retry in a few seconds`);
   if (existing) throw new AuditError('AS_ERR_ALREADY_EXISTS', `an audit log sink named ${spec.name} already exists in this account`);
   await ensureExternalId(tx, accountId, now);
-  const head = await tx.get<{ seq: number }>('SELECT seq FROM chain_heads WHERE account_id = ?', [accountId]);
+  const cursorSeq = await chainHeadSeq(tx, accountId);
   const clean = cleanSpec(spec);
   const id = `snk_${randomBytes(12).toString('hex')}`;
-  await tx.run(
-    `INSERT INTO audit_log_sinks (id, account_id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms,
-       cursor_seq, lease_owner, lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms,
-       delivered_count, dead_letter_count, expired_count)
-     VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, NULL, NULL, 0, 'ok', NULL, NULL, NULL, NULL, 0, 0, 0)`,
-    [id, accountId, spec.name, sinkKindOf(clean), JSON.stringify(clean), clean.enabled ? 1 : 0, newResourceVersion(), now, now, Number(head?.seq ?? 0)],
-  );
+  await insertSink(tx, { id, accountId, kind: sinkKindOf(clean), spec: clean, resourceVersion: newResourceVersion(), cursorSeq, now });
   return view((await sinkById(tx, id))!);
 }
 
@@ -135,14 +141,7 @@ export async function updateSink(tx: StoreTx, accountId: string, spec: AuditLogS
   const row = await liveSink(tx, accountId, spec.name);
   checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${spec.name}`);
   const clean = cleanSpec(spec);
-  await tx.run('UPDATE audit_log_sinks SET kind = ?, spec_json = ?, enabled = ?, resource_version = ?, modified_ms = ? WHERE id = ?', [
-    sinkKindOf(clean),
-    JSON.stringify(clean),
-    clean.enabled ? 1 : 0,
-    newResourceVersion(),
-    now,
-    row.id,
-  ]);
+  await updateSinkSpec(tx, row.id, sinkKindOf(clean), clean, newResourceVersion(), now);
   return view((await sinkById(tx, row.id))!);
 }
 
@@ -160,13 +159,6 @@ export async function deleteSink(tx: StoreTx, accountId: string, name: string, r
   }
   return { sinkId: row.id, accountId, name };
 }
-
-/**
- * How long a delete request waits for the sink's holder to let go before it answers with the
- * operation in progress. A live holder lets go right after its in-flight send (usually well
- * under a second); only a dead one (lease still running) outlasts this.
- */
-export const DELETE_WAIT_MS = 2000;
 
 export interface AwaitDeletionOptions {
   /** The local engine: its worker for this sink is told at once instead of at its next check. */
@@ -246,12 +238,10 @@ export async function replaySink(tx: StoreTx, accountId: string, name: string, f
     throw new AuditError('AS_ERR_INVALID_ARGUMENT', `replay window must have from < to (epoch ms), got ${fromMs}..${toMs}`);
   }
   const row = await liveSink(tx, accountId, name);
-  const range = await tx.get<{ lo: number | null; hi: number | null }>(
-    'SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_records WHERE account_id = ? AND stored_at >= ? AND stored_at < ?',
-    [accountId, fromMs, toMs],
-  );
-  const lo = range?.lo == null ? 1 : Number(range.lo);
-  const hi = range?.hi == null ? 0 : Number(range.hi);
+  const range = await seqRangeStored(tx, accountId, fromMs, toMs);
+  // None stored in the window: an empty range (1..0), done at once.
+  const lo = range?.lo ?? 1;
+  const hi = range?.hi ?? 0;
   const replay: ReplayRow = {
     id: `rpl_${randomBytes(10).toString('hex')}`,
     sinkId: row.id,
@@ -273,17 +263,17 @@ export async function replaySink(tx: StoreTx, accountId: string, name: string, f
 /** Retries every dead letter of the sink; each that now goes through leaves the table. Undefined when there are none. */
 export async function replayDeadLetters(tx: StoreTx, accountId: string, name: string, now = Date.now()): Promise<ReplayRow | undefined> {
   const row = await liveSink(tx, accountId, name);
-  const r = await tx.get<{ lo: number | null; hi: number | null }>('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_log_sink_dead_letters WHERE sink_id = ?', [row.id]);
-  if (r?.lo == null || r.hi == null) return undefined;
+  const r = await deadLetterSeqRange(tx, row.id);
+  if (!r) return undefined;
   const replay: ReplayRow = {
     id: `rpl_${randomBytes(10).toString('hex')}`,
     sinkId: row.id,
     mode: 'dead_letters',
     fromMs: 0,
     toMs: now,
-    fromSeq: Number(r.lo),
-    toSeq: Number(r.hi),
-    nextSeq: Number(r.lo),
+    fromSeq: r.lo,
+    toSeq: r.hi,
+    nextSeq: r.lo,
     deliveredCount: 0,
     state: 'pending',
     createdMs: now,
@@ -294,12 +284,8 @@ export async function replayDeadLetters(tx: StoreTx, accountId: string, name: st
 }
 
 /** Dead letters of a sink (oldest first), for the UI. */
-export async function deadLetters(sql: Sql, accountId: string, name: string, limit = 100): Promise<{ seq: number; logId: string; reason: string; createdMs: number }[]> {
+export async function deadLetters(sql: Sql, accountId: string, name: string, limit = 100): Promise<DeadLetterRow[]> {
   const row = await sinkByName(sql, accountId, name);
   if (!row) throw notFound(`audit log sink ${name} not found`);
-  const rows = await sql.all<{ seq: number; log_id: string; reason: string; created_ms: number }>(
-    'SELECT seq, log_id, reason, created_ms FROM audit_log_sink_dead_letters WHERE sink_id = ? ORDER BY seq LIMIT ?',
-    [row.id, limit],
-  );
-  return rows.map((r) => ({ seq: Number(r.seq), logId: r.log_id, reason: r.reason, createdMs: Number(r.created_ms) }));
+  return deadLettersOfSink(sql, row.id, limit);
 }

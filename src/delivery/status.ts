@@ -5,7 +5,12 @@
  */
 import type { Sql } from '../store/store.js';
 import type { SinkErrorKind, SinkHealth, SinkRow } from './sql/sink-row.js';
-import { replaysOfSink, type ReplayRow } from './sql/replays.js';
+import type { ReplayRow } from './sql/replay-row.js';
+import { replaysOfSink } from './sql/replays-of-sink.js';
+import { chainHeadSeq } from './sql/chain-head-seq.js';
+import { retentionAnchorSeq } from './sql/retention-anchor-seq.js';
+import { oldestStoredAfter } from './sql/oldest-stored-after.js';
+import { deadLetterCount } from './sql/dead-letter-count.js';
 
 export interface SinkStatus {
   name: string;
@@ -40,15 +45,10 @@ export interface SinkStatus {
 
 /** Computes a sink's status from its row and the store. */
 export async function statusOf(sql: Sql, row: SinkRow, now = Date.now()): Promise<SinkStatus> {
-  const head = await sql.get<{ seq: number }>('SELECT seq FROM chain_heads WHERE account_id = ?', [row.accountId]);
-  const anchor = await sql.get<{ seq: number }>('SELECT seq FROM retention_anchors WHERE account_id = ?', [row.accountId]);
-  const headSeq = Number(head?.seq ?? 0);
-  const from = Math.max(row.cursorSeq, Number(anchor?.seq ?? 0));
-  const oldest = await sql.get<{ stored_at: number }>(
-    'SELECT stored_at FROM audit_records WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT 1',
-    [row.accountId, from],
-  );
-  const dl = await sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_log_sink_dead_letters WHERE sink_id = ?', [row.id]);
+  const headSeq = await chainHeadSeq(sql, row.accountId);
+  const from = Math.max(row.cursorSeq, await retentionAnchorSeq(sql, row.accountId));
+  const oldestStoredAt = await oldestStoredAfter(sql, row.accountId, from);
+  const deadLetters = await deadLetterCount(sql, row.id);
   return {
     name: row.name,
     enabled: row.enabled,
@@ -61,9 +61,9 @@ export async function statusOf(sql: Sql, row: SinkRow, now = Date.now()): Promis
     cursorSeq: row.cursorSeq,
     headSeq,
     backlog: Math.max(0, headSeq - from),
-    lagMs: oldest ? Math.max(0, now - Number(oldest.stored_at)) : 0,
+    lagMs: oldestStoredAt === undefined ? 0 : Math.max(0, now - oldestStoredAt),
     deliveredCount: row.deliveredCount,
-    deadLetters: Number(dl?.n ?? 0),
+    deadLetters,
     deadLetteredTotal: row.deadLetterCount,
     expiredUndelivered: row.expiredCount,
     leaseOwner: row.leaseOwner,

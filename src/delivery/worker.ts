@@ -14,17 +14,24 @@
  * active and enabled, the lease has time left) and carries an AbortSignal that fires before the
  * lease would expire. A worker never waits on another sink: each has its own loop, adapter and
  * rate, so a slow or broken destination delays only itself.
+ *
+ * The parts, one per file: keeping the lease (lease-keeper.ts), planning a batch
+ * (batch-plan.ts), sending it until acknowledged (verdict-loop.ts), replays (replay.ts). This
+ * file holds the worker's life cycle and its read loop.
  */
-import type { EncodedEntry, SinkAdapter, Verdict } from './adapter.js';
-import type { AuditStore, ChainBody } from '../store/store.js';
+import type { SinkAdapter, Verdict } from './adapter.js';
+import type { AuditStore } from '../store/store.js';
 import type { Logger } from '../log.js';
 import { AdaptiveRate } from './rate.js';
-import { backoffDelay, sleep, type BackoffPolicy } from './retry.js';
-import { entrySize, fitsRecordLimit, resendFrom } from './batcher.js';
-import { commitBatch, LeaseLostError, markError, type DeadLetter } from './cursor.js';
-import { readForSend, releaseLease, renewLease, sendRefusal, type Lease, type LeaseTiming } from './lease.js';
-import type { SinkErrorKind, SinkRow } from './sql/sink-row.js';
-import { commitReplay, deadLetterSeqs, nextReplay, type ReplayRow } from './sql/replays.js';
+import { sleep, type BackoffPolicy } from './retry.js';
+import { entrySize } from './batcher.js';
+import { commitBatch, LeaseLostError } from './cursor.js';
+import { readForSend, type Lease, type LeaseTiming } from './lease.js';
+import type { SinkRow } from './sql/sink-row.js';
+import { LeaseKeeper, StopSignal } from './lease-keeper.js';
+import { encodePending, planBatch, type Pending } from './batch-plan.js';
+import { deliverBatch, SinkErrorReporter } from './verdict-loop.js';
+import { replayStep, type ReplayHost } from './replay.js';
 
 export interface WorkerContext {
   store: AuditStore;
@@ -45,53 +52,72 @@ export interface WorkerContext {
   onSent?(sinkId: string, verdict: Verdict['kind'], entries: number): void;
 }
 
-interface Pending {
-  seq: number;
-  logId: string;
-  storedAt: number;
-  seenAt: number;
-  entry: EncodedEntry;
-}
-
-/** Thrown out of the loop when the worker must stop without treating it as a failure. */
-class StopSignal extends Error {
-  constructor(readonly why: string) {
-    super(why);
-  }
-}
-
-export class SinkWorker {
+export class SinkWorker implements ReplayHost {
   readonly sinkId: string;
   readonly accountId: string;
+  readonly store: AuditStore;
+  readonly pageSize: number;
+  readonly backoff: BackoffPolicy;
+  readonly fatalBackoff: BackoffPolicy;
+  readonly errors: SinkErrorReporter;
+  readonly onSent: WorkerContext['onSent'];
   private adapter: SinkAdapter | undefined;
+  private currentRate: AdaptiveRate | undefined;
   private specVersion: string;
   private spec: string;
-  private rate: AdaptiveRate | undefined;
   private stopping = false;
   /** Aborted when the lease is lost or the stop deadline passed: aborts sends too. */
   private readonly hard = new AbortController();
+  private readonly keeper: LeaseKeeper;
   /** The current wait's controller; `wake`/`recheck` abort it. */
   private waitCtl: AbortController | undefined;
   private waitKind: 'idle' | 'backoff' | undefined;
   private recheckWanted = false;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private lastError: string | undefined;
   private done: Promise<void> | undefined;
+  /** Last seq acknowledged (what the row's cursor says after our last commit). */
+  private cursor: number;
 
   constructor(
     private readonly ctx: WorkerContext,
-    private readonly lease: Lease,
+    readonly lease: Lease,
     row: SinkRow,
   ) {
     this.sinkId = row.id;
     this.accountId = row.accountId;
+    this.store = ctx.store;
+    this.pageSize = ctx.pageSize;
+    this.backoff = ctx.backoff;
+    this.fatalBackoff = ctx.fatalBackoff;
+    this.onSent = ctx.onSent;
     this.specVersion = row.resourceVersion;
     this.spec = JSON.stringify(row.spec);
     this.cursor = row.cursorSeq;
+    this.errors = new SinkErrorReporter(ctx.store, lease, ctx.errorAfterAttempts, ctx.logger);
+    this.keeper = new LeaseKeeper(
+      ctx.store,
+      lease,
+      ctx.timing,
+      this.hard.signal,
+      {
+        letGo: () => {
+          this.stopping = true;
+          this.waitCtl?.abort();
+        },
+        lost: (why) => this.lose(why),
+      },
+      ctx.logger,
+    );
   }
 
-  /** Last seq acknowledged (what the row's cursor says after our last commit). */
-  private cursor: number;
+  /** The sink's adaptive rate; exists once the adapter does. */
+  get rate(): AdaptiveRate {
+    return this.currentRate!;
+  }
+
+  /** Fired when the lease is lost or the stop deadline passed. */
+  get aborted(): AbortSignal {
+    return this.hard.signal;
+  }
 
   /** Starts the loop; resolves (never rejects) when the worker has stopped and let go of its lease. */
   start(): Promise<void> {
@@ -127,45 +153,17 @@ export class SinkWorker {
 
   private async run(): Promise<void> {
     const log = this.ctx.logger?.child({ sink: this.sinkId, account: this.accountId });
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, this.ctx.timing.ttlMs / 3));
-    this.renewTimer.unref();
+    this.keeper.start();
     try {
       await this.loop();
     } catch (err) {
       if (!(err instanceof StopSignal || err instanceof LeaseLostError)) log?.error({ err }, 'sink worker failed');
       else log?.debug({ why: err.message }, 'sink worker stopping');
     } finally {
-      clearInterval(this.renewTimer);
+      this.keeper.stop();
       await this.adapter?.close().catch(() => {});
       // Released only now that no send of ours is in flight: this is what awaitSinkDeleted waits for.
-      await releaseLease(this.ctx.store, this.lease).catch((err: unknown) => log?.warn({ err }, 'could not release sink lease; it will expire'));
-    }
-  }
-
-  private async renew(): Promise<void> {
-    if (this.hard.signal.aborted) return;
-    try {
-      const ok = await renewLease(this.ctx.store, this.lease, this.ctx.timing.ttlMs);
-      if (!ok) {
-        const row = await readForSend(this.ctx.store.sql, this.sinkId);
-        // Deleted (deleteSink bumps the fence, and a deleting sink cannot be claimed by anyone) or
-        // paused (fence unchanged), and still in our name: stop gracefully.
-        const ours = row !== undefined && row.leaseOwner === this.lease.owner;
-        if (ours && (row.state === 'deleting' || (row.fence === this.lease.token && !row.enabled))) {
-          // Still ours, but deleted or paused: stop gracefully. A send in flight is NOT aborted:
-          // its request may already be on the wire, and aborting would let us release the lease
-          // (and a delete be acknowledged) while the destination still processes it. It runs to
-          // its answer, bounded by the lease's expiry (its own AbortSignal), and only then is the
-          // lease released — which is what awaitSinkDeleted waits for.
-          this.stopping = true;
-          this.waitCtl?.abort();
-        } else {
-          this.lose('lease lost');
-        }
-      }
-    } catch (err) {
-      // A store hiccup: keep going; the pre-send check refuses to send on a lease that runs short.
-      this.ctx.logger?.warn({ err, sink: this.sinkId }, 'sink lease renewal failed');
+      await this.keeper.release().catch((err: unknown) => log?.warn({ err }, 'could not release sink lease; it will expire'));
     }
   }
 
@@ -175,7 +173,8 @@ export class SinkWorker {
     this.waitCtl?.abort();
   }
 
-  private checkRunning(): void {
+  /** Throws StopSignal when the worker must stop. */
+  checkRunning(): void {
     if (this.hard.signal.aborted) throw new StopSignal('lease lost');
     if (this.stopping) throw new StopSignal('stopping');
   }
@@ -196,13 +195,21 @@ export class SinkWorker {
     }
   }
 
+  backoffWait(ms: number): Promise<void> {
+    return this.wait(ms, 'backoff');
+  }
+
+  sendSignal(): AbortSignal {
+    return this.keeper.sendSignal();
+  }
+
   private async ensureAdapter(row?: SinkRow): Promise<SinkAdapter> {
     if (!this.adapter) {
       const r = row ?? (await readForSend(this.ctx.store.sql, this.sinkId));
       if (!r) throw new StopSignal('sink deleted');
       this.adapter = await this.ctx.makeAdapter(r);
       const { recordsPerSecond, bytesPerSecond } = this.adapter.limits;
-      this.rate = new AdaptiveRate({ recordsPerSecond, bytesPerSecond });
+      this.currentRate = new AdaptiveRate({ recordsPerSecond, bytesPerSecond });
     }
     return this.adapter;
   }
@@ -211,20 +218,11 @@ export class SinkWorker {
    * The fence check before a send (see lease.ts), and pickup of spec changes. Returns false when
    * the destination changed: the caller drops what it encoded and reads again from the cursor.
    */
-  private async preSend(): Promise<boolean> {
-    let row = await readForSend(this.ctx.store.sql, this.sinkId);
-    let refusal = sendRefusal(row, this.lease, this.ctx.timing);
-    if (refusal === 'lease too short' && (await renewLease(this.ctx.store, this.lease, this.ctx.timing.ttlMs))) {
-      row = await readForSend(this.ctx.store.sql, this.sinkId);
-      refusal = sendRefusal(row, this.lease, this.ctx.timing);
-    }
-    if (refusal) {
-      this.lose(refusal);
-      throw new StopSignal(refusal);
-    }
-    if (row!.resourceVersion !== this.specVersion) {
-      const spec = JSON.stringify(row!.spec);
-      this.specVersion = row!.resourceVersion;
+  async preSend(): Promise<boolean> {
+    const row = await this.keeper.checkBeforeSend();
+    if (row.resourceVersion !== this.specVersion) {
+      const spec = JSON.stringify(row.spec);
+      this.specVersion = row.resourceVersion;
       if (spec !== this.spec) {
         // Changing the destination keeps the cursor: only the adapter is rebuilt.
         this.spec = spec;
@@ -237,16 +235,6 @@ export class SinkWorker {
     return true;
   }
 
-  private async recheckNow(): Promise<void> {
-    this.recheckWanted = false;
-    const row = await readForSend(this.ctx.store.sql, this.sinkId);
-    const refusal = sendRefusal(row, this.lease, this.ctx.timing);
-    if (refusal && refusal !== 'lease too short') {
-      this.lose(refusal);
-      throw new StopSignal(refusal);
-    }
-  }
-
   private async loop(): Promise<void> {
     let adapter = await this.ensureAdapter();
     // Read but not yet acknowledged, in chain order; `lastRead` is the last seq in it (or the cursor).
@@ -256,7 +244,7 @@ export class SinkWorker {
       const page = await this.ctx.store.readChainBodies(this.accountId, buf.lastRead + 1, this.ctx.pageSize);
       const now = Date.now();
       for (const r of page) {
-        const p = this.encode(adapter, r, now);
+        const p = encodePending(adapter, this.accountId, r, now);
         buf.pending.push(p);
         buf.bytes += entrySize(p.entry);
         buf.lastRead = r.seq;
@@ -270,17 +258,20 @@ export class SinkWorker {
     };
     for (;;) {
       this.checkRunning();
-      if (this.recheckWanted) await this.recheckNow();
+      if (this.recheckWanted) {
+        this.recheckWanted = false;
+        await this.keeper.checkNow();
+      }
       adapter = await this.ensureAdapter();
       const limits = adapter.limits;
       // Read while less than a batch is buffered: memory stays bounded by two batches plus a page.
       if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) await readPage();
       if (buf.pending.length === 0) {
-        if (await this.replayStep(adapter)) continue;
+        if (await replayStep(this, adapter)) continue;
         await this.wait(this.ctx.idlePollMs, 'idle');
         continue;
       }
-      const plan = this.plan(buf.pending, adapter);
+      const plan = planBatch(buf.pending, limits, this.rate);
       if (!plan.full) {
         if (!buf.caughtUp && buf.bytes < limits.maxBatchBytes) continue;
         const first = buf.pending[0]!;
@@ -293,14 +284,14 @@ export class SinkWorker {
         }
       }
       const batch = buf.pending.slice(0, plan.take);
-      const delivering = this.deliver(adapter, batch, async (delivered, dead) => {
+      const delivering = deliverBatch(this, adapter, batch, async (delivered, dead) => {
         const last = batch[batch.length - 1]!.seq;
         await commitBatch(this.ctx.store, this.lease, { lastSeq: last, delivered, deadLetters: dead });
         this.cursor = last;
       });
       // While the batch is in flight, read the next one, so that it can go as soon as this one is
       // acknowledged: reading the store then costs no delivery time. Only reads: the cursor moves
-      // in `deliver` alone, after the acknowledgement.
+      // in `deliverBatch` alone, after the acknowledgement.
       const readingAhead = (async () => {
         while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) await readPage();
       })();
@@ -319,179 +310,5 @@ export class SinkWorker {
       buf.pending = buf.pending.slice(plan.take);
       buf.bytes = buf.pending.reduce((n, p) => n + entrySize(p.entry), 0);
     }
-  }
-
-  private encode(adapter: SinkAdapter, r: ChainBody, now: number): Pending {
-    return { seq: r.seq, logId: r.logId, storedAt: r.storedAt, seenAt: now, entry: adapter.encode(this.accountId, r.seq, r.logId, r.recordJson) };
-  }
-
-  /**
-   * How many pending records the next batch covers (oversized ones ride along as dead letters):
-   * within the adapter's batch limits and one second's worth of records and bytes at the current
-   * rate, so that `reserve` can grant the batch whole.
-   */
-  private plan(pending: Pending[], adapter: SinkAdapter): { take: number; full: boolean } {
-    const limits = adapter.limits;
-    const { maxCount, maxBytes } = this.batchBounds(limits);
-    let count = 0;
-    let bytes = 0;
-    let i = 0;
-    for (; i < pending.length; i++) {
-      const e = pending[i]!.entry;
-      if (!fitsRecordLimit(e, limits)) continue;
-      const size = entrySize(e);
-      // The first entry always goes, however large: `reserve` caps its need at the bucket's size.
-      if (count >= maxCount || (count > 0 && bytes + size > maxBytes)) break;
-      count++;
-      bytes += size;
-    }
-    return { take: i, full: i < pending.length || count >= maxCount };
-  }
-
-  /** Most records and bytes one batch carries: the adapter's batch limits, and one second's worth at the current rate. */
-  private batchBounds(limits: SinkAdapter['limits']): { maxCount: number; maxBytes: number } {
-    const cap = this.rate!.batchCap();
-    return { maxCount: Math.max(1, Math.min(limits.maxBatchRecords, cap.records)), maxBytes: Math.min(limits.maxBatchBytes, cap.bytes) };
-  }
-
-  /**
-   * Sends `batch` until every entry is acknowledged or dead-lettered, then calls `commit`.
-   * Returns false (committing nothing) when the destination changed mid-way.
-   */
-  private async deliver(adapter: SinkAdapter, batch: Pending[], commit: (delivered: number, dead: DeadLetter[]) => Promise<void>): Promise<boolean> {
-    const limits = adapter.limits;
-    const dead: DeadLetter[] = [];
-    const bySeq = new Map<number, Pending>();
-    let toSend: EncodedEntry[] = [];
-    for (const p of batch) {
-      bySeq.set(p.seq, p);
-      if (fitsRecordLimit(p.entry, limits)) toSend.push(p.entry);
-      else dead.push({ seq: p.seq, logId: p.logId, reason: `encoded entry is ${entrySize(p.entry)} bytes, over the destination's limit of ${limits.maxRecordBytes}` });
-    }
-    const sendable = toSend.length;
-    let failures = 0;
-    let throttles = 0;
-    while (toSend.length > 0) {
-      this.checkRunning();
-      const wait = this.rate!.reserve(toSend.length, toSend.reduce((n, e) => n + entrySize(e), 0));
-      if (wait > 0) {
-        await this.wait(wait, 'backoff');
-        continue;
-      }
-      if (!(await this.preSend())) return false;
-      const deadline = this.lease.expiresMs - this.ctx.timing.clockSkewMs - Date.now();
-      const signal = AbortSignal.any([this.hard.signal, AbortSignal.timeout(Math.max(1, deadline))]);
-      const outcome = await adapter.send(toSend, signal).then(
-        (value: unknown) => ({ value }),
-        (error: unknown) => ({ error }),
-      );
-      const verdict = adapter.classify(outcome, toSend);
-      this.ctx.onSent?.(this.sinkId, verdict.kind, toSend.length);
-      // Aborted because the lease ran out or the stop deadline passed: not the destination's fault.
-      if (verdict.kind !== 'ok' && this.hard.signal.aborted) throw new StopSignal('send aborted');
-      switch (verdict.kind) {
-        case 'ok':
-          this.rate!.onSuccess();
-          toSend = [];
-          break;
-        case 'throttle':
-          throttles++;
-          this.rate!.onThrottle();
-          if (verdict.only) toSend = resendFrom(toSend, verdict.only);
-          this.checkRunning();
-          await this.wait(verdict.afterMs ?? backoffDelay(Math.min(throttles - 1, 4), this.ctx.backoff), 'backoff');
-          break;
-        case 'retry':
-          failures++;
-          if (verdict.only) toSend = resendFrom(toSend, verdict.only);
-          await this.noteError('internal', verdict.reason, failures);
-          this.checkRunning();
-          await this.wait(backoffDelay(failures - 1, this.ctx.backoff), 'backoff');
-          break;
-        case 'reject': {
-          const rejected = new Set(verdict.only);
-          for (const i of rejected) {
-            const e = toSend[i];
-            if (e) dead.push({ seq: e.seq, logId: e.logId, reason: verdict.reason });
-          }
-          // The destination took none of the others for sure: send them again.
-          toSend = toSend.filter((_, i) => !rejected.has(i));
-          break;
-        }
-        case 'fatal':
-          failures++;
-          await this.noteError('user_configuration', verdict.reason, this.ctx.errorAfterAttempts);
-          this.checkRunning();
-          await this.wait(backoffDelay(failures - 1, this.ctx.fatalBackoff), 'backoff');
-          break;
-      }
-    }
-    dead.sort((a, b) => a.seq - b.seq);
-    if (!bySeq.size) return true;
-    await commit(sendable - dead.filter((d) => fitsRecordLimit(bySeq.get(d.seq)!.entry, limits)).length, dead);
-    this.lastError = undefined;
-    return true;
-  }
-
-  private async noteError(kind: SinkErrorKind, reason: string, failures: number): Promise<void> {
-    this.ctx.logger?.warn({ sink: this.sinkId, reason, failures }, 'sink delivery failed');
-    if (failures < this.ctx.errorAfterAttempts) return;
-    const message = reason;
-    if (message === this.lastError) return;
-    this.lastError = message;
-    await markError(this.ctx.store, this.lease, kind, message).catch(() => {});
-  }
-
-  /** One batch of the oldest unfinished replay; false when there is nothing to replay. */
-  private async replayStep(adapter: SinkAdapter): Promise<boolean> {
-    const replay = await nextReplay(this.ctx.store.sql, this.sinkId);
-    if (!replay) return false;
-    const records = await this.replayRecords(replay);
-    const now = Date.now();
-    // Within the rate's one-second share too, as `plan` does: a larger batch would be sent as a burst.
-    const { maxCount, maxBytes } = this.batchBounds(adapter.limits);
-    const pending: Pending[] = [];
-    let bytes = 0;
-    for (const r of records) {
-      const p = this.encode(adapter, r, now);
-      const size = entrySize(p.entry);
-      if (pending.length >= maxCount || (pending.length > 0 && bytes + size > maxBytes)) break;
-      pending.push(p);
-      bytes += size;
-    }
-    const nextSeq = pending.length > 0 ? pending[pending.length - 1]!.seq + 1 : replay.toSeq + 1;
-    await this.deliver(adapter, pending, (delivered, dead) =>
-      this.ctx.store.transaction(async (tx) => {
-        const deadSeqs = new Set(dead.map((d) => d.seq));
-        const redelivered = replay.mode === 'dead_letters' ? pending.map((p) => p.seq).filter((s) => !deadSeqs.has(s)) : [];
-        await commitReplay(tx, this.lease, replay, nextSeq, delivered, redelivered);
-        for (const d of dead) {
-          await tx.run(
-            `INSERT INTO audit_log_sink_dead_letters (sink_id, seq, log_id, reason, created_ms) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (sink_id, seq) DO UPDATE SET reason = excluded.reason, created_ms = excluded.created_ms`,
-            [this.sinkId, d.seq, d.logId, d.reason.slice(0, 1000), Date.now()],
-          );
-        }
-      }),
-    );
-    if (pending.length === 0) {
-      // Nothing left in range (e.g. purged by retention): close the replay.
-      await this.ctx.store.transaction((tx) => commitReplay(tx, this.lease, replay, nextSeq, 0, []));
-    }
-    return true;
-  }
-
-  private async replayRecords(replay: ReplayRow): Promise<ChainBody[]> {
-    if (replay.mode === 'range') {
-      const page = await this.ctx.store.readChainBodies(this.accountId, replay.nextSeq, Math.min(this.ctx.pageSize, replay.toSeq - replay.nextSeq + 1));
-      return page.filter((r) => r.seq <= replay.toSeq);
-    }
-    const seqs = await deadLetterSeqs(this.ctx.store.sql, this.sinkId, replay.nextSeq, replay.toSeq, this.ctx.pageSize);
-    const out: ChainBody[] = [];
-    for (const seq of seqs) {
-      const [r] = await this.ctx.store.readChainBodies(this.accountId, seq, 1);
-      if (r && r.seq === seq) out.push(r);
-    }
-    return out;
   }
 }

@@ -10,12 +10,14 @@
  */
 import { failedPrecondition, invalidArgument, notFound } from '../../errors.js';
 import { buildDetails } from '../../record/operations.js';
+import type { temporal } from '@temporalio/proto';
 import type { CloudHandlers, CloudResponse } from '../../api/cloud/handlers.js';
+import { plainRequest, type PlainMessage } from '../../api/cloud/plain-types.js';
 import type { Sql } from '../../store/store.js';
 import type { ControlPlane } from '../context.js';
 import { runMutation, runRead } from '../mutation.js';
 import { apiKeyMessage, newResourceVersion, userMessage, type AccountRow, type ApiKeyRow } from '../model.js';
-import { checkVersion, obj, str } from '../validate.js';
+import { checkVersion } from '../validate.js';
 import { userOf } from './users.js';
 import { CLOUD_DOMAIN, bytesOf, checkCaBundle } from './namespaces.js';
 
@@ -31,7 +33,7 @@ async function accountOf(sql: Sql, accountId: string): Promise<AccountRow> {
 }
 
 /** The Account message. Metrics are on (and have a URI) once an observability CA is set. */
-export function accountMessage(row: AccountRow, asyncOperationId: string): CloudResponse {
+export function accountMessage(row: AccountRow, asyncOperationId: string): PlainMessage<temporal.api.cloud.account.v1.IAccount> {
   const spec = JSON.parse(row.spec_json) as StoredAccountSpec;
   const ca = spec.metrics?.acceptedClientCa ?? '';
   return {
@@ -59,11 +61,12 @@ export function accountHandlers(cp: ControlPlane): CloudHandlers {
       const caller = await cp.authenticate(ctx);
       return runRead(caller, 'GetAccount', undefined, async () => ({
         account: accountMessage(await accountOf(sql, caller.accountId), await lastAccountOperation(sql, caller.accountId)),
-      }));
+      }) satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountResponse>);
     },
 
     UpdateAccount: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
+      const update = plainRequest<temporal.api.cloud.cloudservice.v1.IUpdateAccountRequest>(req);
       return runMutation(cp, caller, ctx, {
         rpc: 'UpdateAccount',
         operation: 'UpdateAccount',
@@ -71,11 +74,10 @@ export function accountHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => buildDetails('UpdateAccount', {}),
         apply: async (tx, op) => {
           const row = await accountOf(tx, caller.accountId);
-          checkVersion(str(req, 'resourceVersion'), row.resource_version, `account ${caller.accountId}`);
-          const rawSpec = obj(req, 'spec');
-          if (!rawSpec) throw invalidArgument('spec is required');
+          checkVersion(update.resourceVersion ?? '', row.resource_version, `account ${caller.accountId}`);
+          if (!update.spec) throw invalidArgument('spec is required');
           // No metrics spec, or an empty CA, turns the observability endpoint off.
-          const bundle = checkCaBundle(bytesOf(obj(rawSpec, 'metrics')?.['acceptedClientCa']), 'spec.metrics.accepted_client_ca', op.now);
+          const bundle = checkCaBundle(bytesOf(update.spec.metrics?.acceptedClientCa), 'spec.metrics.accepted_client_ca', op.now);
           const current = JSON.parse(row.spec_json) as StoredAccountSpec;
           const { metrics: _old, ...others } = current;
           const next: StoredAccountSpec = bundle ? { ...others, metrics: { acceptedClientCa: bundle.stored } } : others;

@@ -5,14 +5,16 @@
  */
 import { invalidArgument, notFound } from '../../errors.js';
 import { buildDetails } from '../../record/operations.js';
+import type { temporal } from '@temporalio/proto';
 import { dateFromTimestamp, type CloudHandlers } from '../../api/cloud/handlers.js';
+import { plainRequest, type PlainMessage } from '../../api/cloud/plain-types.js';
 import type { Sql } from '../../store/store.js';
 import type { ControlPlane } from '../context.js';
 import { runMutation, runRead } from '../mutation.js';
 import { apiKeyMessage, newResourceVersion, type ApiKeyRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
 import { newApiKeyId, newApiKeyToken, sha256Hex } from '../secrets.js';
-import { checkVersion, obj, requireField, str } from '../validate.js';
+import { checkVersion, requireField } from '../validate.js';
 import { userOf } from './users.js';
 
 /** Longest lifetime a key may be given (Temporal Cloud allows up to two years). */
@@ -34,22 +36,21 @@ interface KeySpec {
 }
 
 /** Validates an ApiKeySpec; the owner must be a user of this account (service accounts are not served yet). */
-async function checkSpec(sql: Sql, accountId: string, spec: Record<string, unknown>, now: number): Promise<KeySpec> {
-  const ownerId = requireField(str(spec, 'ownerId'), 'spec.owner_id');
-  const ownerType = str(spec, 'ownerType');
-  if (ownerType === 'OWNER_TYPE_SERVICE_ACCOUNT' || str(spec, 'ownerTypeDeprecated') === 'service-account') {
+async function checkSpec(sql: Sql, accountId: string, spec: PlainMessage<temporal.api.cloud.identity.v1.IApiKeySpec>, now: number): Promise<KeySpec> {
+  const ownerId = requireField(spec.ownerId ?? '', 'spec.owner_id');
+  if (spec.ownerType === 'OWNER_TYPE_SERVICE_ACCOUNT' || spec.ownerTypeDeprecated === 'service-account') {
     throw invalidArgument('service account API keys are not supported by this server: spec.owner_type must be OWNER_TYPE_USER');
   }
   await userOf(sql, accountId, ownerId);
-  const displayName = requireField(str(spec, 'displayName').trim(), 'spec.display_name');
+  const displayName = requireField((spec.displayName ?? '').trim(), 'spec.display_name');
   if (displayName.length > 128) throw invalidArgument('spec.display_name must be at most 128 characters');
-  const description = str(spec, 'description');
+  const description = spec.description ?? '';
   if (description.length > 1024) throw invalidArgument('spec.description must be at most 1024 characters');
-  const expiry = dateFromTimestamp(spec['expiryTime']);
+  const expiry = dateFromTimestamp(spec.expiryTime);
   const expiryMs = expiry && expiry.getTime() > 0 ? expiry.getTime() : null;
   if (expiryMs !== null && expiryMs <= now) throw invalidArgument('spec.expiry_time must be in the future');
   if (expiryMs !== null && expiryMs > now + MAX_KEY_LIFETIME_MS) throw invalidArgument('spec.expiry_time must be at most two years away');
-  return { ownerId, displayName, description, expiryMs, disabled: spec['disabled'] === true };
+  return { ownerId, displayName, description, expiryMs, disabled: spec.disabled === true };
 }
 
 export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
@@ -57,11 +58,12 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
   return {
     GetApiKeys: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const ownerId = str(req, 'ownerId');
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IGetApiKeysRequest>(req);
+      const ownerId = r.ownerId ?? '';
       // Listing everyone's keys needs Owner/Admin; anyone may list their own.
       return runRead(caller, 'GetApiKeys', { ownerId: ownerId || (['ROLE_OWNER', 'ROLE_ADMIN'].includes(caller.role) ? '*' : caller.userId) }, async () => {
-        const limit = pageSizeOf(req['pageSize']);
-        const after = decodePageToken(req['pageToken']);
+        const limit = pageSizeOf(r.pageSize);
+        const after = decodePageToken(r.pageToken);
         const owner = ownerId || (['ROLE_OWNER', 'ROLE_ADMIN'].includes(caller.role) ? '' : caller.userId);
         const rows = await sql.all<ApiKeyRow>(
           `SELECT * FROM api_keys WHERE account_id = ? AND id > ? ${owner ? 'AND owner_id = ?' : ''} ORDER BY id LIMIT ?`,
@@ -74,14 +76,14 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
 
     GetApiKey: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const key = await keyOf(sql, caller.accountId, str(req, 'keyId'));
+      const key = await keyOf(sql, caller.accountId, plainRequest<temporal.api.cloud.cloudservice.v1.IGetApiKeyRequest>(req).keyId ?? '');
       return runRead(caller, 'GetApiKey', { ownerId: key.owner_id }, async () => ({ apiKey: apiKeyMessage(key) }));
     },
 
     CreateApiKey: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const spec = obj(req, 'spec') ?? {};
-      const ownerId = str(spec, 'ownerId');
+      const spec = plainRequest<temporal.api.cloud.cloudservice.v1.ICreateApiKeyRequest>(req).spec ?? {};
+      const ownerId = spec.ownerId ?? '';
       let token = '';
       const response = await runMutation(cp, caller, ctx, {
         rpc: 'CreateApiKey',
@@ -112,7 +114,8 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
 
     UpdateApiKey: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const keyId = str(req, 'keyId');
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IUpdateApiKeyRequest>(req);
+      const keyId = r.keyId ?? '';
       const existing = await sql.get<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ? AND account_id = ?', [keyId, caller.accountId]);
       return runMutation(cp, caller, ctx, {
         rpc: 'UpdateApiKey',
@@ -122,8 +125,8 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => buildDetails('UpdateAPIKey', { target_api_keys: [keyId] }),
         apply: async (tx, op) => {
           const key = await keyOf(tx, caller.accountId, keyId);
-          checkVersion(str(req, 'resourceVersion'), key.resource_version, `API key ${keyId}`);
-          const s = await checkSpec(tx, caller.accountId, obj(req, 'spec') ?? {}, op.now);
+          checkVersion(r.resourceVersion ?? '', key.resource_version, `API key ${keyId}`);
+          const s = await checkSpec(tx, caller.accountId, r.spec ?? {}, op.now);
           if (s.ownerId !== key.owner_id) throw invalidArgument('spec.owner_id cannot change: create a new key for the other owner');
           await tx.run(
             'UPDATE api_keys SET display_name = ?, description = ?, expiry_ms = ?, disabled = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE id = ?',
@@ -136,7 +139,8 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
 
     DeleteApiKey: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const keyId = str(req, 'keyId');
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IDeleteApiKeyRequest>(req);
+      const keyId = r.keyId ?? '';
       const existing = await sql.get<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ? AND account_id = ?', [keyId, caller.accountId]);
       return runMutation(cp, caller, ctx, {
         rpc: 'DeleteApiKey',
@@ -146,7 +150,7 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => buildDetails('DeleteAPIKey', { target_api_keys: [keyId] }),
         apply: async (tx) => {
           const key = await keyOf(tx, caller.accountId, keyId);
-          checkVersion(str(req, 'resourceVersion'), key.resource_version, `API key ${keyId}`);
+          checkVersion(r.resourceVersion ?? '', key.resource_version, `API key ${keyId}`);
           await tx.run('DELETE FROM api_keys WHERE id = ?', [key.id]);
           return { details: buildDetails('DeleteAPIKey', { target_api_keys: [key.id] }), response: {} };
         },

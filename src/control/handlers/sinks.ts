@@ -6,7 +6,9 @@
  */
 import { failedPrecondition, invalidArgument } from '../../errors.js';
 import { buildDetails } from '../../record/operations.js';
+import type { temporal } from '@temporalio/proto';
 import { timestampFromDate, type CloudHandlers, type CloudResponse } from '../../api/cloud/handlers.js';
+import { plainRequest, type PlainMessage } from '../../api/cloud/plain-types.js';
 import type { AuditLogSinkSpec } from '../../sinks/spec.js';
 import {
   awaitSinkDeleted,
@@ -22,24 +24,23 @@ import {
 import { pageSizeOf } from '../paging.js';
 import type { ControlPlane } from '../context.js';
 import { operationMessage, readOperation, runMutation, runRead } from '../mutation.js';
-import { obj, str } from '../validate.js';
 
 /** An `AuditLogSinkSpec` request message as the service's spec type. */
-export function specOf(raw: Record<string, unknown> | undefined): AuditLogSinkSpec {
+export function specOf(raw: PlainMessage<temporal.api.cloud.account.v1.IAuditLogSinkSpec> | null | undefined): AuditLogSinkSpec {
   const s = raw ?? {};
-  const spec: AuditLogSinkSpec = { name: str(s, 'name'), enabled: s['enabled'] === true };
-  const k = obj(s, 'kinesisSink');
-  const p = obj(s, 'pubSubSink');
-  if (k) spec.kinesisSink = { roleName: str(k, 'roleName'), destinationUri: str(k, 'destinationUri'), region: str(k, 'region') };
-  if (p) spec.pubSubSink = { serviceAccountId: str(p, 'serviceAccountId'), topicName: str(p, 'topicName'), gcpProjectId: str(p, 'gcpProjectId') };
+  const spec: AuditLogSinkSpec = { name: s.name ?? '', enabled: s.enabled === true };
+  const k = s.kinesisSink;
+  const p = s.pubSubSink;
+  if (k) spec.kinesisSink = { roleName: k.roleName ?? '', destinationUri: k.destinationUri ?? '', region: k.region ?? '' };
+  if (p) spec.pubSubSink = { serviceAccountId: p.serviceAccountId ?? '', topicName: p.topicName ?? '', gcpProjectId: p.gcpProjectId ?? '' };
   return spec;
 }
 
 const HEALTH: Record<string, string> = { user_configuration: 'HEALTH_ERROR_USER_CONFIGURATION', internal: 'HEALTH_ERROR_INTERNAL' };
 
 /** The Cloud API's `AuditLogSink` message. */
-export function sinkMessage(v: AuditLogSinkView): CloudResponse {
-  const msg: CloudResponse = {
+export function sinkMessage(v: AuditLogSinkView): PlainMessage<temporal.api.cloud.account.v1.IAuditLogSink> {
+  const msg: PlainMessage<temporal.api.cloud.account.v1.IAuditLogSink> = {
     name: v.name,
     resourceVersion: v.resourceVersion,
     state: v.state === 'deleting' ? 'RESOURCE_STATE_DELETING' : 'RESOURCE_STATE_ACTIVE',
@@ -47,7 +48,7 @@ export function sinkMessage(v: AuditLogSinkView): CloudResponse {
     health: v.health === 'ok' ? 'HEALTH_OK' : (HEALTH[v.errorKind ?? 'internal'] ?? 'HEALTH_ERROR_INTERNAL'),
     errorMessage: v.health === 'ok' ? '' : v.errorMessage,
   };
-  if (v.lastSucceededMs !== null) msg['lastSucceededTime'] = timestampFromDate(v.lastSucceededMs);
+  if (v.lastSucceededMs !== null) msg.lastSucceededTime = timestampFromDate(v.lastSucceededMs);
   return msg;
 }
 
@@ -61,24 +62,26 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
   return {
     GetAccountAuditLogSinks: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinksRequest>(req);
       return runRead(caller, 'GetAccountAuditLogSinks', undefined, async () => {
-        const page = await listSinks(store.sql, caller.accountId, pageSizeOf(req['pageSize']), str(req, 'pageToken'));
-        return { sinks: page.sinks.map(sinkMessage), nextPageToken: page.nextPageToken };
+        const page = await listSinks(store.sql, caller.accountId, pageSizeOf(r.pageSize), r.pageToken ?? '');
+        return { sinks: page.sinks.map(sinkMessage), nextPageToken: page.nextPageToken } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinksResponse>;
       });
     },
 
     GetAccountAuditLogSink: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinkRequest>(req);
       return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => {
-        const name = str(req, 'name');
+        const name = r.name ?? '';
         if (!name) throw invalidArgument('name is required');
-        return { sink: sinkMessage(await getSink(store.sql, caller.accountId, name)) };
+        return { sink: sinkMessage(await getSink(store.sql, caller.accountId, name)) } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinkResponse>;
       });
     },
 
     CreateAccountAuditLogSink: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const spec = specOf(obj(req, 'spec'));
+      const spec = specOf(plainRequest<temporal.api.cloud.cloudservice.v1.ICreateAccountAuditLogSinkRequest>(req).spec);
       const res = await runMutation(cp, caller, ctx, {
         rpc: 'CreateAccountAuditLogSink',
         operation: 'UpdateAccount',
@@ -96,14 +99,15 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
 
     UpdateAccountAuditLogSink: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const spec = specOf(obj(req, 'spec'));
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IUpdateAccountAuditLogSinkRequest>(req);
+      const spec = specOf(r.spec);
       const res = await runMutation(cp, caller, ctx, {
         rpc: 'UpdateAccountAuditLogSink',
         operation: 'UpdateAccount',
         request: req,
         refusedDetails: () => sinkDetails(spec.name || '(none)', 'update'),
         apply: async (tx) => {
-          await updateSink(tx, caller.accountId, spec, str(req, 'resourceVersion'));
+          await updateSink(tx, caller.accountId, spec, r.resourceVersion ?? '');
           return { details: sinkDetails(spec.name, 'update', spec), response: {} };
         },
       });
@@ -113,7 +117,8 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
 
     DeleteAccountAuditLogSink: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const name = str(req, 'name');
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IDeleteAccountAuditLogSinkRequest>(req);
+      const name = r.name ?? '';
       const res = await runMutation(cp, caller, ctx, {
         rpc: 'DeleteAccountAuditLogSink',
         operation: 'UpdateAccount',
@@ -121,7 +126,7 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => sinkDetails(name || '(none)', 'delete'),
         apply: async (tx) => {
           if (!name) throw invalidArgument('name is required');
-          const deletion = await deleteSink(tx, caller.accountId, name, str(req, 'resourceVersion'));
+          const deletion = await deleteSink(tx, caller.accountId, name, r.resourceVersion ?? '');
           return { details: sinkDetails(name, 'delete'), response: {}, inProgressOn: deletion.sinkId };
         },
       });
@@ -149,7 +154,8 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
     ValidateAccountAuditLogSink: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
       return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
-        const result = await verifySink(store, caller.accountId, specOf(obj(req, 'spec')), { principal: caller.principal, userEmail: caller.email });
+        const spec = specOf(plainRequest<temporal.api.cloud.cloudservice.v1.IValidateAccountAuditLogSinkRequest>(req).spec);
+        const result = await verifySink(store, caller.accountId, spec, { principal: caller.principal, userEmail: caller.email });
         if (!result.ok) {
           // A malformed spec is the request's fault (INVALID_ARGUMENT, as Create answers it); any
           // other cause is the destination's state (FAILED_PRECONDITION). Neither is retried.

@@ -1,9 +1,9 @@
 /**
- * The `audit_log_sinks` row (migration 0003_delivery) as the delivery code sees it, and the one
- * SELECT that reads it. Numbers come back as numbers on both engines (pg's BIGINT parser is set
- * in postgres-store.ts; SQLite returns integers).
+ * The `audit_log_sinks` row (migration 0003_delivery) as the delivery code sees it, and the
+ * columns every SELECT of it reads (sink-by-id.ts, sink-by-name.ts, sinks-of-account.ts). Numbers
+ * come back as numbers on both engines (pg's BIGINT parser is set in postgres-store.ts; SQLite
+ * returns integers).
  */
-import type { Sql } from '../../store/store.js';
 import type { AuditLogSinkSpec, SinkKind } from '../../sinks/spec.js';
 
 export type SinkState = 'active' | 'deleting';
@@ -37,7 +37,7 @@ export interface SinkRow {
   expiredCount: number;
 }
 
-interface RawSinkRow {
+export interface RawSinkRow {
   id: string;
   account_id: string;
   name: string;
@@ -95,22 +95,3 @@ export function toSinkRow(r: RawSinkRow): SinkRow {
 export const SINK_COLUMNS =
   'id, account_id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, cursor_seq, lease_owner, ' +
   'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count';
-
-export async function sinkById(sql: Sql, id: string): Promise<SinkRow | undefined> {
-  const r = await sql.get<RawSinkRow>(`SELECT ${SINK_COLUMNS} FROM audit_log_sinks WHERE id = ?`, [id]);
-  return r && toSinkRow(r);
-}
-
-export async function sinkByName(sql: Sql, accountId: string, name: string): Promise<SinkRow | undefined> {
-  const r = await sql.get<RawSinkRow>(`SELECT ${SINK_COLUMNS} FROM audit_log_sinks WHERE account_id = ? AND name = ?`, [accountId, name]);
-  return r && toSinkRow(r);
-}
-
-/** Sinks of one account, by name, after `afterName` (keyset paging). */
-export async function sinksOfAccount(sql: Sql, accountId: string, afterName: string, limit: number): Promise<SinkRow[]> {
-  const rows = await sql.all<RawSinkRow>(
-    `SELECT ${SINK_COLUMNS} FROM audit_log_sinks WHERE account_id = ? AND name > ? ORDER BY name LIMIT ?`,
-    [accountId, afterName, limit],
-  );
-  return rows.map(toSinkRow);
-}

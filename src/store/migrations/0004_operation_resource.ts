@@ -3,7 +3,7 @@
  * once but completes only when the process delivering that sink has let go (a dead one's lease
  * must expire first): the operation stays STATE_IN_PROGRESS, tied to the sink by `resource_id`,
  * and whoever removes the sink marks it STATE_FULFILLED in the same transaction
- * (src/delivery/sql/delete.ts).
+ * (src/delivery/sql/finish-deletion.ts).
  */
 import type { Migration } from './index.js';
 

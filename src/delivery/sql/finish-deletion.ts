@@ -1,14 +1,8 @@
 /**
- * The two halves of a fenced delete (see src/delivery/lease.ts "Delete fence"): mark the row
- * `deleting` and bump its fence inside the caller's transaction; remove it once its last holder
- * let go or its lease expired.
+ * Second half of a fenced delete (see src/delivery/lease.ts "Delete fence"; the first is
+ * mark-deleting.ts): remove the sink once its last holder let go or its lease expired.
  */
-import type { AuditStore, StoreTx } from '../../store/store.js';
-
-/** In the caller's transaction: no holder may send or commit for this sink from its commit on. */
-export async function markDeleting(tx: StoreTx, sinkId: string, now = Date.now()): Promise<void> {
-  await tx.run("UPDATE audit_log_sinks SET state = 'deleting', fence = fence + 1, modified_ms = ? WHERE id = ?", [now, sinkId]);
-}
+import type { AuditStore } from '../../store/store.js';
 
 /**
  * Removes a `deleting` sink with its dead letters and replays, if no holder can still be sending:
