@@ -24,7 +24,7 @@ import type { ControlPlane } from '../context.js';
 import { runMutation, runRead } from '../mutation.js';
 import { ACTIVE, newResourceVersion, type NamespaceRow, type UserRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
-import { namespacePermission } from '../rbac.js';
+import { isNamespaceAdminEverywhere, namespacePermission } from '../rbac.js';
 import { checkVersion, namespaceRow, obj, str } from '../validate.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -541,8 +541,8 @@ async function editAccess(tx: StoreTx, userId: string, now: number, edit: (acces
 
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 
-/** Owner and Global Admin: Namespace Admin everywhere. */
-const isAccountAdmin = (caller: AccountCaller) => caller.role === 'ROLE_OWNER' || caller.role === 'ROLE_ADMIN';
+/** Owner and Global Admin: Namespace Admin everywhere (the access table says who). */
+const isAccountAdmin = (caller: AccountCaller) => isNamespaceAdminEverywhere(caller.role);
 
 // ---------------------------------------------------------------------------------------------
 // Handlers
