@@ -330,6 +330,8 @@ for (const engine of engines()) {
       const bodies: [string, string, Record<string, string>][] = [
         ['/api/v1/audit-logs', '{"records":[{"details":{"__proto__":{"polluted":true}}}]}', owner],
         ['/auth/login', '{"email":"a@example.com","password":"whatever whatever","__proto__":{"x":1}}', json],
+        // An escaped spelling parses to the same key.
+        ['/api/v1/audit-logs', '{"records":[{"details":{"\\u005f_proto__":{"polluted":true}}}]}', owner],
         ['/cloud/users', '{"spec":{"email":"p@example.com","constructor":{"prototype":{"x":1}}}}', owner],
       ];
       for (const [path, body, headers] of bodies) {

@@ -95,8 +95,12 @@ function queryParams(req: FastifyRequest, allowed: ReadonlySet<string>): QueryTe
   return q as QueryText;
 }
 
-/** Keys a JSON body may not have: assigning them changes an object's prototype in JavaScript. */
-const FORBIDDEN_KEY = /"(?:__proto__|constructor)"/;
+/**
+ * Text that may spell a key a JSON body may not have (assigning it changes an object's prototype
+ * in JavaScript): the names, or any `\u` escape (`"\u005f_proto__"` parses to `__proto__`).
+ * Only bodies that match are walked.
+ */
+const FORBIDDEN_KEY = /__proto__|constructor|\\u/;
 
 /**
  * The path of the first `__proto__` key (or `constructor` holding a `prototype`) in a parsed
