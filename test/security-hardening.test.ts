@@ -31,6 +31,7 @@ import { isAuditError } from '../src/errors.js';
 import type { AuditStore } from '../src/store/store.js';
 import { validateEmitted } from '../src/record/schema.js';
 import { makeTestTls } from './helpers/tls.js';
+import { runCli } from './helpers/cli.js';
 
 async function serve(store: AuditStore, t: ControlFixture | undefined, env: Record<string, string> = {}, extra: { https?: { cert: Buffer; key: Buffer } } = {}) {
   const config = resolveConfig(env);
@@ -153,6 +154,17 @@ for (const engine of engines()) {
       assert.equal(((await res.json()) as { role: string }).role, 'ROLE_OWNER');
       const given = await createAccount(store, { email: 'given-owner@example.com', password: 'a password the operator chose' });
       assert.equal(given.password, undefined, 'a given password is never echoed');
+    });
+
+    it('`auditstream accounts create` without --password prints a generated one, once, that logs in', async () => {
+      const res = await runCli(['accounts', 'create', '--email', `cli-owner-${engine}@example.com`, '--json'], { DATABASE_URL: fx.databaseUrl });
+      assert.equal(res.code, 0, res.stderr);
+      const out = JSON.parse(res.stdout) as { account_id: string; password?: string };
+      assert.ok(out.password && out.password.length >= 16);
+      const login = await fetch(`${s.base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: `cli-owner-${engine}@example.com`, password: out.password }) });
+      assert.equal(login.status, 200);
+      const page = await store.query({ accountId: out.account_id }, { order: 'asc', limit: 100 });
+      assert.ok(!page.items.some((r) => r.recordJson.includes(out.password!)), 'the password is in no record');
     });
 
     it('a Global Admin cannot take over the Owner, even an Owner without a password (older databases)', async () => {
