@@ -104,6 +104,8 @@ for (const engine of engines()) {
       assert.ok(served.length > 0);
       for (const r of served) assert.ok(table.includes(r), `${r} is served but has no entry in API_ROUTES`);
       for (const r of API_ROUTES) if (r.rule !== null) assert.ok(ruleOf(r.rule), `${r.method} ${r.url}: rule ${r.rule} is not in the table`);
+      // Names that every object has are no rules.
+      for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) assert.equal(ruleOf(name), undefined, name);
     });
 
     for (const route of API_ROUTES.filter((r) => r.rule !== null)) {

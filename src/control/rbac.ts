@@ -160,7 +160,9 @@ export const API_ROUTES: readonly RouteAccess[] = [
 
 /** The rule of an RPC or `/api/v1` call, if it has one. */
 export function ruleOf(name: string): Rule | undefined {
-  return RBAC[name] ?? API_RULES[name];
+  // Own entries only: `constructor` or `__proto__` must never read as a rule.
+  if (Object.hasOwn(RBAC, name)) return RBAC[name];
+  return Object.hasOwn(API_RULES, name) ? API_RULES[name] : undefined;
 }
 
 /**
@@ -256,5 +258,7 @@ export function authorize(caller: AccountCaller, rpc: string, target: AuthorizeT
       }
       return;
     }
+    default:
+      throw permissionDenied(`${rpc} has no access rule`);
   }
 }
