@@ -5,6 +5,7 @@
  */
 import { AuditError } from './errors.js';
 import { parseTrustedProxies, type TrustedProxies } from './record/caller-ip.js';
+import { parseMetricsAccess, type MetricsAccess } from './api/metrics-access.js';
 
 /** The embedded default: a SQLite file under the data directory. */
 export const DEFAULT_DATABASE_URL = './data/auditstream.db';
@@ -37,6 +38,8 @@ export interface Config {
   checkpointIntervalMs: number;
   retentionIntervalMs: number;
   retentionBatchSize: number;
+  /** Who may read /metrics: loopback callers (default), a bearer token, or anyone. */
+  metricsAccess: MetricsAccess;
 }
 
 /** One setting: its env var, flag name (commander camelCase) and parser. */
@@ -81,6 +84,7 @@ const SETTINGS: Setting<keyof Config>[] = [
   { key: 'checkpointIntervalMs', env: 'AUDITSTREAM_CHECKPOINT_INTERVAL_MS', flag: 'checkpointIntervalMs', parse: int(1000, 86_400_000) },
   { key: 'retentionIntervalMs', env: 'AUDITSTREAM_RETENTION_INTERVAL_MS', flag: 'retentionIntervalMs', parse: int(1000, 86_400_000) },
   { key: 'retentionBatchSize', env: 'AUDITSTREAM_RETENTION_BATCH_SIZE', flag: 'retentionBatchSize', parse: int(1, 1_000_000) },
+  { key: 'metricsAccess', env: 'AUDITSTREAM_METRICS_ACCESS', flag: 'metricsAccess', parse: parseMetricsAccess },
 ];
 
 /** The environment variable of each setting, for `--help` texts. */
@@ -107,6 +111,7 @@ export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'
     checkpointIntervalMs: 5 * 60_000,
     retentionIntervalMs: 60_000,
     retentionBatchSize: 10_000,
+    metricsAccess: { mode: 'loopback' },
   };
 }
 

@@ -46,6 +46,8 @@ export const ERRORS = {
   AS_ERR_PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcCode.INVALID_ARGUMENT },
   AS_ERR_UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcCode.INVALID_ARGUMENT },
   AS_ERR_RATE_LIMITED: { http: 429, grpc: GrpcCode.RESOURCE_EXHAUSTED },
+  AS_ERR_HEADERS_TOO_LARGE: { http: 431, grpc: GrpcCode.INVALID_ARGUMENT },
+  AS_ERR_REQUEST_TIMEOUT: { http: 408, grpc: GrpcCode.DEADLINE_EXCEEDED },
   AS_ERR_UNIMPLEMENTED: { http: 501, grpc: GrpcCode.UNIMPLEMENTED },
   AS_ERR_UNAVAILABLE: { http: 503, grpc: GrpcCode.UNAVAILABLE },
   AS_ERR_INTERNAL: { http: 500, grpc: GrpcCode.INTERNAL },

@@ -4,11 +4,11 @@
  * stop intake (new requests get 503), let in-flight requests finish, flush queued appends, sign
  * a last checkpoint, close the store. A second signal exits at once.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
-import { openStore } from './store/open.js';
+import { openStore, parseDatabaseUrl } from './store/open.js';
 import type { AuditStore } from './store/store.js';
 import { buildApp } from './api/app.js';
 import { createMetrics } from './api/metrics.js';
@@ -45,7 +45,9 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     releasers.length = 0;
   };
   try {
+    restrictFileModes(config);
     const store = await openStore(config.databaseUrl);
+    restrictFileModes(config);
     releasers.push({ name: 'store', release: () => store.close() });
     logger.info({ engine: store.engine }, 'store opened');
 
@@ -83,6 +85,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
       logger,
       metrics,
       auth: control.apiAuth,
+      onRefused: control.recordRefusedRead,
       onCommit: notify,
       ...(https ? { https } : {}),
       register: (a) => {
@@ -113,6 +116,21 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
   } catch (err) {
     await releaseAll();
     throw err;
+  }
+}
+
+/**
+ * The SQLite database (and its -wal/-shm files) and the data directory hold password hashes, key
+ * hashes and the signing key: readable by this user only. The umask makes every file this
+ * process creates 0600 (directories 0700); files from an earlier, laxer start are tightened.
+ */
+export function restrictFileModes(config: Readonly<Config>): void {
+  process.umask(0o077);
+  const loc = parseDatabaseUrl(config.databaseUrl);
+  if (loc.engine !== 'sqlite') return;
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    const path = `${loc.path}${suffix}`;
+    if (existsSync(path)) chmodSync(path, 0o600);
   }
 }
 

@@ -10,7 +10,7 @@
  *   all on the namespace: namespaces.ts answers those as if the namespace did not exist, so that
  *   existence never leaks); a denied mutation leaves exactly one ERROR record
  *   (LOG_LEVEL_ERROR, the RPC's audited operation, the caller as principal) and changes no row of
- *   the account; a denied read leaves nothing.
+ *   the account; a denied read leaves one ERROR record named after the RPC.
  *
  * ValidateAccountAuditLogSink is a read whose test record goes to the destination only: allowed
  * callers get past RBAC to the spec check (a malformed ARN keeps it off the network), nobody leaves
@@ -31,6 +31,7 @@ import { createControlFixture, type Actor, type ControlFixture } from './helpers
 import { makeTestTls } from './helpers/tls.js';
 import { ACCOUNT_ROLES, NAMESPACE_PERMISSIONS, RBAC, authorize, type AccountRole, type NamespacePermission, type Rule } from '../src/control/rbac.js';
 import { keyIdOfToken } from '../src/control/secrets.js';
+import { refusedReads } from '../src/control/refusals.js';
 import { cloudMethods, findCloudMethod } from '../src/api/cloud/proto.js';
 import { requestToPlain, responseFromPlain } from '../src/api/cloud/plain.js';
 import { operationForRpc } from '../src/record/operations.js';
@@ -363,6 +364,8 @@ for (const engine of engines()) {
                   access: { permission: perm === 'none' ? 'PERMISSION_UNSPECIFIED' : perm },
                 });
               }
+              // Each call starts a fresh refused-read window, so the per-principal limit never hides a record.
+              await refusedReads(env.t.control.cp).flushAll();
               const beforeState = await snapshot(store, actor.accountId);
               const beforeCount = await store.count(actor.accountId);
               let outcome: { ok: true; res: CloudResponse } | { ok: false; code: string; message: string };
@@ -404,7 +407,11 @@ for (const engine of engines()) {
                 if (!denials.includes(outcome.code)) problems.push(`${label}: expected ${denials.join(' or ')}, got ${outcome.code} (${outcome.message})`);
                 if ((await snapshot(store, actor.accountId)) !== beforeState) problems.push(`${label}: a denied call changed the account's state`);
                 if (!audited) {
-                  if (added.length !== 0) problems.push(`${label}: a denied read added ${added.length} records`);
+                  // A refused read leaves one ERROR record named after the RPC (src/control/refusals.ts).
+                  const r = added[0];
+                  if (added.length !== 1 || r!.status !== 'ERROR' || r!.level !== 'LOG_LEVEL_ERROR' || r!.operation !== rpc || r!.principal.id !== actor.userId || !validateEmitted(r!).ok) {
+                    problems.push(`${label}: a denied read should add one ERROR ${rpc} record, got ${JSON.stringify(added)}`);
+                  }
                 } else if (added.length !== 1) {
                   problems.push(`${label}: a denied mutation added ${added.length} records, expected one ERROR record`);
                 } else {
@@ -523,6 +530,8 @@ for (const engine of engines()) {
             const actor = actors.get(role)!;
             const label = `${route.method} ${route.path} as ${role}`;
             const want = expectedAllowed(rule, role, 'none', true);
+            // Each call starts a fresh refused-read window, so the per-principal limit never hides a record.
+            await refusedReads(env.t.control.cp).flushAll();
             const beforeState = await snapshot(store, actor.accountId);
             const beforeCount = await store.count(actor.accountId);
             const res = await app.inject({
@@ -544,7 +553,10 @@ for (const engine of engines()) {
               if (res.statusCode !== 403) problems.push(`${label}: expected 403, got ${res.statusCode} ${res.body}`);
               if ((await snapshot(store, actor.accountId)) !== beforeState) problems.push(`${label}: a denied call changed the account's state`);
               if (!route.audited) {
-                if (added.length !== 0) problems.push(`${label}: a denied read added ${added.length} records`);
+                const rec = added[0];
+                if (added.length !== 1 || rec!.status !== 'ERROR' || rec!.operation !== route.rule || rec!.principal.id !== actor.userId || !validateEmitted(rec!).ok) {
+                  problems.push(`${label}: a denied read should add one ERROR ${route.rule} record, got ${JSON.stringify(added)}`);
+                }
               } else {
                 const rec = added[0];
                 if (added.length !== 1 || rec!.status !== 'ERROR' || rec!.operation !== 'UpdateAccount' || rec!.principal.id !== actor.userId || rec!.details['sink_name'] !== env.sharedSink || !validateEmitted(rec!).ok) {

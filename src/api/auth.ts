@@ -4,7 +4,7 @@
  * here; API keys are added by the control plane (it composes its own authenticator over this one).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { unauthenticated } from '../errors.js';
+import { unauthenticated, type AuditError } from '../errors.js';
 import type { Principal } from '../record/record.js';
 
 export type Caller =
@@ -27,6 +27,11 @@ export interface AccountCaller {
   principal: Principal;
   keyId?: string;
   via: 'apikey' | 'session';
+  /**
+   * Records a refused read of this call (set by the control plane when it authenticated the call
+   * with its context; absent for callers built elsewhere). Not enumerable: never serialized.
+   */
+  readonly refusedRead?: (operation: string, details: Record<string, unknown>, err: AuditError) => Promise<void>;
 }
 
 export interface Authenticator {

@@ -6,13 +6,14 @@
  * same content is an idempotent retry; other content is a 409 naming the record.
  */
 import type { FastifyInstance } from 'fastify';
-import { AuditError, permissionDenied } from '../errors.js';
+import { AuditError } from '../errors.js';
 import { newLogId, normalizeRecord, type AcceptedRecord, type AuditRecord } from '../record/record.js';
 import { createRecordValidators, type RecordValidators } from '../record/schema.js';
 import { getOperation } from '../record/operations.js';
 import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
 import type { AuditStore } from '../store/store.js';
 import type { Authenticator } from './auth.js';
+import type { RouteAuthorizer } from './app.js';
 import type { Config } from '../config.js';
 import type { ApiMetrics } from './metrics.js';
 
@@ -24,6 +25,8 @@ export interface IngestDeps {
   auth: Authenticator;
   config: Readonly<Config>;
   metrics: ApiMetrics;
+  /** The access table's check (rule `IngestAuditLogs`), recording refusals. */
+  authorize: RouteAuthorizer;
   onCommit?: (accountId: string) => void;
 }
 
@@ -82,24 +85,20 @@ export function registerIngestRoute(app: FastifyInstance, deps: IngestDeps): voi
     }
     const { accountId: bodyAccount, records, clientLogIds } = prepareRecords(req.body, deps.config);
 
+    // Who may ingest, and for which account: the access table decides (IngestAuditLogs).
+    if (bodyAccount !== undefined && (typeof bodyAccount !== 'string' || !ACCOUNT_ID_PATTERN.test(bodyAccount))) {
+      throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'account_id must be 1-64 letters, digits, ".", "_" or "-"', { field: 'account_id' });
+    }
+    await deps.authorize(req, caller, 'IngestAuditLogs', bodyAccount !== undefined ? { accountId: bodyAccount } : {});
     let accountId: string;
     let ingestedBy: string;
     if (caller.kind === 'ingest-token') {
       if (bodyAccount === undefined) {
         throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'account_id is required with the deployment ingest token', { field: 'account_id' });
       }
-      if (typeof bodyAccount !== 'string' || !ACCOUNT_ID_PATTERN.test(bodyAccount)) {
-        throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'account_id must be 1-64 letters, digits, ".", "_" or "-"', { field: 'account_id' });
-      }
-      accountId = bodyAccount;
+      accountId = bodyAccount as string;
       ingestedBy = 'token:deployment';
     } else {
-      if (!['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER'].includes(caller.role)) {
-        throw permissionDenied(`role ${caller.role} may not ingest audit records (Owner, Global Admin or Developer)`);
-      }
-      if (bodyAccount !== undefined && bodyAccount !== caller.accountId) {
-        throw permissionDenied('account_id differs from the account of this API key');
-      }
       accountId = caller.accountId;
       ingestedBy = caller.keyId ? `apikey:${caller.keyId}` : `user:${caller.principal.id}`;
     }

@@ -8,6 +8,8 @@ import type { Io } from './main.js';
 export async function createAccountCommand(config: Readonly<Config>, opts: Record<string, unknown>, io: Io, firstOnly: boolean): Promise<void> {
   const email = opts['email'];
   if (typeof email !== 'string' || email === '') throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--email is required');
+  // The database holds password and key hashes: files it creates are for this user only.
+  process.umask(0o077);
   const store = await openStore(config.databaseUrl);
   try {
     if (firstOnly && (await accountCount(store.sql)) > 0) {
@@ -17,8 +19,8 @@ export async function createAccountCommand(config: Readonly<Config>, opts: Recor
     if (opts['json']) {
       await io.out(JSON.stringify(created) + '\n');
     } else {
-      await io.out(`account_id ${created.account_id}\nuser_id    ${created.user_id}\napi_key    ${created.api_key}\n`);
-      io.err('the API key is shown once: store it now (it is kept only as a hash)\n');
+      await io.out(`account_id ${created.account_id}\nuser_id    ${created.user_id}\napi_key    ${created.api_key}\n${created.password ? `password   ${created.password}\n` : ''}`);
+      io.err(`the API key${created.password ? ' and the generated owner password are' : ' is'} shown once: store ${created.password ? 'them' : 'it'} now (kept only as hashes)\n`);
     }
   } finally {
     await store.close();

@@ -60,6 +60,7 @@ export function buildProgram(io: Io = stdio): Command {
     ['--flush-interval-ms <ms>', 'flushIntervalMs', 'longest a record waits in a sink batch (default 1000)'],
     ['--signing-key <file>', 'signingKey', 'Ed25519 PEM key that signs chain checkpoints (default generated in the data dir)'],
     ['--log-level <level>', 'logLevel', 'pino level (default info)'],
+    ['--metrics-access <who>', 'metricsAccess', 'who may read /metrics: loopback (default), open, or token:<secret>'],
   ]).action(async (opts: Record<string, unknown>) => {
     // Loaded here so the other commands do not pay for the whole server at start.
     const { serveUntilSignal } = await import('../server.js');
@@ -113,8 +114,8 @@ export function buildProgram(io: Io = stdio): Command {
     withSettings(
       cmd
         .requiredOption('--email <email>', "the owner's email")
-        .option('--password <password>', 'owner password for browser login (at least 12 characters); without it, use the API key')
-        .option('--json', 'print {"account_id","user_id","api_key"} and nothing else on stdout'),
+        .option('--password <password>', 'owner password for browser login (at least 12 characters); without it, one is generated and printed once')
+        .option('--json', 'print {"account_id","user_id","api_key"} (plus "password" when generated) and nothing else on stdout'),
       [DB_FLAG],
     );
   accountFlags(program.command('init').description('on an empty database: create the first account, its owner and an API key')).action(

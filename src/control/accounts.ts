@@ -19,6 +19,11 @@ export interface NewAccount {
   account_id: string;
   user_id: string;
   api_key: string;
+  /**
+   * The owner's generated password, when none was given: shown once to the operator. Every owner
+   * has a password from the start, so no other user can claim the account through an invitation.
+   */
+  password?: string;
 }
 
 export interface CreateAccountOptions {
@@ -61,7 +66,10 @@ export async function createAccount(store: AuditStore, opts: CreateAccountOption
   }
   const accountId = opts.accountId ?? newAccountId();
   if (!ACCOUNT_ID_PATTERN.test(accountId)) throw invalidArgument(`invalid account id "${accountId}"`);
-  const passwordHash = opts.password !== undefined ? await hashPassword(opts.password) : null;
+  // An owner without a password would be a standing invitation: whoever may invite (a Global
+  // Admin) could set it and sign in as the owner. So there is always one, known to the operator.
+  const generated = opts.password === undefined ? generatePassword() : undefined;
+  const passwordHash = await hashPassword(opts.password ?? generated!);
   const userId = newUserId();
   const keyId = newApiKeyId();
   const token = newApiKeyToken(keyId);
@@ -97,7 +105,7 @@ export async function createAccount(store: AuditStore, opts: CreateAccountOption
       clientLogIds: false,
     });
   });
-  return { account_id: accountId, user_id: userId, api_key: token };
+  return { account_id: accountId, user_id: userId, api_key: token, ...(generated !== undefined ? { password: generated } : {}) };
 }
 
 /**

@@ -8,11 +8,14 @@
  * - `POST /auth/accept-invite` {token, password}: sets the invited user's password.
  * - `POST /api/v1/users/:id/invitation`: issues a fresh one-time invitation token (shown once).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuditError, invalidArgument, unauthenticated } from '../errors.js';
 import { buildDetails } from '../record/operations.js';
 import type { AccountCaller } from '../api/auth.js';
 import { httpContext } from '../api/cloud/http-routes.js';
+import type { CallContext } from '../api/cloud/handlers.js';
+import { buildCallerIpChain, evaluateCallerIp } from '../record/caller-ip.js';
+import { guardRank } from './rbac.js';
 import type { ControlPlane } from './context.js';
 import type { AuditStore } from '../store/store.js';
 import { buildRecord, recordRefusal, runMutation } from './mutation.js';
@@ -24,9 +27,25 @@ import { issueInvitation, userOf } from './handlers/users.js';
 /** Failed logins allowed per window (DECISIONS.md: rate-limited per email and per IP). */
 export const LOGIN_LIMITS = { perEmail: 5, perIp: 20, windowMs: 15 * 60_000 };
 
+/** One key of the limiter and how many attempts it allows per window. */
+export interface RateKey {
+  key: string;
+  limit: number;
+}
+
+export type Reservation = { ok: true; atMs: number; keys: string[] } | { ok: false; retryAfterSeconds: number };
+
 /**
- * Counts failures in a sliding window, per key (`email:<address>`, `ip:<peer>`). Stored in the
- * database, so that all processes serving one deployment share the count.
+ * Login attempts per key (`email:<address>`, `ip:<caller address>`) in a sliding window, in the
+ * database so that every process of one deployment shares the count.
+ *
+ * An attempt is RESERVED before its password is checked: one transaction that counts the window
+ * and inserts a row under every key, or refuses them all. Concurrent attempts serialize on it
+ * (SQLite: BEGIN IMMEDIATE holds the database's write lock; PostgreSQL: a transaction-scoped
+ * advisory lock per key, taken in sorted order), across processes too, so a burst can never
+ * have more attempts checked than the limit. A wrong password keeps its reservation (it is the
+ * failure); any other outcome, success included, gives it back (`refund`). A success does not
+ * erase other failures: an attacker racing the owner's own login would otherwise get fresh tries.
  */
 export class FailureLimiter {
   constructor(
@@ -34,20 +53,32 @@ export class FailureLimiter {
     private readonly windowMs: number,
   ) {}
 
-  async blocked(key: string, limit: number, now = Date.now()): Promise<boolean> {
-    const row = await this.store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM login_failures WHERE rate_key = ? AND at_ms > ?', [key, now - this.windowMs]);
-    return Number(row?.n ?? 0) >= limit;
-  }
-
-  async fail(keys: string[], now = Date.now()): Promise<void> {
-    await this.store.transaction(async (tx) => {
+  async reserve(keys: readonly RateKey[], now = Date.now()): Promise<Reservation> {
+    return this.store.transaction(async (tx): Promise<Reservation> => {
+      if (this.store.engine === 'postgres') {
+        for (const k of [...keys].map((k) => k.key).sort()) await tx.get('SELECT pg_advisory_xact_lock(hashtext(?)) AS locked', [`auditstream.login.${k}`]);
+      }
       await tx.run('DELETE FROM login_failures WHERE at_ms <= ?', [now - this.windowMs]);
-      for (const key of keys) await tx.run('INSERT INTO login_failures (rate_key, at_ms) VALUES (?, ?)', [key, now]);
+      let waitMs = 0;
+      for (const { key, limit } of keys) {
+        // The newest `limit` rows: the window has room again once the oldest of them expires.
+        const rows = await tx.all<{ at_ms: number }>('SELECT at_ms FROM login_failures WHERE rate_key = ? AND at_ms > ? ORDER BY at_ms DESC LIMIT ?', [key, now - this.windowMs, limit]);
+        if (rows.length >= limit) waitMs = Math.max(waitMs, Number(rows[limit - 1]!.at_ms) + this.windowMs - now);
+      }
+      if (waitMs > 0) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+      for (const { key } of keys) await tx.run('INSERT INTO login_failures (rate_key, at_ms) VALUES (?, ?)', [key, now]);
+      return { ok: true, atMs: now, keys: keys.map((k) => k.key) };
     });
   }
 
-  async clear(key: string): Promise<void> {
-    await this.store.transaction((tx) => tx.run('DELETE FROM login_failures WHERE rate_key = ?', [key]));
+  /** Gives a reservation back: one row per key (rows of one key and instant are interchangeable). */
+  async refund(r: { atMs: number; keys: readonly string[] }): Promise<void> {
+    const row = this.store.engine === 'postgres' ? 'ctid' : 'rowid';
+    await this.store.transaction(async (tx) => {
+      for (const key of r.keys) {
+        await tx.run(`DELETE FROM login_failures WHERE ${row} IN (SELECT ${row} FROM login_failures WHERE rate_key = ? AND at_ms = ? LIMIT 1)`, [key, r.atMs]);
+      }
+    });
   }
 }
 
@@ -81,10 +112,31 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
     const password = typeof b['password'] === 'string' ? b['password'] : '';
     const accountId = typeof b['account_id'] === 'string' ? b['account_id'] : undefined;
     if (!email || !password) throw invalidArgument('email and password are required');
+    // Bounded before anything is stored or hashed under them.
+    if (email.length > 320) throw invalidArgument('email is at most 320 characters', { field: 'email' });
+    if (password.length > 256) throw invalidArgument('password is at most 256 characters', { field: 'password' });
     const ctx = httpContext('UserLogin', req);
-    if ((await failures.blocked(`email:${email}`, LOGIN_LIMITS.perEmail)) || (await failures.blocked(`ip:${ctx.peer}`, LOGIN_LIMITS.perIp))) {
-      throw new AuditError('AS_ERR_RATE_LIMITED', 'too many failed logins: try again in 15 minutes');
+    // Per IP means per caller: behind trusted proxies the address they name, not the proxy's.
+    const ip = evaluateCallerIp(buildCallerIpChain(ctx.forwardedFor, ctx.peer, cp.config.maxCallerIpEntries), cp.config.trustedProxies) ?? ctx.peer;
+    const reservation = await failures.reserve([
+      { key: `email:${email}`, limit: LOGIN_LIMITS.perEmail },
+      { key: `ip:${ip}`, limit: LOGIN_LIMITS.perIp },
+    ]);
+    if (!reservation.ok) {
+      throw new AuditError('AS_ERR_RATE_LIMITED', `too many failed logins: try again in ${reservation.retryAfterSeconds} s`, { retry_after_seconds: reservation.retryAfterSeconds });
     }
+    let failed = false;
+    try {
+      return await checkedLogin(email, password, accountId, ctx, reply, () => {
+        failed = true;
+      });
+    } finally {
+      if (!failed) await failures.refund(reservation);
+    }
+  });
+
+  /** The login itself, once an attempt is reserved; `markFailed` keeps the reservation as a failure. */
+  async function checkedLogin(email: string, password: string, accountId: string | undefined, ctx: CallContext, reply: FastifyReply, markFailed: () => void) {
     const candidates = await sql.all<UserRow>(`SELECT * FROM users WHERE email = ? ${accountId ? 'AND account_id = ?' : ''}`, [email, ...(accountId ? [accountId] : [])]);
     // Check the password against every match first: asking for account_id before that would
     // tell anyone that this email exists in several tenants.
@@ -95,7 +147,7 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
     const user = matches[0] ?? (candidates.length === 1 ? candidates[0] : undefined);
     const ok = matches.length === 1;
     if (!user || !ok) {
-      await failures.fail([`email:${email}`, `ip:${ctx.peer}`]);
+      markFailed();
       if (user) {
         // An email that belongs to an account: the failure goes to that account's audit log.
         await recordRefusal(cp, callerOf(user), ctx, 'UserLogin', buildDetails('UserLogin', { target_users: [email], method: 'password' }), unauthenticated('wrong password'));
@@ -105,7 +157,6 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       }
       throw unauthenticated('wrong email or password');
     }
-    await failures.clear(`email:${email}`);
     const token = newToken();
     const csrf = newToken();
     const now = Date.now();
@@ -131,7 +182,7 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_IDLE_MS / 1000}${secure ? '; Secure' : ''}`,
     );
     return { account_id: user.account_id, user_id: user.id, email: user.email, role: user.role, csrf_token: csrf };
-  });
+  }
 
   app.post('/auth/logout', async (req, reply) => {
     const token = cookieValue(req.headers.cookie, SESSION_COOKIE);
@@ -179,6 +230,8 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       apply: async (tx, op) => {
         const user = await userOf(tx, caller.accountId, userId);
         email = user.email;
+        // Nobody obtains a way into an account above their own (a Global Admin, the Owner's).
+        guardRank(caller, user.role, 'an invitation');
         if (user.password_hash) throw new AuditError('AS_ERR_FAILED_PRECONDITION', `user ${user.email} has already accepted the invitation`);
         issued = await issueInvitation(tx, user.id, op.now);
         return { details: buildDetails('InviteUsers', { target_users: [user.email], account_role: user.role }), response: {} };

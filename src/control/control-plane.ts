@@ -8,7 +8,12 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AuditStore } from '../store/store.js';
 import type { CloudHandlers } from '../api/cloud/handlers.js';
-import type { Authenticator } from '../api/auth.js';
+import type { AccountCaller, Authenticator } from '../api/auth.js';
+import type { CallContext } from '../api/cloud/handlers.js';
+import type { RefusedCallRecorder } from '../api/app.js';
+import { invalidArgument, type AuditError } from '../errors.js';
+import { requestIdProblem } from '../api/request-id.js';
+import { refusedReads } from './refusals.js';
 import type { ApiMetrics } from '../api/metrics.js';
 import type { ControlPlane, DeliveryHooks } from './context.js';
 import { apiAuthenticator, authenticateCall } from './auth.js';
@@ -32,6 +37,8 @@ export interface ControlPlaneHandle {
   handlers: CloudHandlers;
   /** `/api/v1` authentication: the deployment ingest token, else an API key. */
   apiAuth: Authenticator;
+  /** Records a refused `/api/v1` call of an account caller (rate-limited per principal). */
+  recordRefusedRead: RefusedCallRecorder;
   /** Mounts `/auth/*`, `/api/v1/users/:id/invitation` and the `/api/v1/audit-log-sinks/...` extensions. */
   registerRoutes(app: FastifyInstance): void;
 }
@@ -44,26 +51,42 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlaneHandl
     logger: opts.logger,
     metrics: opts.metrics,
     authenticate: async (ctx) => {
+      // Checked for every transport here (HTTP also refuses it earlier, in buildApp).
+      const idProblem = requestIdProblem(ctx.requestId);
+      if (idProblem) throw invalidArgument(idProblem, { field: 'x-request-id' });
+      let caller: AccountCaller;
       try {
-        return await authenticateCall(store.sql, ctx);
+        caller = await authenticateCall(store.sql, ctx);
       } catch (err) {
         // A bad credential belongs to no tenant: a log line and a metric, no audit record.
         opts.metrics?.authFailures.inc({ reason: ctx.transport });
         opts.logger?.info({ method: ctx.method, transport: ctx.transport, peer: ctx.peer, reason: (err as Error).message }, 'authentication refused');
         throw err;
       }
+      return withRefusedReadAudit(caller, ctx);
     },
     onCommit: opts.onCommit ?? (() => {}),
     delivery: opts.delivery ?? { sinksChanged: () => {} },
+  };
+  /** The caller, able to record its refused reads with this call's context. */
+  const withRefusedReadAudit = (caller: AccountCaller, ctx: CallContext): AccountCaller => {
+    Object.defineProperty(caller, 'refusedRead', {
+      enumerable: false,
+      value: (operation: string, details: Record<string, unknown>, err: AuditError) => refusedReads(cp).record(caller, ctx, operation, details, err),
+    });
+    return caller;
   };
   const handlers: CloudHandlers = Object.assign({}, ...HANDLER_GROUPS.map((group) => group(cp)));
   return {
     cp,
     handlers,
     apiAuth: apiAuthenticator(store.sql, opts.config.ingestToken),
+    recordRefusedRead: (caller, ctx, operation, details, err) => refusedReads(cp).record(caller, ctx, operation, details, err),
     registerRoutes: (app) => {
       registerAuthRoutes(app, cp);
       registerSinkRoutes(app, cp);
+      // Counts of refused reads not yet written reach the log before the store closes.
+      app.addHook('onClose', async () => refusedReads(cp).flushAll());
     },
   };
 }

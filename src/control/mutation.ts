@@ -241,8 +241,24 @@ function jsonSafe(v: unknown): unknown {
   return v;
 }
 
-/** Runs a read: authorize, then `fn`. Reads are not audited (as in Temporal Cloud). */
+/**
+ * Runs a read: authorize, then `fn`. Allowed reads are not audited (as in Temporal Cloud); a read
+ * the access table refuses leaves one ERROR record named after the RPC, in the caller's account
+ * (rate-limited per principal, src/control/refusals.ts).
+ */
 export async function runRead<T>(caller: AccountCaller, rpc: string, target: AuthorizeTarget | undefined, fn: () => Promise<T>): Promise<T> {
-  authorize(caller, rpc, target);
+  try {
+    authorize(caller, rpc, target);
+  } catch (err) {
+    if (isAuditError(err) && caller.refusedRead) {
+      const t = target ?? {};
+      const details: Record<string, unknown> = {};
+      if (t.namespace) details['namespace'] = t.namespace.slice(0, 256);
+      if (t.ownerId && t.ownerId !== '*') details['target_users'] = [t.ownerId.slice(0, 512)];
+      if (t.accountId !== undefined) details['requested_account'] = t.accountId.slice(0, 64);
+      await caller.refusedRead(rpc, details, err);
+    }
+    throw err;
+  }
   return fn();
 }

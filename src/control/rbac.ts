@@ -112,11 +112,103 @@ export const RBAC: Readonly<Record<string, Rule>> = {
   ReplayAccountAuditLogSink: { kind: 'account', roles: ADMINS },
 };
 
+/**
+ * Rules of auditstream's own `/api/v1` calls that have no Cloud Ops RPC. Reading and exporting
+ * audit logs is GetAuditLogs' right (Owner, Global Admin); ingest by API key is Owner, Global
+ * Admin and Developer (a Developer's services forward their records).
+ */
+export const API_RULES: Readonly<Record<string, Rule>> = {
+  QueryAuditLogs: { kind: 'account', roles: ADMINS },
+  ExportAuditLogs: { kind: 'account', roles: ADMINS },
+  IngestAuditLogs: { kind: 'account', roles: ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER'] },
+};
+
+/** One HTTP route of auditstream's own API and the rule that authorizes it. */
+export interface RouteAccess {
+  method: 'GET' | 'POST';
+  url: string;
+  /** Name of its rule in `RBAC` or `API_RULES`; null when the route needs no authorization. */
+  rule: string | null;
+  /** Whether the deployment ingest token (which has no role) may call it. */
+  ingestToken?: boolean;
+  /** Whether an allowed call is audited (a mutation); refused calls always are. */
+  audited?: boolean;
+}
+
+/**
+ * Every `/api/v1` and `/auth` route. Handlers authorize through `authorize(caller, rule)` with
+ * the rule named here, never by comparing roles themselves; test/api-rbac.test.ts generates an
+ * allowed and a denied call per route and role from this list, and checks that the app serves
+ * exactly these routes.
+ */
+export const API_ROUTES: readonly RouteAccess[] = [
+  { method: 'POST', url: '/api/v1/audit-logs', rule: 'IngestAuditLogs', ingestToken: true, audited: false },
+  { method: 'GET', url: '/api/v1/audit-logs', rule: 'QueryAuditLogs', ingestToken: true },
+  { method: 'GET', url: '/api/v1/audit-logs/export', rule: 'ExportAuditLogs', ingestToken: true },
+  { method: 'POST', url: '/api/v1/users/:id/invitation', rule: 'ReissueInvitation', audited: true },
+  { method: 'GET', url: '/api/v1/audit-log-sinks/:name/status', rule: 'GetAccountAuditLogSink' },
+  { method: 'POST', url: '/api/v1/audit-log-sinks/:name/verify', rule: 'ValidateAccountAuditLogSink' },
+  { method: 'POST', url: '/api/v1/audit-log-sinks/:name/replay', rule: 'ReplayAccountAuditLogSink', audited: true },
+  { method: 'GET', url: '/api/v1/audit-log-sinks/:name/dead-letters', rule: 'GetAccountAuditLogSink' },
+  { method: 'POST', url: '/api/v1/audit-log-sinks/:name/dead-letters/replay', rule: 'ReplayAccountAuditLogSink', audited: true },
+  { method: 'GET', url: '/api/v1/audit-log-sinks/:name/setup', rule: 'GetAccountAuditLogSink' },
+  // Authentication itself: anyone may try (rate-limited), nothing to authorize.
+  { method: 'POST', url: '/auth/login', rule: null },
+  { method: 'POST', url: '/auth/logout', rule: null },
+  { method: 'POST', url: '/auth/accept-invite', rule: null },
+];
+
+/** The rule of an RPC or `/api/v1` call, if it has one. */
+export function ruleOf(name: string): Rule | undefined {
+  // Own entries only: `constructor` or `__proto__` must never read as a rule.
+  if (Object.hasOwn(RBAC, name)) return RBAC[name];
+  return Object.hasOwn(API_RULES, name) ? API_RULES[name] : undefined;
+}
+
+/**
+ * How far up a role reaches, for credential and role changes: nobody may obtain or change a
+ * credential of (or grant a role to) a user ranked above themselves. Owner over Global Admin over
+ * every other role; the others are peers (none of them may manage users at all).
+ */
+export const ROLE_RANK: Readonly<Record<AccountRole, number>> = {
+  ROLE_OWNER: 3,
+  ROLE_ADMIN: 2,
+  ROLE_DEVELOPER: 1,
+  ROLE_FINANCE_ADMIN: 1,
+  ROLE_READ: 1,
+  ROLE_METRICS_READ: 1,
+};
+
+const rankOf = (role: string): number => ROLE_RANK[role as AccountRole] ?? 0;
+
+/**
+ * Throws PERMISSION_DENIED when `subjectRole` (the role of the user whose invitation, key, role
+ * or record `what` issues or changes, or the role being granted) ranks above the caller's own.
+ * Unknown roles rank highest, so a typo never opens a path.
+ */
+export function guardRank(caller: AccountCaller, subjectRole: string, what: string): void {
+  const subject = subjectRole in ROLE_RANK ? rankOf(subjectRole) : Number.MAX_SAFE_INTEGER;
+  if (subject > rankOf(caller.role)) {
+    throw permissionDenied(`${what} concerns a user with role ${ROLE_LABEL[subjectRole as AccountRole] ?? subjectRole}, above the caller's role ${ROLE_LABEL[caller.role as AccountRole] ?? caller.role}`);
+  }
+}
+
+/** Owner and Global Admin: Namespace Admin on every namespace of the account. */
+export function isNamespaceAdminEverywhere(role: string): boolean {
+  return (ADMINS as readonly string[]).includes(role);
+}
+
+/** Whether `rpc` (an `owner` rule) lets the caller act on other users' resources, not only its own. */
+export function actsForOthers(caller: AccountCaller, rpc: string): boolean {
+  const rule = ruleOf(rpc);
+  return rule?.kind === 'owner' && rule.roles.includes(caller.role as AccountRole);
+}
+
 const RANK: Record<NamespacePermission, number> = { PERMISSION_READ: 1, PERMISSION_WRITE: 2, PERMISSION_ADMIN: 3 };
 
 /** The caller's effective permission on a namespace, if any. */
 export function namespacePermission(caller: AccountCaller, namespace: string): NamespacePermission | undefined {
-  if ((ADMINS as readonly string[]).includes(caller.role)) return 'PERMISSION_ADMIN';
+  if (isNamespaceAdminEverywhere(caller.role)) return 'PERMISSION_ADMIN';
   const p = caller.namespaceAccess[namespace];
   return p && p in RANK ? (p as NamespacePermission) : undefined;
 }
@@ -125,6 +217,8 @@ export interface AuthorizeTarget {
   namespace?: string;
   /** Owner of the resource acted on (API keys). */
   ownerId?: string;
+  /** The account a call names (`?account=`, `account_id`): another tenant's is refused. */
+  accountId?: string;
 }
 
 /**
@@ -132,8 +226,11 @@ export interface AuthorizeTarget {
  * denied: a new RPC must be given one on purpose.
  */
 export function authorize(caller: AccountCaller, rpc: string, target: AuthorizeTarget = {}): void {
-  const rule = RBAC[rpc];
+  const rule = ruleOf(rpc);
   if (!rule) throw permissionDenied(`${rpc} has no access rule`);
+  if (target.accountId !== undefined && target.accountId !== caller.accountId) {
+    throw permissionDenied(`this credential belongs to account ${caller.accountId}, not to the account requested`);
+  }
   const role = caller.role as AccountRole;
   switch (rule.kind) {
     case 'account':
@@ -161,5 +258,7 @@ export function authorize(caller: AccountCaller, rpc: string, target: AuthorizeT
       }
       return;
     }
+    default:
+      throw permissionDenied(`${rpc} has no access rule`);
   }
 }

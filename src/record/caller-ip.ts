@@ -201,11 +201,52 @@ export function evaluateCallerIp(chain: string, trusted: TrustedProxies): string
   return farthest;
 }
 
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+/** A host name (RFC 1123 labels, at most 253 characters), optionally with a port. */
+const HOST_NAME = new RegExp(`^(?=[^:]{1,253}(?::|$))${LABEL}(?:\\.${LABEL})*\\.?(?::\\d{1,5})?$`);
+/** RFC 7239 obfuscated node (`_hidden`), which proxies write in place of an address. */
+const OBFUSCATED = /^_[A-Za-z0-9._-]{1,98}$/;
+
+/**
+ * Whether one `caller_ip_address` entry is something a hop can be: an IP address (any form
+ * `normalizeIp` takes, port allowed), a host name (port allowed), `unknown`, or an RFC 7239
+ * obfuscated identifier (`_hidden`). At most `MAX_CALLER_IP_ENTRY_CHARS` characters.
+ */
+export function isCallerIpEntry(entry: string): boolean {
+  const e = entry.trim();
+  if (e === '' || e.length > MAX_CALLER_IP_ENTRY_CHARS) return false;
+  if (parseIp(e) !== null || e === UNKNOWN_HOP || OBFUSCATED.test(e)) return true;
+  const port = /:(\d{1,5})$/.exec(e);
+  if (port !== null && Number(port[1]) > 65535) return false;
+  // Digits and dots only would be a malformed IPv4 address, not a name.
+  return HOST_NAME.test(e) && !/^[\d.]+(?::\d+)?$/.test(e);
+}
+
+/**
+ * Why a `caller_ip_address` value (comma-separated entries, as ingest receives it) is refused, or
+ * undefined when every entry passes `isCallerIpEntry` and there are at most `maxEntries`. The
+ * empty string is fine (no address known).
+ */
+export function callerIpChainProblem(chain: string, maxEntries: number = MAX_CALLER_IP_ENTRIES): string | undefined {
+  if (chain.trim() === '') return undefined;
+  const entries = chain.split(',');
+  if (entries.length > maxEntries) return `has ${entries.length} entries; at most ${maxEntries}`;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!.trim();
+    if (!isCallerIpEntry(e)) {
+      const shown = e.length > 40 ? `${e.slice(0, 39)}…` : e;
+      return `entry ${i} (${JSON.stringify(shown)}) is not an IP address, host name, "unknown" or _obfuscated identifier (at most ${MAX_CALLER_IP_ENTRY_CHARS} characters)`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * The `caller_ip_address` to record: the incoming X-Forwarded-For entries followed by the socket
  * peer, joined with `", "` as in the seeds, empty entries dropped, and only the last `maxEntries`
  * kept (DECISIONS.md: 20) since evaluation reads from the end. Entries stay as received (they are
- * evidence) except that an overlong one becomes `unknown`, and a missing or unparsable peer is
+ * evidence) except that one that cannot be a hop (`isCallerIpEntry`: not an address, host name,
+ * `unknown` or `_obfuscated`, or overlong) becomes `unknown`, and a missing or unparsable peer is
  * `unknown`, so the record always fits the schema and evaluation stops there.
  */
 export function buildCallerIpChain(
@@ -218,7 +259,7 @@ export function buildCallerIpChain(
   for (const header of headers) {
     for (const part of header.split(',')) {
       const e = part.trim();
-      if (e !== '') entries.push(e.length > MAX_CALLER_IP_ENTRY_CHARS ? UNKNOWN_HOP : e);
+      if (e !== '') entries.push(isCallerIpEntry(e) ? e : UNKNOWN_HOP);
     }
   }
   entries.push(normalizeIp(peer) ?? UNKNOWN_HOP);

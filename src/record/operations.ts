@@ -80,6 +80,30 @@ function details(required: readonly FieldName[], optional: readonly FieldName[],
 const ADMIN = 'LOG_CATEGORY_ADMIN' as const;
 const SYSTEM = 'LOG_CATEGORY_SYSTEM' as const;
 
+/**
+ * Reads whose refusal (permission denied) is recorded, under the name of the RPC or route: they
+ * have no operation name in the guide. `QueryAuditLogs`, `ExportAuditLogs` and `IngestAuditLogs`
+ * are the `/api/v1/audit-logs` routes (ingest is a write, but its refusal changes nothing either).
+ */
+export const REFUSED_READS = [
+  'GetAccount',
+  'GetUsers',
+  'GetUser',
+  'GetNamespaces',
+  'GetNamespace',
+  'GetApiKeys',
+  'GetApiKey',
+  'GetAsyncOperation',
+  'GetCurrentIdentity',
+  'GetAuditLogs',
+  'GetAccountAuditLogSinks',
+  'GetAccountAuditLogSink',
+  'ValidateAccountAuditLogSink',
+  'QueryAuditLogs',
+  'ExportAuditLogs',
+  'IngestAuditLogs',
+] as const;
+
 /** The operations in Temporal Cloud's Audit Logging guide, plus auditstream's system records. */
 export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
   {
@@ -179,6 +203,29 @@ export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
     description: 'An API key changed (name, description, expiry, disabled).',
     rpcs: ['UpdateApiKey'],
     detailsSchema: details(['target_api_keys'], []),
+  },
+  ...REFUSED_READS.map(
+    (name): OperationDef => ({
+      name,
+      category: ADMIN,
+      description: `A ${name} call refused (status ERROR): reads are recorded only when refused.`,
+      // Successful reads are not audited, so no RPC maps here (operationForRpc stays undefined).
+      rpcs: [],
+      detailsSchema: details([], ['namespace', 'target_users', 'target_api_keys', 'sink_name'], {
+        requested_account: str('The account the call named, when it was not the caller\'s own.', 64),
+      }),
+    }),
+  ),
+  {
+    name: 'RefusedCallsNotRecorded',
+    category: ADMIN,
+    description: 'Refused reads of one principal past the per-minute limit: counted here instead of one record each.',
+    rpcs: [],
+    detailsSchema: details([], [], {
+      dropped: { description: 'How many refused calls were not recorded one by one.', type: 'integer', minimum: 1 },
+      operations: stringList('The operations of the calls not recorded.'),
+      window_start: str('Start of the minute they fell in (RFC 3339).', 64),
+    }),
   },
   {
     name: 'VerifyAuditLogSink',

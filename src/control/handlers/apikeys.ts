@@ -16,6 +16,8 @@ import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
 import { newApiKeyId, newApiKeyToken, sha256Hex } from '../secrets.js';
 import { checkVersion, requireField } from '../validate.js';
 import { userOf } from './users.js';
+import { actsForOthers, guardRank } from '../rbac.js';
+import type { AccountCaller } from '../../api/auth.js';
 
 /** Longest lifetime a key may be given (Temporal Cloud allows up to two years). */
 export const MAX_KEY_LIFETIME_MS = 2 * 366 * 86_400_000;
@@ -25,6 +27,13 @@ async function keyOf(sql: Sql, accountId: string, keyId: string): Promise<ApiKey
   const row = await sql.get<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ? AND account_id = ?', [keyId, accountId]);
   if (!row) throw notFound(`API key ${keyId} not found`);
   return row;
+}
+
+/** Another user's key may be changed only by someone ranked at least as high as its owner. */
+async function guardKeyOwner(sql: Sql, caller: AccountCaller, key: ApiKeyRow, what: string): Promise<void> {
+  if (key.owner_id === caller.userId) return;
+  const owner = await sql.get<{ role: string }>('SELECT role FROM users WHERE id = ? AND account_id = ?', [key.owner_id, caller.accountId]);
+  if (owner) guardRank(caller, owner.role, what);
 }
 
 interface KeySpec {
@@ -60,11 +69,12 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
       const caller = await cp.authenticate(ctx);
       const r = plainRequest<temporal.api.cloud.cloudservice.v1.IGetApiKeysRequest>(req);
       const ownerId = r.ownerId ?? '';
-      // Listing everyone's keys needs Owner/Admin; anyone may list their own.
-      return runRead(caller, 'GetApiKeys', { ownerId: ownerId || (['ROLE_OWNER', 'ROLE_ADMIN'].includes(caller.role) ? '*' : caller.userId) }, async () => {
+      // Listing everyone's keys needs the rule's "others" roles; anyone may list their own.
+      const everyone = actsForOthers(caller, 'GetApiKeys');
+      return runRead(caller, 'GetApiKeys', { ownerId: ownerId || (everyone ? '*' : caller.userId) }, async () => {
         const limit = pageSizeOf(r.pageSize);
         const after = decodePageToken(r.pageToken);
-        const owner = ownerId || (['ROLE_OWNER', 'ROLE_ADMIN'].includes(caller.role) ? '' : caller.userId);
+        const owner = ownerId || (everyone ? '' : caller.userId);
         const rows = await sql.all<ApiKeyRow>(
           `SELECT * FROM api_keys WHERE account_id = ? AND id > ? ${owner ? 'AND owner_id = ?' : ''} ORDER BY id LIMIT ?`,
           [caller.accountId, after, ...(owner ? [owner] : []), limit + 1],
@@ -125,6 +135,7 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => buildDetails('UpdateAPIKey', { target_api_keys: [keyId] }),
         apply: async (tx, op) => {
           const key = await keyOf(tx, caller.accountId, keyId);
+          await guardKeyOwner(tx, caller, key, 'changing this API key');
           checkVersion(r.resourceVersion ?? '', key.resource_version, `API key ${keyId}`);
           const s = await checkSpec(tx, caller.accountId, r.spec ?? {}, op.now);
           if (s.ownerId !== key.owner_id) throw invalidArgument('spec.owner_id cannot change: create a new key for the other owner');
@@ -150,6 +161,7 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => buildDetails('DeleteAPIKey', { target_api_keys: [keyId] }),
         apply: async (tx) => {
           const key = await keyOf(tx, caller.accountId, keyId);
+          await guardKeyOwner(tx, caller, key, 'deleting this API key');
           checkVersion(r.resourceVersion ?? '', key.resource_version, `API key ${keyId}`);
           await tx.run('DELETE FROM api_keys WHERE id = ?', [key.id]);
           return { details: buildDetails('DeleteAPIKey', { target_api_keys: [key.id] }), response: {} };

@@ -24,7 +24,7 @@ import type { ControlPlane } from '../context.js';
 import { runMutation, runRead } from '../mutation.js';
 import { ACTIVE, newResourceVersion, type NamespaceRow, type UserRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
-import { namespacePermission } from '../rbac.js';
+import { isNamespaceAdminEverywhere, namespacePermission } from '../rbac.js';
 import { checkVersion, namespaceRow, obj, str } from '../validate.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -541,8 +541,8 @@ async function editAccess(tx: StoreTx, userId: string, now: number, edit: (acces
 
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 
-/** Owner and Global Admin: Namespace Admin everywhere. */
-const isAccountAdmin = (caller: AccountCaller) => caller.role === 'ROLE_OWNER' || caller.role === 'ROLE_ADMIN';
+/** Owner and Global Admin: Namespace Admin everywhere (the access table says who). */
+const isAccountAdmin = (caller: AccountCaller) => isNamespaceAdminEverywhere(caller.role);
 
 // ---------------------------------------------------------------------------------------------
 // Handlers
@@ -615,8 +615,13 @@ export function namespaceHandlers(cp: ControlPlane): CloudHandlers {
       const caller = await cp.authenticate(ctx);
       const namespace = str(req, 'namespace');
       if (namespace === '') throw invalidArgument('namespace is required');
-      // No permission at all reads as "does not exist", as does another account's namespace.
-      if (namespacePermission(caller, namespace) === undefined) throw notFound(`namespace ${namespace} not found`);
+      // No permission at all reads as "does not exist", as does another account's namespace; the
+      // attempt is still a refused read, recorded in the caller's account.
+      if (namespacePermission(caller, namespace) === undefined) {
+        const err = notFound(`namespace ${namespace} not found`);
+        await caller.refusedRead?.('GetNamespace', { namespace: namespace.slice(0, 256) }, err);
+        throw err;
+      }
       const row = await namespaceRow(sql, caller.accountId, namespace);
       return runRead(caller, 'GetNamespace', { namespace }, async () => ({ namespace: namespaceMessage(row) }));
     },

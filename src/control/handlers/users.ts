@@ -13,7 +13,7 @@ import { newResourceVersion, userMessage, type UserRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
 import { newToken, newUserId, sha256Hex } from '../secrets.js';
 import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceRow, obj, requireField, str } from '../validate.js';
-import { NAMESPACE_PERMISSIONS, namespacePermission } from '../rbac.js';
+import { NAMESPACE_PERMISSIONS, guardRank, isNamespaceAdminEverywhere, namespacePermission } from '../rbac.js';
 
 /** Invitations are valid for 7 days (DECISIONS.md). */
 export const INVITATION_TTL_MS = 7 * 86_400_000;
@@ -30,11 +30,16 @@ async function ownerCount(tx: Sql, accountId: string): Promise<number> {
   return Number(r?.n ?? 0);
 }
 
-/** Only an Owner may make or unmake an Owner (a Global Admin cannot promote anyone above itself). */
+/**
+ * Only an Owner may make or unmake an Owner, and nobody grants a role above their own or
+ * changes a user ranked above themselves (a Global Admin cannot reach the Owner's account).
+ */
 function guardOwnerRole(caller: AccountCaller, from: string | undefined, to: string): void {
   if ((to === 'ROLE_OWNER' || from === 'ROLE_OWNER') && from !== to && caller.role !== 'ROLE_OWNER') {
     throw permissionDenied('only an account owner may grant or revoke the owner role');
   }
+  if (from !== undefined) guardRank(caller, from, 'this change');
+  if (to !== 'deleted') guardRank(caller, to, 'granting this role');
 }
 
 /** A new one-time invitation token for a user; the caller shows it once. */
@@ -64,7 +69,7 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         );
         // Namespace filter: users with an explicit permission there (Owner/Admin have it implicitly).
         const filtered = namespace
-          ? rows.filter((u) => u.role === 'ROLE_OWNER' || u.role === 'ROLE_ADMIN' || namespace in (JSON.parse(u.namespace_access_json) as object))
+          ? rows.filter((u) => isNamespaceAdminEverywhere(u.role) || namespace in (JSON.parse(u.namespace_access_json) as object))
           : rows;
         const page = pageOf(filtered, limit, (u) => u.id);
         return { users: page.items.map(userMessage), nextPageToken: page.nextPageToken };
