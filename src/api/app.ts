@@ -13,6 +13,7 @@ import { envelope, EXPORT_FORMATS, exportChunks, iterateRecords, type ExportForm
 import { parseFilter, type FilterText } from '../store/filters.js';
 import { ingestTokenAuthenticator, type Authenticator, type Caller } from './auth.js';
 import { registerIngestRoute } from './ingest.js';
+import { registerRequestChecks } from './json-body.js';
 import { createMetrics, type ApiMetrics } from './metrics.js';
 
 export interface AppDeps {
@@ -83,6 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     ...(deps.https ? { https: deps.https } : {}),
   }) as unknown as FastifyInstance;
+  registerRequestChecks(app);
   let closing = false;
   app.addHook('onClose', async () => {
     closing = true;
