@@ -15,6 +15,7 @@ import { apiAuthenticator, authenticateCall } from './auth.js';
 import { HANDLER_GROUPS } from './handlers/index.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerSinkRoutes } from './sink-routes.js';
+import { registerIngestPolicyRoutes } from './ingest-policy-routes.js';
 
 export interface ControlPlaneOptions {
   store: AuditStore;
@@ -64,6 +65,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlaneHandl
     registerRoutes: (app) => {
       registerAuthRoutes(app, cp);
       registerSinkRoutes(app, cp);
+      registerIngestPolicyRoutes(app, cp);
     },
   };
 }

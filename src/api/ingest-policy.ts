@@ -1,0 +1,110 @@
+/**
+ * What an API key may ingest. Records stored through `POST /api/v1/audit-logs` sit in the same
+ * chain as the ones the control plane writes, so by default an API key may NOT write the
+ * operations auditstream's own control plane emits (`CreateNamespace`, `InviteUsers`,
+ * `DeleteUser`... every name in `BUILTIN_OPERATIONS`): a Developer's key cannot plant a
+ * back-dated `DeleteUser` naming an admin. An Owner or Global Admin may set a policy per key
+ * (`PUT /api/v1/api-keys/:id/ingest-policy`, audited as `UpdateAPIKey`) that lists exactly the
+ * operations (or `"*"`) and categories the key may write. The deployment ingest token is the
+ * operator's own forwarding channel and is not restricted.
+ */
+import { AuditError, invalidArgument } from '../errors.js';
+import { BUILTIN_OPERATIONS } from '../record/operations.js';
+import { CATEGORIES, type AuditRecord, type Category } from '../record/record.js';
+import type { Sql } from '../store/store.js';
+
+/** An API key's ingest policy. `null` means the default of that dimension. */
+export interface IngestPolicy {
+  /**
+   * Operations the key may write: a list of names, `["*"]` for any operation, or `null` (the
+   * default) for any operation except the control plane's own.
+   */
+  operations: readonly string[] | null;
+  /** Categories the key may write, or `null` (the default) for any. */
+  categories: readonly Category[] | null;
+}
+
+export const DEFAULT_INGEST_POLICY: IngestPolicy = Object.freeze({ operations: null, categories: null });
+
+const CONTROL_PLANE_OPERATIONS: ReadonlySet<string> = new Set(BUILTIN_OPERATIONS.map((d) => d.name));
+
+/** Whether `operation` is one auditstream's control plane emits itself. */
+export function isControlPlaneOperation(operation: string): boolean {
+  return CONTROL_PLANE_OPERATIONS.has(operation);
+}
+
+const OPERATION_NAME = /^[A-Za-z][A-Za-z0-9_.]{0,127}$/;
+
+/** Parses a policy from a request body; throws INVALID_ARGUMENT naming the field. */
+export function parseIngestPolicy(body: unknown): IngestPolicy {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidArgument('body must be a JSON object {"operations", "categories"}');
+  const b = body as Record<string, unknown>;
+  for (const k of Object.keys(b)) {
+    if (k !== 'operations' && k !== 'categories') throw invalidArgument(`unknown field "${k}" (expected operations, categories)`, { field: k });
+  }
+  const list = (field: string, ok: (s: string) => boolean, expect: string): string[] | null => {
+    const v = b[field];
+    if (v === undefined || v === null) return null;
+    if (!Array.isArray(v) || v.length > 1000) throw invalidArgument(`${field} must be null or an array of at most 1000 ${expect}`, { field });
+    v.forEach((s, i) => {
+      if (typeof s !== 'string' || !ok(s)) throw invalidArgument(`${field}[${i}] must be ${expect}`, { field: `${field}[${i}]` });
+    });
+    return [...new Set(v as string[])];
+  };
+  const operations = list('operations', (s) => s === '*' || OPERATION_NAME.test(s), 'operation names (or "*")');
+  const categories = list('categories', (s) => (CATEGORIES as readonly string[]).includes(s), `one of ${CATEGORIES.join(', ')}`) as Category[] | null;
+  return { operations, categories };
+}
+
+/** Why `policy` refuses `record`, or undefined when it may be written. */
+export function ingestRefusal(policy: IngestPolicy, record: Pick<AuditRecord, 'operation' | 'category'>): { field: string; message: string } | undefined {
+  const ops = policy.operations;
+  if (ops === null) {
+    if (isControlPlaneOperation(record.operation)) {
+      return {
+        field: 'operation',
+        message: `operation ${record.operation} is one the control plane records itself; this API key may not ingest it (an Owner or Global Admin can allow it in the key's ingest policy)`,
+      };
+    }
+  } else if (!ops.includes('*') && !ops.includes(record.operation)) {
+    return { field: 'operation', message: `this API key's ingest policy does not allow operation ${record.operation}` };
+  }
+  if (policy.categories !== null && !policy.categories.includes(record.category)) {
+    return { field: 'category', message: `this API key's ingest policy does not allow category ${record.category}` };
+  }
+  return undefined;
+}
+
+interface PolicyRow {
+  operations: string | null;
+  categories: string | null;
+}
+
+/** The stored policy of an API key, or the default. */
+export async function readIngestPolicy(sql: Pick<Sql, 'get'>, accountId: string, keyId: string): Promise<IngestPolicy> {
+  const row = await sql.get<PolicyRow>('SELECT operations, categories FROM api_key_ingest_policies WHERE account_id = ? AND key_id = ?', [accountId, keyId]);
+  if (!row) return DEFAULT_INGEST_POLICY;
+  return {
+    operations: row.operations === null ? null : (JSON.parse(row.operations) as string[]),
+    categories: row.categories === null ? null : (JSON.parse(row.categories) as Category[]),
+  };
+}
+
+/** Stores (replaces) the policy of an API key, inside the caller's transaction. */
+export async function writeIngestPolicy(sql: Pick<Sql, 'run'>, accountId: string, keyId: string, policy: IngestPolicy, now: number): Promise<void> {
+  const ops = policy.operations === null ? null : JSON.stringify(policy.operations);
+  const cats = policy.categories === null ? null : JSON.stringify(policy.categories);
+  await sql.run(
+    `INSERT INTO api_key_ingest_policies (account_id, key_id, operations, categories, updated_ms) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (account_id, key_id) DO UPDATE SET operations = excluded.operations, categories = excluded.categories, updated_ms = excluded.updated_ms`,
+    [accountId, keyId, ops, cats, now],
+  );
+}
+
+/** Refuses the first record `policy` does not allow: 403 naming the record index and field. */
+export function enforceIngestPolicy(policy: IngestPolicy, records: readonly AuditRecord[]): void {
+  records.forEach((r, index) => {
+    const refusal = ingestRefusal(policy, r);
+    if (refusal) throw new AuditError('AS_ERR_PERMISSION_DENIED', `record ${index}: ${refusal.message}`, { index, field: refusal.field });
+  });
+}
