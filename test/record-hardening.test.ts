@@ -14,6 +14,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
+import * as grpc from '@grpc/grpc-js';
 import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
 import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
 import { makeRecord } from './helpers/records.js';
@@ -21,6 +22,8 @@ import { buildApp } from '../src/api/app.js';
 import { ingestTokenAuthenticator } from '../src/api/auth.js';
 import { prepareRecords } from '../src/api/ingest.js';
 import { registerCloudHttpRoutes } from '../src/api/cloud/http-routes.js';
+import { startGrpcServer } from '../src/api/cloud/grpc-server.js';
+import { protoRoot } from '../src/api/cloud/proto.js';
 import { resolveConfig } from '../src/config.js';
 import { verifyAccount } from '../src/chain/verify.js';
 import { isAuditError } from '../src/errors.js';
@@ -447,6 +450,42 @@ for (const engine of engines()) {
       assert.equal(await store.count(), before, 'no record, not even an ERROR record, carries the bad text');
     });
 
+    it('gRPC: a NUL or invalid UTF-8 in a request string is INVALID_ARGUMENT and writes nothing', async () => {
+      const server = await startGrpcServer({ host: '127.0.0.1', port: 0, handlers: t.control.handlers });
+      const raw = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+      const CreateUser = protoRoot.lookupType('temporal.api.cloud.cloudservice.v1.CreateUserRequest');
+      const call = (bytes: Uint8Array) =>
+        new Promise<{ code: number; details: string } | Buffer>((resolve) => {
+          const md = new grpc.Metadata();
+          md.set('authorization', `Bearer ${t.owner.apiKey}`);
+          raw.makeUnaryRequest(
+            '/temporal.api.cloud.cloudservice.v1.CloudService/CreateUser',
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            Buffer.from(bytes),
+            md,
+            (err, value) => resolve(err ? { code: err.code, details: err.details } : value!),
+          );
+        });
+      try {
+        const before = await store.count();
+        const nul = CreateUser.encode(CreateUser.fromObject({ spec: { email: 'eve\u0000@x.example', access: { accountAccess: { role: 'ROLE_READ' } } } })).finish();
+        const r1 = await call(nul);
+        assert.ok(!Buffer.isBuffer(r1));
+        assert.equal(r1.code, grpc.status.INVALID_ARGUMENT);
+        assert.match(r1.details, /spec\.email contains a NUL character/);
+        // A lone surrogate encoded CESU-style (ED A0 80) is not UTF-8: refused as malformed.
+        const cesu = Buffer.from(CreateUser.encode(CreateUser.fromObject({ spec: { email: 'eve\ud800@x.example' } })).finish());
+        const r2 = await call(cesu);
+        assert.ok(!Buffer.isBuffer(r2));
+        assert.equal(r2.code, grpc.status.INVALID_ARGUMENT);
+        assert.equal(await store.count(), before);
+      } finally {
+        raw.close();
+        await server.close(1000);
+      }
+    });
+
     describe('provenance and ingest policies', () => {
       let dev: Actor;
       let devKey: string;
@@ -469,6 +508,10 @@ for (const engine of engines()) {
       it('only an Owner or Global Admin sets a key\'s policy; the change is audited and enforced', async () => {
         const path = `/api/v1/api-keys/${devKey}/ingest-policy`;
         assert.equal((await send('PUT', path, { operations: ['*'] }, dev.apiKey)).status, 403, 'a Developer cannot widen its own key');
+        const reader = await t.addUser('ROLE_READ');
+        assert.equal((await send('GET', path, undefined, reader.apiKey)).status, 403);
+        const admin = await t.addUser('ROLE_ADMIN');
+        assert.equal((await send('GET', path, undefined, admin.apiKey)).status, 200, 'a Global Admin may');
         const get0 = (await (await send('GET', path, undefined, t.owner.apiKey)).json()) as Record<string, unknown>;
         assert.deepEqual(get0, { key_id: devKey, operations: null, categories: null, default: true });
         assert.equal((await send('PUT', path, { operations: ['DeleteUser'], categories: ['LOG_CATEGORY_BOGUS'] }, t.owner.apiKey)).status, 400);

@@ -32,8 +32,8 @@ export async function invokeHandler(
 ): Promise<protobuf.Message> {
   const plain = requestToPlain(method.requestType, request);
   // Names, emails, ids of a request end up in stored rows and audit records: refuse what cannot
-  // be stored exactly (protobufjs decodes CESU-style bytes into lone surrogates; NUL is valid
-  // UTF-8 but PostgreSQL refuses it), before the handler, on both transports.
+  // be stored exactly before the handler, on both transports (NUL is valid UTF-8 in a protobuf
+  // string, but PostgreSQL refuses it; the HTTP mapping could also bring lone surrogates).
   checkRequestValue(plain);
   const response = await handler(plain, ctx);
   return responseFromPlain(method.responseType, response);
