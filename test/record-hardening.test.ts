@@ -501,6 +501,9 @@ for (const engine of engines()) {
         assert.equal(body.error.index, 1);
         assert.equal(body.error.field, 'operation');
         assert.equal((await ingest(undefined, [baseRecord({ operation: 'AppDeploy' })], dev.apiKey)).status, 201);
+        for (const lookalike of ['deleteuser', 'Delete_User', 'DeleteUser ', 'Delete\u200bUser', 'INVITEUSERS']) {
+          assert.equal((await ingest(undefined, [baseRecord({ operation: lookalike })], dev.apiKey)).status, 403, JSON.stringify(lookalike));
+        }
         assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], t.owner.apiKey)).status, 403, 'the default binds every key, an Owner\'s too');
         assert.equal((await ingest(t.owner.accountId, [baseRecord({ operation: 'DeleteUser' })])).status, 201);
       });

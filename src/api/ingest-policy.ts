@@ -26,11 +26,14 @@ export interface IngestPolicy {
 
 export const DEFAULT_INGEST_POLICY: IngestPolicy = Object.freeze({ operations: null, categories: null });
 
-const CONTROL_PLANE_OPERATIONS: ReadonlySet<string> = new Set(BUILTIN_OPERATIONS.map((d) => d.name));
+// Compared loosely (case, spaces, punctuation and invisible characters ignored), so that
+// `deleteuser` or `Delete_User\u200b` cannot pass for a native `DeleteUser` either.
+const loose = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+const CONTROL_PLANE_OPERATIONS: ReadonlySet<string> = new Set(BUILTIN_OPERATIONS.map((d) => loose(d.name)));
 
-/** Whether `operation` is one auditstream's control plane emits itself. */
+/** Whether `operation` is (or looks like) one auditstream's control plane emits itself. */
 export function isControlPlaneOperation(operation: string): boolean {
-  return CONTROL_PLANE_OPERATIONS.has(operation);
+  return CONTROL_PLANE_OPERATIONS.has(loose(operation));
 }
 
 const OPERATION_NAME = /^[A-Za-z][A-Za-z0-9_.]{0,127}$/;
