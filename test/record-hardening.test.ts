@@ -494,7 +494,7 @@ for (const engine of engines()) {
         devKey = keyIdOf(dev.apiKey);
       });
 
-      it('API keys may not ingest the control plane\'s own operations by default; the deployment token may', async () => {
+      it('a Developer\'s key may not ingest the control plane\'s own operations by default; Owner keys and the deployment token may', async () => {
         const res = await ingest(undefined, [baseRecord({ operation: 'AppDeploy' }), baseRecord({ operation: 'DeleteUser', emit_time: '2020-01-01T00:00:00Z' })], dev.apiKey);
         assert.equal(res.status, 403);
         const body = (await res.json()) as ErrorBody;
@@ -504,7 +504,8 @@ for (const engine of engines()) {
         for (const lookalike of ['deleteuser', 'Delete_User', 'DeleteUser ', 'Delete\u200bUser', 'INVITEUSERS']) {
           assert.equal((await ingest(undefined, [baseRecord({ operation: lookalike })], dev.apiKey)).status, 403, JSON.stringify(lookalike));
         }
-        assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], t.owner.apiKey)).status, 403, 'the default binds every key, an Owner\'s too');
+        // Owner and Global Admin keys are not restricted by default (they could lift any restriction).
+        assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], t.owner.apiKey)).status, 201);
         assert.equal((await ingest(t.owner.accountId, [baseRecord({ operation: 'DeleteUser' })])).status, 201);
       });
 
@@ -535,6 +536,12 @@ for (const engine of engines()) {
         assert.equal(cat.status, 403);
         assert.equal(((await cat.json()) as ErrorBody).error.field, 'category');
 
+        // A policy binds whatever the role: an Owner can narrow a key of its own.
+        const ownerPath = `/api/v1/api-keys/${keyIdOf(t.owner.apiKey)}/ingest-policy`;
+        assert.equal((await send('PUT', ownerPath, { operations: ['AppDeploy'] }, t.owner.apiKey)).status, 200);
+        assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], t.owner.apiKey)).status, 403);
+        assert.equal((await send('PUT', ownerPath, { operations: null }, t.owner.apiKey)).status, 200);
+
         assert.equal((await send('PUT', path, { operations: null, categories: null }, t.owner.apiKey)).status, 200);
         assert.equal((await ingest(undefined, [baseRecord({ operation: 'DeleteUser' })], dev.apiKey)).status, 403, 'back to the default');
       });
@@ -548,6 +555,7 @@ for (const engine of engines()) {
         assert.ok(native.length > 0 && native.every((l) => by(l) === null));
         const forged = logs.filter((l) => l.operation === 'DeleteUser');
         assert.deepEqual(new Set(forged.map(by)), new Set([`apikey:${devKey}`, 'token:deployment']));
+        assert.ok(logs.some((l) => l.operation === 'CreateNamespace' && by(l) === `apikey:${keyIdOf(t.owner.apiKey)}`), 'an Owner\'s ingest is marked too');
 
         // The reserved key cannot be forged by ingest.
         const forge = await ingest(undefined, [baseRecord({ details: { auditstream_ingested_by: null } })], t.owner.apiKey);

@@ -1,12 +1,16 @@
 /**
  * What an API key may ingest. Records stored through `POST /api/v1/audit-logs` sit in the same
- * chain as the ones the control plane writes, so by default an API key may NOT write the
- * operations auditstream's own control plane emits (`CreateNamespace`, `InviteUsers`,
- * `DeleteUser`... every name in `BUILTIN_OPERATIONS`): a Developer's key cannot plant a
- * back-dated `DeleteUser` naming an admin. An Owner or Global Admin may set a policy per key
- * (`PUT /api/v1/api-keys/:id/ingest-policy`, audited as `UpdateAPIKey`) that lists exactly the
- * operations (or `"*"`) and categories the key may write. The deployment ingest token is the
- * operator's own forwarding channel and is not restricted.
+ * chain as the ones the control plane writes, so by default the key of a user who is neither
+ * Owner nor Global Admin (a Developer) may NOT write the operations auditstream's own control
+ * plane emits (`CreateNamespace`, `InviteUsers`, `DeleteUser`... every name in
+ * `BUILTIN_OPERATIONS`, and look-alikes): a Developer's key cannot plant a back-dated
+ * `DeleteUser` naming an admin. Owner and Global Admin keys are not restricted by default: they
+ * may set any policy, their own keys' included, so refusing them would add a step and no
+ * protection. An Owner or Global Admin sets a policy per key (`PUT /api/v1/api-keys/:id/
+ * ingest-policy`, audited as `UpdateAPIKey`) listing exactly the operations (or `"*"`) and
+ * categories the key may write, whatever its owner's role. The deployment ingest token is the
+ * operator's own forwarding channel and is not restricted. Provenance (`ingested_by`) shows
+ * every ingested record for what it is either way.
  */
 import { AuditError, invalidArgument } from '../errors.js';
 import { BUILTIN_OPERATIONS } from '../record/operations.js';
@@ -17,7 +21,8 @@ import type { Sql } from '../store/store.js';
 export interface IngestPolicy {
   /**
    * Operations the key may write: a list of names, `["*"]` for any operation, or `null` (the
-   * default) for any operation except the control plane's own.
+   * default): any operation, except the control plane's own for roles other than Owner and
+   * Global Admin.
    */
   operations: readonly string[] | null;
   /** Categories the key may write, or `null` (the default) for any. */
@@ -59,14 +64,17 @@ export function parseIngestPolicy(body: unknown): IngestPolicy {
   return { operations, categories };
 }
 
-/** Why `policy` refuses `record`, or undefined when it may be written. */
-export function ingestRefusal(policy: IngestPolicy, record: Pick<AuditRecord, 'operation' | 'category'>): { field: string; message: string } | undefined {
+/** Roles whose keys may, by default, ingest the control plane's own operations. */
+const TRUSTED_ROLES: readonly string[] = ['ROLE_OWNER', 'ROLE_ADMIN'];
+
+/** Why `policy` refuses `record` for a caller of `role`, or undefined when it may be written. */
+export function ingestRefusal(policy: IngestPolicy, role: string, record: Pick<AuditRecord, 'operation' | 'category'>): { field: string; message: string } | undefined {
   const ops = policy.operations;
   if (ops === null) {
-    if (isControlPlaneOperation(record.operation)) {
+    if (!TRUSTED_ROLES.includes(role) && isControlPlaneOperation(record.operation)) {
       return {
         field: 'operation',
-        message: `operation ${record.operation} is one the control plane records itself; this API key may not ingest it (an Owner or Global Admin can allow it in the key's ingest policy)`,
+        message: `operation ${JSON.stringify(record.operation)} is (or looks like) one the control plane records itself; a ${role} key may not ingest it unless an Owner or Global Admin allows it in the key's ingest policy`,
       };
     }
   } else if (!ops.includes('*') && !ops.includes(record.operation)) {
@@ -104,10 +112,10 @@ export async function writeIngestPolicy(sql: Pick<Sql, 'run'>, accountId: string
   );
 }
 
-/** Refuses the first record `policy` does not allow: 403 naming the record index and field. */
-export function enforceIngestPolicy(policy: IngestPolicy, records: readonly AuditRecord[]): void {
+/** Refuses the first record `policy` does not allow a `role` caller: 403 naming the record index and field. */
+export function enforceIngestPolicy(policy: IngestPolicy, role: string, records: readonly AuditRecord[]): void {
   records.forEach((r, index) => {
-    const refusal = ingestRefusal(policy, r);
+    const refusal = ingestRefusal(policy, role, r);
     if (refusal) throw new AuditError('AS_ERR_PERMISSION_DENIED', `record ${index}: ${refusal.message}`, { index, field: refusal.field });
   });
 }

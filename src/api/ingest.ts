@@ -120,7 +120,7 @@ export function registerIngestRoute(app: FastifyInstance, deps: IngestDeps): voi
       ingestedBy = caller.keyId ? `apikey:${caller.keyId}` : `user:${caller.principal.id}`;
       // Sessions have no key to attach a policy to: they get the default.
       const policy = caller.keyId ? await readIngestPolicy(deps.store.sql, accountId, caller.keyId) : DEFAULT_INGEST_POLICY;
-      enforceIngestPolicy(policy, records);
+      enforceIngestPolicy(policy, caller.role, records);
     }
 
     const result = await deps.store.append({ accountId, records, ingestedBy, clientLogIds });
