@@ -132,7 +132,7 @@ for (const engine of engines()) {
       const csv = await runCli(['logs', '--account', 'acme', '--all', '--format', 'csv', '--operation', 'DeleteUser'], env, dir);
       const rows = csv.stdout.trim().split('\r\n');
       assert.ok(rows.length > 1);
-      assert.ok(rows.slice(1).every((row) => row.includes(',DeleteUser,')));
+      assert.ok(rows.slice(1).every((row) => row.includes(',"DeleteUser",')));
     });
 
     it('verifies, then names the first broken link after tampering and exits 1', async () => {

@@ -51,7 +51,7 @@ const RANK: Record<NamespacePermission, number> = { PERMISSION_READ: 1, PERMISSI
 const IMPLICIT_NS_ADMIN: readonly AccountRole[] = ['ROLE_OWNER', 'ROLE_ADMIN'];
 
 /** RBAC entries that are not CloudService RPCs: auditstream's own routes. */
-const EXTENSIONS = new Set(['ReissueInvitation', 'ReplayAccountAuditLogSink']);
+const EXTENSIONS = new Set(['ReissueInvitation', 'ReplayAccountAuditLogSink', 'SetApiKeyIngestPolicy']);
 
 /**
  * RPCs whose audited operation never lands in the chain: ValidateAccountAuditLogSink writes its

@@ -11,7 +11,8 @@ import {
   registerOperation,
   validateDetails,
 } from '../src/record/operations.js';
-import { findRepoRoot, type SchemaResult } from '../src/record/schema.js';
+import type { SchemaResult } from '../src/record/schema-errors.js';
+import { findRepoRoot } from '../src/record/schema-files.js';
 
 const seedLines = readFileSync(join(findRepoRoot(), 'test/fixtures/seed-records.jsonl'), 'utf8')
   .split('\n')

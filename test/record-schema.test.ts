@@ -14,18 +14,11 @@ import {
   type AcceptedRecord,
   type AuditRecord,
 } from '../src/record/record.js';
-import {
-  MAX_CALLER_IP_ENTRIES,
-  MAX_RECORD_BYTES,
-  checkRecordSize,
-  createRecordValidators,
-  findRepoRoot,
-  readSchema,
-  recordByteLength,
-  validateAccepted,
-  validateEmitted,
-  type SchemaResult,
-} from '../src/record/schema.js';
+import { MAX_CALLER_IP_ENTRIES, MAX_RECORD_BYTES } from '../src/record/limits.js';
+import { checkRecordSize, recordByteLength } from '../src/record/record.js';
+import { createRecordValidators, validateAccepted, validateEmitted } from '../src/record/schema.js';
+import type { SchemaResult } from '../src/record/schema-errors.js';
+import { findRepoRoot, readSchema } from '../src/record/schema-files.js';
 
 const root = findRepoRoot();
 /** The 7 sample records of shared/seeds, verbatim (000's pretty-printed one compacted). */

@@ -15,6 +15,7 @@ import { envelope, EXPORT_FORMATS, exportChunks, iterateRecords, type ExportForm
 import { parseFilter, type FilterText } from '../store/filters.js';
 import { ingestTokenAuthenticator, type AccountCaller, type Authenticator, type Caller } from './auth.js';
 import { registerIngestRoute } from './ingest.js';
+import { checkRequestValue, registerRequestChecks } from './json-body.js';
 import { createMetrics, type ApiMetrics } from './metrics.js';
 import { checkMetricsAccess } from './metrics-access.js';
 import { requestIdProblem } from './request-id.js';
@@ -179,8 +180,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return done(invalidArgument(`the body is not valid JSON: ${(err as Error).message}`), undefined);
     }
     const bad = FORBIDDEN_KEY.test(body) ? forbiddenKeyPath(parsed) : undefined;
-    return bad ? done(forbiddenKeyError(bad), undefined) : done(null, parsed);
+    if (bad) return done(forbiddenKeyError(bad), undefined);
+    try {
+      checkRequestValue(parsed);
+    } catch (err) {
+      return done(err as AuditError, undefined);
+    }
+    return done(null, parsed);
   });
+  registerRequestChecks(app);
 
   // On every answer: no MIME sniffing, nothing cached (answers carry tokens, keys and records),
   // HSTS under TLS; a bounded X-Request-Id (it becomes the records' request_id).

@@ -4,9 +4,13 @@
  * A body is validated whole before anything is stored, then stored whole or not at all, and
  * only then acknowledged with 201 (durable). Re-sending a record with a stored `log_id` and the
  * same content is an idempotent retry; other content is a 409 naming the record.
+ *
+ * Every check that depends only on the request runs here, before the store's group commit, so a
+ * bad request is refused alone and never shares a transaction with other callers' records.
  */
 import type { FastifyInstance } from 'fastify';
 import { AuditError } from '../errors.js';
+import { PROVENANCE_DETAILS_KEY } from '../record/provenance.js';
 import { newLogId, normalizeRecord, type AcceptedRecord, type AuditRecord } from '../record/record.js';
 import { createRecordValidators, type RecordValidators } from '../record/schema.js';
 import { getOperation } from '../record/operations.js';
@@ -15,6 +19,7 @@ import type { AuditStore } from '../store/store.js';
 import type { Authenticator } from './auth.js';
 import type { RouteAuthorizer } from './app.js';
 import type { Config } from '../config.js';
+import { DEFAULT_INGEST_POLICY, enforceIngestPolicy, readIngestPolicy } from './ingest-policy.js';
 import type { ApiMetrics } from './metrics.js';
 
 /** Most records one request may carry (each batch is one transaction). */
@@ -28,6 +33,16 @@ export interface IngestDeps {
   /** The access table's check (rule `IngestAuditLogs`), recording refusals. */
   authorize: RouteAuthorizer;
   onCommit?: (accountId: string) => void;
+}
+
+/** The 201 answer. `accepted` and `duplicates` are disjoint and add up to the records sent. */
+export interface IngestAnswer {
+  /** Records newly stored by this request. */
+  accepted: number;
+  /** Records already stored with identical content (idempotent retries), not stored again. */
+  duplicates: number;
+  /** Every record's `log_id`, in request order (stored now or before). */
+  log_ids: string[];
 }
 
 function invalid(index: number, field: string, message: string): AuditError {
@@ -50,7 +65,7 @@ export function prepareRecords(body: unknown, config: Readonly<Config>): { accou
   }
   const b = body as Record<string, unknown>;
   for (const k of Object.keys(b)) {
-    if (k !== 'records' && k !== 'account_id') throw new AuditError('AS_ERR_INVALID_ARGUMENT', `unknown body field "${k}" (expected records, account_id)`, { field: k });
+    if (k !== 'records' && k !== 'account_id') throw new AuditError('AS_ERR_INVALID_ARGUMENT', `unknown body field ${JSON.stringify(k)} (expected records, account_id)`, { field: k });
   }
   const list = b['records'];
   if (!Array.isArray(list)) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'body.records must be an array of audit records', { field: 'records' });
@@ -60,16 +75,21 @@ export function prepareRecords(body: unknown, config: Readonly<Config>): { accou
   }
   let clientLogIds = false;
   const records = list.map((raw, i) => {
+    // Validation comes first: it also refuses unstorable strings and nesting beyond
+    // MAX_RECORD_DEPTH, so measuring the size (which serializes, recursively) is safe after it.
+    const check = validateAccepted(raw);
+    if (!check.ok) throw invalid(i, check.field, check.message);
     const encoded = Buffer.byteLength(JSON.stringify(raw));
     if (encoded > config.maxRecordBytes) {
       throw new AuditError('AS_ERR_PAYLOAD_TOO_LARGE', `record ${i}: ${encoded} bytes encoded, over the ${config.maxRecordBytes}-byte limit`, { index: i });
     }
-    const check = validateAccepted(raw);
-    if (!check.ok) throw invalid(i, check.field, check.message);
     const rec = raw as AcceptedRecord;
     // Signed system records (checkpoints, purges) are auditstream's own: one planted by a client
     // would make its chain fail verification.
     if (getOperation(rec.operation)?.reserved) throw invalid(i, 'operation', `operation ${rec.operation} is written only by auditstream itself`);
+    if (rec.details !== undefined && Object.hasOwn(rec.details, PROVENANCE_DETAILS_KEY)) {
+      throw invalid(i, `details.${PROVENANCE_DETAILS_KEY}`, `details.${PROVENANCE_DETAILS_KEY} is reserved: auditstream sets it to show where a record came from`);
+    }
     if (rec.log_id !== undefined) clientLogIds = true;
     return normalizeRecord(rec, rec.log_id ?? newLogId());
   });
@@ -101,12 +121,17 @@ export function registerIngestRoute(app: FastifyInstance, deps: IngestDeps): voi
     } else {
       accountId = caller.accountId;
       ingestedBy = caller.keyId ? `apikey:${caller.keyId}` : `user:${caller.principal.id}`;
+      // Sessions have no key to attach a policy to: they get the default.
+      const policy = caller.keyId ? await readIngestPolicy(deps.store.sql, accountId, caller.keyId) : DEFAULT_INGEST_POLICY;
+      enforceIngestPolicy(policy, caller.role, records);
     }
 
     const result = await deps.store.append({ accountId, records, ingestedBy, clientLogIds });
-    if (result.duplicates < records.length) deps.onCommit?.(accountId);
-    deps.metrics.ingestedRecords.inc(records.length - result.duplicates);
+    const accepted = records.length - result.duplicates;
+    if (accepted > 0) deps.onCommit?.(accountId);
+    deps.metrics.ingestedRecords.inc(accepted);
     deps.metrics.ingestDuplicates.inc(result.duplicates);
-    return reply.code(201).send({ accepted: records.length, duplicates: result.duplicates, log_ids: records.map((r) => r.log_id) });
+    const answer: IngestAnswer = { accepted, duplicates: result.duplicates, log_ids: records.map((r) => r.log_id) };
+    return reply.code(201).send(answer);
   });
 }

@@ -20,6 +20,7 @@ import { apiAuthenticator, authenticateCall } from './auth.js';
 import { HANDLER_GROUPS } from './handlers/index.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerSinkRoutes } from './sink-routes.js';
+import { registerIngestPolicyRoutes } from './ingest-policy-routes.js';
 
 export interface ControlPlaneOptions {
   store: AuditStore;
@@ -87,6 +88,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlaneHandl
       registerSinkRoutes(app, cp);
       // Counts of refused reads not yet written reach the log before the store closes.
       app.addHook('onClose', async () => refusedReads(cp).flushAll());
+      registerIngestPolicyRoutes(app, cp);
     },
   };
 }

@@ -99,6 +99,8 @@ export const RBAC: Readonly<Record<string, Rule>> = {
   CreateApiKey: { kind: 'owner', selfRoles: ALL, roles: [] },
   UpdateApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
   DeleteApiKey: { kind: 'owner', selfRoles: NON_METRICS, roles: ADMINS },
+  /** auditstream extension: GET/PUT /api/v1/api-keys/:id/ingest-policy (what a key may ingest): Global Admin, Owner. */
+  SetApiKeyIngestPolicy: { kind: 'account', roles: ADMINS },
 
   // Account-level table: GetAuditLogs and every *AccountAuditLogSink RPC: Global Admin, Owner.
   GetAuditLogs: { kind: 'account', roles: ADMINS },

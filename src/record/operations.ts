@@ -14,7 +14,8 @@
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { Category } from './record.js';
 import { CATEGORIES } from './record.js';
-import { createSchemaCompiler, describeErrors, type JsonSchema, type SchemaCompiler, type SchemaResult } from './schema.js';
+import { describeErrors, type SchemaResult } from './schema-errors.js';
+import { createSchemaCompiler, type JsonSchema, type SchemaCompiler } from './schema-files.js';
 
 /** One audited operation. */
 export interface OperationDef {

@@ -7,14 +7,12 @@
  * second; `serializeRecord` writes it with that key order.
  */
 import { randomFillSync } from 'node:crypto';
+import { MAX_RECORD_BYTES } from './limits.js';
+import type { SchemaResult } from './schema-errors.js';
+
+export { MAX_CALLER_IP_ENTRIES, MAX_RECORD_BYTES } from './limits.js';
 
 export const RECORD_VERSION = 1;
-
-/** DECISIONS.md "Limits": a record is at most 256 KiB encoded (default of a setting). */
-export const MAX_RECORD_BYTES = 256 * 1024;
-
-/** DECISIONS.md "Limits": `caller_ip_address` holds at most 20 entries (default of a setting). */
-export const MAX_CALLER_IP_ENTRIES = 20;
 
 export const LEVELS = ['LOG_LEVEL_INFO', 'LOG_LEVEL_WARN', 'LOG_LEVEL_ERROR'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -156,6 +154,18 @@ export function serializeRecord(record: AuditRecord): string {
   const ordered: Record<string, unknown> = {};
   for (const k of FIELD_ORDER) if (src[k] !== undefined) ordered[k] = src[k];
   return JSON.stringify(ordered);
+}
+
+/** UTF-8 length of a record's wire form: what the 256 KiB limit measures. */
+export function recordByteLength(record: AuditRecord): number {
+  return Buffer.byteLength(serializeRecord(record), 'utf8');
+}
+
+/** Refuses a record whose encoded form exceeds the limit (256 KiB by default). */
+export function checkRecordSize(record: AuditRecord, maxBytes: number = MAX_RECORD_BYTES): SchemaResult {
+  const size = recordByteLength(record);
+  if (size <= maxBytes) return { ok: true };
+  return { ok: false, field: '', message: `record is ${size} bytes encoded, over the limit of ${maxBytes} bytes` };
 }
 
 /** The namespace a record concerns, if any (indexed for queries). */

@@ -8,7 +8,9 @@
  * per commit, whatever the number of accounts.
  */
 import { AuditError } from '../errors.js';
-import { recordNamespace, serializeRecord } from '../record/record.js';
+import { MAX_RECORD_DEPTH } from '../record/limits.js';
+import { recordNamespace, serializeRecord, type AuditRecord } from '../record/record.js';
+import { findTextProblem } from '../record/text.js';
 import { canonicalJson, GENESIS_HASH, linkHash } from '../chain/hash.js';
 import { emitMsOf } from '../chain/types.js';
 import type { AppendBatch, AppendResult } from './store.js';
@@ -55,6 +57,15 @@ export interface ChainTxOps {
 /** Account ids become part of each link's hashed text, separated by newlines. */
 export const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** A refusal for the first record holding a string that cannot be stored exactly, or nesting too deep. */
+function unstorableRecord(records: readonly AuditRecord[]): AuditError | undefined {
+  for (let index = 0; index < records.length; index++) {
+    const problem = findTextProblem(records[index], MAX_RECORD_DEPTH);
+    if (problem) return new AuditError('AS_ERR_INVALID_RECORD', `record ${index}: ${problem.message}`, { index, field: problem.field });
+  }
+  return undefined;
+}
+
 /**
  * Appends several batches (possibly of several accounts) inside one transaction. Accounts are
  * locked in sorted order so that concurrent writers cannot deadlock. A batch with a conflicting
@@ -71,7 +82,15 @@ export async function appendBatches(
   const byAccount = new Map<string, number[]>();
   batches.forEach((b, i) => {
     if (!ACCOUNT_ID_PATTERN.test(b.accountId)) {
-      outcomes[i] = { ok: false, error: new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid account id "${b.accountId}"`) };
+      outcomes[i] = { ok: false, error: new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid account id ${JSON.stringify(b.accountId)}`) };
+      return;
+    }
+    // Ingest refuses these before the commit; this catches every other writer (the control
+    // plane builds records from request fields), and refuses the batch alone: a string the
+    // database would alter (or, on PostgreSQL, reject) must never reach the shared INSERT.
+    const bad = unstorableRecord(b.records);
+    if (bad) {
+      outcomes[i] = { ok: false, error: bad };
       return;
     }
     const list = byAccount.get(b.accountId) ?? [];

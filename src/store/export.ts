@@ -37,9 +37,30 @@ export const CSV_COLUMNS = [
   'principal_api_key_id', 'details',
 ] as const;
 
+/**
+ * Cells a spreadsheet would run as a formula (OWASP "CSV Injection"): starting with `=`, `+`,
+ * `-`, `@`, tab or CR, plus LF and the full-width forms of the four signs, which some
+ * spreadsheets also read as formula starts. Leading apostrophes are included so the escaping
+ * stays reversible (see `csvField`).
+ */
+const FORMULA_START = /^'*[=+\-@\t\r\n\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/**
+ * One CSV cell: always quoted, `"` doubled (RFC 4180), and a value that could start a formula
+ * prefixed with `'` so spreadsheets show it as text. Every column goes through here, whatever
+ * its source, because any of them may carry client text (`request_id` from X-Request-Id,
+ * `caller_ip_address` from X-Forwarded-For, ingested fields). Reversible: a cell matching
+ * `^'+[=+\-@\t\r\n＝＋－＠]` had exactly one `'` added; every other cell is the stored value.
+ */
 export function csvField(v: unknown): string {
   const s = v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  const safe = FORMULA_START.test(s) ? `'${s}` : s;
+  return `"${safe.replace(/"/g, '""')}"`;
+}
+
+/** The stored value of a cell `csvField` wrote (after CSV unquoting): undoes the `'` prefix. */
+export function csvCellValue(cell: string): string {
+  return /^'+[=+\-@\t\r\n\uFF1D\uFF0B\uFF0D\uFF20]/.test(cell) ? cell.slice(1) : cell;
 }
 
 function csvRow(r: StoredRecord): string {

@@ -25,7 +25,9 @@ export class GroupCommitter<I, R> {
 
   /**
    * @param flush writes all items in one transaction and returns one outcome per item, in
-   *   order; if it throws, every item of that flush fails with the error (nothing was committed).
+   *   order. If it throws, nothing was committed: a flush of several items is then retried one
+   *   item per flush, so each item fails only for its own reason (the flush must therefore be
+   *   safe to call again with a subset of the items).
    */
   constructor(
     private readonly flush: (items: I[]) => Promise<FlushOutcome<R>[]>,
@@ -56,8 +58,14 @@ export class GroupCommitter<I, R> {
         try {
           outcomes = await this.flush(taken.map((p) => p.item));
         } catch (err) {
-          const error = err instanceof Error ? err : new Error(String(err));
-          for (const p of taken) p.reject(error);
+          if (taken.length === 1) {
+            taken[0]!.reject(asError(err));
+            continue;
+          }
+          // Nothing was committed, and the failure may belong to one item alone (a value the
+          // database refuses, a fault): retry each item in its own flush, so one caller's
+          // failure never becomes another caller's.
+          for (const p of taken) await this.flushAlone(p);
           continue;
         }
         taken.forEach((p, i) => {
@@ -71,9 +79,23 @@ export class GroupCommitter<I, R> {
     }
   }
 
+  private async flushAlone(p: Pending<I, R>): Promise<void> {
+    try {
+      const [o] = await this.flush([p.item]);
+      if (o!.ok) p.resolve(o!.value);
+      else p.reject(o!.error);
+    } catch (err) {
+      p.reject(asError(err));
+    }
+  }
+
   /** Refuses new items and waits until everything queued is flushed. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await this.flushing;
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type protobuf from 'protobufjs';
 import { AuditError, isAuditError } from '../../errors.js';
 import type { CallContext, CloudHandler, CloudHandlers } from './handlers.js';
+import { checkRequestValue } from '../json-body.js';
 import { requestToPlain, responseFromPlain } from './plain.js';
 import type { CloudMethod } from './proto.js';
 
@@ -29,7 +30,12 @@ export async function invokeHandler(
   request: protobuf.Message,
   ctx: CallContext,
 ): Promise<protobuf.Message> {
-  const response = await handler(requestToPlain(method.requestType, request), ctx);
+  const plain = requestToPlain(method.requestType, request);
+  // Names, emails, ids of a request end up in stored rows and audit records: refuse what cannot
+  // be stored exactly before the handler, on both transports (NUL is valid UTF-8 in a protobuf
+  // string, but PostgreSQL refuses it; the HTTP mapping could also bring lone surrogates).
+  checkRequestValue(plain);
+  const response = await handler(plain, ctx);
   return responseFromPlain(method.responseType, response);
 }
 

@@ -17,6 +17,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuditError, isAuditError } from '../../errors.js';
+import { parseJsonBody } from '../json-body.js';
 import { invokeHandler, normalizeIp, resolveHandler, toCallerError } from './dispatch.js';
 import type { CallContext, CloudHandlers } from './handlers.js';
 import { buildHttpRequest } from './http-request.js';
@@ -108,9 +109,9 @@ export function registerCloudHttpRoutes(app: FastifyInstance, handlers: CloudHan
           const text = String(body);
           if (text.trim() === '') return done(null, undefined);
           try {
-            done(null, JSON.parse(text));
+            done(null, parseJsonBody(text));
           } catch (err) {
-            done(new AuditError('AS_ERR_INVALID_ARGUMENT', `malformed JSON body: ${(err as Error).message}`), undefined);
+            done(err as AuditError, undefined);
           }
         });
         scope.setErrorHandler((err: FastifyError, request, reply) => {

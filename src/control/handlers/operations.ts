@@ -5,6 +5,7 @@
 import { invalidArgument, notFound } from '../../errors.js';
 import { dateFromTimestamp, structFromJson, timestampFromDate, type CloudHandlers, type CloudResponse } from '../../api/cloud/handlers.js';
 import type { JsonObject } from '../../api/cloud/json-types.js';
+import { PROVENANCE_DETAILS_KEY } from '../../record/provenance.js';
 import type { AuditRecord } from '../../record/record.js';
 import type { StoredRecord } from '../../store/store.js';
 import type { ControlPlane } from '../context.js';
@@ -13,9 +14,15 @@ import { pageSizeOf } from '../paging.js';
 import { str } from '../validate.js';
 import { isAuditError } from '../../errors.js';
 
-/** A stored record as the Cloud API's `auditlog.v1.LogRecord`. */
+/**
+ * A stored record as the Cloud API's `auditlog.v1.LogRecord`. LogRecord has no field for
+ * provenance, so `raw_details` carries it under PROVENANCE_DETAILS_KEY on every record: `null`
+ * for the control plane's own records, `apikey:<id>`, `user:<id>` or `token:deployment` for
+ * ingested ones. Ingest refuses details using that key, so the value always comes from here.
+ */
 export function logRecordMessage(stored: StoredRecord): CloudResponse {
   const r = JSON.parse(stored.recordJson) as AuditRecord;
+  const details: JsonObject = { ...(r.details as JsonObject), [PROVENANCE_DETAILS_KEY]: stored.ingestedBy };
   const msg: CloudResponse = {
     emitTime: timestampFromDate(Date.parse(r.emit_time)),
     operation: r.operation,
@@ -23,7 +30,7 @@ export function logRecordMessage(stored: StoredRecord): CloudResponse {
     version: r.version,
     logId: r.log_id,
     principal: { type: r.principal.type, id: r.principal.id, name: r.principal.name, apiKeyId: r.principal.api_key_id ?? '' },
-    rawDetails: structFromJson(r.details as JsonObject),
+    rawDetails: structFromJson(details),
     xForwardedFor: r.caller_ip_address,
     asyncOperationId: r.request_id ?? '',
   };
