@@ -45,6 +45,9 @@ const externalRecord = () => ({
 
 /** The operation a denied call is recorded under: the mutation's own, else the rule's name. */
 const DENIED_OPERATION: Record<string, string> = { ReissueInvitation: 'InviteUsers', ReplayAccountAuditLogSink: 'UpdateAccount' };
+/** Refused mutations are recorded as their seed operation, refused reads under their rule's name. */
+const deniedOperation = (route: { method: string; rule: string | null }): string =>
+  route.rule === 'SetApiKeyIngestPolicy' ? (route.method === 'PUT' ? 'UpdateAPIKey' : route.rule) : (DENIED_OPERATION[route.rule!] ?? route.rule!);
 
 for (const engine of engines()) {
   describe(`/api/v1 access from the table: ${engine}`, () => {
@@ -91,6 +94,9 @@ for (const engine of engines()) {
           const target = await t.addUser('ROLE_READ');
           return { url: `/api/v1/users/${target.userId}/invitation` };
         }
+        case '/api/v1/api-keys/:id/ingest-policy':
+          // An unknown key: an allowed caller gets 404 and nothing changes.
+          return { url: url.replace(':id', 'no-such-key'), payload: { operations: null, categories: null } };
         default:
           // Sink routes: an unknown sink, so an allowed caller gets 404 and nothing is sent anywhere.
           return { url: url.replace(':name', 'no-such-sink'), ...(url.includes('replay') ? { payload: { since: '1h' } } : url.endsWith('verify') ? { payload: {} } : {}) };
@@ -124,7 +130,7 @@ for (const engine of engines()) {
             if (res.statusCode === 401 || res.statusCode === 403) problems.push(`${label}: expected to pass access control, got ${res.statusCode} ${res.body}`);
           } else {
             if (res.statusCode !== 403) problems.push(`${label}: expected 403, got ${res.statusCode} ${res.body}`);
-            const op = DENIED_OPERATION[route.rule!] ?? route.rule!;
+            const op = deniedOperation(route);
             const mine = added.filter((r) => r.principal.id === actor.userId);
             if (mine.length !== 1 || mine[0]!.operation !== op || mine[0]!.status !== 'ERROR' || mine[0]!.level !== 'LOG_LEVEL_ERROR' || !validateEmitted(mine[0]!).ok) {
               problems.push(`${label}: expected one ERROR ${op} record, got ${JSON.stringify(mine)}`);
@@ -151,7 +157,7 @@ for (const engine of engines()) {
     it("another tenant's account is refused, and recorded in the caller's account only", async () => {
       const other = await t.newAccount(`other-${engine}@example.com`);
       const otherBefore = (await t.records(other.accountId)).length;
-      const cases: { method: 'GET' | 'POST'; url: string; payload?: Record<string, unknown>; op: string }[] = [
+      const cases: { method: 'GET' | 'POST' | 'PUT'; url: string; payload?: Record<string, unknown>; op: string }[] = [
         { method: 'GET', url: `/api/v1/audit-logs?account=${other.accountId}`, op: 'QueryAuditLogs' },
         { method: 'GET', url: `/api/v1/audit-logs/export?account=${other.accountId}`, op: 'ExportAuditLogs' },
         { method: 'POST', url: '/api/v1/audit-logs', payload: { account_id: other.accountId, records: [externalRecord()] }, op: 'IngestAuditLogs' },

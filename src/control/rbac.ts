@@ -127,7 +127,7 @@ export const API_RULES: Readonly<Record<string, Rule>> = {
 
 /** One HTTP route of auditstream's own API and the rule that authorizes it. */
 export interface RouteAccess {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   url: string;
   /** Name of its rule in `RBAC` or `API_RULES`; null when the route needs no authorization. */
   rule: string | null;
@@ -154,6 +154,8 @@ export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/dead-letters', rule: 'GetAccountAuditLogSink' },
   { method: 'POST', url: '/api/v1/audit-log-sinks/:name/dead-letters/replay', rule: 'ReplayAccountAuditLogSink', audited: true },
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/setup', rule: 'GetAccountAuditLogSink' },
+  { method: 'GET', url: '/api/v1/api-keys/:id/ingest-policy', rule: 'SetApiKeyIngestPolicy' },
+  { method: 'PUT', url: '/api/v1/api-keys/:id/ingest-policy', rule: 'SetApiKeyIngestPolicy', audited: true },
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },
