@@ -18,6 +18,7 @@ import { isAuditError } from '../src/errors.js';
 import { verifyAccount } from '../src/chain/verify.js';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig } from '../src/config.js';
+import { createControlPlane } from '../src/control/control-plane.js';
 import type { CloudRequest, CloudResponse } from '../src/api/cloud/handlers.js';
 import type { AuditRecord } from '../src/record/record.js';
 import type { AuditStore } from '../src/store/store.js';
@@ -337,9 +338,9 @@ for (const engine of engines()) {
         ctx.skip('sinks are not served yet');
         return;
       }
-      const saved = process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'];
-      process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'] = 'arn:aws:iam::999999999999:role/auditstream';
-      const app = await buildApp({ store, config: resolveConfig({}), auth: t.control.apiAuth, register: (x) => t.control.registerRoutes(x) });
+      const config = resolveConfig({ AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999999999999:role/auditstream' });
+      const control = createControlPlane({ store, config, delivery, onCommit: (accountId) => delivery.notify(accountId) });
+      const app = await buildApp({ store, config, auth: control.apiAuth, register: (x) => control.registerRoutes(x) });
       try {
         const headers = { authorization: `Bearer ${a.apiKey}` };
         const aErrorsBefore = (await t.records(a.accountId)).filter((r) => r.status === 'ERROR').length;
@@ -369,8 +370,6 @@ for (const engine of engines()) {
         for (const s of secrets) assert.ok(!setup.body.includes(s), `A's setup shows B's ${s}`);
       } finally {
         await app.close();
-        if (saved === undefined) delete process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'];
-        else process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'] = saved;
       }
     });
 

@@ -149,7 +149,7 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
     ValidateAccountAuditLogSink: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
       return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
-        const result = await verifySink(store, caller.accountId, specOf(obj(req, 'spec')), { principal: caller.principal, userEmail: caller.email });
+        const result = await verifySink(store, caller.accountId, specOf(obj(req, 'spec')), { principal: caller.principal, userEmail: caller.email, gcpServiceAccount: cp.config.gcpServiceAccount });
         if (!result.ok) {
           // A malformed spec is the request's fault (INVALID_ARGUMENT, as Create answers it); any
           // other cause is the destination's state (FAILED_PRECONDITION). Neither is retried.
