@@ -55,7 +55,7 @@ const EXTENSIONS = new Set(['ReissueInvitation', 'ReplayAccountAuditLogSink']);
 
 /**
  * RPCs whose audited operation never lands in the chain: ValidateAccountAuditLogSink writes its
- * `VerifyAuditLogSink` test record to the destination only (DECISIONS.md "Verify"), and it
+ * `VerifyAuditLogSink` test record to the destination only (docs/decisions/0017), and it
  * changes nothing, so a refusal is a refused read (no ERROR record).
  */
 const NOT_IN_CHAIN = new Set(['ValidateAccountAuditLogSink']);

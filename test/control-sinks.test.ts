@@ -13,7 +13,7 @@
  * - Spec refusals with precise messages; duplicate names ALREADY_EXISTS.
  * - Validate: success writes one `VerifyAuditLogSink` record (LOG_CATEGORY_SYSTEM, emitted-schema
  *   valid) to the destination and nothing to the chain; failures are FAILED_PRECONDITION naming
- *   the cause (role not assumable — moto with IAM enforcement, see DECISIONS.md —, stream not
+ *   the cause (role not assumable — moto with IAM enforcement, see docs/decisions/0020 —, stream not
  *   found, wrong region, endpoint unreachable).
  * - Delete: its own record; once it returns, nothing more reaches the stream.
  * - Idempotent retries by async_operation_id.

@@ -1,6 +1,6 @@
 /**
  * Impersonation, tested against LOCAL STAND-INS of Google's endpoints, never Google itself
- * (DECISIONS.md: the Pub/Sub emulator ignores credentials, so it cannot prove any of this):
+ * (docs/decisions/0020: the Pub/Sub emulator ignores credentials, so it cannot prove any of this):
  *
  * - auditstream's own identity comes from the real Application Default Credentials code path,
  *   fed by a stand-in GCE metadata server (GCE_METADATA_HOST);

@@ -1,5 +1,5 @@
 /**
- * The audit record, exactly as Temporal Cloud's Audit Logging guide prints it (shared/seeds/).
+ * The audit record, exactly as Temporal Cloud's Audit Logging guide prints it (docs/record-format.md).
  *
  * Two shapes exist: what ingest *accepts* (the seed samples verbatim: `version` and
  * `caller_ip_address` may be missing) and what auditstream *emits* (every field but `request_id`
@@ -10,10 +10,10 @@ import { randomFillSync } from 'node:crypto';
 
 export const RECORD_VERSION = 1;
 
-/** DECISIONS.md "Limits": a record is at most 256 KiB encoded (default of a setting). */
+/** docs/decisions/0004: a record is at most 256 KiB encoded (default of a setting). */
 export const MAX_RECORD_BYTES = 256 * 1024;
 
-/** DECISIONS.md "Limits": `caller_ip_address` holds at most 20 entries (default of a setting). */
+/** docs/decisions/0004: `caller_ip_address` holds at most 20 entries (default of a setting). */
 export const MAX_CALLER_IP_ENTRIES = 20;
 
 export const LEVELS = ['LOG_LEVEL_INFO', 'LOG_LEVEL_WARN', 'LOG_LEVEL_ERROR'] as const;
@@ -53,7 +53,7 @@ export interface AuditRecord {
 export type AcceptedRecord = Partial<AuditRecord> &
   Pick<AuditRecord, 'emit_time' | 'level' | 'operation' | 'status' | 'category' | 'principal'>;
 
-/** Key order on output: the field list of the seed guide (003_...txt). */
+/** Key order on output: the field list of the Audit Logging guide (docs/record-format.md). */
 export const FIELD_ORDER = [
   'emit_time',
   'level',

@@ -85,7 +85,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Record limits that are settings (DECISIONS.md "Limits"); the schema files hold the defaults. */
+/** Record limits that are settings (docs/decisions/0004); the schema files hold the defaults. */
 export interface RecordLimits {
   /** Most comma-separated entries in `caller_ip_address` (default 20). */
   maxCallerIpEntries: number;
@@ -156,7 +156,7 @@ export function recordByteLength(record: AuditRecord): number {
   return Buffer.byteLength(serializeRecord(record), 'utf8');
 }
 
-/** Refuses a record whose encoded form exceeds the limit (DECISIONS.md: 256 KiB by default). */
+/** Refuses a record whose encoded form exceeds the limit (docs/decisions/0004: 256 KiB by default). */
 export function checkRecordSize(record: AuditRecord, maxBytes: number = MAX_RECORD_BYTES): SchemaResult {
   const size = recordByteLength(record);
   if (size <= maxBytes) return { ok: true };

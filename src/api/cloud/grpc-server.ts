@@ -5,7 +5,7 @@
  *
  * Messages travel as raw bytes through grpc-js and are decoded here, so a malformed request is
  * INVALID_ARGUMENT rather than grpc-js's INTERNAL "Error deserializing request" (the official
- * client must never see a retryable or INTERNAL code for its own mistake, DECISIONS.md).
+ * client must never see a retryable or INTERNAL code for its own mistake, docs/decisions/0012).
  *
  * @example
  * const grpcServer = await startGrpcServer({ host: '127.0.0.1', port: 7781, handlers });
