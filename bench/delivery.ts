@@ -351,7 +351,7 @@ function kinesisConsumer(client: KinesisClient, stream: string, onArrive: (logId
     async stop() {
       running = false;
       await loop.catch(() => {});
-      if (failure !== undefined) throw failure;
+      if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
     },
   };
 }

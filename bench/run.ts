@@ -64,7 +64,7 @@ async function machine(): Promise<Machine> {
   const d = new Database(':memory:');
   const sqlite = (d.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
   d.close();
-  let postgres = 'unavailable';
+  let postgres: string;
   let postgresSettings = '';
   const c = new pg.Client({ connectionString: settings.pgUrl });
   try {

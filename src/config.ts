@@ -133,9 +133,6 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'apiKey', env: 'AUDITSTREAM_API_KEY', flag: 'apiKey', parse: optStr, arg: 'key', help: 'API key (Owner or Global Admin) the sinks commands act with', commands: ['sinks'] },
 ];
 
-/** The environment variable of each setting by flag name, for messages and `--help` texts. */
-export const ENV_OF: Readonly<Record<string, string>> = Object.fromEntries(SETTINGS.map((s) => [s.flag, s.env]));
-
 export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'> {
   return {
     host: '127.0.0.1',

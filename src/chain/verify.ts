@@ -129,9 +129,3 @@ export async function verifyAccount(store: AuditStore, accountId: string, opts: 
   }
   return report(undefined, checkpointsChecked);
 }
-
-export async function verifyAll(store: AuditStore, opts: VerifyOptions): Promise<VerifyReport[]> {
-  const reports: VerifyReport[] = [];
-  for (const accountId of await store.chainAccounts()) reports.push(await verifyAccount(store, accountId, opts));
-  return reports;
-}

@@ -33,7 +33,7 @@ async function call(t: ApiTarget, method: string, path: string, body?: unknown):
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (err) {
-    throw new Error(`cannot reach ${t.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is AUDITSTREAM_URL right and the server running?`);
+    throw new Error(`cannot reach ${t.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is AUDITSTREAM_URL right and the server running?`, { cause: err });
   }
   const text = await res.text();
   let json: Record<string, unknown> = {};
