@@ -84,11 +84,20 @@ describe('one source of configuration', () => {
     assert.equal(new Set(flags).size, flags.length);
     const keys = Object.keys(defaults());
     for (const s of SETTINGS) assert.ok(keys.includes(s.key), `${s.key} has no default`);
-    for (const k of keys) assert.ok(SETTINGS.some((s) => s.key === k), `default ${k} has no setting`);
+    for (const k of keys)
+      assert.ok(
+        SETTINGS.some((s) => s.key === k),
+        `default ${k} has no setting`,
+      );
   });
 
   it('a flag wins over its variable, and a bad value names the variable or the flag', () => {
-    const env = { AUDITSTREAM_URL: 'http://127.0.0.1:1', AUDITSTREAM_API_KEY: 'from-env', AUDITSTREAM_MAX_BODY_BYTES: '2048', AUDITSTREAM_GCP_SERVICE_ACCOUNT: 'a@p.iam.gserviceaccount.com' };
+    const env = {
+      AUDITSTREAM_URL: 'http://127.0.0.1:1',
+      AUDITSTREAM_API_KEY: 'from-env',
+      AUDITSTREAM_MAX_BODY_BYTES: '2048',
+      AUDITSTREAM_GCP_SERVICE_ACCOUNT: 'a@p.iam.gserviceaccount.com',
+    };
     const c = resolveConfig(env, { url: 'https://example.test:8443/', apiKey: 'from-flag', maxBodyBytes: '4096' });
     assert.equal(c.apiUrl, 'https://example.test:8443');
     assert.equal(c.apiKey, 'from-flag');
@@ -102,7 +111,12 @@ describe('one source of configuration', () => {
       [{ AUDITSTREAM_URL: 'ftp://x' }, {}, /AUDITSTREAM_URL must be a http or https URL/],
       [{}, { retentionBatchSize: '0' }, /--retention-batch-size must be a whole number/],
     ];
-    for (const [e, f, re] of refused) assert.throws(() => resolveConfig(e, f), (err: Error) => re.test(err.message), `${JSON.stringify([e, f])}`);
+    for (const [e, f, re] of refused)
+      assert.throws(
+        () => resolveConfig(e, f),
+        (err: Error) => re.test(err.message),
+        `${JSON.stringify([e, f])}`,
+      );
   });
 
   it('the executable: a serve flag with a bad value is a usage error naming the flag; sinks take --url and --api-key', async () => {
@@ -110,7 +124,10 @@ describe('one source of configuration', () => {
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /--max-body-bytes must be a whole number/);
     // Port 9 (discard) is closed on loopback: the error names the URL given by flag, not the variable's.
-    const sinks = await runCli(['sinks', 'list', '--url', 'http://127.0.0.1:9', '--api-key', 'as_x_y'], { AUDITSTREAM_URL: 'http://127.0.0.1:1', AUDITSTREAM_API_KEY: '' });
+    const sinks = await runCli(['sinks', 'list', '--url', 'http://127.0.0.1:9', '--api-key', 'as_x_y'], {
+      AUDITSTREAM_URL: 'http://127.0.0.1:1',
+      AUDITSTREAM_API_KEY: '',
+    });
     assert.equal(sinks.code, 1, sinks.stderr);
     assert.match(sinks.stderr, /cannot reach http:\/\/127\.0\.0\.1:9 /);
     const noKey = await runCli(['sinks', 'list'], { AUDITSTREAM_API_KEY: '' });

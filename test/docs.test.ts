@@ -19,7 +19,11 @@ function walk(dir: string): string[] {
   });
 }
 
-const sources = [...['src', 'test', 'bench', 'scripts', 'docs', 'schemas'].flatMap((d) => walk(join(root, d))), join(root, 'README.md'), join(root, 'BENCHMARKS.md')]
+const sources = [
+  ...['src', 'test', 'bench', 'scripts', 'docs', 'schemas'].flatMap((d) => walk(join(root, d))),
+  join(root, 'README.md'),
+  join(root, 'BENCHMARKS.md'),
+]
   .filter((f) => /\.(ts|js|md|json)$/.test(f))
   .filter((f) => !f.includes(`${join('test', 'fixtures')}`));
 
@@ -34,7 +38,10 @@ describe('docs/', () => {
         .map(([line, i]) => `${relative(root, f)}:${i + 1}: ${line.trim()}`),
     );
     // This file names the patterns it looks for.
-    assert.deepEqual(hits.filter((h) => !h.startsWith(join('test', 'docs.test.ts'))), []);
+    assert.deepEqual(
+      hits.filter((h) => !h.startsWith(join('test', 'docs.test.ts'))),
+      [],
+    );
   });
 
   it('every docs/ pointer resolves to a file', () => {
@@ -44,7 +51,9 @@ describe('docs/', () => {
       // `docs/decisions/0004`, `docs/decisions/0004-record-and-request-limits.md`, `docs/interfaces.md` (not other repositories' docs/ paths).
       for (const m of readFileSync(f, 'utf8').matchAll(/(?<![\w/.-])docs\/(?:decisions\/(\d{4}[\w.-]*)|([\w-]+\.md))/g)) {
         const [whole, decision, file] = m;
-        const ok = decision ? decisions.some((d) => d === decision || d.startsWith(`${decision.replace(/\.md$/, '')}-`) || d === `${decision}.md`) : existsSync(join(root, 'docs', file!));
+        const ok = decision
+          ? decisions.some((d) => d === decision || d.startsWith(`${decision.replace(/\.md$/, '')}-`) || d === `${decision}.md`)
+          : existsSync(join(root, 'docs', file!));
         if (!ok) broken.push(`${relative(root, f)}: ${whole}`);
       }
     }
