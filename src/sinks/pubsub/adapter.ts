@@ -84,7 +84,7 @@ interface Connected {
 }
 
 /**
- * Builds the adapter for one sink. `accountId` is the partition key (docs/decisions: the ordering
+ * Builds the adapter for one sink. `accountId` is the partition key (docs/decisions/0018: the ordering
  * key is the account id), passed by the engine to `encode`.
  */
 export function createPubSubAdapter(
