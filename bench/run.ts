@@ -30,7 +30,7 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const reportPath = process.env.BENCH_REPORT ?? `${repoRoot}BENCHMARKS.md`;
 const resultsPath = process.env.BENCH_RESULTS ?? `${repoRoot}bench/results.json`;
 
-/** DECISIONS.md / the issue: the library path reaches half the raw ceiling; HTTP 20,000 rec/s on SQLite. */
+/** docs/decisions/0021-benchmark-method.md: the library path reaches half the raw ceiling; HTTP 20,000 rec/s on SQLite. */
 const LIBRARY_TARGET_RATIO = 0.5;
 const HTTP_TARGET_SQLITE = 20_000;
 
@@ -64,7 +64,7 @@ async function machine(): Promise<Machine> {
   const d = new Database(':memory:');
   const sqlite = (d.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
   d.close();
-  let postgres = 'unavailable';
+  let postgres: string;
   let postgresSettings = '';
   const c = new pg.Client({ connectionString: settings.pgUrl });
   try {

@@ -54,7 +54,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     const signer = loadSigner(config.signingKeyPath, config.signingKeyGenerate);
 
     // Delivery: one worker per sink this process holds the lease of.
-    const engine = new DeliveryEngine({ store, flushIntervalMs: config.flushIntervalMs, logger });
+    const engine = new DeliveryEngine({ store, flushIntervalMs: config.flushIntervalMs, gcpServiceAccount: config.gcpServiceAccount, logger });
     engine.start();
     releasers.push({ name: 'delivery', release: () => engine.stop() });
     const notify = (accountId: string) => engine.notify(accountId);

@@ -43,7 +43,7 @@ describe('audit log sink RPCs with the official @temporalio/cloud client', () =>
     connection = await CloudOperationsConnection.connect({ address: server.grpcAddress, apiKey: account.api_key, connectTimeout: '5s' });
   });
   after(async () => {
-    await connection?.close();
+    connection?.close();
     await server?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });

@@ -20,6 +20,7 @@ import { isAuditError } from '../src/errors.js';
 import { verifyAccount } from '../src/chain/verify.js';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig } from '../src/config.js';
+import { createControlPlane } from '../src/control/control-plane.js';
 import type { CloudRequest, CloudResponse } from '../src/api/cloud/handlers.js';
 import type { AuditRecord } from '../src/record/record.js';
 import type { AuditStore } from '../src/store/store.js';
@@ -334,9 +335,9 @@ for (const engine of engines()) {
     });
 
     it("/api/v1/audit-log-sinks with A's key: B's sink is NOT_FOUND for status, verify, replay, dead letters and setup", async () => {
-      const saved = process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'];
-      process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'] = 'arn:aws:iam::999999999999:role/auditstream';
-      const app = await buildApp({ store, config: resolveConfig({}), auth: t.control.apiAuth, register: (x) => t.control.registerRoutes(x) });
+      const config = resolveConfig({ AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999999999999:role/auditstream' });
+      const control = createControlPlane({ store, config, delivery, onCommit: (accountId) => delivery.notify(accountId) });
+      const app = await buildApp({ store, config, auth: control.apiAuth, register: (x) => control.registerRoutes(x) });
       try {
         const headers = { authorization: `Bearer ${a.apiKey}` };
         const aErrorsBefore = (await t.records(a.accountId)).filter((r) => r.status === 'ERROR').length;
@@ -366,8 +367,6 @@ for (const engine of engines()) {
         for (const s of secrets) assert.ok(!setup.body.includes(s), `A's setup shows B's ${s}`);
       } finally {
         await app.close();
-        if (saved === undefined) delete process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'];
-        else process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'] = saved;
       }
     });
 

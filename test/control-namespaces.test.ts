@@ -459,9 +459,8 @@ for (const engine of engines()) {
     it('settles concurrent creates and updates of one namespace: one wins, the other is refused and recorded', async () => {
       const outcomes = async (calls: (() => Promise<unknown>)[]) =>
         (await Promise.allSettled(calls.map((f) => f()))).map((o) => (o.status === 'fulfilled' ? 'ok' : isAuditError(o.reason) ? o.reason.code : String(o.reason)));
-      let recs: AuditRecord[] = [];
       let got: string[] = [];
-      recs = await added(async () => (got = await outcomes([() => create('race'), () => create('race')])));
+      let recs: AuditRecord[] = await added(async () => (got = await outcomes([() => create('race'), () => create('race')])));
       assert.deepEqual([...got].sort(), ['AS_ERR_ALREADY_EXISTS', 'ok']);
       assert.deepEqual(recs.map((r) => r.status).sort(), ['ERROR', 'OK']);
 

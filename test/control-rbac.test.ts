@@ -43,6 +43,7 @@ import type { AuditStore } from '../src/store/store.js';
 import type { AccountCaller } from '../src/api/auth.js';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig } from '../src/config.js';
+import { createControlPlane } from '../src/control/control-plane.js';
 
 type NsPerm = NamespacePermission | 'none';
 const NS_PERMS: readonly NsPerm[] = ['none', ...NAMESPACE_PERMISSIONS];
@@ -55,7 +56,7 @@ const EXTENSIONS = new Set(['ReissueInvitation', 'ReplayAccountAuditLogSink', 'S
 
 /**
  * RPCs whose audited operation never lands in the chain: ValidateAccountAuditLogSink writes its
- * `VerifyAuditLogSink` test record to the destination only (DECISIONS.md "Verify"), and it
+ * `VerifyAuditLogSink` test record to the destination only (docs/decisions/0017), and it
  * changes nothing, so a refusal is a refused read (no ERROR record).
  */
 const NOT_IN_CHAIN = new Set(['ValidateAccountAuditLogSink']);
@@ -470,7 +471,9 @@ for (const engine of engines()) {
 
     it('ReissueInvitation (POST /api/v1/users/:id/invitation): allowed exactly for the roles of its rule', async () => {
       const rule = RBAC['ReissueInvitation']!;
-      const app = await buildApp({ store, config: resolveConfig({}), auth: env.t.control.apiAuth, register: (a) => env.t.control.registerRoutes(a) });
+      const config = resolveConfig({ AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999999999999:role/auditstream' });
+      const control = createControlPlane({ store, config });
+      const app = await buildApp({ store, config, auth: control.apiAuth, register: (a) => control.registerRoutes(a) });
       try {
         const problems: string[] = [];
         for (const role of ACCOUNT_ROLES) {
@@ -515,13 +518,14 @@ for (const engine of engines()) {
       const saved = { ...process.env };
       const closed = await closedPort();
       Object.assign(process.env, {
-        AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999999999999:role/auditstream',
         AWS_ENDPOINT_URL: `http://127.0.0.1:${closed}`,
         AWS_ACCESS_KEY_ID: 'testing',
         AWS_SECRET_ACCESS_KEY: 'testing',
         AWS_REGION: 'us-east-1',
       });
-      const app = await buildApp({ store, config: resolveConfig({}), auth: env.t.control.apiAuth, register: (a) => env.t.control.registerRoutes(a) });
+      const config = resolveConfig({ AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999999999999:role/auditstream' });
+      const control = createControlPlane({ store, config });
+      const app = await buildApp({ store, config, auth: control.apiAuth, register: (a) => control.registerRoutes(a) });
       try {
         const problems: string[] = [];
         for (const route of routes) {

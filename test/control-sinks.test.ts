@@ -13,7 +13,7 @@
  * - Spec refusals with precise messages; duplicate names ALREADY_EXISTS.
  * - Validate: success writes one `VerifyAuditLogSink` record (LOG_CATEGORY_SYSTEM, emitted-schema
  *   valid) to the destination and nothing to the chain; failures are FAILED_PRECONDITION naming
- *   the cause (role not assumable — moto with IAM enforcement, see DECISIONS.md —, stream not
+ *   the cause (role not assumable — moto with IAM enforcement, see docs/decisions/0020 —, stream not
  *   found, wrong region, endpoint unreachable).
  * - Delete: its own record; once it returns, nothing more reaches the stream.
  * - Idempotent retries by async_operation_id.
@@ -579,11 +579,19 @@ for (const engineName of engines()) {
 
     it('/api/v1 setup: Kinesis ExternalId, quick-create link and template; Pub/Sub gcloud commands; a clear 4xx when the operator settings are missing', async () => {
       await call('CreateAccountAuditLogSink', { spec: pubSubSpec('ps-setup') });
-      const saved = { ...process.env };
+      // The operator settings are configuration: a second app over the same store has them.
+      const settings = {
+        AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999988887777:role/auditstream',
+        AUDITSTREAM_CFN_TEMPLATE_URL: 'https://example-bucket.s3.amazonaws.com/auditstream-kinesis-role.json',
+        AUDITSTREAM_GCP_SERVICE_ACCOUNT: 'auditstream@operator-proj.iam.gserviceaccount.com',
+      };
+      const configured = createControlPlane({ store, config: resolveConfig(settings), delivery: engine });
+      const app2 = await buildApp({ store, config: resolveConfig(settings), auth: configured.apiAuth, register: (a) => configured.registerRoutes(a) });
+      const api2 = async (url: string) => {
+        const res = await app2.inject({ method: 'GET', url, headers: { authorization: `Bearer ${t.owner.apiKey}` } });
+        return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+      };
       try {
-        delete process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'];
-        delete process.env['AUDITSTREAM_CFN_TEMPLATE_URL'];
-        delete process.env['AUDITSTREAM_GCP_SERVICE_ACCOUNT'];
         const noAws = await api('GET', '/api/v1/audit-log-sinks/main/setup');
         assert.equal(noAws.status, 409);
         assert.match(String((noAws.body['error'] as { message: string }).message), /AUDITSTREAM_AWS_PRINCIPAL_ARN is not set/);
@@ -591,10 +599,7 @@ for (const engineName of engines()) {
         assert.equal(noGcp.status, 409);
         assert.match(String((noGcp.body['error'] as { message: string }).message), /AUDITSTREAM_GCP_SERVICE_ACCOUNT is not set/);
 
-        process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'] = 'arn:aws:iam::999988887777:role/auditstream';
-        process.env['AUDITSTREAM_CFN_TEMPLATE_URL'] = 'https://example-bucket.s3.amazonaws.com/auditstream-kinesis-role.json';
-        process.env['AUDITSTREAM_GCP_SERVICE_ACCOUNT'] = 'auditstream@operator-proj.iam.gserviceaccount.com';
-        const k = await api('GET', '/api/v1/audit-log-sinks/main/setup');
+        const k = await api2('/api/v1/audit-log-sinks/main/setup');
         assert.equal(k.status, 200, JSON.stringify(k.body));
         const externalId = await readExternalId(store.sql, t.owner.accountId);
         assert.equal(k.body['kind'], 'kinesis');
@@ -610,14 +615,14 @@ for (const engineName of engines()) {
         assert.equal(url.host, 'console.aws.amazon.com');
         assert.equal(url.searchParams.get('region'), 'us-east-1');
         const q = new URLSearchParams(url.hash.split('?')[1]);
-        assert.equal(q.get('templateURL'), process.env['AUDITSTREAM_CFN_TEMPLATE_URL']);
+        assert.equal(q.get('templateURL'), settings.AUDITSTREAM_CFN_TEMPLATE_URL);
         assert.equal(q.get('param_ExternalId'), externalId);
         assert.equal(q.get('param_StreamArn'), arnOf(stream('moved')));
         const template = JSON.parse(String(k.body['template'])) as { Parameters: Record<string, unknown>; Resources: Record<string, unknown> };
         assert.ok(template.Parameters['ExternalId'] && template.Parameters['StreamArn'] && template.Parameters['RoleName']);
         assert.equal(k.body['template_file_name'], 'auditstream-kinesis-role.json');
 
-        const p = await api('GET', '/api/v1/audit-log-sinks/ps-setup/setup');
+        const p = await api2('/api/v1/audit-log-sinks/ps-setup/setup');
         assert.equal(p.status, 200, JSON.stringify(p.body));
         assert.equal(p.body['kind'], 'pubsub');
         assert.equal(p.body['service_account'], 'auditstream@operator-proj.iam.gserviceaccount.com');
@@ -625,8 +630,7 @@ for (const engineName of engines()) {
         assert.ok(texts.some((x) => x.includes('service-accounts add-iam-policy-binding audit-writer@customer-proj.iam.gserviceaccount.com') && x.includes('--member=serviceAccount:auditstream@operator-proj.iam.gserviceaccount.com') && x.includes('roles/iam.serviceAccountTokenCreator')), texts.join('\n'));
         assert.ok(texts.some((x) => x.includes('pubsub topics add-iam-policy-binding audit-logs') && x.includes('--project=customer-proj') && x.includes('roles/pubsub.publisher')), texts.join('\n'));
       } finally {
-        for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-        Object.assign(process.env, saved);
+        await app2.close();
         await call('DeleteAccountAuditLogSink', { name: 'ps-setup' });
       }
     });

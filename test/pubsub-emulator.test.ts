@@ -3,7 +3,7 @@
  * here and stopped with its Java child at the end. PUBSUB_EMULATOR_HOST is handed to the adapter
  * through its `env`, the same variable production reads.
  *
- * What the emulator cannot prove (DECISIONS.md): it ignores credentials (impersonation is in
+ * What the emulator cannot prove (docs/decisions/0020): it ignores credentials (impersonation is in
  * pubsub-impersonation.test.ts against stand-ins), never throttles (RESOURCE_EXHAUSTED comes from
  * a gRPC proxy here, so only our handling of that status is proven, not the service's wording),
  * and does not check the 10 MB request limit or one ordering key per request (see

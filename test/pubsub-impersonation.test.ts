@@ -1,6 +1,6 @@
 /**
  * Impersonation, tested against LOCAL STAND-INS of Google's endpoints, never Google itself
- * (DECISIONS.md: the Pub/Sub emulator ignores credentials, so it cannot prove any of this):
+ * (docs/decisions/0020: the Pub/Sub emulator ignores credentials, so it cannot prove any of this):
  *
  * - auditstream's own identity comes from the real Application Default Credentials code path,
  *   fed by a stand-in GCE metadata server (GCE_METADATA_HOST);
@@ -136,7 +136,6 @@ beforeEach(() => {
 
 function env(over: Partial<PubSubSink.PubSubEnv> = {}): PubSubSink.PubSubEnv {
   return {
-    AUDITSTREAM_GCP_SERVICE_ACCOUNT: AUDITSTREAM_SA,
     CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB: `https://${publisher.host}/`,
     CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: iam.url,
     ...over,
@@ -160,7 +159,7 @@ async function send(adapter: PubSubSink.PubSubAdapter, entries: EncodedEntry[]) 
 
 describe('impersonation (IAM Credentials, metadata server and Publisher are local stand-ins)', () => {
   test('asks the IAM Credentials stand-in for a token for the customer account, Pub/Sub scope, and publishes with it', async () => {
-    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1' }, { env: env() });
+    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { env: env() });
     try {
       const first = await send(adapter, batch(adapter, 1));
       assert.deepEqual(first.verdict, { kind: 'ok' }, JSON.stringify(first.outcome));
@@ -196,7 +195,7 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
     // google-auth-library refreshes once less than 5 min remain: a token living 5 min + 1 s is
     // fresh for the first send and due for refresh a moment later.
     iam.setTokenLifetimeMs(301_000);
-    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1' }, { env: env() });
+    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { env: env() });
     try {
       assert.deepEqual((await send(adapter, batch(adapter, 1))).verdict, { kind: 'ok' });
       await new Promise((r) => setTimeout(r, 1_500));
@@ -212,7 +211,7 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
 
   test('when ADC is another principal, the request goes through auditstream\'s identity as a delegate', async () => {
     metadata.email = 'ci-runner@auditstream-ops.iam.gserviceaccount.com';
-    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1' }, { env: env() });
+    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { env: env() });
     try {
       assert.deepEqual((await send(adapter, batch(adapter, 1))).verdict, { kind: 'ok' });
       assert.deepEqual(iam.requests[0]!.delegates, [AUDITSTREAM_SA]);
@@ -223,7 +222,7 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
 
   test('a service account that cannot be impersonated is fatal, nothing is published, and verify says role_not_assumable', async () => {
     const spec = { ...SPEC, serviceAccountId: 'not-granted@customer-proj.iam.gserviceaccount.com' };
-    const adapter = sink.createPubSubAdapter(spec, { accountId: 'acct-1' }, { env: env() });
+    const adapter = sink.createPubSubAdapter(spec, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { env: env() });
     try {
       const r = await send(adapter, batch(adapter, 1));
       assert.equal(r.verdict.kind, 'fatal');
@@ -232,14 +231,14 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
     } finally {
       await adapter.close();
     }
-    const v = await sink.verifyPubSub(spec, { accountId: 'acct-1' }, { logId: 'v'.repeat(32), recordJson: '{}' }, { env: env() });
+    const v = await sink.verifyPubSub(spec, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { logId: 'v'.repeat(32), recordJson: '{}' }, { env: env() });
     assert.equal(v.ok, false);
     assert.equal(!v.ok && v.cause, 'role_not_assumable');
   });
 
   test('IAM Credentials answering 503 is a retry; the next send succeeds', async () => {
     iam.failNext(10, 503); // more than google-auth-library's own retries (3)
-    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1' }, { env: env() });
+    const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { env: env() });
     try {
       const r = await send(adapter, batch(adapter, 1));
       assert.equal(r.verdict.kind, 'retry', JSON.stringify(r.verdict));
@@ -251,7 +250,7 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
   });
 
   test('an unreachable IAM Credentials endpoint: verify says endpoint_unreachable', async () => {
-    const v = await sink.verifyPubSub(SPEC, { accountId: 'acct-1' }, { logId: 'v'.repeat(32), recordJson: '{}' }, {
+    const v = await sink.verifyPubSub(SPEC, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { logId: 'v'.repeat(32), recordJson: '{}' }, {
       env: env({ CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: 'http://127.0.0.1:9/' }),
     });
     assert.equal(v.ok, false);
@@ -263,7 +262,7 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
     const { GoogleAuth } = await import('google-auth-library');
     const other = 'other@customer-proj.iam.gserviceaccount.com';
     iam.grant(other);
-    const adapter = sink.createPubSubAdapter({ ...SPEC, serviceAccountId: other }, { accountId: 'acct-1' }, {
+    const adapter = sink.createPubSubAdapter({ ...SPEC, serviceAccountId: other }, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, {
       env: env(),
       source: new GoogleAuth(),
     });

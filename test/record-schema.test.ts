@@ -21,7 +21,7 @@ import type { SchemaResult } from '../src/record/schema-errors.js';
 import { findRepoRoot, readSchema } from '../src/record/schema-files.js';
 
 const root = findRepoRoot();
-/** The 7 sample records of shared/seeds, verbatim (000's pretty-printed one compacted). */
+/** The 7 published sample records (docs/record-format.md), verbatim (000's pretty-printed one compacted). */
 const seedLines = readFileSync(join(root, 'test/fixtures/seed-records.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
 const seeds = seedLines.map((l) => JSON.parse(l) as Record<string, unknown>);
 const base = (): Record<string, unknown> => structuredClone(seeds[1]!);
@@ -87,7 +87,7 @@ describe('seed samples', () => {
         .replace('"operation":', '"caller_ip_address":"","operation":')
         .replace('"log_id":', '"version":1,"log_id":');
       // The samples print request_id before principal, but the guide's field list (which
-      // DECISIONS.md makes the output order) ends with it: the one deliberate difference.
+      // docs/decisions/0001 makes the output order) ends with it: the one deliberate difference.
       const rid = /,"request_id":"[^"]*"/.exec(expected);
       if (rid !== null) expected = `${expected.replace(rid[0], '').slice(0, -1)}${rid[0]}}`;
       else identical++;

@@ -44,7 +44,7 @@ export function kinesisConsumer(client: KinesisClient, stream: string, onArrive:
     async stop() {
       running = false;
       await loop.catch(() => {});
-      if (failure !== undefined) throw failure;
+      if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
     },
   };
 }

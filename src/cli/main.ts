@@ -6,7 +6,8 @@
 import { once } from 'node:events';
 import { Command, CommanderError, Option } from 'commander';
 import { AuditError, isAuditError } from '../errors.js';
-import { ENV_OF, resolveConfig } from '../config.js';
+import { configFromCommandLine } from '../config.js';
+import { addSettingFlags } from './flags.js';
 import { logsCommand } from './logs.js';
 import { verifyCommand, checkpointCommand } from './verify.js';
 import { createAccountCommand } from './accounts.js';
@@ -26,19 +27,6 @@ const stdio: Io = {
   err: (t) => void process.stderr.write(t),
 };
 
-function env(flag: string): string {
-  const name = ENV_OF[flag];
-  return name ? ` (env ${name})` : '';
-}
-
-/** Adds the flags that mirror environment variables. */
-function withSettings(cmd: Command, flags: [string, string, string][]): Command {
-  for (const [spec, key, help] of flags) cmd.addOption(new Option(spec, `${help}${env(key)}`));
-  return cmd;
-}
-
-const DB_FLAG: [string, string, string] = ['--database-url <url>', 'databaseUrl', 'postgres://... or a SQLite file path (default ./data/auditstream.db)'];
-
 export function buildProgram(io: Io = stdio): Command {
   const program = new Command('auditstream')
     .description('Self-hostable audit logging: capture, tamper-evident store, streaming to your sinks.')
@@ -46,29 +34,14 @@ export function buildProgram(io: Io = stdio): Command {
     .configureOutput({ writeOut: (t) => void io.out(t), writeErr: io.err })
     .exitOverride();
 
-  withSettings(program.command('serve').description('run the HTTP + gRPC server, delivery workers and the retention job'), [
-    ['--host <addr>', 'host', 'bind address (default 127.0.0.1)'],
-    ['--http-port <port>', 'httpPort', 'HTTP port (default 7780)'],
-    ['--grpc-port <port>', 'grpcPort', 'gRPC port (default 7781)'],
-    ['--tls-cert <file>', 'tlsCert', 'PEM certificate for both listeners'],
-    ['--tls-key <file>', 'tlsKey', 'PEM private key for both listeners'],
-    DB_FLAG,
-    ['--data-dir <dir>', 'dataDir', 'where first-start files go (default ./data)'],
-    ['--retention-days <n>', 'retentionDays', 'days records are kept (default 30)'],
-    ['--trusted-proxies <cidrs>', 'trustedProxies', 'CIDR list of proxies trusted in X-Forwarded-For'],
-    ['--ingest-token <token>', 'ingestToken', 'bearer token for POST /api/v1/audit-logs besides API keys'],
-    ['--flush-interval-ms <ms>', 'flushIntervalMs', 'longest a record waits in a sink batch (default 1000)'],
-    ['--signing-key <file>', 'signingKey', 'Ed25519 PEM key that signs chain checkpoints (default generated in the data dir)'],
-    ['--log-level <level>', 'logLevel', 'pino level (default info)'],
-    ['--metrics-access <who>', 'metricsAccess', 'who may read /metrics: loopback (default), open, or token:<secret>'],
-  ]).action(async (opts: Record<string, unknown>) => {
+  addSettingFlags(program.command('serve').description('run the HTTP + gRPC server, delivery workers and the retention job'), 'serve').action(async (opts: Record<string, unknown>) => {
     // Loaded here so the other commands do not pay for the whole server at start.
     const { serveUntilSignal } = await import('../server.js');
-    const code = await serveUntilSignal(resolveConfig(process.env, opts));
+    const code = await serveUntilSignal(configFromCommandLine(opts));
     process.exitCode = code;
   });
 
-  withSettings(
+  addSettingFlags(
     program
       .command('logs')
       .description('query the store: one page, newest first (or --all to export every match, oldest first)')
@@ -85,12 +58,12 @@ export function buildProgram(io: Io = stdio): Command {
       .option('--order <order>', 'desc (newest first, default) or asc')
       .option('--all', 'stream every matching record, oldest first (export)')
       .addOption(new Option('--format <format>', 'output format').choices(['json', 'jsonl', 'csv']).default('json')),
-    [DB_FLAG],
+    'logs',
   ).action(async (opts: Record<string, unknown>) => {
-    await logsCommand(resolveConfig(process.env, opts), opts, io);
+    await logsCommand(configFromCommandLine(opts), opts, io);
   });
 
-  withSettings(
+  addSettingFlags(
     program
       .command('verify')
       .description('recompute the hash chains and check them against signed checkpoints; exit 1 naming the first broken link')
@@ -98,32 +71,32 @@ export function buildProgram(io: Io = stdio): Command {
       .option('--checkpoints <file>', 'also check against checkpoints kept elsewhere (JSONL, as `auditstream checkpoint` prints)')
       .option('--public-key <file...>', 'trust these Ed25519 public keys (PEM) for checkpoint signatures')
       .option('--json', 'print the reports as JSON'),
-    [DB_FLAG, ['--signing-key <file>', 'signingKey', 'the signing key whose checkpoints are trusted']],
+    'verify',
   ).action(async (opts: Record<string, unknown>) => {
-    process.exitCode = await verifyCommand(resolveConfig(process.env, opts), opts, io);
+    process.exitCode = await verifyCommand(configFromCommandLine(opts), opts, io);
   });
 
-  withSettings(
+  addSettingFlags(
     program.command('checkpoint').description('sign a checkpoint of every chain now and print them (JSONL) to keep outside the database'),
-    [DB_FLAG, ['--signing-key <file>', 'signingKey', 'Ed25519 PEM key (default generated in the data dir)'], ['--data-dir <dir>', 'dataDir', 'data directory']],
+    'checkpoint',
   ).action(async (opts: Record<string, unknown>) => {
-    await checkpointCommand(resolveConfig(process.env, opts), io);
+    await checkpointCommand(configFromCommandLine(opts), io);
   });
 
-  const accountFlags = (cmd: Command) =>
-    withSettings(
+  const accountFlags = (cmd: Command, name: 'init' | 'accounts create') =>
+    addSettingFlags(
       cmd
         .requiredOption('--email <email>', "the owner's email")
         .option('--password <password>', 'owner password for browser login (at least 12 characters); without it, one is generated and printed once')
         .option('--json', 'print {"account_id","user_id","api_key"} (plus "password" when generated) and nothing else on stdout'),
-      [DB_FLAG],
+      name,
     );
-  accountFlags(program.command('init').description('on an empty database: create the first account, its owner and an API key')).action(
-    async (opts: Record<string, unknown>) => createAccountCommand(resolveConfig(process.env, opts), opts, io, true),
+  accountFlags(program.command('init').description('on an empty database: create the first account, its owner and an API key'), 'init').action(
+    async (opts: Record<string, unknown>) => createAccountCommand(configFromCommandLine(opts), opts, io, true),
   );
   const accounts = program.command('accounts').description('tenant accounts');
-  accountFlags(accounts.command('create').description('create a tenant account with its owner and an API key')).action(
-    async (opts: Record<string, unknown>) => createAccountCommand(resolveConfig(process.env, opts), opts, io, false),
+  accountFlags(accounts.command('create').description('create a tenant account with its owner and an API key'), 'accounts create').action(
+    async (opts: Record<string, unknown>) => createAccountCommand(configFromCommandLine(opts), opts, io, false),
   );
 
   addSinkCommands(program, io);

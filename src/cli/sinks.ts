@@ -7,6 +7,8 @@
 import { Command, Option } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { AuditError } from '../errors.js';
+import { configFromCommandLine } from '../config.js';
+import { addSettingFlags } from './flags.js';
 import type { Io } from './main.js';
 
 interface ApiTarget {
@@ -14,11 +16,11 @@ interface ApiTarget {
   key: string;
 }
 
-function target(): ApiTarget {
-  const url = (process.env['AUDITSTREAM_URL'] ?? 'http://127.0.0.1:7780').replace(/\/$/, '');
-  const key = process.env['AUDITSTREAM_API_KEY'];
-  if (!key) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'AUDITSTREAM_API_KEY is not set: the sinks commands act through the API with an Owner or Global Admin key');
-  return { url, key };
+/** Where the calls go and with which key: `--url` / `--api-key`, else AUDITSTREAM_URL / AUDITSTREAM_API_KEY. */
+function target(flags: Record<string, unknown>): ApiTarget {
+  const { apiUrl, apiKey } = configFromCommandLine(flags);
+  if (!apiKey) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'AUDITSTREAM_API_KEY is not set (or --api-key): the sinks commands act through the API with an Owner or Global Admin key');
+  return { url: apiUrl, key: apiKey };
 }
 
 /** One API call; an error answer becomes one line a person can act on. */
@@ -31,7 +33,7 @@ async function call(t: ApiTarget, method: string, path: string, body?: unknown):
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (err) {
-    throw new Error(`cannot reach ${t.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is AUDITSTREAM_URL right and the server running?`);
+    throw new Error(`cannot reach ${t.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is AUDITSTREAM_URL right and the server running?`, { cause: err });
   }
   const text = await res.text();
   let json: Record<string, unknown> = {};
@@ -92,16 +94,15 @@ function withSpecFlags(cmd: Command): Command {
 const enc = encodeURIComponent;
 
 export function addSinkCommands(program: Command, io: Io): void {
-  const sinks = program
-    .command('sinks')
-    .description('audit log sinks, through the API (env AUDITSTREAM_URL, default http://127.0.0.1:7780, and AUDITSTREAM_API_KEY)')
-    // Usage errors in one line (INTERFACES.md), the hint on the same line; the subcommands inherit it.
+  const sinks = addSettingFlags(program.command('sinks'), 'sinks')
+    .description('audit log sinks, through the API (--url and --api-key, or AUDITSTREAM_URL and AUDITSTREAM_API_KEY)')
+    // Usage errors in one line (docs/interfaces.md), the hint on the same line; the subcommands inherit it.
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (run with --help for usage)\n`) });
   const print = async (v: unknown) => io.out(JSON.stringify(v, null, 2) + '\n');
 
   sinks.command('list').description('all sinks of the account').action(async () => {
-    const t = target();
+    const t = target(sinks.opts());
     const all: unknown[] = [];
     let token = '';
     do {
@@ -113,17 +114,17 @@ export function addSinkCommands(program: Command, io: Io): void {
   });
 
   sinks.command('get <name>').description('one sink with its health').action(async (name: string) => {
-    await print((await call(target(), 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+    await print((await call(target(sinks.opts()), 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
   });
 
   sinks.command('status <name>').description('health, last success, backlog, lag, dead letters, replays').action(async (name: string) => {
-    await print(await call(target(), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/status`));
+    await print(await call(target(sinks.opts()), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/status`));
   });
 
   withSpecFlags(sinks.command('create <name>').description('create a sink (it starts at the current head; use replay for history)'))
     .option('--disabled', 'create it paused')
     .action(async (name: string, f: SpecFlags) => {
-      const t = target();
+      const t = target(sinks.opts());
       await call(t, 'POST', '/cloud/audit-log-sinks', { spec: specFrom(name, f), async_operation_id: randomUUID() });
       await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
     });
@@ -133,7 +134,7 @@ export function addSinkCommands(program: Command, io: Io): void {
     .addOption(new Option('--disable', 'pause delivery (the cursor is kept)'))
     .option('--resource-version <v>', 'fail if the sink changed since this version')
     .action(async (name: string, f: SpecFlags & { enable?: boolean; disable?: boolean; resourceVersion?: string }) => {
-      const t = target();
+      const t = target(sinks.opts());
       const current = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
       const spec = specFrom(name, { ...f, ...(f.disable ? { disabled: true } : {}), ...(f.enable ? { enabled: true } : {}) }, current.spec);
       await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec, resource_version: f.resourceVersion ?? current.resourceVersion, async_operation_id: randomUUID() });
@@ -147,7 +148,7 @@ export function addSinkCommands(program: Command, io: Io): void {
     .option('--no-wait', 'return once the delete is committed, even if it is still in progress')
     .option('--timeout <seconds>', 'longest to wait for the delete to complete', '60')
     .action(async (name: string, f: { resourceVersion?: string; wait: boolean; timeout: string }) => {
-      const t = target();
+      const t = target(sinks.opts());
       const timeoutS = Number(f.timeout);
       if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `--timeout must be a positive number of seconds, got ${f.timeout}`);
       const opId = randomUUID();
@@ -173,7 +174,7 @@ export function addSinkCommands(program: Command, io: Io): void {
     });
 
   sinks.command('verify <name>').description('write one test record to the sink now and report Success or the cause').action(async (name: string) => {
-    const res = await call(target(), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/verify`, {});
+    const res = await call(target(sinks.opts()), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/verify`, {});
     await print(res);
     if (res['status'] !== 'Success') process.exitCode = 1;
   });
@@ -184,10 +185,10 @@ export function addSinkCommands(program: Command, io: Io): void {
     .requiredOption('--since <time>', 'from (RFC 3339 or relative: 24h, 7d)')
     .option('--until <time>', 'to (default now)')
     .action(async (name: string, f: { since: string; until?: string }) => {
-      await print(await call(target(), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/replay`, { since: f.since, ...(f.until ? { until: f.until } : {}) }));
+      await print(await call(target(sinks.opts()), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/replay`, { since: f.since, ...(f.until ? { until: f.until } : {}) }));
     });
 
   sinks.command('setup <name>').description('AWS: ExternalId, CloudFormation quick-create link and template; GCP: the gcloud commands').action(async (name: string) => {
-    await print(await call(target(), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/setup`));
+    await print(await call(target(sinks.opts()), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/setup`));
   });
 }

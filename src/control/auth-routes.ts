@@ -24,7 +24,7 @@ import { hashPassword, newToken, passwordProblem, sha256Hex, verifyPassword } fr
 import type { UserRow } from './model.js';
 import { issueInvitation, userOf } from './handlers/users.js';
 
-/** Failed logins allowed per window (DECISIONS.md: rate-limited per email and per IP). */
+/** Failed logins allowed per window (docs/decisions/0008: rate-limited per email and per IP). */
 export const LOGIN_LIMITS = { perEmail: 5, perIp: 20, windowMs: 15 * 60_000 };
 
 /** One key of the limiter and how many attempts it allows per window. */

@@ -12,7 +12,7 @@ import type { Sql } from '../store/store.js';
 import { digestsEqual, keyIdOfToken, sha256Hex } from './secrets.js';
 
 export const SESSION_COOKIE = 'auditstream_session';
-/** Sessions end after this long without use (DECISIONS.md: 12 h idle). */
+/** Sessions end after this long without use (docs/decisions/0008: 12 h idle). */
 export const SESSION_IDLE_MS = 12 * 3_600_000;
 
 interface KeyRow {

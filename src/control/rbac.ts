@@ -9,7 +9,7 @@
  * (`ROLE_READ`), Metrics Read. Namespace permissions: Admin, Write, Read. Owner and Global Admin
  * are Namespace Admin everywhere ("Users with the Global Admin and Account Owner roles
  * automatically have Namespace Admin permissions on all Namespaces in the account"). Audit log
- * sinks, GetAuditLogs, replay and export: Owner and Global Admin (DECISIONS.md; the reference
+ * sinks, GetAuditLogs, replay and export: Owner and Global Admin (docs/decisions/0009; the reference
  * agrees for the sink RPCs and GetAuditLogs).
  *
  * Metrics Read ("Metrics Read-Only") has no column in the reference's Cloud Ops API table: it is
@@ -110,7 +110,7 @@ export const RBAC: Readonly<Record<string, Rule>> = {
   UpdateAccountAuditLogSink: { kind: 'account', roles: ADMINS },
   DeleteAccountAuditLogSink: { kind: 'account', roles: ADMINS },
   ValidateAccountAuditLogSink: { kind: 'account', roles: ADMINS },
-  /** auditstream extension: POST /api/v1/audit-log-sinks/:name/replay (DECISIONS.md: replay is Owner / Global Admin). */
+  /** auditstream extension: POST /api/v1/audit-log-sinks/:name/replay (docs/decisions/0009: replay is Owner / Global Admin). */
   ReplayAccountAuditLogSink: { kind: 'account', roles: ADMINS },
 };
 

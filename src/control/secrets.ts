@@ -1,7 +1,7 @@
 /**
  * Secrets of the control plane: API keys, passwords, session and invitation tokens.
  *
- * API key secrets are 32 random bytes and stored only as SHA-256 (DECISIONS.md: a slow hash on
+ * API key secrets are 32 random bytes and stored only as SHA-256 (docs/decisions/0008: a slow hash on
  * every request would cap ingest; a 256-bit random secret needs no stretching). Passwords are
  * chosen by people, so they get scrypt with a per-password salt.
  */

@@ -37,7 +37,7 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     const caller = await cp.authenticate(httpContext('ValidateAccountAuditLogSink', req));
     return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
       const sink = await getSink(store.sql, caller.accountId, (req.params as NameParams).name);
-      const result = await verifySink(store, caller.accountId, sink.spec, { principal: caller.principal, userEmail: caller.email });
+      const result = await verifySink(store, caller.accountId, sink.spec, { principal: caller.principal, userEmail: caller.email, gcpServiceAccount: cp.config.gcpServiceAccount });
       return result.ok ? { status: 'Success', log_id: result.logId ?? null } : { status: 'Failed', cause: result.cause, message: result.message };
     });
   });
@@ -102,10 +102,10 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
       const sink = await getSink(store.sql, caller.accountId, (req.params as NameParams).name);
       if (sink.spec.kinesisSink) {
         const externalId = await store.transaction((tx) => ensureExternalId(tx, caller.accountId));
-        const setup = kinesisSetup(sink.name, sink.spec.kinesisSink, externalId);
+        const setup = kinesisSetup(sink.name, sink.spec.kinesisSink, externalId, { principalArn: cp.config.awsPrincipalArn, templateUrl: cp.config.cfnTemplateUrl });
         return { kind: 'kinesis', external_id: setup.externalId, parameters: setup.parameters, quick_create_url: setup.quickCreateUrl, template_file_name: setup.templateFileName, template: setup.template };
       }
-      const identity = process.env['AUDITSTREAM_GCP_SERVICE_ACCOUNT'];
+      const identity = cp.config.gcpServiceAccount;
       if (!identity) throw failedPrecondition('AUDITSTREAM_GCP_SERVICE_ACCOUNT is not set: the operator must configure the identity auditstream publishes as');
       return { kind: 'pubsub', service_account: identity, commands: gcloudCommands(sink.spec.pubSubSink!, identity) };
     });

@@ -8,7 +8,7 @@
  *
  * Invariant: the engine advances a sink's cursor only once `classify` says the whole batch was
  * acknowledged (`ok`). A `retry` with `only` resends from those entries (the engine keeps the
- * per-partition order: see DECISIONS.md "Ordering with partial failure").
+ * per-partition order: see docs/decisions/0018-ordering-with-partial-failure.md).
  */
 
 /** Provider limits, each with its source. */
@@ -78,7 +78,7 @@ export type VerifyCause =
 export interface SinkAdapter {
   readonly kind: 'kinesis' | 'pubsub';
   readonly limits: SinkLimits;
-  /** Encodes one stored record (its JSON text as stored, seed key order). */
+  /** Encodes one stored record (its JSON text as stored, the key order of docs/record-format.md). */
   encode(accountId: string, seq: number, logId: string, recordJson: string): EncodedEntry;
   /**
    * Sends a batch; resolves with the provider's raw answer, or rejects with its error. `signal`

@@ -22,7 +22,7 @@ export function fitsRecordLimit(e: EncodedEntry, limits: SinkLimits): boolean {
  * The entries to send again after the destination failed `failed` (indexes into `sent`):
  * for each partition key, everything from its first failed entry onward — not only the failed
  * entries — so a consumer reading one partition never sees a later record before an earlier one
- * (DECISIONS.md "Ordering with partial failure"). Keeps `sent`'s order.
+ * (docs/decisions/0018-ordering-with-partial-failure.md). Keeps `sent`'s order.
  */
 export function resendFrom(sent: readonly EncodedEntry[], failed: readonly number[]): EncodedEntry[] {
   const firstFailed = new Map<string, number>();

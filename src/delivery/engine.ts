@@ -57,6 +57,8 @@ export interface EngineOptions {
    * operation in progress (see DeliveryHooks.deleteWaitMs). Default DELETE_WAIT_MS (2 s).
    */
   deleteWaitMs?: number;
+  /** auditstream's own GCP identity (`Config.gcpServiceAccount`), given to Pub/Sub adapters. */
+  gcpServiceAccount?: string | undefined;
   /** Builds a sink's adapter; default: the registry in src/sinks/index.ts. Tests wrap it. */
   createAdapter?: (row: SinkRow, externalId: string) => SinkAdapter | Promise<SinkAdapter>;
   logger?: Logger;
@@ -84,7 +86,7 @@ export class DeliveryEngine {
     this.scanIntervalMs = opts.scanIntervalMs ?? 2000;
     this.deleteWaitMs = opts.deleteWaitMs ?? DELETE_WAIT_MS;
     this.logger = opts.logger;
-    const make = opts.createAdapter ?? ((row: SinkRow, externalId: string) => createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId, ...(opts.logger ? { logger: opts.logger } : {}) }));
+    const make = opts.createAdapter ?? ((row: SinkRow, externalId: string) => createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.gcpServiceAccount ? { gcpServiceAccount: opts.gcpServiceAccount } : {}) }));
     this.ctx = {
       store: opts.store,
       timing: this.timing,

@@ -1,5 +1,5 @@
 /**
- * The retention hold-back (DECISIONS.md "Backlog vs retention"): retention never purges a record
+ * The retention hold-back (docs/decisions/0015-backlog-versus-retention.md): retention never purges a record
  * an enabled sink has not delivered, up to a hard cap (default 2 × retention); past the cap the
  * record goes and every sink that had not delivered it counts it as "expired undelivered".
  *

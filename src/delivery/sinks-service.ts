@@ -46,7 +46,7 @@ import { leaseTiming } from './lease.js';
 import { sleep } from './retry.js';
 
 export { validateSpec } from './validate-spec.js';
-export { verifySink, type VerifyOptions } from './verify.js';
+export { verifySink } from './verify.js';
 export { readExternalId, ensureExternalId } from './external-id.js';
 export type { SinkStatus } from './status.js';
 export type { ReplayRow } from './sql/replay-row.js';

@@ -23,6 +23,8 @@ export interface VerifyOptions {
   /** Who asked (goes into the test record's principal); default auditstream itself. */
   principal?: Principal;
   userEmail?: string;
+  /** auditstream's own GCP identity (`Config.gcpServiceAccount`), for a Pub/Sub sink. */
+  gcpServiceAccount?: string | undefined;
   /** Adapter factory override (tests). */
   createAdapter?: (spec: AuditLogSinkSpec, deps: AdapterDeps) => SinkAdapter;
 }
@@ -57,7 +59,7 @@ export async function verifySink(store: AuditStore, accountId: string, spec: Aud
   const driver = driverFor(kind);
   if (!driver && !opts.createAdapter) return { ok: false, cause: 'unknown', message: `this deployment has no ${kind} adapter` };
   const externalId = await store.transaction((tx) => ensureExternalId(tx, accountId));
-  const deps: AdapterDeps = { accountId, sinkName: spec.name, externalId };
+  const deps: AdapterDeps = { accountId, sinkName: spec.name, externalId, ...(opts.gcpServiceAccount ? { gcpServiceAccount: opts.gcpServiceAccount } : {}) };
   const adapter = (opts.createAdapter ?? createAdapter)(spec, deps);
   try {
     const record = verifyRecord(spec.name, opts);

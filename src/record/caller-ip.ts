@@ -1,7 +1,7 @@
 /**
  * `caller_ip_address` in Temporal's X-Forwarded-For form: "a comma-separated list of IP addresses
  * which should be evaluated from the last to the first, until meeting the first untrusted IP
- * address" (shared/seeds/000_...txt). Records keep the whole chain (the socket peer appended), so
+ * address" (the Audit Logging guide; docs/record-format.md). Records keep the whole chain (the socket peer appended), so
  * a reader can re-evaluate it with its own trust; `evaluateCallerIp` gives auditstream's own
  * answer (rate limits, logs).
  *
@@ -11,7 +11,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { AuditError } from '../errors.js';
-import { MAX_CALLER_IP_ENTRIES } from './record.js';
+import { MAX_CALLER_IP_ENTRIES } from './limits.js';
 
 /** Longest entry kept verbatim; the longest real form (`[v6%zone]:port`) is well under it. */
 export const MAX_CALLER_IP_ENTRY_CHARS = 100;
@@ -244,7 +244,7 @@ export function callerIpChainProblem(chain: string, maxEntries: number = MAX_CAL
 /**
  * The `caller_ip_address` to record: the incoming X-Forwarded-For entries followed by the socket
  * peer, joined with `", "` as in the seeds, empty entries dropped, and only the last `maxEntries`
- * kept (DECISIONS.md: 20) since evaluation reads from the end. Entries stay as received (they are
+ * kept (docs/decisions/0004: 20) since evaluation reads from the end. Entries stay as received (they are
  * evidence) except that one that cannot be a hop (`isCallerIpEntry`: not an address, host name,
  * `unknown` or `_obfuscated`, or overlong) becomes `unknown`, and a missing or unparsable peer is
  * `unknown`, so the record always fits the schema and evaluation stops there.

@@ -1,7 +1,7 @@
 /**
  * The operation registry: every `operation` value auditstream itself emits, with its category,
  * the Cloud Ops API RPCs (temporal.api.cloud.cloudservice.v1.CloudService) that emit it, and a
- * JSON Schema for its `details`, shaped as in Temporal's published samples (shared/seeds/).
+ * JSON Schema for its `details`, shaped as in Temporal's published samples (docs/record-format.md).
  *
  * Names and the RPC → operation mapping follow Temporal Cloud's Audit Logging guide (e.g. the
  * CreateUser RPC is logged as `InviteUsers`; certificate, search-attribute and retention changes

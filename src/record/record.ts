@@ -1,5 +1,5 @@
 /**
- * The audit record, exactly as Temporal Cloud's Audit Logging guide prints it (shared/seeds/).
+ * The audit record, exactly as Temporal Cloud's Audit Logging guide prints it (docs/record-format.md).
  *
  * Two shapes exist: what ingest *accepts* (the seed samples verbatim: `version` and
  * `caller_ip_address` may be missing) and what auditstream *emits* (every field but `request_id`
@@ -9,8 +9,6 @@
 import { randomFillSync } from 'node:crypto';
 import { MAX_RECORD_BYTES } from './limits.js';
 import type { SchemaResult } from './schema-errors.js';
-
-export { MAX_CALLER_IP_ENTRIES, MAX_RECORD_BYTES } from './limits.js';
 
 export const RECORD_VERSION = 1;
 
@@ -51,7 +49,7 @@ export interface AuditRecord {
 export type AcceptedRecord = Partial<AuditRecord> &
   Pick<AuditRecord, 'emit_time' | 'level' | 'operation' | 'status' | 'category' | 'principal'>;
 
-/** Key order on output: the field list of the seed guide (003_...txt). */
+/** Key order on output: the field list of the Audit Logging guide (docs/record-format.md). */
 export const FIELD_ORDER = [
   'emit_time',
   'level',

@@ -53,8 +53,8 @@ export function retentionRound(store: AuditStore, signer: Signer, retentionDays:
     const now = Date.now();
     const cutoff = now - retentionDays * 86_400_000;
     const attestor = retentionAttestor(signer, retentionDays, now);
-    // Records an enabled sink has not delivered stay until twice the retention (DECISIONS.md
-    // "Backlog vs retention"); past that they go and count as expired undelivered.
+    // Records an enabled sink has not delivered stay until twice the retention (docs/decisions/0015);
+    // past that they go and count as expired undelivered.
     const hold = sinkRetentionHold(now - 2 * retentionDays * 86_400_000);
     let total = 0;
     // Bounded batches, each its own transaction, so appends are never blocked for long.

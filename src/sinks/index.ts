@@ -33,6 +33,11 @@ export interface AdapterDeps {
    * passed to STS AssumeRole for Kinesis; other kinds ignore it.
    */
   externalId: string;
+  /**
+   * auditstream's own GCP identity (AUDITSTREAM_GCP_SERVICE_ACCOUNT), through which the Pub/Sub
+   * adapter impersonates the customer's service account; unset = ADC's own principal.
+   */
+  gcpServiceAccount?: string;
   logger?: Logger;
 }
 

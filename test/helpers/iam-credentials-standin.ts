@@ -1,6 +1,6 @@
 /**
  * Loopback stand-ins for the two Google endpoints impersonation talks to, since the Pub/Sub
- * emulator ignores credentials and nothing here may reach Google (DECISIONS.md):
+ * emulator ignores credentials and nothing here may reach Google (docs/decisions/0020):
  *
  * - IAM Credentials `projects/-/serviceAccounts/{email}:generateAccessToken`
  *   (https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateAccessToken):

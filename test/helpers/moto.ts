@@ -3,7 +3,7 @@
  * The AWS SDK is pointed at it the standard way (AWS_ENDPOINT_URL, dummy credentials,
  * AWS_REGION), so auditstream's code runs exactly as against AWS.
  *
- * What moto proves and what it cannot (shared/DECISIONS.md): it enforces the PutRecords limits
+ * What moto proves and what it cannot (docs/decisions/0020-what-the-emulators-prove.md): it enforces the PutRecords limits
  * but never throttles (test/helpers/fault-proxy.ts injects that) and checks no IAM unless auth is
  * switched on (`enforceIam()`, moto's /moto-api/reset-auth): then a wrong ExternalId is
  * AccessDenied, but resource-scoped Kinesis policies are denied wrongly, so the role's policy in

@@ -5,7 +5,7 @@
  *   (Java; ~3–10 s to start), waits until it answers HTTP, and `stop()` ends the whole process
  *   group — gcloud's Python *and* the Java child it spawns — so nothing is left running. The
  *   emulator keeps everything in memory and forgets it on restart, so tests never restart it:
- *   outages are simulated with the proxies instead (DECISIONS.md).
+ *   outages are simulated with the proxies instead (docs/decisions/0020).
  * - `startTcpProxy()` forwards bytes and can be switched to `refuse` (the port is closed and open
  *   connections are reset: the client sees UNAVAILABLE) or `blackhole` (connections are accepted
  *   and open ones kept, but nothing goes through: calls hang until their deadline).

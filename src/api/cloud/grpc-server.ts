@@ -5,7 +5,7 @@
  *
  * Messages travel as raw bytes through grpc-js and are decoded here, so a malformed request is
  * INVALID_ARGUMENT rather than grpc-js's INTERNAL "Error deserializing request" (the official
- * client must never see a retryable or INTERNAL code for its own mistake, DECISIONS.md).
+ * client must never see a retryable or INTERNAL code for its own mistake, docs/decisions/0012).
  *
  * @example
  * const grpcServer = await startGrpcServer({ host: '127.0.0.1', port: 7781, handlers });
@@ -13,8 +13,9 @@
  * await grpcServer.close(5_000);
  */
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
 import { AuditError } from '../../errors.js';
+import { defaults } from '../../config.js';
+import { createLogger } from '../../log.js';
 import { invokeHandler, ipFromGrpcPeer, resolveHandler, toCallerError, type TransportLogger } from './dispatch.js';
 import type { CallContext, CloudHandlers } from './handlers.js';
 import { addHealthService } from './health.js';
@@ -28,7 +29,7 @@ export interface GrpcServerOptions {
   /** PEM server certificate chain and private key (file contents, not paths); plaintext when absent. */
   tls?: { cert: Buffer | string; key: Buffer | string };
   handlers: CloudHandlers;
-  /** Where unexpected handler failures are logged; a pino logger at LOG_LEVEL by default. */
+  /** Where unexpected handler failures are logged; by default `serve`'s logger at the default level. */
   logger?: TransportLogger;
 }
 
@@ -85,7 +86,8 @@ async function serveUnary(method: CloudMethod, call: grpc.ServerUnaryCall<Buffer
 /** Starts the gRPC listener; resolves once it is bound. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { handlers } = options;
-  const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  // The fallback logs like `serve`'s own logger: same redaction of credentials.
+  const logger = options.logger ?? createLogger(defaults().logLevel);
   const server = new grpc.Server();
 
   const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};

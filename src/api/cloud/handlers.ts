@@ -28,7 +28,7 @@
  * before encoding (an unknown key, an unknown enum name or a `Date` where a message belongs is a
  * bug reported as INTERNAL and logged), because protobufjs would silently drop it. Where the
  * schema has an enum with a `*Deprecated` string twin (`state` / `stateDeprecated`), fill both
- * (DECISIONS.md).
+ * (docs/decisions/0012).
  *
  * ## Errors
  * Throw `AuditError` (src/errors.ts): gRPC gets its `.grpcCode` and message, HTTP its `.httpStatus`

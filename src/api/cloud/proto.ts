@@ -1,6 +1,6 @@
 /**
  * The Temporal Cloud Operations API schema, loaded once from `@temporalio/proto` (the version
- * `@temporalio/cloud` pins, see DECISIONS.md) and reflected into a method table. Both transports
+ * `@temporalio/cloud` pins, see docs/decisions/0012) and reflected into a method table. Both transports
  * (gRPC and the HTTP mapping) are built from this table, never by hand, so a proto bump that adds
  * an RPC shows up in both at once (and as UNIMPLEMENTED / 501 until a handler exists).
  */

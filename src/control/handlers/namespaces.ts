@@ -358,6 +358,7 @@ function checkTags(raw: unknown): Record<string, string> {
   if (entries.length > MAX_TAGS) throw invalidArgument(`tags: at most ${MAX_TAGS}`);
   for (const [k, v] of entries) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,62}$/.test(k)) throw invalidArgument(`tags: "${k.slice(0, 80)}" is not a valid tag key (1-63 letters, digits and _.:/=+@-)`);
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     if (typeof v !== 'string' || v.length > 63 || /[\x00-\x1f]/.test(v)) throw invalidArgument(`tags[${k}] must be a string of at most 63 printable characters`);
     tags[k] = v;
   }

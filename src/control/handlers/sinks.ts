@@ -155,7 +155,7 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
       const caller = await cp.authenticate(ctx);
       return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
         const spec = specOf(plainRequest<temporal.api.cloud.cloudservice.v1.IValidateAccountAuditLogSinkRequest>(req).spec);
-        const result = await verifySink(store, caller.accountId, spec, { principal: caller.principal, userEmail: caller.email });
+        const result = await verifySink(store, caller.accountId, spec, { principal: caller.principal, userEmail: caller.email, gcpServiceAccount: cp.config.gcpServiceAccount });
         if (!result.ok) {
           // A malformed spec is the request's fault (INVALID_ARGUMENT, as Create answers it); any
           // other cause is the destination's state (FAILED_PRECONDITION). Neither is retried.

@@ -15,7 +15,7 @@ import { newToken, newUserId, sha256Hex } from '../secrets.js';
 import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceRow, obj, requireField, str } from '../validate.js';
 import { NAMESPACE_PERMISSIONS, guardRank, isNamespaceAdminEverywhere, namespacePermission } from '../rbac.js';
 
-/** Invitations are valid for 7 days (DECISIONS.md). */
+/** Invitations are valid for 7 days (docs/decisions/0008). */
 export const INVITATION_TTL_MS = 7 * 86_400_000;
 
 export async function userOf(sql: Sql, accountId: string, userId: string): Promise<UserRow> {

@@ -17,17 +17,15 @@ export interface KinesisSetup {
   templateFileName: string;
 }
 
+/** The operator's settings the set-up needs (from the configuration). */
 export interface SetupEnv {
-  /** AUDITSTREAM_AWS_PRINCIPAL_ARN */
+  /** AUDITSTREAM_AWS_PRINCIPAL_ARN (`Config.awsPrincipalArn`) */
   principalArn?: string | undefined;
-  /** AUDITSTREAM_CFN_TEMPLATE_URL */
+  /** AUDITSTREAM_CFN_TEMPLATE_URL (`Config.cfnTemplateUrl`) */
   templateUrl?: string | undefined;
 }
 
-export function kinesisSetup(sinkName: string, spec: KinesisSinkSpec, externalId: string, env: SetupEnv = {
-  principalArn: process.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'],
-  templateUrl: process.env['AUDITSTREAM_CFN_TEMPLATE_URL'],
-}, kmsKeyArn = ''): KinesisSetup {
+export function kinesisSetup(sinkName: string, spec: KinesisSinkSpec, externalId: string, env: SetupEnv, kmsKeyArn = ''): KinesisSetup {
   if (!env.principalArn) throw failedPrecondition('AUDITSTREAM_AWS_PRINCIPAL_ARN is not set: the operator must configure the AWS principal the role will trust');
   const parameters: TemplateParameters = {
     ExternalId: externalId,

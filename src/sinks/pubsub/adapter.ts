@@ -28,6 +28,7 @@ import { v1 } from '@google-cloud/pubsub';
 import type { GoogleAuth } from 'google-auth-library';
 import type { EncodedEntry, SinkAdapter, Verdict } from '../../delivery/adapter.js';
 import type { Logger } from '../../log.js';
+import { standardEndpointEnv } from '../../config.js';
 import type { AdapterDeps } from '../index.js';
 import type { PubSubSinkSpec } from '../spec.js';
 import { classifyPublish, grpcErrorOf } from './classify.js';
@@ -38,15 +39,12 @@ import { PUBSUB_LIMITS } from './limits.js';
 import { encodeRecord, toMessage } from './message.js';
 import { topicPath } from './names.js';
 
-/** The environment the adapter reads: the standard endpoint switches and auditstream's identity. */
-export interface PubSubEnv extends EndpointEnv {
-  /** auditstream's own service account, which customers grant Token Creator to (INTERFACES.md). */
-  AUDITSTREAM_GCP_SERVICE_ACCOUNT?: string | undefined;
-}
+/** The environment the adapter reads: the standard endpoint switches (src/config.ts reads them). */
+export type PubSubEnv = EndpointEnv;
 
 /** What only an embedding program or a test changes; production passes nothing. */
 export interface PubSubAdapterOptions {
-  /** Default: `process.env`. */
+  /** Default: this process's environment, read when the adapter is built (`standardEndpointEnv`). */
   env?: PubSubEnv;
   /** auditstream's own credentials; default: Application Default Credentials. */
   source?: GoogleAuth;
@@ -86,7 +84,7 @@ interface Connected {
 }
 
 /**
- * Builds the adapter for one sink. `accountId` is the partition key (DECISIONS.md: the ordering
+ * Builds the adapter for one sink. `accountId` is the partition key (docs/decisions/0018: the ordering
  * key is the account id), passed by the engine to `encode`.
  */
 export function createPubSubAdapter(
@@ -94,7 +92,7 @@ export function createPubSubAdapter(
   deps?: Partial<AdapterDeps>,
   options: PubSubAdapterOptions = {},
 ): PubSubAdapter {
-  const env: PubSubEnv = options.env ?? process.env;
+  const env: PubSubEnv = options.env ?? standardEndpointEnv();
   const endpoint = publisherEndpoint(env);
   const topic = topicPath(spec);
   const timeoutMs = options.timeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
@@ -117,7 +115,7 @@ export function createPubSubAdapter(
     }
     const credentials = await impersonateCustomer({
       targetServiceAccount: spec.serviceAccountId,
-      ...(env.AUDITSTREAM_GCP_SERVICE_ACCOUNT ? { auditstreamServiceAccount: env.AUDITSTREAM_GCP_SERVICE_ACCOUNT } : {}),
+      ...(deps?.gcpServiceAccount ? { auditstreamServiceAccount: deps.gcpServiceAccount } : {}),
       ...(options.source ? { source: options.source } : {}),
       ...(iamCredentialsEndpoint(env) ? { iamCredentialsEndpoint: iamCredentialsEndpoint(env) } : {}),
     });

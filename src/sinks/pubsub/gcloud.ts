@@ -1,6 +1,6 @@
 /**
  * The `gcloud` commands a customer runs so auditstream can publish to their topic (shown in the UI
- * and by `auditstream sinks get`), following DECISIONS.md "Auto set-up":
+ * and by `auditstream sinks get`), following docs/decisions/0019-auto-set-up.md:
  *
  * 1. Let auditstream's identity mint tokens for the customer's service account:
  *    `roles/iam.serviceAccountTokenCreator` on that account

@@ -44,7 +44,7 @@ export const PUBLISH_FRAMING_RESERVE_BYTES = 1_000_000;
  *   `INVALID_ARGUMENT: Too many messages to publish`).
  * - `maxBatchBytes` 9,000,000: the 10,000,000-byte request limit less the framing reserve.
  * - `maxRecordBytes` 9,000,000: a record must fit a request on its own, so the data limit
- *   (10 MB) is cut to the batch limit. Audit records are at most 256 KiB (DECISIONS.md), so
+ *   (10 MB) is cut to the batch limit. Audit records are at most 256 KiB (docs/decisions/0004), so
  *   this only guards against configuration drift.
  * - `bytesPerSecond` 1,000,000: the 1 MB/s per ordering key (the account id), so the message
  *   rate follows the record size: ~1,600–2,000 messages/s of the seed records (400–600 bytes),

@@ -1,5 +1,5 @@
 /**
- * Failed logins, for the login rate limit (DECISIONS.md: per email and per IP). In the database
+ * Failed logins, for the login rate limit (docs/decisions/0008: per email and per IP). In the database
  * rather than in memory so that every auditstream process behind one load balancer counts the
  * same failures. Rows older than the window are removed as new failures arrive.
  */
