@@ -124,6 +124,10 @@ for (const engine of engines()) {
         [post({ account_id: 'x', records: [{ ...seeds[0], details: { blob: 'x'.repeat(70 * 1024) } }] }), 413, 'AS_ERR_PAYLOAD_TOO_LARGE'],
         [post({ account_id: 'x', records: Array.from({ length: 12 }, () => ({ ...seeds[0], details: { blob: 'x'.repeat(60 * 1024) } })) }), 413, 'AS_ERR_PAYLOAD_TOO_LARGE'],
         [post({ account_id: 'x', records: [{ ...seeds[0], caller_ip_address: Array.from({ length: 21 }, (_, i) => `10.0.0.${i}`).join(', ') }] }), 400, 'AS_ERR_INVALID_RECORD'],
+        // caller_ip_address hops that cannot be hops: script, spaces, formulas, overlong, empty.
+        ...['<script>', '10.0.0.1, rm -rf /', '=cmd|calc', 'a'.repeat(101), '10.0.0.1,,10.0.0.2', '10.0.0.1; DROP TABLE x'].map(
+          (cip): [Promise<Response>, number, string] => [post({ account_id: 'x', records: [{ ...seeds[0], caller_ip_address: cip }] }), 400, 'AS_ERR_INVALID_RECORD'],
+        ),
         [get('/api/v1/nothing-here'), 404, 'AS_ERR_NOT_FOUND'],
         [get('/api/v1/audit-logs'), 400, 'AS_ERR_INVALID_ARGUMENT'],
         [get('/api/v1/audit-logs?account=x&since=yesterday'), 400, 'AS_ERR_INVALID_ARGUMENT'],

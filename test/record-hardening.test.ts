@@ -259,7 +259,8 @@ for (const engine of engines()) {
         const key = () => poison(randomText(rand, 6, good) || 'k');
         const rec = baseRecord({
           user_email: text(),
-          caller_ip_address: text().replace(/,/g, ';'),
+          // Hops follow their own rule (addresses or host names); the poison still lands in them.
+          caller_ip_address: poison(`10.${n}.0.1, host-${n}.example`),
           operation: `Op${text()}`,
           details: { [key()]: text(), nested: { [key()]: [text(), { [key()]: text() }] } },
           principal: { id: text() || 'p', type: 'user', name: text(), api_key_id: text() },

@@ -14,6 +14,7 @@ import { PROVENANCE_DETAILS_KEY } from '../record/provenance.js';
 import { newLogId, normalizeRecord, type AcceptedRecord, type AuditRecord } from '../record/record.js';
 import { createRecordValidators, type RecordValidators } from '../record/schema.js';
 import { getOperation } from '../record/operations.js';
+import { callerIpChainProblem } from '../record/caller-ip.js';
 import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
 import type { AuditStore } from '../store/store.js';
 import type { Authenticator } from './auth.js';
@@ -89,6 +90,12 @@ export function prepareRecords(body: unknown, config: Readonly<Config>): { accou
     if (getOperation(rec.operation)?.reserved) throw invalid(i, 'operation', `operation ${rec.operation} is written only by auditstream itself`);
     if (rec.details !== undefined && Object.hasOwn(rec.details, PROVENANCE_DETAILS_KEY)) {
       throw invalid(i, `details.${PROVENANCE_DETAILS_KEY}`, `details.${PROVENANCE_DETAILS_KEY} is reserved: auditstream sets it to show where a record came from`);
+    }
+    // Each hop must be something a hop can be (an address, a host name, `unknown`, `_obfuscated`):
+    // the same rule the server applies to the X-Forwarded-For chains it records itself.
+    if (typeof rec.caller_ip_address === 'string') {
+      const problem = callerIpChainProblem(rec.caller_ip_address, config.maxCallerIpEntries);
+      if (problem) throw invalid(i, 'caller_ip_address', `caller_ip_address ${problem}`);
     }
     if (rec.log_id !== undefined) clientLogIds = true;
     return normalizeRecord(rec, rec.log_id ?? newLogId());
