@@ -12,22 +12,15 @@ import { MAX_RECORD_DEPTH } from '../record/limits.js';
 import { recordNamespace, serializeRecord, type AuditRecord } from '../record/record.js';
 import { findTextProblem } from '../record/text.js';
 import { canonicalJson, GENESIS_HASH, linkHash } from '../chain/hash.js';
-import { emitMsOf } from '../chain/types.js';
+import { emitMsOf, type RecordColumns } from '../chain/types.js';
 import type { AppendBatch, AppendResult } from './store.js';
 import type { FlushOutcome } from './group-commit.js';
 
 /** One row of `audit_records` as written. */
-export interface ChainRow {
+export interface ChainRow extends RecordColumns {
   accountId: string;
   seq: number;
-  logId: string;
   storedAt: number;
-  emitMs: number;
-  operation: string;
-  userEmail: string;
-  principalId: string;
-  status: string;
-  namespace: string | null;
   ingestedBy: string | null;
   prevHash: string;
   hash: string;
