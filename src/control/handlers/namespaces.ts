@@ -8,11 +8,10 @@
  * exist: existence never leaks. A caller who can see the namespace but lacks the permission the
  * RPC needs (Read trying UpdateNamespace) gets PERMISSION_DENIED.
  *
- * The spec is stored as JSON (`namespaces.spec_json`) in a normalised form (`StoredSpec`, in
- * ../namespaces/, with the rules, the validation, the message and the storage writes).
- * UpdateNamespace replaces the spec as a whole (Temporal Cloud
- * semantics: send what GetNamespace returned, changed), except that an empty region list and a
- * zero retention mean "unchanged".
+ * The spec is stored as JSON (`namespaces.spec_json`) in a normalised form (`StoredSpec`; it,
+ * the rules, the validation, the message and the storage writes are in ../namespaces/).
+ * UpdateNamespace replaces the spec as a whole (Temporal Cloud semantics: send what GetNamespace
+ * returned, changed), except that an empty region list and a zero retention mean "unchanged".
  */
 import type { temporal } from '@temporalio/proto';
 import { AuditError, failedPrecondition, invalidArgument, notFound } from '../../errors.js';
