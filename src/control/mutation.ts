@@ -21,6 +21,8 @@ import { sha256Hex } from './secrets.js';
 import type { AccountCaller } from '../api/auth.js';
 import type { CallContext, CloudRequest, CloudResponse } from '../api/cloud/handlers.js';
 import { timestampFromDate } from '../api/cloud/handlers.js';
+import type { PlainMessage } from '../api/cloud/plain-types.js';
+import type { temporal } from '@temporalio/proto';
 import type { StoreTx } from '../store/store.js';
 import type { ControlPlane } from './context.js';
 import { authorize, type AuthorizeTarget } from './rbac.js';
@@ -120,8 +122,8 @@ const STATE_LABEL: Record<string, string> = {
 const OPERATION_COLUMNS = 'id, operation_type, state, failure_reason, started_ms, finished_ms, resource_id';
 
 /** The AsyncOperation message of a stored operation, in its current state. */
-export function operationMessage(row: OperationRow): CloudResponse {
-  const op: CloudResponse = {
+export function operationMessage(row: OperationRow): PlainMessage<temporal.api.cloud.operation.v1.IAsyncOperation> {
+  const op: PlainMessage<temporal.api.cloud.operation.v1.IAsyncOperation> = {
     id: row.id,
     state: row.state,
     stateDeprecated: STATE_LABEL[row.state] ?? '',
@@ -129,7 +131,7 @@ export function operationMessage(row: OperationRow): CloudResponse {
     failureReason: row.failure_reason,
     startedTime: timestampFromDate(Number(row.started_ms)),
   };
-  if (row.finished_ms !== null) op['finishedTime'] = timestampFromDate(Number(row.finished_ms));
+  if (row.finished_ms !== null) op.finishedTime = timestampFromDate(Number(row.finished_ms));
   return op;
 }
 

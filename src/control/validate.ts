@@ -6,16 +6,6 @@ import { ACCOUNT_ROLES, NAMESPACE_PERMISSIONS, type AccountRole } from './rbac.j
 
 const EMAIL = /^[^\s@"<>,;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
-export function str(req: Record<string, unknown>, key: string): string {
-  const v = req[key];
-  return typeof v === 'string' ? v : '';
-}
-
-export function obj(req: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
-  const v = req[key];
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) ? (v as Record<string, unknown>) : undefined;
-}
-
 export function requireField(value: string, field: string): string {
   if (value === '') throw invalidArgument(`${field} is required`);
   return value;

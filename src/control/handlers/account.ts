@@ -19,7 +19,8 @@ import { runMutation, runRead } from '../mutation.js';
 import { apiKeyMessage, newResourceVersion, userMessage, type AccountRow, type ApiKeyRow } from '../model.js';
 import { checkVersion } from '../validate.js';
 import { userOf } from './users.js';
-import { CLOUD_DOMAIN, bytesOf, checkCaBundle } from './namespaces.js';
+import { bytesOf, checkCaBundle } from '../ca-bundle.js';
+import { CLOUD_DOMAIN } from '../namespaces/rules.js';
 
 interface StoredAccountSpec {
   metrics?: { acceptedClientCa: string };

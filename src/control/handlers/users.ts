@@ -4,7 +4,9 @@
  */
 import { AuditError, failedPrecondition, invalidArgument, notFound, permissionDenied } from '../../errors.js';
 import { buildDetails } from '../../record/operations.js';
+import type { temporal } from '@temporalio/proto';
 import type { CloudHandlers } from '../../api/cloud/handlers.js';
+import { plainRequest, type PlainMessage } from '../../api/cloud/plain-types.js';
 import type { StoreTx, Sql } from '../../store/store.js';
 import type { AccountCaller } from '../../api/auth.js';
 import type { ControlPlane } from '../context.js';
@@ -12,7 +14,7 @@ import { runMutation, runRead } from '../mutation.js';
 import { newResourceVersion, userMessage, type UserRow } from '../model.js';
 import { decodePageToken, pageOf, pageSizeOf } from '../paging.js';
 import { newToken, newUserId, sha256Hex } from '../secrets.js';
-import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceRow, obj, requireField, str } from '../validate.js';
+import { checkEmail, checkNamespaceAccess, checkRole, checkVersion, namespaceRow, requireField } from '../validate.js';
 import { NAMESPACE_PERMISSIONS, guardRank, isNamespaceAdminEverywhere, namespacePermission } from '../rbac.js';
 
 /** Invitations are valid for 7 days (docs/decisions/0008). */
@@ -55,11 +57,12 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
   return {
     GetUsers: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IGetUsersRequest>(req);
       return runRead(caller, 'GetUsers', undefined, async () => {
-        const limit = pageSizeOf(req['pageSize']);
-        const after = decodePageToken(req['pageToken']);
-        const email = str(req, 'email').trim().toLowerCase();
-        const namespace = str(req, 'namespace');
+        const limit = pageSizeOf(r.pageSize);
+        const after = decodePageToken(r.pageToken);
+        const email = (r.email ?? '').trim().toLowerCase();
+        const namespace = r.namespace ?? '';
         // Filtering by a namespace the caller cannot see is "not found", like the namespace RPCs.
         if (namespace && namespacePermission(caller, namespace) === undefined) throw notFound(`namespace ${namespace} not found`);
         if (namespace) await namespaceRow(sql, caller.accountId, namespace);
@@ -72,19 +75,20 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
           ? rows.filter((u) => isNamespaceAdminEverywhere(u.role) || namespace in (JSON.parse(u.namespace_access_json) as object))
           : rows;
         const page = pageOf(filtered, limit, (u) => u.id);
-        return { users: page.items.map(userMessage), nextPageToken: page.nextPageToken };
+        return { users: page.items.map(userMessage), nextPageToken: page.nextPageToken } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetUsersResponse>;
       });
     },
 
     GetUser: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      return runRead(caller, 'GetUser', undefined, async () => ({ user: userMessage(await userOf(sql, caller.accountId, str(req, 'userId'))) }));
+      const userId = plainRequest<temporal.api.cloud.cloudservice.v1.IGetUserRequest>(req).userId ?? '';
+      return runRead(caller, 'GetUser', undefined, async () => ({ user: userMessage(await userOf(sql, caller.accountId, userId)) }) satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetUserResponse>);
     },
 
     CreateUser: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const spec = obj(req, 'spec') ?? {};
-      const rawEmail = str(spec, 'email');
+      const spec = plainRequest<temporal.api.cloud.cloudservice.v1.ICreateUserRequest>(req).spec ?? {};
+      const rawEmail = spec.email ?? '';
       return runMutation(cp, caller, ctx, {
         rpc: 'CreateUser',
         operation: 'InviteUsers',
@@ -92,10 +96,10 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => buildDetails('InviteUsers', { target_users: rawEmail ? [rawEmail] : [] }),
         apply: async (tx, op) => {
           const email = checkEmail(requireField(rawEmail, 'spec.email'));
-          const access = obj(spec, 'access') ?? {};
-          const role = checkRole(obj(access, 'accountAccess')?.['role']);
+          const access = spec.access ?? {};
+          const role = checkRole(access.accountAccess?.role);
           guardOwnerRole(caller, undefined, role);
-          const nsAccess = await checkNamespaceAccess(tx, caller.accountId, access['namespaceAccesses'], 'spec.access.namespace_accesses');
+          const nsAccess = await checkNamespaceAccess(tx, caller.accountId, access.namespaceAccesses, 'spec.access.namespace_accesses');
           if (await tx.get('SELECT id FROM users WHERE account_id = ? AND email = ?', [caller.accountId, email])) {
             throw new AuditError('AS_ERR_ALREADY_EXISTS', `a user with email ${email} already exists in this account`);
           }
@@ -108,26 +112,27 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
           // The invitation exists from now on; its one-time token is handed out by
           // POST /api/v1/users/{id}/invitation (shown once, rotating it).
           await issueInvitation(tx, id, op.now);
-          return { details: buildDetails('InviteUsers', { target_users: [email], account_role: role }), response: { userId: id } };
+          return { details: buildDetails('InviteUsers', { target_users: [email], account_role: role }), response: { userId: id } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.ICreateUserResponse> };
         },
       });
     },
 
     UpdateUser: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const userId = str(req, 'userId');
-      const spec = obj(req, 'spec') ?? {};
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IUpdateUserRequest>(req);
+      const userId = r.userId ?? '';
+      const spec = r.spec ?? {};
       return runMutation(cp, caller, ctx, {
         rpc: 'UpdateUser',
         operation: 'UpdateUser',
         request: req,
-        refusedDetails: () => buildDetails('UpdateUser', { target_users: [str(spec, 'email') || userId] }),
+        refusedDetails: () => buildDetails('UpdateUser', { target_users: [spec.email || userId] }),
         apply: async (tx, op) => {
           const user = await userOf(tx, caller.accountId, userId);
-          checkVersion(str(req, 'resourceVersion'), user.resource_version, `user ${userId}`);
-          const email = checkEmail(requireField(str(spec, 'email'), 'spec.email'));
-          const access = obj(spec, 'access') ?? {};
-          const role = checkRole(obj(access, 'accountAccess')?.['role']);
+          checkVersion(r.resourceVersion ?? '', user.resource_version, `user ${userId}`);
+          const email = checkEmail(requireField(spec.email ?? '', 'spec.email'));
+          const access = spec.access ?? {};
+          const role = checkRole(access.accountAccess?.role);
           // Only an Owner changes an Owner at all (email included: it is the Owner's login).
           if (user.role === 'ROLE_OWNER' && caller.role !== 'ROLE_OWNER') throw permissionDenied('only an account owner may change an owner');
           guardOwnerRole(caller, user.role, role);
@@ -137,7 +142,7 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
           if (email !== user.email && (await tx.get('SELECT id FROM users WHERE account_id = ? AND email = ?', [caller.accountId, email]))) {
             throw new AuditError('AS_ERR_ALREADY_EXISTS', `a user with email ${email} already exists in this account`);
           }
-          const nsAccess = await checkNamespaceAccess(tx, caller.accountId, access['namespaceAccesses'], 'spec.access.namespace_accesses');
+          const nsAccess = await checkNamespaceAccess(tx, caller.accountId, access.namespaceAccesses, 'spec.access.namespace_accesses');
           await tx.run('UPDATE users SET email = ?, role = ?, namespace_access_json = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE id = ?', [
             email,
             role,
@@ -154,7 +159,8 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
 
     DeleteUser: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const userId = str(req, 'userId');
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.IDeleteUserRequest>(req);
+      const userId = r.userId ?? '';
       return runMutation(cp, caller, ctx, {
         rpc: 'DeleteUser',
         operation: 'DeleteUser',
@@ -162,7 +168,7 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         refusedDetails: () => buildDetails('DeleteUser', { target_users: [userId] }),
         apply: async (tx) => {
           const user = await userOf(tx, caller.accountId, userId);
-          checkVersion(str(req, 'resourceVersion'), user.resource_version, `user ${userId}`);
+          checkVersion(r.resourceVersion ?? '', user.resource_version, `user ${userId}`);
           guardOwnerRole(caller, user.role, 'deleted');
           if (user.role === 'ROLE_OWNER' && (await ownerCount(tx, caller.accountId)) <= 1) throw failedPrecondition('cannot delete the last owner of the account');
           // The user's credentials go with it.
@@ -176,8 +182,9 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
 
     SetUserNamespaceAccess: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      const namespace = str(req, 'namespace');
-      const userId = str(req, 'userId');
+      const r = plainRequest<temporal.api.cloud.cloudservice.v1.ISetUserNamespaceAccessRequest>(req);
+      const namespace = r.namespace ?? '';
+      const userId = r.userId ?? '';
       return runMutation(cp, caller, ctx, {
         rpc: 'SetUserNamespaceAccess',
         operation: 'UpdateUserNamespacePermissions',
@@ -191,8 +198,8 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         },
         apply: async (tx: StoreTx, op) => {
           const user = await userOf(tx, caller.accountId, userId);
-          checkVersion(str(req, 'resourceVersion'), user.resource_version, `user ${userId}`);
-          const permission = (obj(req, 'access') ?? {})['permission'];
+          checkVersion(r.resourceVersion ?? '', user.resource_version, `user ${userId}`);
+          const permission = r.access?.permission;
           const access = JSON.parse(user.namespace_access_json) as Record<string, string>;
           // PERMISSION_UNSPECIFIED (or no access message) removes the user's access to the namespace.
           if (permission === undefined || permission === 'PERMISSION_UNSPECIFIED') delete access[namespace];
