@@ -155,6 +155,8 @@ export const API_ROUTES: readonly RouteAccess[] = [
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },
+  // The console's "who am I" (with the session's CSRF token); answers signed-out without a session.
+  { method: 'GET', url: '/auth/session', rule: null },
   { method: 'POST', url: '/auth/accept-invite', rule: null },
 ];
 
