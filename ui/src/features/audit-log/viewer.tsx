@@ -154,8 +154,9 @@ export default function Viewer() {
             {page.data.items.map((e) => (
               <tr key={e.sequence} className={selected?.sequence === e.sequence ? 'selected' : undefined} onClick={() => setSelected(e)}>
                 <td>
-                  <button type="button" className="link" onClick={() => setSelected(e)} aria-label={`Open record ${e.record.log_id ?? e.sequence}`}>
+                  <button type="button" className="link" onClick={() => setSelected(e)}>
                     {e.record.emit_time ?? '—'}
+                    <span className="sr-only"> open record {e.record.log_id ?? e.sequence}</span>
                   </button>
                 </td>
                 <td>{e.record.operation}</td>

@@ -1,17 +1,23 @@
 /** Settings → Audit Logs: the Audit Log Integration card (Setup) and every sink of the account. */
 import { useQuery } from '@tanstack/react-query';
-import { Link } from 'react-router-dom';
+import { Link, useLocation } from 'react-router-dom';
 import { sinkBadge, sinksQuery } from './api';
 import { Badge, ErrorBox, Loading } from '../../components/ui';
 
 export default function AuditLogsSettings() {
   const sinks = useQuery(sinksQuery());
+  const note = (useLocation().state as { note?: string } | null)?.note;
   return (
     <main id="main" className="page">
       <p className="crumbs">
         <Link to="/settings">Settings</Link> / Audit Logs
       </p>
       <h1>Audit Logs</h1>
+      {note && (
+        <p role="status" className="note">
+          {note}
+        </p>
+      )}
       <section className="card" aria-labelledby="integration-title">
         <h2 id="integration-title">Audit Log Integration</h2>
         <p>Send every audit record of this account to your AWS Kinesis stream or GCP Pub/Sub topic.</p>
