@@ -283,6 +283,30 @@ describe('web console in Chromium against auditstream serve', () => {
     assert.deepEqual(sinks.map((s) => s.name).sort(), ['auto-kinesis', 'manual-kinesis']);
   });
 
+  it('Pub/Sub: service account, topic and GCP project; the sink page shows the two gcloud grants with copy buttons', async () => {
+    await go('/settings/audit-logs/setup');
+    await page.getByLabel('GCP Pub/Sub').check();
+    await page.getByLabel('Sink name').fill('pubsub-sink');
+    await page.getByLabel('Service account').fill('audit-writer@customer-proj.iam.gserviceaccount.com');
+    await page.getByLabel('Topic').fill('audit-topic');
+    await page.getByLabel('GCP project').fill('customer-proj');
+    await checkA11y(page, 'sink-setup-pubsub');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.waitForURL(/\/sinks\/pubsub-sink$/, WAIT);
+    const commands = page.locator('ol.commands li');
+    await commands.first().waitFor(WAIT);
+    assert.equal(await commands.count(), 2);
+    const texts = await page.locator('ol.commands code').allInnerTexts();
+    assert.match(texts[0]!, /^gcloud .*audit-writer@customer-proj\.iam\.gserviceaccount\.com.*roles\/iam\.serviceAccountTokenCreator/s);
+    assert.match(texts[1]!, /^gcloud pubsub topics add-iam-policy-binding audit-topic.*customer-proj.*roles\/pubsub\.publisher/s);
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: serve.url });
+    await page.getByRole('button', { name: 'Copy command 2' }).click();
+    await page.getByText('Copied').first().waitFor(WAIT);
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), texts[1]);
+    await checkA11y(page, 'sink-detail-pubsub');
+    await api('DELETE', `/cloud/audit-log-sinks/pubsub-sink?resource_version=`);
+  });
+
   it('viewer: newest first, filters in the URL, keyset paging both ways, a record as JSON, export of the filter', async () => {
     // 60 records from the seeds, each with its own user email.
     await ingest(Array.from({ length: 60 }, (_, i) => {
@@ -300,10 +324,10 @@ describe('web console in Chromium against auditstream serve', () => {
 
     await page.getByRole('button', { name: 'Older' }).click();
     await page.waitForURL(/cursor=/, WAIT);
-    await page.locator('table.log tbody tr td:nth-child(3)', { hasText: newestFirst[25]! }).waitFor(WAIT);
+    await page.locator('table.log[aria-busy="false"] tbody tr td:nth-child(3)', { hasText: newestFirst[25]! }).waitFor(WAIT);
     assert.deepEqual(await page.locator('table.log tbody tr td:nth-child(3)').allInnerTexts(), newestFirst.slice(25, 50));
     await page.getByRole('button', { name: 'Newer' }).click();
-    await page.locator('table.log tbody tr td:nth-child(3)', { hasText: newestFirst[0]! }).waitFor(WAIT);
+    await page.locator('table.log[aria-busy="false"] tbody tr td:nth-child(3)', { hasText: newestFirst[0]! }).waitFor(WAIT);
     assert.deepEqual(await page.locator('table.log tbody tr td:nth-child(3)').allInnerTexts(), newestFirst.slice(0, 25));
 
     // Filter: operation DeleteUser and status OK; the URL holds them.
@@ -312,7 +336,8 @@ describe('web console in Chromium against auditstream serve', () => {
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.waitForURL(/operation=DeleteUser.*status=OK|status=OK.*operation=DeleteUser/, WAIT);
     const wanted = [...stored].reverse().filter((r) => r.record['operation'] === 'DeleteUser' && r.record['status'] === 'OK');
-    await page.locator('table.log tbody tr td:nth-child(3)', { hasText: wanted[0]!.record['user_email'] as string }).first().waitFor(WAIT);
+    // aria-busy stays true while the previous page is shown in place of the one asked for.
+    await page.locator('table.log[aria-busy="false"]').waitFor(WAIT);
     const ops = await page.locator('table.log tbody tr td:nth-child(2)').allInnerTexts();
     assert.equal(ops.length, Math.min(25, wanted.length));
     assert.ok(ops.every((o) => o === 'DeleteUser'));

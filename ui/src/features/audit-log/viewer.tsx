@@ -137,7 +137,7 @@ export default function Viewer() {
       {page.isError && <ErrorBox title="Could not load the records" error={page.error} />}
       {page.data && page.data.items.length === 0 && <p role="status">No records match these filters.</p>}
       {page.data && page.data.items.length > 0 && (
-        <table className="log">
+        <table className="log" aria-busy={page.isPlaceholderData}>
           <caption className="sr-only">Audit records, newest first</caption>
           <thead>
             <tr>

@@ -52,7 +52,7 @@ export interface SinkStatus {
 }
 export type SinkSetup =
   | { kind: 'kinesis'; external_id: string; parameters: Record<string, string>; quick_create_url: string; template_file_name: string; template: string }
-  | { kind: 'pubsub'; service_account: string; commands: string[] };
+  | { kind: 'pubsub'; service_account: string; commands: { purpose: string; text: string; required: boolean }[] };
 export type VerifyResult = { status: 'Success'; log_id: string | null } | { status: 'Failed'; cause: string; message: string };
 export interface AsyncOperation {
   id: string;

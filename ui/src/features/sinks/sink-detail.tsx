@@ -35,15 +35,36 @@ function SetupDetails({ name }: { name: string }) {
           auditstream publishes as <code>{s.service_account}</code>. Grant it these two roles:
         </p>
         <ol className="commands">
-          {s.commands.map((c, i) => (
-            <li key={c}>
-              <pre>
-                <code>{c}</code>
-              </pre>
-              <CopyButton text={c} label={`Copy command ${i + 1}`} />
-            </li>
-          ))}
+          {s.commands
+            .filter((c) => c.required)
+            .map((c, i) => (
+              <li key={c.text}>
+                <p>{c.purpose}</p>
+                <pre>
+                  <code>{c.text}</code>
+                </pre>
+                <CopyButton text={c.text} label={`Copy command ${i + 1}`} />
+              </li>
+            ))}
         </ol>
+        {s.commands.some((c) => !c.required) && (
+          <>
+            <p>For your consumer (optional):</p>
+            <ul className="commands optional-commands">
+              {s.commands
+                .filter((c) => !c.required)
+                .map((c) => (
+                  <li key={c.text}>
+                    <p>{c.purpose}</p>
+                    <pre>
+                      <code>{c.text}</code>
+                    </pre>
+                    <CopyButton text={c.text} label="Copy optional command" />
+                  </li>
+                ))}
+            </ul>
+          </>
+        )}
       </>
     );
   }
