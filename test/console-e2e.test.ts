@@ -265,6 +265,16 @@ describe('web console in Chromium against auditstream serve', () => {
     await page.locator('.heading-row .badge', { hasText: /^Paused$/ }).waitFor(WAIT);
     await page.getByRole('button', { name: 'Enable' }).click();
     await page.getByRole('button', { name: 'Disable' }).waitFor(WAIT);
+    // Delivering the Enable's own record fails (no such stream): the error summary below the title.
+    const summary = page.locator('.error-summary');
+    await summary.waitFor({ timeout: 30_000 });
+    const said = await summary.innerText();
+    assert.match(said, /Error:/);
+    assert.match(said, /Since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/, said);
+    assert.match(said, /last success/);
+    await page.locator('.heading-row .badge', { hasText: /^Error$/ }).waitFor(WAIT);
+    assert.equal(await page.locator('.heading-row .badge', { hasText: /^On$/ }).count(), 0, 'no On badge while failing');
+    await checkA11y(page, 'sink-detail-error');
   });
 
   it('Delete at the bottom asks for a confirmation naming the sink, then removes it', async () => {
