@@ -400,36 +400,89 @@ describe('web console in Chromium against auditstream serve', () => {
     await page.getByText(/1 new record/).waitFor(WAIT);
   });
 
-  it('a Read-Only user (invited, accepts in the console) sees no audit-log pages and no mutation buttons; the server refuses anyway', async () => {
-    const created = await api('POST', '/cloud/users', { spec: { email: 'reader@example.com', access: { account_access: { role: 'ROLE_READ' } } } });
-    const invite = await api('POST', `/api/v1/users/${created['userId'] as string}/invitation`, {});
-    const reader = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  /** Invites a user from the console's Users page (signed in as the owner); returns the one-time link. */
+  const inviteInConsole = async (email: string, role: string): Promise<string> => {
+    await go('/settings/users');
+    await page.getByRole('heading', { name: 'Invite a user' }).waitFor(WAIT);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Role').selectOption({ label: role });
+    await page.getByRole('button', { name: 'Invite' }).click();
+    const link = await page.locator('code.secret').innerText();
+    assert.match(link, /\/accept-invite#token=/);
+    await page.getByRole('cell', { name: email, exact: true }).waitFor(WAIT);
+    return link;
+  };
+  /** A second browser context that accepts `link`, sets a password and signs in. */
+  const acceptAndSignIn = async (link: string, email: string, password: string, shotName?: string) => {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await other.newPage();
+    await p.goto(link);
+    await p.getByRole('heading', { name: 'Accept invitation' }).waitFor(WAIT);
+    if (shotName) await checkA11y(p, shotName);
+    await p.getByLabel('Password', { exact: true }).fill(password);
+    await p.getByLabel('Repeat password').fill(password);
+    await p.getByRole('button', { name: 'Set password' }).click();
+    await p.getByRole('link', { name: 'Sign in' }).click();
+    await p.getByLabel('Email').fill(email);
+    await p.getByLabel('Password').fill(password);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('heading', { name: 'Settings' }).waitFor(WAIT);
+    return { other, p };
+  };
+
+  it('a Read-Only user (invited in the console, accepts the link) sees no audit-log pages and no mutation buttons; the server refuses anyway', async () => {
+    const link = await inviteInConsole('reader@example.com', 'Read-Only');
+    await checkA11y(page, 'users');
+    const invites = (await allRecords('&operation=InviteUsers')).filter((r) => JSON.stringify(r.record['details']).includes('reader@example.com'));
+    // The same two calls as through the API (CreateUser, then the one-time link): one record each.
+    assert.equal(invites.length, 2, 'one InviteUsers record for CreateUser and one for the invitation link');
+    const { other, p } = await acceptAndSignIn(link, 'reader@example.com', 'reader-password-42', 'accept-invite');
     try {
-      const p = await reader.newPage();
-      await p.goto(`${serve.url}/accept-invite#token=${invite['token'] as string}`);
-      await p.getByRole('heading', { name: 'Accept invitation' }).waitFor(WAIT);
-      await checkA11y(p, 'accept-invite');
-      await p.getByLabel('Password', { exact: true }).fill('reader-password-42');
-      await p.getByLabel('Repeat password').fill('reader-password-42');
-      await p.getByRole('button', { name: 'Set password' }).click();
-      await p.getByRole('link', { name: 'Sign in' }).click();
-      await p.getByLabel('Email').fill('reader@example.com');
-      await p.getByLabel('Password').fill('reader-password-42');
-      await p.getByRole('button', { name: 'Sign in' }).click();
-      await p.getByRole('heading', { name: 'Settings' }).waitFor(WAIT);
       assert.match(await p.locator('body').innerText(), /Read-Only/);
       assert.equal(await p.getByRole('link', { name: 'Audit Logs' }).count(), 0);
       assert.equal(await p.getByRole('link', { name: 'Audit log' }).count(), 0);
-      const buttons = await p.getByRole('button').allInnerTexts();
-      assert.deepEqual(buttons, ['Sign out'], 'no mutation button');
+      assert.deepEqual(await p.getByRole('button').allInnerTexts(), ['Sign out'], 'no mutation button');
       await checkA11y(p, 'settings-read-only');
+      for (const [path, heading] of [['/settings/users', 'Users'], ['/settings/api-keys', 'API keys']] as const) {
+        await p.goto(`${serve.url}${path}`);
+        await p.getByRole('heading', { name: heading }).waitFor(WAIT);
+        await p.locator('table, p.muted').first().waitFor(WAIT);
+        assert.deepEqual(await p.getByRole('button').allInnerTexts(), ['Sign out'], `${path}: no mutation button`);
+        await checkA11y(p, `${path.split('/').pop()!}-read-only`);
+      }
       await p.goto(`${serve.url}/audit-log`);
       await p.getByRole('heading', { name: 'Not available' }).waitFor(WAIT);
       // The server is the authority: the session's own read is refused.
       const status = await p.evaluate(async () => (await fetch('/api/v1/audit-logs')).status);
       assert.equal(status, 403);
     } finally {
-      await reader.close();
+      await other.close();
+    }
+  });
+
+  it('a Developer sees no audit-log pages, and creates an API key shown once that works', async () => {
+    const link = await inviteInConsole('dev@example.com', 'Developer');
+    const { other, p } = await acceptAndSignIn(link, 'dev@example.com', 'developer-password-42');
+    try {
+      assert.equal(await p.getByRole('link', { name: 'Audit log' }).count(), 0);
+      assert.equal(await p.getByRole('link', { name: 'Audit Logs' }).count(), 0);
+      await p.goto(`${serve.url}/settings/audit-logs`);
+      await p.getByRole('heading', { name: 'Not available' }).waitFor(WAIT);
+      await p.goto(`${serve.url}/settings/api-keys`);
+      await p.getByLabel('Display name').fill('dev laptop');
+      await p.getByRole('button', { name: 'Create API key' }).click();
+      const secret = await p.locator('code.secret').innerText();
+      await checkA11y(p, 'api-keys');
+      const who = await fetch(`${serve.url}/cloud/current-identity`, { headers: { authorization: `Bearer ${secret}` } });
+      assert.equal(who.status, 200, await who.clone().text());
+      assert.match(await who.text(), /dev@example\.com/);
+      await p.getByRole('cell', { name: 'dev laptop', exact: true }).waitFor(WAIT);
+      const stored = await p.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+      assert.ok(!stored.includes(secret), 'the key is not kept in browser storage');
+      const created = (await allRecords('&operation=CreateAPIKey')).filter((r) => r.record['user_email'] === 'dev@example.com');
+      assert.equal(created.length, 1, 'one CreateAPIKey record, by the developer');
+    } finally {
+      await other.close();
     }
   });
 

@@ -14,6 +14,8 @@ const AuditLogsSettings = lazy(() => import('../features/sinks/audit-logs-settin
 const SinkSetup = lazy(() => import('../features/sinks/sink-setup'));
 const SinkDetail = lazy(() => import('../features/sinks/sink-detail'));
 const Viewer = lazy(() => import('../features/audit-log/viewer'));
+const Users = lazy(() => import('../features/users/users'));
+const ApiKeys = lazy(() => import('../features/api-keys/api-keys'));
 
 function Home() {
   const s = useSession();
@@ -36,6 +38,8 @@ const router = createBrowserRouter([
       { path: 'settings/audit-logs', element: <ProtectedRoute adminOnly><AuditLogsSettings /></ProtectedRoute> },
       { path: 'settings/audit-logs/setup', element: <ProtectedRoute adminOnly><SinkSetup /></ProtectedRoute> },
       { path: 'settings/audit-logs/sinks/:name', element: <ProtectedRoute adminOnly><SinkDetail /></ProtectedRoute> },
+      { path: 'settings/users', element: <Users /> },
+      { path: 'settings/api-keys', element: <ApiKeys /> },
       { path: 'audit-log', element: <ProtectedRoute adminOnly><Viewer /></ProtectedRoute> },
       { path: '*', element: <main id="main" className="page"><h1>Page not found</h1></main> },
     ],
