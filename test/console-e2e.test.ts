@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startServe, type ServeHandle } from './helpers/cli.js';
 import { createStream, kinesisClient, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
 import { launchChromium, screenshot, seriousViolations } from './helpers/browser.js';
+import { makeTestTls } from './helpers/tls.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -494,5 +495,47 @@ describe('web console in Chromium against auditstream serve', () => {
     assert.equal(status, 401);
     await go('/settings/audit-logs');
     await page.waitForURL(/\/sign-in\?redirect=%2Fsettings%2Faudit-logs/, WAIT);
+  });
+});
+
+describe('web console over TLS', () => {
+  it('is served over HTTPS when TLS is configured: headers, HSTS, a Secure session cookie, sign-in in Chromium', async () => {
+    const tls = makeTestTls();
+    const dir = mkdtempSync(join(tmpdir(), 'auditstream-console-tls-'));
+    writeFileSync(join(dir, 'cert.pem'), tls.certPem);
+    writeFileSync(join(dir, 'key.pem'), tls.keyPem);
+    const serve = await startServe(
+      {
+        DATABASE_URL: join(dir, 'audit.db'),
+        AUDITSTREAM_DATA_DIR: join(dir, 'data'),
+        AUDITSTREAM_TLS_CERT: join(dir, 'cert.pem'),
+        AUDITSTREAM_TLS_KEY: join(dir, 'key.pem'),
+      },
+      dir,
+    );
+    const browser = await launchChromium();
+    try {
+      assert.match(serve.url, /^https:\/\//);
+      const initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as Initial;
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+      const page = await ctx.newPage();
+      const res = await page.goto(`${serve.url}/settings`);
+      const headers = res!.headers();
+      assert.match(headers['content-security-policy'] ?? '', /frame-ancestors 'none'/);
+      assert.match(headers['strict-transport-security'] ?? '', /max-age=\d+/);
+      await page.waitForURL(/\/sign-in/, WAIT);
+      await page.getByLabel('Email').fill(initial.email);
+      await page.getByLabel('Password').fill(initial.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Audit Logs' }).waitFor(WAIT);
+      const cookie = (await ctx.cookies()).find((c) => c.name === 'auditstream_session');
+      assert.ok(cookie?.secure && cookie.httpOnly, 'the session cookie is Secure and HttpOnly over TLS');
+    } finally {
+      await browser.close();
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+      rmSync(dir, { recursive: true, force: true });
+      tls.cleanup();
+    }
   });
 });
