@@ -78,7 +78,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     const initialAdmin = await ensureInitialAccount(store, config.dataDir);
     if (initialAdmin) logger.info({ path: initialAdmin }, 'first start: created account "default"; its owner credentials are in this file (mode 0600)');
 
-    const control = createControlPlane({ store, config, logger, metrics, onCommit: notify, delivery: engine });
+    const control = createControlPlane({ store, config, logger, metrics, onCommit: notify, delivery: engine, checkpointKey: { keyId: signer.keyId, publicKey: signer.publicKey } });
     const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
     const consoleFiles = loadConsole();
     if (!consoleFiles) logger.warn('web console not built (ui/dist is missing): run npm run build');

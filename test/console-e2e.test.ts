@@ -15,10 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startServe, type ServeHandle } from './helpers/cli.js';
+import { runCli, startServe, type ServeHandle } from './helpers/cli.js';
 import { createStream, kinesisClient, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
 import { launchChromium, screenshot, seriousViolations } from './helpers/browser.js';
 import { makeTestTls } from './helpers/tls.js';
+import Database from 'better-sqlite3';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -485,6 +486,39 @@ describe('web console in Chromium against auditstream serve', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('Integrity: the last signed checkpoints, Verify now says Intact, and names the first broken link after tampering', async () => {
+    await go('/integrity');
+    await page.getByText(/No checkpoint yet/).waitFor(WAIT);
+    // The operator signs the heads now (the server does so every few minutes).
+    const signed = await runCli(['checkpoint'], { DATABASE_URL: join(dir, 'audit.db'), AUDITSTREAM_DATA_DIR: join(dir, 'data') }, dir);
+    assert.equal(signed.code, 0, signed.stderr);
+    await page.reload();
+    await page.locator('table tbody tr').first().waitFor(WAIT);
+    const keyId = (await page.locator('table tbody tr td:nth-child(4)').first().innerText()).trim();
+    assert.match(keyId, /^[0-9a-f]{16}$/);
+    await page.getByRole('button', { name: 'Verify now' }).click();
+    const result = page.locator('.verify-result p');
+    await result.waitFor(WAIT);
+    const said = await result.innerText();
+    assert.match(said, /^Intact \d+ records checked \(sequence 1–\d+\), [1-9]\d* signed checkpoints checked/, said);
+    await checkA11y(page, 'integrity');
+
+    // Edit one stored record behind the server's back (the append-only guards dropped first).
+    let tampered = 0;
+    const db = new Database(join(dir, 'audit.db'));
+    try {
+      db.exec('DROP TRIGGER IF EXISTS audit_records_no_update; DROP TRIGGER IF EXISTS audit_records_no_delete;');
+      const row = db.prepare(`SELECT seq FROM audit_records WHERE account_id = ? AND record_json LIKE '%"viewer-5@example.com"%'`).get(initial.account_id) as { seq: number };
+      db.prepare(`UPDATE audit_records SET record_json = replace(record_json, '"viewer-5@example.com"', '"someone-else@example.com"') WHERE account_id = ? AND seq = ?`).run(initial.account_id, row.seq);
+      tampered = row.seq;
+    } finally {
+      db.close();
+    }
+    await page.getByRole('button', { name: 'Verify now' }).click();
+    await page.locator('.verify-result p', { hasText: 'Broken' }).waitFor(WAIT);
+    assert.match(await page.locator('.verify-result p').innerText(), new RegExp(`^Broken at sequence ${tampered}: `));
   });
 
   it('sign out ends the session: the API answers 401 and the console asks to sign in', async () => {

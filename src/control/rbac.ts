@@ -121,6 +121,8 @@ export const API_RULES: Readonly<Record<string, Rule>> = {
   QueryAuditLogs: { kind: 'account', roles: ADMINS },
   ExportAuditLogs: { kind: 'account', roles: ADMINS },
   IngestAuditLogs: { kind: 'account', roles: ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER'] },
+  /** Recomputing the account's chain against its signed checkpoints (the console's "Verify now"): like reading it. */
+  VerifyAuditLogs: { kind: 'account', roles: ADMINS },
 };
 
 /** One HTTP route of auditstream's own API and the rule that authorizes it. */
@@ -152,6 +154,7 @@ export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/dead-letters', rule: 'GetAccountAuditLogSink' },
   { method: 'POST', url: '/api/v1/audit-log-sinks/:name/dead-letters/replay', rule: 'ReplayAccountAuditLogSink', audited: true },
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/setup', rule: 'GetAccountAuditLogSink' },
+  { method: 'POST', url: '/api/v1/integrity/verify', rule: 'VerifyAuditLogs' },
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },

@@ -23,6 +23,11 @@ export function AppLayout() {
                 <NavLink to="/audit-log">Audit log</NavLink>
               </li>
             )}
+            {admin && (
+              <li>
+                <NavLink to="/integrity">Integrity</NavLink>
+              </li>
+            )}
             <li>
               <NavLink to="/settings">Settings</NavLink>
             </li>

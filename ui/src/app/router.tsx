@@ -14,6 +14,7 @@ const AuditLogsSettings = lazy(() => import('../features/sinks/audit-logs-settin
 const SinkSetup = lazy(() => import('../features/sinks/sink-setup'));
 const SinkDetail = lazy(() => import('../features/sinks/sink-detail'));
 const Viewer = lazy(() => import('../features/audit-log/viewer'));
+const Integrity = lazy(() => import('../features/integrity/integrity'));
 const Users = lazy(() => import('../features/users/users'));
 const ApiKeys = lazy(() => import('../features/api-keys/api-keys'));
 
@@ -40,6 +41,7 @@ const router = createBrowserRouter([
       { path: 'settings/audit-logs/sinks/:name', element: <ProtectedRoute adminOnly><SinkDetail /></ProtectedRoute> },
       { path: 'settings/users', element: <Users /> },
       { path: 'settings/api-keys', element: <ApiKeys /> },
+      { path: 'integrity', element: <ProtectedRoute adminOnly><Integrity /></ProtectedRoute> },
       { path: 'audit-log', element: <ProtectedRoute adminOnly><Viewer /></ProtectedRoute> },
       { path: '*', element: <main id="main" className="page"><h1>Page not found</h1></main> },
     ],
