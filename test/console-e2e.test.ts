@@ -385,6 +385,15 @@ describe('web console in Chromium against auditstream serve', () => {
 
   it('a mutation made in the console shows in the viewer, and live mode shows new records', async () => {
     await go('/settings/audit-logs/sinks/auto-kinesis');
+    // Replay a time range: the last hour, up to now.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const local = new Date(hourAgo.getTime() - hourAgo.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    await page.getByLabel('Replay from').fill(local);
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.getByText(/^Replay rpl_\w+: records \d+–\d+/).waitFor(WAIT);
+    const replays = (await allRecords('&operation=UpdateAccount')).filter((r) => (r.record['details'] as Record<string, unknown>)['sink_action'] === 'replay');
+    assert.equal(replays.length, 1, 'one UpdateAccount record for the replay');
+    assert.equal((replays[0]!.record['details'] as Record<string, unknown>)['sink_name'], 'auto-kinesis');
     await page.getByRole('button', { name: 'Disable' }).click();
     await page.locator('.heading-row .badge', { hasText: /^Paused$/ }).waitFor(WAIT);
     await go('/audit-log?operation=UpdateAccount');
