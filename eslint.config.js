@@ -5,13 +5,15 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'ui/dist/', 'test-artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      // The console (ui/) has a tsconfig of its own, found by the project service; its Vite config
+      // belongs to no project.
+      parserOptions: { projectService: { allowDefaultProject: ['ui/vite.config.ts'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // Promises: an unhandled rejection or a promise where a callback's result is ignored
@@ -33,6 +35,10 @@ export default tseslint.config(
     // module boundaries are.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
+    files: ['ui/src/**/*.ts', 'ui/src/**/*.tsx'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['**/*.js'],

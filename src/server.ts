@@ -19,6 +19,7 @@ import { ensureInitialAccount } from './control/accounts.js';
 import { registerCloudHttpRoutes } from './api/cloud/http-routes.js';
 import { startGrpcServer } from './api/cloud/grpc-server.js';
 import { DeliveryEngine } from './delivery/engine.js';
+import { loadConsole } from './api/console.js';
 
 export interface RunningServer {
   store: AuditStore;
@@ -77,8 +78,10 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     const initialAdmin = await ensureInitialAccount(store, config.dataDir);
     if (initialAdmin) logger.info({ path: initialAdmin }, 'first start: created account "default"; its owner credentials are in this file (mode 0600)');
 
-    const control = createControlPlane({ store, config, logger, metrics, onCommit: notify, delivery: engine });
+    const control = createControlPlane({ store, config, logger, metrics, onCommit: notify, delivery: engine, checkpointKey: { keyId: signer.keyId, publicKey: signer.publicKey } });
     const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
+    const consoleFiles = loadConsole();
+    if (!consoleFiles) logger.warn('web console not built (ui/dist is missing): run npm run build');
     const app = await buildApp({
       store,
       config,
@@ -88,6 +91,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
       onRefused: control.recordRefusedRead,
       onCommit: notify,
       ...(https ? { https } : {}),
+      ...(consoleFiles ? { console: consoleFiles } : {}),
       register: (a) => {
         registerCloudHttpRoutes(a, control.handlers);
         control.registerRoutes(a);

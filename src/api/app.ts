@@ -23,6 +23,8 @@ import type { CallContext } from './cloud/handlers.js';
 import { httpContext } from './cloud/http-routes.js';
 import { authorize, type AuthorizeTarget } from '../control/rbac.js';
 import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
+import { cookieValue, SESSION_COOKIE } from '../control/auth.js';
+import { registerConsole, sendIndex, wantsApp, type ConsoleFiles } from './console.js';
 
 /** Records a refused call of an account caller in its own account (the control plane's). */
 export type RefusedCallRecorder = (caller: AccountCaller, ctx: CallContext, operation: string, details: Record<string, unknown>, err: AuditError) => Promise<void>;
@@ -49,6 +51,8 @@ export interface AppDeps {
   https?: { cert: Buffer; key: Buffer };
   /** Records refused `/api/v1` calls of account callers (the control plane passes its own). */
   onRefused?: RefusedCallRecorder;
+  /** The built web console (src/api/console.ts), served at `/`; absent when `ui/dist` was not built. */
+  console?: ConsoleFiles;
 }
 
 /** What an API error body looks like. */
@@ -260,6 +264,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(e.httpStatus).send(errorBody(e));
   });
   app.setNotFoundHandler((req, reply) => {
+    // Console paths (/settings/audit-logs, ...) are the app's routes: the SPA fallback.
+    if (deps.console && wantsApp(req)) return sendIndex(deps.console, reply);
     void reply.code(404).send(errorBody(new AuditError('AS_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
   });
 
@@ -281,8 +287,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerIngestRoute(app, { store, auth, config, metrics, authorize: authorizeRoute, ...(deps.onCommit ? { onCommit: deps.onCommit } : {}) });
 
+  // Reads also accept the console's session cookie (a GET needs no CSRF token).
+  const sessionOf = (req: FastifyRequest) => cookieValue(req.headers.cookie, SESSION_COOKIE);
   app.get('/api/v1/audit-logs', async (req) => {
-    const caller = await auth.authenticate(req.headers.authorization);
+    const caller = await auth.authenticate(req.headers.authorization, sessionOf(req));
     const q = queryParams(req, QUERY_PARAMS);
     const filter = parseFilter({ ...q, account: await readableAccount(req, caller, 'QueryAuditLogs', q.account) });
     const order = q.order ?? 'desc';
@@ -296,7 +304,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.get('/api/v1/audit-logs/export', async (req, reply) => {
-    const caller = await auth.authenticate(req.headers.authorization);
+    const caller = await auth.authenticate(req.headers.authorization, sessionOf(req));
     const q = queryParams(req, EXPORT_PARAMS);
     const filter = parseFilter({ ...q, account: await readableAccount(req, caller, 'ExportAuditLogs', q.account) });
     const format = (q.format ?? 'jsonl') as ExportFormat;
@@ -308,6 +316,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.send(Readable.from(exportChunks(iterateRecords(store, filter, 1000, limit ?? Infinity), format)));
   });
 
+  if (deps.console) registerConsole(app, deps.console);
   if (deps.register) await deps.register(app);
   return app;
 }

@@ -35,7 +35,11 @@ export interface AccountCaller {
 }
 
 export interface Authenticator {
-  authenticate(authorization: string | undefined): Promise<Caller>;
+  /**
+   * `session`: the browser session cookie's value, passed by read-only routes only (a session
+   * needs the CSRF token for anything that changes state).
+   */
+  authenticate(authorization: string | undefined, session?: string): Promise<Caller>;
 }
 
 /** The secret of a `Bearer` authorization header, or undefined. */
@@ -54,8 +58,9 @@ export function secretsEqual(a: string, b: string): boolean {
 /** Accepts only the configured ingest token; `next` handles every other secret. */
 export function ingestTokenAuthenticator(token: string | undefined, next?: Authenticator): Authenticator {
   return {
-    async authenticate(authorization) {
+    async authenticate(authorization, session) {
       const secret = bearerSecret(authorization);
+      if (!secret && session !== undefined && next) return next.authenticate(undefined, session);
       if (!secret) throw unauthenticated('missing "Authorization: Bearer <token>" header');
       if (token !== undefined && secretsEqual(secret, token)) return { kind: 'ingest-token' };
       if (next) return next.authenticate(authorization);

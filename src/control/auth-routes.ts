@@ -5,6 +5,9 @@
  *   `x-csrf-token`. Success and failure are audited as `UserLogin` when the email belongs to an
  *   account; failures are rate-limited per email and per IP.
  * - `POST /auth/logout`.
+ * - `GET /auth/session`: who the session cookie belongs to, with its CSRF token (so the console
+ *   keeps no secret in browser storage and survives a reload); without a session, whether the
+ *   first start's credentials file is still there (the sign-in page points to it, never its content).
  * - `POST /auth/accept-invite` {token, password}: sets the invited user's password.
  * - `POST /api/v1/users/:id/invitation`: issues a fresh one-time invitation token (shown once).
  */
@@ -23,6 +26,9 @@ import { cookieValue, SESSION_COOKIE, SESSION_IDLE_MS } from './auth.js';
 import { hashPassword, newToken, passwordProblem, sha256Hex, verifyPassword } from './secrets.js';
 import type { UserRow } from './model.js';
 import { issueInvitation, userOf } from './handlers/users.js';
+import { existsSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
+import { callerFromSession } from './auth.js';
 
 /** Failed logins allowed per window (docs/decisions/0008: rate-limited per email and per IP). */
 export const LOGIN_LIMITS = { perEmail: 5, perIp: 20, windowMs: 15 * 60_000 };
@@ -183,6 +189,22 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
     );
     return { account_id: user.account_id, user_id: user.id, email: user.email, role: user.role, csrf_token: csrf };
   }
+
+  app.get('/auth/session', async (req) => {
+    const token = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    if (token) {
+      try {
+        const caller = await callerFromSession(sql, token, { mutating: false, csrf: undefined });
+        const row = await sql.get<{ csrf_token: string }>('SELECT csrf_token FROM sessions WHERE token_hash = ?', [sha256Hex(token)]);
+        if (row) return { signed_in: true, account_id: caller.accountId, user_id: caller.userId, email: caller.email, role: caller.role, csrf_token: row.csrf_token };
+      } catch {
+        // expired or unknown: answered as signed out
+      }
+    }
+    const file = join(cp.config.dataDir, 'initial-admin.json');
+    const shown = relative(process.cwd(), file);
+    return { signed_in: false, initial_admin_file: existsSync(file) ? (shown.startsWith('..') || isAbsolute(shown) ? 'initial-admin.json in the data directory (AUDITSTREAM_DATA_DIR)' : shown) : null };
+  });
 
   app.post('/auth/logout', async (req, reply) => {
     const token = cookieValue(req.headers.cookie, SESSION_COOKIE);

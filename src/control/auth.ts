@@ -110,11 +110,12 @@ export async function authenticateCall(sql: Sql, ctx: CallContext): Promise<Acco
   throw unauthenticated('missing "Authorization: Bearer <api key>" header');
 }
 
-/** For `/api/v1`: the deployment ingest token, else an API key. */
+/** For `/api/v1`: the deployment ingest token, else an API key, else (read routes) the session cookie. */
 export function apiAuthenticator(sql: Sql, ingestToken: string | undefined): Authenticator {
   return ingestTokenAuthenticator(ingestToken, {
-    authenticate: async (authorization) => {
+    authenticate: async (authorization, session) => {
       const secret = bearerSecret(authorization);
+      if (!secret && session !== undefined) return callerFromSession(sql, session, { mutating: false, csrf: undefined });
       if (!secret) throw unauthenticated('missing "Authorization: Bearer <token>" header');
       return callerFromApiKey(sql, secret);
     },

@@ -21,6 +21,7 @@ import { HANDLER_GROUPS } from './handlers/index.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerSinkRoutes } from './sink-routes.js';
 import { registerIngestPolicyRoutes } from './ingest-policy-routes.js';
+import { registerIntegrityRoutes, type CheckpointKey } from './integrity-routes.js';
 
 export interface ControlPlaneOptions {
   store: AuditStore;
@@ -31,6 +32,8 @@ export interface ControlPlaneOptions {
   onCommit?: (accountId: string) => void;
   /** The delivery engine (sink changes wake it); none in tools that do not deliver. */
   delivery?: DeliveryHooks;
+  /** The key that signs checkpoints: `POST /api/v1/integrity/verify` trusts it. */
+  checkpointKey?: CheckpointKey;
 }
 
 export interface ControlPlaneHandle {
@@ -86,6 +89,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlaneHandl
     registerRoutes: (app) => {
       registerAuthRoutes(app, cp);
       registerSinkRoutes(app, cp);
+      registerIntegrityRoutes(app, cp, opts.checkpointKey);
       // Counts of refused reads not yet written reach the log before the store closes.
       app.addHook('onClose', async () => refusedReads(cp).flushAll());
       registerIngestPolicyRoutes(app, cp);

@@ -123,6 +123,8 @@ export const API_RULES: Readonly<Record<string, Rule>> = {
   QueryAuditLogs: { kind: 'account', roles: ADMINS },
   ExportAuditLogs: { kind: 'account', roles: ADMINS },
   IngestAuditLogs: { kind: 'account', roles: ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER'] },
+  /** Recomputing the account's chain against its signed checkpoints (the console's "Verify now"): like reading it. */
+  VerifyAuditLogs: { kind: 'account', roles: ADMINS },
 };
 
 /** One HTTP route of auditstream's own API and the rule that authorizes it. */
@@ -156,9 +158,12 @@ export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/setup', rule: 'GetAccountAuditLogSink' },
   { method: 'GET', url: '/api/v1/api-keys/:id/ingest-policy', rule: 'SetApiKeyIngestPolicy' },
   { method: 'PUT', url: '/api/v1/api-keys/:id/ingest-policy', rule: 'SetApiKeyIngestPolicy', audited: true },
+  { method: 'POST', url: '/api/v1/integrity/verify', rule: 'VerifyAuditLogs' },
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },
+  // The console's "who am I" (with the session's CSRF token); answers signed-out without a session.
+  { method: 'GET', url: '/auth/session', rule: null },
   { method: 'POST', url: '/auth/accept-invite', rule: null },
 ];
 
