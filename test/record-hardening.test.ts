@@ -18,6 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
 import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
 import { makeRecord } from './helpers/records.js';
+import { prng } from './helpers/prng.js';
 import { buildApp } from '../src/api/app.js';
 import { ingestTokenAuthenticator } from '../src/api/auth.js';
 import { prepareRecords } from '../src/api/ingest.js';
@@ -33,18 +34,6 @@ import { CSV_COLUMNS, csvCellValue, csvField, exportChunks } from '../src/store/
 import type { AuditStore, StoredRecord } from '../src/store/store.js';
 
 const TOKEN = 'test-ingest-token-hardening-0123';
-
-/** Deterministic PRNG (mulberry32): a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pieces that matter: formula starts, quoting, multi-unit characters, lone surrogates, NUL. */
 const PIECES = ['a', 'Z', '0', ' ', '=', '+', '-', '@', '\t', '\r', '\n', '"', ',', "'", 'é', '😀', '\ud800', '\udfff', '\u0000', '＝', '\\', '{'];
