@@ -17,6 +17,7 @@ import type { AppendBatch, AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import { prng } from '../test/helpers/prng.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -69,18 +70,6 @@ export const OPERATIONS: readonly [string, number][] = [
 ];
 const OP_TABLE: string[] = OPERATIONS.flatMap(([name, w]) => new Array<string>(w).fill(name));
 const NAMESPACE_OPS = new Set(['UpdateNamespace', 'CreateNamespace', 'DeleteNamespace', 'RenameCustomSearchAttribute', 'FailoverNamespace', 'UpdateUserNamespacePermissions']);
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same data set. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hex(n: number, width: number): string {
   return (n >>> 0).toString(16).padStart(width, '0').slice(-width);
@@ -150,7 +139,7 @@ export class ShapeSource {
     readonly namespacesPerAccount: number,
     seed: number,
   ) {
-    this.r = rng(seed);
+    this.r = prng(seed);
   }
   /** A shape for account `account` (0-based). */
   shape(account: number, emitMs: number): RecordShape {

@@ -1,17 +1,16 @@
 /**
  * The HTTP API over a real listener: ingest, query, export, health and errors, on both engines.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
-import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
+import { engines } from './helpers/stores.js';
+import { appSuite } from './helpers/suites.js';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig } from '../src/config.js';
 import { validateEmitted } from '../src/record/schema.js';
 import { verifyAccount } from '../src/chain/verify.js';
-import type { AuditStore } from '../src/store/store.js';
 
 const TOKEN = 'test-ingest-token-0123456789';
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -20,33 +19,20 @@ const seeds = seedLines.map((l) => JSON.parse(l) as Record<string, unknown>);
 
 for (const engine of engines()) {
   describe(`HTTP API: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let app: FastifyInstance;
-    let base: string;
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      const config = resolveConfig({ AUDITSTREAM_INGEST_TOKEN: TOKEN, AUDITSTREAM_MAX_BODY_BYTES: String(512 * 1024), AUDITSTREAM_MAX_RECORD_BYTES: String(64 * 1024) });
-      app = await buildApp({ store, config });
-      await app.listen({ host: '127.0.0.1', port: 0 });
-      const addr = app.server.address();
-      base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    });
-    after(async () => {
-      await app.close();
-      await store.close();
-      await fx.destroy();
-    });
+    const s = appSuite(engine, (store) =>
+      buildApp({
+        store,
+        config: resolveConfig({ AUDITSTREAM_INGEST_TOKEN: TOKEN, AUDITSTREAM_MAX_BODY_BYTES: String(512 * 1024), AUDITSTREAM_MAX_RECORD_BYTES: String(64 * 1024) }),
+      }),
+    );
 
     const post = (body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${base}/api/v1/audit-logs`, {
+      fetch(`${s.base}/api/v1/audit-logs`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
-    const get = (path: string) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const get = (path: string) => fetch(`${s.base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
 
     it('stores the seed samples verbatim and serves them back in the seed format', async () => {
       // The seeds reuse one log_id for two different records: all but the repeat go in.
@@ -92,7 +78,7 @@ for (const engine of engines()) {
       const again = await post({ account_id: 'retry-acct', records: withIds });
       assert.equal(again.status, 201);
       assert.deepEqual(await again.json(), { accepted: 0, duplicates: 2, log_ids: first.log_ids });
-      assert.equal(await store.count('retry-acct'), 2);
+      assert.equal(await s.store.count('retry-acct'), 2);
     });
 
     it('names the record index and field of invalid input, storing nothing of that batch', async () => {
@@ -106,7 +92,7 @@ for (const engine of engines()) {
       assert.equal(body.error.index, 1);
       assert.equal(body.error.field, 'level');
       assert.match(body.error.message, /^record 1: /);
-      assert.equal(await store.count('invalid-acct'), 0);
+      assert.equal(await s.store.count('invalid-acct'), 0);
     });
 
     it('refuses bad bodies and credentials with clear 4xx answers', async () => {
@@ -142,7 +128,7 @@ for (const engine of engines()) {
         assert.equal(body.error.code, code, text);
         assert.doesNotMatch(text, /at .*\.js:\d+/, 'no stack trace');
       }
-      assert.equal(await store.count('x'), 0);
+      assert.equal(await s.store.count('x'), 0);
     });
 
     it('stores concurrent requests durably in one unbroken chain', async () => {
@@ -152,8 +138,8 @@ for (const engine of engines()) {
         ),
       );
       for (const r of results) assert.equal(r.status, 201);
-      assert.equal(await store.count('busy-acct'), 240);
-      const report = await verifyAccount(store, 'busy-acct', { trustedKeys: new Map() });
+      assert.equal(await s.store.count('busy-acct'), 240);
+      const report = await verifyAccount(s.store, 'busy-acct', { trustedKeys: new Map() });
       assert.equal(report.ok, true, report.break?.reason);
     });
 
@@ -190,9 +176,9 @@ for (const engine of engines()) {
     });
 
     it('answers health, readiness and metrics', async () => {
-      assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
-      assert.deepEqual(await (await fetch(`${base}/readyz`)).json(), { status: 'ready', store: engine });
-      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.deepEqual(await (await fetch(`${s.base}/healthz`)).json(), { status: 'ok' });
+      assert.deepEqual(await (await fetch(`${s.base}/readyz`)).json(), { status: 'ready', store: engine });
+      const metrics = await (await fetch(`${s.base}/metrics`)).text();
       assert.match(metrics, /auditstream_ingested_records_total \d+/);
       assert.match(metrics, /auditstream_http_requests_total\{route="\/api\/v1\/audit-logs",method="POST",status="201"\}/);
     });

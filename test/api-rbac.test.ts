@@ -6,18 +6,15 @@
  * ingest token reaches only the routes its entry allows, another tenant's account is refused and
  * recorded on the caller's side only, and refused reads are rate-limited per principal.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
-import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
-import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
-import { buildApp } from '../src/api/app.js';
+import { engines } from './helpers/stores.js';
+import type { Actor } from './helpers/control.js';
+import { externalRecord } from './helpers/records.js';
+import { servedSuite } from './helpers/suites.js';
 import { apiAuthenticator } from '../src/control/auth.js';
-import { resolveConfig } from '../src/config.js';
-import { registerCloudHttpRoutes } from '../src/api/cloud/http-routes.js';
 import { ACCOUNT_ROLES, API_ROUTES, ruleOf, type AccountRole, type Rule } from '../src/control/rbac.js';
 import { REFUSED_READS_PER_WINDOW, refusedReads } from '../src/control/refusals.js';
-import type { AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import { validateEmitted } from '../src/record/schema.js';
 
@@ -34,15 +31,6 @@ function allowedFor(rule: Rule, role: AccountRole): boolean {
   }
 }
 
-const externalRecord = () => ({
-  emit_time: '2026-01-01T00:00:00Z',
-  level: 'LOG_LEVEL_INFO',
-  operation: 'ExternalThing',
-  status: 'OK',
-  category: 'LOG_CATEGORY_ADMIN',
-  principal: { id: 'ext-1', type: 'user', name: 'ext@example.com' },
-});
-
 /** The operation a denied call is recorded under: the mutation's own, else the rule's name. */
 const DENIED_OPERATION: Record<string, string> = { ReissueInvitation: 'InviteUsers', ReplayAccountAuditLogSink: 'UpdateAccount' };
 /** Refused mutations are recorded as their seed operation, refused reads under their rule's name. */
@@ -51,39 +39,21 @@ const deniedOperation = (route: { method: string; rule: string | null }): string
 
 for (const engine of engines()) {
   describe(`/api/v1 access from the table: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
-    let app: FastifyInstance;
     const served: string[] = [];
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      t = await createControlFixture(store);
-      app = await buildApp({
-        store,
-        config: resolveConfig({ AUDITSTREAM_INGEST_TOKEN: INGEST_TOKEN }),
-        // The fixture's control plane has no ingest token configured: an authenticator with one.
-        auth: apiAuthenticator(store.sql, INGEST_TOKEN),
-        onRefused: t.control.recordRefusedRead,
-        register: (a) => {
-          a.addHook('onRoute', (r) => {
-            for (const m of [r.method].flat()) if (m !== 'HEAD' && (r.url.startsWith('/api/') || r.url.startsWith('/auth/'))) served.push(`${m} ${r.url}`);
-          });
-          registerCloudHttpRoutes(a, t.control.handlers);
-          t.control.registerRoutes(a);
-        },
-      });
-      await app.ready();
-    });
-    after(async () => {
-      await app.close();
-      await store.close();
-      await fx.destroy();
+    const s = servedSuite(engine, {
+      ingestToken: INGEST_TOKEN,
+      // The fixture's control plane has no ingest token configured: an authenticator with one.
+      auth: ({ store }) => apiAuthenticator(store.sql, INGEST_TOKEN),
+      onRefused: true,
+      register: (a) => {
+        a.addHook('onRoute', (r) => {
+          for (const m of [r.method].flat()) if (m !== 'HEAD' && (r.url.startsWith('/api/') || r.url.startsWith('/auth/'))) served.push(`${m} ${r.url}`);
+        });
+      },
+      listen: false,
     });
 
-    const records = async (accountId: string, since: number) => (await t.records(accountId)).slice(since);
+    const records = async (accountId: string, since: number) => (await s.t.records(accountId)).slice(since);
 
     /** A request for a route, valid enough that an allowed caller gets past access control. */
     async function requestFor(url: string): Promise<{ url: string; payload?: Record<string, unknown> }> {
@@ -91,7 +61,7 @@ for (const engine of engines()) {
         case '/api/v1/audit-logs':
           return { url, payload: { records: [externalRecord()] } };
         case '/api/v1/users/:id/invitation': {
-          const target = await t.addUser('ROLE_READ');
+          const target = await s.t.addUser('ROLE_READ');
           return { url: `/api/v1/users/${target.userId}/invitation` };
         }
         case '/api/v1/api-keys/:id/ingest-policy':
@@ -105,7 +75,7 @@ for (const engine of engines()) {
 
     it('the app serves exactly the routes of the table', () => {
       const table = API_ROUTES.map((r) => `${r.method} ${r.url}`);
-      for (const r of API_ROUTES) assert.ok(app.hasRoute({ method: r.method, url: r.url }), `${r.method} ${r.url} is in the table but not served`);
+      for (const r of API_ROUTES) assert.ok(s.app.hasRoute({ method: r.method, url: r.url }), `${r.method} ${r.url} is in the table but not served`);
       // Routes added by the control plane (seen as they are registered) must all be in the table.
       assert.ok(served.length > 0);
       for (const r of served) assert.ok(table.includes(r), `${r} is served but has no entry in API_ROUTES`);
@@ -120,10 +90,10 @@ for (const engine of engines()) {
         const problems: string[] = [];
         for (const role of ACCOUNT_ROLES) {
           // A fresh user per call keeps each principal far below the refused-read limit.
-          const actor: Actor = role === 'ROLE_OWNER' ? await t.addUser('ROLE_OWNER') : await t.addUser(role);
+          const actor: Actor = role === 'ROLE_OWNER' ? await s.t.addUser('ROLE_OWNER') : await s.t.addUser(role);
           const { url, payload } = await requestFor(route.url);
-          const before = (await t.records(actor.accountId)).length;
-          const res = await app.inject({ method: route.method, url, headers: { authorization: `Bearer ${actor.apiKey}` }, ...(payload ? { payload } : {}) });
+          const before = (await s.t.records(actor.accountId)).length;
+          const res = await s.app.inject({ method: route.method, url, headers: { authorization: `Bearer ${actor.apiKey}` }, ...(payload ? { payload } : {}) });
           const added = await records(actor.accountId, before);
           const label = `${role}: ${route.method} ${url}`;
           if (allowedFor(rule, role)) {
@@ -146,26 +116,26 @@ for (const engine of engines()) {
     it('the deployment ingest token reaches exactly the routes whose entry allows it', async () => {
       for (const route of API_ROUTES.filter((r) => r.rule !== null)) {
         const { url, payload } = await requestFor(route.url);
-        const withAccount = route.ingestToken ? (route.method === 'GET' ? `${url}?account=${t.owner.accountId}` : url) : url;
-        const body = route.ingestToken && payload ? { ...payload, account_id: t.owner.accountId } : payload;
-        const res = await app.inject({ method: route.method, url: withAccount, headers: { authorization: `Bearer ${INGEST_TOKEN}` }, ...(body ? { payload: body } : {}) });
+        const withAccount = route.ingestToken ? (route.method === 'GET' ? `${url}?account=${s.t.owner.accountId}` : url) : url;
+        const body = route.ingestToken && payload ? { ...payload, account_id: s.t.owner.accountId } : payload;
+        const res = await s.app.inject({ method: route.method, url: withAccount, headers: { authorization: `Bearer ${INGEST_TOKEN}` }, ...(body ? { payload: body } : {}) });
         if (route.ingestToken) assert.ok(res.statusCode < 300, `${route.method} ${url}: ${res.statusCode} ${res.body}`);
         else assert.equal(res.statusCode, 401, `${route.method} ${url}: the ingest token is no API key`);
       }
     });
 
     it("another tenant's account is refused, and recorded in the caller's account only", async () => {
-      const other = await t.newAccount(`other-${engine}@example.com`);
-      const otherBefore = (await t.records(other.accountId)).length;
+      const other = await s.t.newAccount(`other-${engine}@example.com`);
+      const otherBefore = (await s.t.records(other.accountId)).length;
       const cases: { method: 'GET' | 'POST' | 'PUT'; url: string; payload?: Record<string, unknown>; op: string }[] = [
         { method: 'GET', url: `/api/v1/audit-logs?account=${other.accountId}`, op: 'QueryAuditLogs' },
         { method: 'GET', url: `/api/v1/audit-logs/export?account=${other.accountId}`, op: 'ExportAuditLogs' },
         { method: 'POST', url: '/api/v1/audit-logs', payload: { account_id: other.accountId, records: [externalRecord()] }, op: 'IngestAuditLogs' },
       ];
-      const owner = await t.addUser('ROLE_OWNER');
+      const owner = await s.t.addUser('ROLE_OWNER');
       for (const c of cases) {
-        const before = (await t.records(owner.accountId)).length;
-        const res = await app.inject({ method: c.method, url: c.url, headers: { authorization: `Bearer ${owner.apiKey}` }, ...(c.payload ? { payload: c.payload } : {}) });
+        const before = (await s.t.records(owner.accountId)).length;
+        const res = await s.app.inject({ method: c.method, url: c.url, headers: { authorization: `Bearer ${owner.apiKey}` }, ...(c.payload ? { payload: c.payload } : {}) });
         assert.equal(res.statusCode, 403, res.body);
         const added = await records(owner.accountId, before);
         assert.deepEqual(
@@ -173,26 +143,26 @@ for (const engine of engines()) {
           [[c.op, 'ERROR', owner.userId, other.accountId]],
         );
       }
-      assert.equal((await t.records(other.accountId)).length, otherBefore, 'nothing lands in the other tenant');
+      assert.equal((await s.t.records(other.accountId)).length, otherBefore, 'nothing lands in the other tenant');
     });
 
     it('refused reads are rate-limited per principal: past the limit, one record counts the rest', async () => {
-      const reader = await t.addUser('ROLE_READ');
-      const neighbour = await t.addUser('ROLE_READ');
-      const before = (await t.records(reader.accountId)).length;
+      const reader = await s.t.addUser('ROLE_READ');
+      const neighbour = await s.t.addUser('ROLE_READ');
+      const before = (await s.t.records(reader.accountId)).length;
       const extra = 7;
       for (let i = 0; i < REFUSED_READS_PER_WINDOW + extra; i++) {
-        const res = await app.inject({ method: 'GET', url: '/api/v1/audit-logs', headers: { authorization: `Bearer ${reader.apiKey}` } });
+        const res = await s.app.inject({ method: 'GET', url: '/api/v1/audit-logs', headers: { authorization: `Bearer ${reader.apiKey}` } });
         assert.equal(res.statusCode, 403);
       }
       // Another principal has its own allowance.
-      assert.equal((await app.inject({ method: 'GET', url: '/api/v1/audit-logs/export', headers: { authorization: `Bearer ${neighbour.apiKey}` } })).statusCode, 403);
+      assert.equal((await s.app.inject({ method: 'GET', url: '/api/v1/audit-logs/export', headers: { authorization: `Bearer ${neighbour.apiKey}` } })).statusCode, 403);
       let added = await records(reader.accountId, before);
       const byReader = (rs: AuditRecord[]) => rs.filter((r) => r.principal.id === reader.userId);
       assert.equal(byReader(added).length, REFUSED_READS_PER_WINDOW);
       assert.equal(added.filter((r) => r.principal.id === neighbour.userId).length, 1);
       // The count is written when the window ends, or at the latest on shutdown.
-      await refusedReads(t.control.cp).flushAll();
+      await refusedReads(s.t.control.cp).flushAll();
       added = await records(reader.accountId, before);
       const summary = byReader(added).filter((r) => r.operation === 'RefusedCallsNotRecorded');
       assert.equal(summary.length, 1);

@@ -3,17 +3,17 @@
  * observability CA, recorded as in the seeds' first sample) and GetCurrentIdentity. Requests go
  * through the transport's conversion and responses are checked as the transport checks them.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
-import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
+import { engines } from './helpers/stores.js';
+import type { Actor } from './helpers/control.js';
+import { controlSuite } from './helpers/suites.js';
 import { validateEmitted } from '../src/record/schema.js';
 import { isAuditError } from '../src/errors.js';
-import type { AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import type { CloudHandlers, CloudRequest, CloudResponse } from '../src/api/cloud/handlers.js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
@@ -48,23 +48,13 @@ const cas = { a: makeCert('metrics CA a'), b: makeCert('metrics CA b'), leaf: ma
 
 for (const engine of engines()) {
   describe(`control plane account: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
+    const s = controlSuite(engine);
     let handlers: CloudHandlers;
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      t = await createControlFixture(store);
-      handlers = accountHandlers(t.control.cp);
-    });
-    after(async () => {
-      await store.close();
-      await fx.destroy();
+    before(() => {
+      handlers = accountHandlers(s.t.control.cp);
     });
 
-    const call = async (rpc: string, req: CloudRequest, actor: Actor = t.owner): Promise<CloudResponse> => {
+    const call = async (rpc: string, req: CloudRequest, actor: Actor = s.t.owner): Promise<CloudResponse> => {
       const method = findCloudMethod(rpc)!;
       const plain = requestToPlain(method.requestType, method.requestType.fromObject(req));
       const res = await handlers[rpc]!(plain, {
@@ -78,14 +68,14 @@ for (const engine of engines()) {
       responseFromPlain(method.responseType, res);
       return res;
     };
-    const account = async (actor: Actor = t.owner) => (await call('GetAccount', {}, actor))['account'] as Record<string, any>;
-    const added = async (fn: () => Promise<unknown>, accountId = t.owner.accountId): Promise<AuditRecord[]> => {
-      const before = (await t.records(accountId)).length;
+    const account = async (actor: Actor = s.t.owner) => (await call('GetAccount', {}, actor))['account'] as Record<string, any>;
+    const added = async (fn: () => Promise<unknown>, accountId = s.t.owner.accountId): Promise<AuditRecord[]> => {
+      const before = (await s.t.records(accountId)).length;
       await fn();
-      return (await t.records(accountId)).slice(before);
+      return (await s.t.records(accountId)).slice(before);
     };
-    const refused = async (req: CloudRequest, errCode: string, actor: Actor = t.owner) => {
-      const row = await store.sql.get('SELECT * FROM accounts WHERE id = ?', [actor.accountId]);
+    const refused = async (req: CloudRequest, errCode: string, actor: Actor = s.t.owner) => {
+      const row = await s.store.sql.get('SELECT * FROM accounts WHERE id = ?', [actor.accountId]);
       const recs = await added(() => assert.rejects(call('UpdateAccount', req, actor), code(errCode), errCode), actor.accountId);
       assert.equal(recs.length, 1, 'exactly one ERROR record');
       const r = recs[0]!;
@@ -95,18 +85,18 @@ for (const engine of engines()) {
       assert.match(String(r.details['reason']), new RegExp(errCode));
       assert.equal(r.principal.id, actor.userId);
       assert.ok(validateEmitted(r).ok);
-      assert.deepEqual(await store.sql.get('SELECT * FROM accounts WHERE id = ?', [actor.accountId]), row, 'account unchanged');
+      assert.deepEqual(await s.store.sql.get('SELECT * FROM accounts WHERE id = ?', [actor.accountId]), row, 'account unchanged');
     };
 
     it('reads the account: id, active, no metrics until a CA is set', async () => {
       const a = await account();
-      assert.equal(a['id'], t.owner.accountId);
+      assert.equal(a['id'], s.t.owner.accountId);
       assert.equal(a['state'], 'RESOURCE_STATE_ACTIVE');
       assert.deepEqual(a['spec'], {});
       assert.deepEqual(a['metrics'], { uri: '' });
       assert.equal(a['asyncOperationId'], '');
       assert.match(a['resourceVersion'], /\S/);
-      const metricsOnly = await t.addUser('ROLE_METRICS_READ');
+      const metricsOnly = await s.t.addUser('ROLE_METRICS_READ');
       await assert.rejects(call('GetAccount', {}, metricsOnly), code('AS_ERR_PERMISSION_DENIED'));
     });
 
@@ -124,14 +114,14 @@ for (const engine of engines()) {
       assert.equal(r.status, 'OK');
       assert.equal(r.level, 'LOG_LEVEL_INFO');
       assert.equal(JSON.stringify(r.details), JSON.stringify({ client_ca_fingerprints: [cas.a.md5], search_attribute_update: {} }));
-      assert.equal(r.user_email, t.owner.email);
+      assert.equal(r.user_email, s.t.owner.email);
       assert.equal(r.caller_ip_address, '203.0.113.7, 10.0.0.1');
       assert.equal(r.request_id, 'op-acct-1');
-      assert.deepEqual(r.principal, { id: t.owner.userId, type: 'user', name: t.owner.email, api_key_id: t.owner.apiKey.split('_')[1] });
+      assert.deepEqual(r.principal, { id: s.t.owner.userId, type: 'user', name: s.t.owner.email, api_key_id: s.t.owner.apiKey.split('_')[1] });
 
       const a = await account();
       assert.ok(Buffer.from(a['spec'].metrics.acceptedClientCa).equals(caField(cas.a)));
-      assert.equal(a['metrics'].uri, `https://${t.owner.accountId}.tmprl.cloud/prometheus`);
+      assert.equal(a['metrics'].uri, `https://${s.t.owner.accountId}.tmprl.cloud/prometheus`);
       assert.equal(a['asyncOperationId'], 'op-acct-1');
       assert.notEqual(a['resourceVersion'], before['resourceVersion']);
 
@@ -146,7 +136,7 @@ for (const engine of engines()) {
       await refused({ resourceVersion: a['resourceVersion'], spec: { metrics: { acceptedClientCa: caField(cas.leaf) } } }, 'AS_ERR_INVALID_ARGUMENT');
       await refused({ resourceVersion: a['resourceVersion'], spec: { metrics: { acceptedClientCa: Buffer.from('%%%') } } }, 'AS_ERR_INVALID_ARGUMENT');
       await refused({ resourceVersion: a['resourceVersion'] }, 'AS_ERR_INVALID_ARGUMENT');
-      const dev = await t.addUser('ROLE_DEVELOPER');
+      const dev = await s.t.addUser('ROLE_DEVELOPER');
       await refused({ spec: { metrics: { acceptedClientCa: caField(cas.b) } } }, 'AS_ERR_PERMISSION_DENIED', dev);
       assert.deepEqual(await account(), a);
     });
@@ -167,15 +157,15 @@ for (const engine of engines()) {
     it('tells the caller who it is, and which API key it used', async () => {
       const me = await call('GetCurrentIdentity', {});
       const user = me['user'] as { id: string; spec: { email: string; access: { accountAccess: { role: string } } }; state: string; stateDeprecated: string };
-      assert.equal(user.id, t.owner.userId);
-      assert.equal(user.spec.email, t.owner.email);
+      assert.equal(user.id, s.t.owner.userId);
+      assert.equal(user.spec.email, s.t.owner.email);
       assert.equal(user.spec.access.accountAccess.role, 'ROLE_OWNER');
       assert.equal(user.stateDeprecated, 'active');
       const key = me['principalApiKey'] as { id: string; spec: { ownerId: string } };
-      assert.equal(key.id, t.owner.apiKey.split('_')[1]);
-      assert.equal(key.spec.ownerId, t.owner.userId);
+      assert.equal(key.id, s.t.owner.apiKey.split('_')[1]);
+      assert.equal(key.spec.ownerId, s.t.owner.userId);
       // Every role may ask, and reads add no record.
-      const metricsOnly = await t.addUser('ROLE_METRICS_READ');
+      const metricsOnly = await s.t.addUser('ROLE_METRICS_READ');
       const recs = await added(async () => {
         const them = await call('GetCurrentIdentity', {}, metricsOnly);
         assert.equal((them['user'] as { id: string }).id, metricsOnly.userId);

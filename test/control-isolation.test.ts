@@ -9,10 +9,11 @@
  * setup) are 404. B's sinks keep delivering throughout (a delivery engine runs, with in-memory
  * destinations: the destination is not what is tested here). Both engines.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
-import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
+import { engines } from './helpers/stores.js';
+import type { Actor } from './helpers/control.js';
+import { controlSuite } from './helpers/suites.js';
 import { keyIdOfToken } from '../src/control/secrets.js';
 import { RBAC } from '../src/control/rbac.js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
@@ -81,9 +82,6 @@ interface Case {
 
 for (const engine of engines()) {
   describe(`tenant isolation: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
     let a: Actor;
     let b: Actor;
     let bDev: Actor;
@@ -109,55 +107,54 @@ for (const engine of engines()) {
     /** Strings that identify B's data; none may appear in any answer to A. */
     let secrets: string[] = [];
 
+    const s = controlSuite(engine, {
+      ownerEmail: 'owner-a@example.com',
+      delivery: (store) => {
+        delivery = new DeliveryEngine({
+          store,
+          flushIntervalMs: 20,
+          idlePollMs: 100,
+          scanIntervalMs: 100,
+          leaseTtlMs: 3000,
+          createAdapter: (row) => dest(row.spec.kinesisSink?.destinationUri ?? 'pubsub').adapter(),
+        });
+        delivery.start();
+        return { hooks: delivery, stop: () => delivery.stop(1000) };
+      },
+    });
+
     before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      delivery = new DeliveryEngine({
-        store,
-        flushIntervalMs: 20,
-        idlePollMs: 100,
-        scanIntervalMs: 100,
-        leaseTtlMs: 3000,
-        createAdapter: (row) => dest(row.spec.kinesisSink?.destinationUri ?? 'pubsub').adapter(),
-      });
-      delivery.start();
-      t = await createControlFixture(store, 'owner-a@example.com', { delivery });
-      a = t.owner;
-      b = await t.newAccount('owner-b@example.com');
-      served = new Set(Object.keys(t.control.handlers).filter((k) => t.control.handlers[k]));
+      a = s.t.owner;
+      b = await s.t.newAccount('owner-b@example.com');
+      served = new Set(Object.keys(s.t.control.handlers).filter((k) => s.t.control.handlers[k]));
 
       // B: users, a namespace, API keys, an async operation, records.
-      bDev = await t.addUser('ROLE_DEVELOPER', {}, b);
-      await t.call('CreateUser', { spec: { email: 'b-invitee@example.com', access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: bOpId }, b);
+      bDev = await s.t.addUser('ROLE_DEVELOPER', {}, b);
+      await s.t.call('CreateUser', { spec: { email: 'b-invitee@example.com', access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: bOpId }, b);
       bNsName = 'payments';
-      const created = await t.call(
+      const created = await s.t.call(
         'CreateNamespace',
         { spec: { name: bNsName, regions: ['aws-us-east-1', 'aws-us-west-2'], retentionDays: 7, apiKeyAuth: { enabled: true }, customSearchAttributes: { OrderId: 'Keyword' } } },
         b,
       );
       bNs = created['namespace'] as string;
-      await t.call('SetUserNamespaceAccess', { namespace: bNs, userId: bDev.userId, access: { permission: 'PERMISSION_WRITE' } }, b);
-      const aCreated = await t.call('CreateNamespace', { spec: { name: 'orders', regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true } } }, a);
+      await s.t.call('SetUserNamespaceAccess', { namespace: bNs, userId: bDev.userId, access: { permission: 'PERMISSION_WRITE' } }, b);
+      const aCreated = await s.t.call('CreateNamespace', { spec: { name: 'orders', regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true } } }, a);
       aNs = aCreated['namespace'] as string;
       // B's sinks, delivering.
-      await t.call('CreateAccountAuditLogSink', { spec: sinkSpec('audit', 'b-audit-stream', '444455556666') }, b);
-      await t.call('CreateAccountAuditLogSink', { spec: { ...sinkSpec(bSink, 'b-private-stream', '444455556666') } }, b);
-      bExternalId = (await readExternalId(store.sql, b.accountId))!;
+      await s.t.call('CreateAccountAuditLogSink', { spec: sinkSpec('audit', 'b-audit-stream', '444455556666') }, b);
+      await s.t.call('CreateAccountAuditLogSink', { spec: { ...sinkSpec(bSink, 'b-private-stream', '444455556666') } }, b);
+      bExternalId = (await readExternalId(s.store.sql, b.accountId))!;
       await until(() => dest(B_STREAM).received.length > 0, "B's sink delivers its own creation record");
       // B refuses something too (an ERROR record in B's chain).
-      await assert.rejects(t.call('DeleteUser', { userId: b.userId }, b));
-      const page = await t.call('GetAuditLogs', { pageSize: 1 }, b);
+      await assert.rejects(s.t.call('DeleteUser', { userId: b.userId }, b));
+      const page = await s.t.call('GetAuditLogs', { pageSize: 1 }, b);
       bPageToken = page['nextPageToken'] as string;
       assert.ok(bPageToken, 'B has more than one page of records');
 
       secrets = [b.accountId, b.userId, b.email, bDev.userId, bDev.email, 'b-invitee@example.com', keyIdOfToken(bDev.apiKey)!, keyIdOfToken(b.apiKey)!];
       secrets.push(bNs, bExternalId, B_STREAM, 'b-audit-stream', '444455556666');
-      bBefore = { state: await snapshot(store, b.accountId), chain: await chainOf(store, b.accountId) };
-    });
-    after(async () => {
-      await delivery?.stop(1000);
-      await store?.close();
-      await fx?.destroy();
+      bBefore = { state: await snapshot(s.store, b.accountId), chain: await chainOf(s.store, b.accountId) };
     });
 
     const ns = () => bNs;
@@ -170,7 +167,7 @@ for (const engine of engines()) {
 
     /** Every log in a GetAuditLogs answer is one of A's stored records. */
     const onlyA = async (res: CloudResponse) => {
-      const aIds = new Set((await store.query({ accountId: a.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => r.columns.logId));
+      const aIds = new Set((await s.store.query({ accountId: a.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => r.columns.logId));
       for (const l of res['logs'] as { logId: string }[]) assert.ok(aIds.has(l.logId), `log ${l.logId} is not A's`);
     };
 
@@ -212,7 +209,7 @@ for (const engine of engines()) {
         expect: 'OK',
         check: async (res) => {
           assert.equal(res['namespace'], `${bNsName}.${a.accountId}`);
-          const got = await t.call('GetNamespace', { namespace: res['namespace'] }, a);
+          const got = await s.t.call('GetNamespace', { namespace: res['namespace'] }, a);
           assert.ok(!JSON.stringify(got).includes('OrderId'), "A's namespace has none of B's search attributes");
         },
       },
@@ -246,7 +243,7 @@ for (const engine of engines()) {
         expect: 'OK',
         check: async (res) => {
           assert.ok(res['asyncOperation']);
-          const got = await t.call('GetAccountAuditLogSink', { name: 'audit' }, a);
+          const got = await s.t.call('GetAccountAuditLogSink', { name: 'audit' }, a);
           assert.match(JSON.stringify(got), /a-audit-stream/);
         },
       },
@@ -272,7 +269,7 @@ for (const engine of engines()) {
         const label = `${c.rpc} (${c.why})`;
         const allowed = (Array.isArray(c.expect) ? c.expect : [c.expect]) as Expect[];
         try {
-          const res = await t.call(c.rpc, c.req(), a);
+          const res = await s.t.call(c.rpc, c.req(), a);
           if (!allowed.includes('OK')) problems.push(`${label}: expected ${allowed.join(' or ')}, the call succeeded: ${JSON.stringify(res)}`);
           if (c.scan !== false) noneOfB(label, res);
           await c.check?.(res);
@@ -287,13 +284,13 @@ for (const engine of engines()) {
     });
 
     it("GetAuditLogs answers A's records only, and A's refusals went to A's chain", async () => {
-      const aChain = await store.query({ accountId: a.accountId }, { order: 'asc', limit: 1000 });
+      const aChain = await s.store.query({ accountId: a.accountId }, { order: 'asc', limit: 1000 });
       const aLogIds = new Set(aChain.items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id));
-      const bLogIds = new Set((await store.query({ accountId: b.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id));
+      const bLogIds = new Set((await s.store.query({ accountId: b.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id));
       const logs: { logId: string }[] = [];
       let token = '';
       do {
-        const page = await t.call('GetAuditLogs', { pageSize: 7, pageToken: token }, a);
+        const page = await s.t.call('GetAuditLogs', { pageSize: 7, pageToken: token }, a);
         logs.push(...(page['logs'] as { logId: string }[]));
         token = page['nextPageToken'] as string;
       } while (token);
@@ -309,7 +306,7 @@ for (const engine of engines()) {
     });
 
     it("/api/v1 with A's key: audit-logs with account=B is 403, without it only A's records; no invitation for B's user", async () => {
-      const app = await buildApp({ store, config: resolveConfig({}), auth: t.control.apiAuth, register: (x) => t.control.registerRoutes(x) });
+      const app = await buildApp({ store: s.store, config: resolveConfig({}), auth: s.t.control.apiAuth, register: (x) => s.t.control.registerRoutes(x) });
       try {
         const headers = { authorization: `Bearer ${a.apiKey}` };
         for (const url of [`/api/v1/audit-logs?account=${b.accountId}`, `/api/v1/audit-logs/export?account=${b.accountId}&format=jsonl`]) {
@@ -320,7 +317,7 @@ for (const engine of engines()) {
         const own = await app.inject({ method: 'GET', url: '/api/v1/audit-logs?limit=1000', headers });
         assert.equal(own.statusCode, 200, own.body);
         const items = (own.json() as { items: { account_id: string; record: { log_id: string } }[] }).items;
-        assert.equal(items.length, await store.count(a.accountId));
+        assert.equal(items.length, await s.store.count(a.accountId));
         assert.ok(items.every((i) => i.account_id === a.accountId));
         // A new invitation token for B's user (POST /api/v1/users/:id/invitation): not found.
         const invite = await app.inject({ method: 'POST', url: `/api/v1/users/${bDev.userId}/invitation`, headers });
@@ -336,11 +333,11 @@ for (const engine of engines()) {
 
     it("/api/v1/audit-log-sinks with A's key: B's sink is NOT_FOUND for status, verify, replay, dead letters and setup", async () => {
       const config = resolveConfig({ AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999999999999:role/auditstream' });
-      const control = createControlPlane({ store, config, delivery, onCommit: (accountId) => delivery.notify(accountId) });
-      const app = await buildApp({ store, config, auth: control.apiAuth, register: (x) => control.registerRoutes(x) });
+      const control = createControlPlane({ store: s.store, config, delivery, onCommit: (accountId) => delivery.notify(accountId) });
+      const app = await buildApp({ store: s.store, config, auth: control.apiAuth, register: (x) => control.registerRoutes(x) });
       try {
         const headers = { authorization: `Bearer ${a.apiKey}` };
-        const aErrorsBefore = (await t.records(a.accountId)).filter((r) => r.status === 'ERROR').length;
+        const aErrorsBefore = (await s.t.records(a.accountId)).filter((r) => r.status === 'ERROR').length;
         const calls: [string, string, Record<string, unknown>?][] = [
           ['GET', 'status'],
           ['POST', 'verify', {}],
@@ -355,14 +352,14 @@ for (const engine of engines()) {
           for (const s of secrets) assert.ok(!res.body.includes(s), `${method} ${path} shows B's ${s}: ${res.body}`);
         }
         // The two replays are refused mutations: A's ERROR records, in A's chain.
-        const aErrors = (await t.records(a.accountId)).filter((r) => r.status === 'ERROR');
+        const aErrors = (await s.t.records(a.accountId)).filter((r) => r.status === 'ERROR');
         assert.equal(aErrors.length - aErrorsBefore, 2);
         assert.ok(aErrors.slice(-2).every((r) => r.operation === 'UpdateAccount' && r.principal.id === a.userId && r.details['sink_name'] === bSink));
         // A's own sink of the same name as B's shows A's ExternalId, never B's.
         const setup = await app.inject({ method: 'GET', url: '/api/v1/audit-log-sinks/audit/setup', headers });
         assert.equal(setup.statusCode, 200, setup.body);
         const body = setup.json() as { external_id: string };
-        assert.equal(body.external_id, await readExternalId(store.sql, a.accountId));
+        assert.equal(body.external_id, await readExternalId(s.store.sql, a.accountId));
         assert.notEqual(body.external_id, bExternalId);
         for (const s of secrets) assert.ok(!setup.body.includes(s), `A's setup shows B's ${s}`);
       } finally {
@@ -371,29 +368,29 @@ for (const engine of engines()) {
     });
 
     it('A may reuse what B named: the same email and async_operation_id, without touching B', async () => {
-      const dup = await t.call('CreateUser', { spec: { email: bDev.email, access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: bOpId }, a);
+      const dup = await s.t.call('CreateUser', { spec: { email: bDev.email, access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: bOpId }, a);
       assert.ok(dup['userId']);
       assert.notEqual(dup['userId'], bDev.userId);
-      const op = await t.call('GetAsyncOperation', { asyncOperationId: bOpId }, a);
+      const op = await s.t.call('GetAsyncOperation', { asyncOperationId: bOpId }, a);
       assert.equal((op['asyncOperation'] as { operationType: string }).operationType, 'CreateUser');
     });
 
     it("B's rows and chain are unchanged and the chain verifies", async () => {
-      assert.equal(await snapshot(store, b.accountId), bBefore.state);
-      assert.deepEqual(await chainOf(store, b.accountId), bBefore.chain);
-      assert.equal(await store.count(b.accountId), bBefore.chain.length);
-      const report = await verifyAccount(store, b.accountId, { trustedKeys: new Map() });
+      assert.equal(await snapshot(s.store, b.accountId), bBefore.state);
+      assert.deepEqual(await chainOf(s.store, b.accountId), bBefore.chain);
+      assert.equal(await s.store.count(b.accountId), bBefore.chain.length);
+      const report = await verifyAccount(s.store, b.accountId, { trustedKeys: new Map() });
       assert.equal(report.ok, true, JSON.stringify(report));
       // B still works with its own keys.
-      const got = await t.call('GetUser', { userId: bDev.userId }, b);
+      const got = await s.t.call('GetUser', { userId: bDev.userId }, b);
       assert.equal((got['user'] as { id: string }).id, bDev.userId);
-      await t.call('GetUsers', {}, bDev);
+      await s.t.call('GetUsers', {}, bDev);
     });
 
     it("B's sinks kept delivering, to B's destinations only, and still do", async () => {
-      const created = await t.call('CreateUser', { spec: { email: 'b-later@example.com', access: { accountAccess: { role: 'ROLE_READ' } } } }, b);
+      const created = await s.t.call('CreateUser', { spec: { email: 'b-later@example.com', access: { accountAccess: { role: 'ROLE_READ' } } } }, b);
       assert.ok(created['userId']);
-      const bIds = (await t.records(b.accountId)).map((r) => r.log_id);
+      const bIds = (await s.t.records(b.accountId)).map((r) => r.log_id);
       const last = bIds.at(-1)!;
       for (const arn of [B_STREAM, 'arn:aws:kinesis:us-east-1:444455556666:stream/b-audit-stream']) {
         await until(() => dest(arn).received.some((r) => r.logId === last), `B's sink to ${arn} delivers B's new record`);
@@ -408,7 +405,7 @@ for (const engine of engines()) {
       const aGot = dest('arn:aws:kinesis:us-east-1:111122223333:stream/a-audit-stream').received;
       assert.ok(aGot.length > 0 && aGot.every((r) => r.key === a.accountId));
       for (const [arn, d] of dests) if (!arn.includes('444455556666')) assert.ok(d.received.every((r) => r.key !== b.accountId), `B's records reached ${arn}`);
-      const sink = await t.call('GetAccountAuditLogSink', { name: bSink }, b);
+      const sink = await s.t.call('GetAccountAuditLogSink', { name: bSink }, b);
       assert.equal((sink['sink'] as { health: string }).health, 'HEALTH_OK');
       assert.equal((sink['sink'] as { spec: { enabled: boolean } }).spec.enabled, true);
     });

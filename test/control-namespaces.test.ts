@@ -6,17 +6,17 @@
  * refusals that change nothing, idempotent retries, and NOT_FOUND (never PERMISSION_DENIED) for
  * namespaces the caller cannot see.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
-import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
+import { engines } from './helpers/stores.js';
+import type { Actor } from './helpers/control.js';
+import { controlSuite } from './helpers/suites.js';
 import { validateEmitted } from '../src/record/schema.js';
 import { isAuditError } from '../src/errors.js';
-import type { AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import type { CloudHandlers, CloudRequest, CloudResponse } from '../src/api/cloud/handlers.js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
@@ -55,24 +55,14 @@ const cas = { a: makeCert('auditstream test CA a'), b: makeCert('auditstream tes
 
 for (const engine of engines()) {
   describe(`control plane namespaces: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
+    const s = controlSuite(engine);
     let handlers: CloudHandlers;
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      t = await createControlFixture(store);
-      handlers = namespaceHandlers(t.control.cp);
-    });
-    after(async () => {
-      await store.close();
-      await fx.destroy();
+    before(() => {
+      handlers = namespaceHandlers(s.t.control.cp);
     });
 
     /** Calls a namespace RPC as the transports do: full plain request in, checked response out. */
-    const call = async (rpc: string, req: CloudRequest, actor: Actor = t.owner): Promise<CloudResponse> => {
+    const call = async (rpc: string, req: CloudRequest, actor: Actor = s.t.owner): Promise<CloudResponse> => {
       const method = findCloudMethod(rpc)!;
       const plain = requestToPlain(method.requestType, method.requestType.fromObject(req));
       const res = await handlers[rpc]!(plain, {
@@ -87,20 +77,20 @@ for (const engine of engines()) {
       return res;
     };
     const keyIdOf = (a: Actor) => a.apiKey.split('_')[1];
-    const nsCount = async () => Number((await store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM namespaces'))!.n);
-    const getNs = async (namespace: string, actor: Actor = t.owner) => (await call('GetNamespace', { namespace }, actor))['namespace'] as Record<string, any>;
+    const nsCount = async () => Number((await s.store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM namespaces'))!.n);
+    const getNs = async (namespace: string, actor: Actor = s.t.owner) => (await call('GetNamespace', { namespace }, actor))['namespace'] as Record<string, any>;
 
     /** Runs `fn` and returns the records it added to `accountId`. */
-    const added = async (fn: () => Promise<unknown>, accountId = t.owner.accountId): Promise<AuditRecord[]> => {
-      const before = (await t.records(accountId)).length;
+    const added = async (fn: () => Promise<unknown>, accountId = s.t.owner.accountId): Promise<AuditRecord[]> => {
+      const before = (await s.t.records(accountId)).length;
       await fn();
-      return (await t.records(accountId)).slice(before);
+      return (await s.t.records(accountId)).slice(before);
     };
 
     /** Asserts a refusal: the error code, one ERROR record for `operation`, and no state change. */
-    const refused = async (rpc: string, req: CloudRequest, errCode: string, operation: string, actor: Actor = t.owner): Promise<AuditRecord> => {
-      const state = await store.sql.all('SELECT * FROM namespaces ORDER BY namespace');
-      const users = await store.sql.all('SELECT id, namespace_access_json, resource_version FROM users ORDER BY id');
+    const refused = async (rpc: string, req: CloudRequest, errCode: string, operation: string, actor: Actor = s.t.owner): Promise<AuditRecord> => {
+      const state = await s.store.sql.all('SELECT * FROM namespaces ORDER BY namespace');
+      const users = await s.store.sql.all('SELECT id, namespace_access_json, resource_version FROM users ORDER BY id');
       const recs = await added(() => assert.rejects(call(rpc, req, actor), code(errCode), `${rpc} → ${errCode}`), actor.accountId);
       assert.equal(recs.length, 1, `${rpc}: exactly one ERROR record`);
       const r = recs[0]!;
@@ -111,13 +101,13 @@ for (const engine of engines()) {
       assert.equal(r.caller_ip_address, '203.0.113.7, 10.0.0.1');
       assert.equal(r.principal.id, actor.userId);
       assert.ok(validateEmitted(r).ok, JSON.stringify(validateEmitted(r)));
-      assert.deepEqual(await store.sql.all('SELECT * FROM namespaces ORDER BY namespace'), state, `${rpc}: namespaces unchanged`);
-      assert.deepEqual(await store.sql.all('SELECT id, namespace_access_json, resource_version FROM users ORDER BY id'), users, `${rpc}: users unchanged`);
+      assert.deepEqual(await s.store.sql.all('SELECT * FROM namespaces ORDER BY namespace'), state, `${rpc}: namespaces unchanged`);
+      assert.deepEqual(await s.store.sql.all('SELECT id, namespace_access_json, resource_version FROM users ORDER BY id'), users, `${rpc}: users unchanged`);
       return r;
     };
 
     const baseSpec = (name: string, extra: Record<string, unknown> = {}) => ({ name, regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true }, ...extra });
-    const create = async (name: string, extra: Record<string, unknown> = {}, actor: Actor = t.owner) =>
+    const create = async (name: string, extra: Record<string, unknown> = {}, actor: Actor = s.t.owner) =>
       (await call('CreateNamespace', { spec: baseSpec(name, extra) }, actor))['namespace'] as string;
 
     it('creates a namespace: id name.account, one CreateNamespace record, and a full Namespace message', async () => {
@@ -137,7 +127,7 @@ for (const engine of engines()) {
       };
       let res: CloudResponse = {};
       const recs = await added(async () => (res = await call('CreateNamespace', req)));
-      const id = `payments.${t.owner.accountId}`;
+      const id = `payments.${s.t.owner.accountId}`;
       assert.equal(res['namespace'], id);
       assert.equal((res['asyncOperation'] as { id: string; state: string }).state, 'STATE_FULFILLED');
       assert.equal((res['asyncOperation'] as { id: string }).id, 'op-ns-create');
@@ -159,10 +149,10 @@ for (const engine of engines()) {
           search_attribute_update: { CustomerId: 'Keyword', Amount: 'Double' },
         }),
       );
-      assert.equal(r.user_email, t.owner.email);
+      assert.equal(r.user_email, s.t.owner.email);
       assert.equal(r.caller_ip_address, '203.0.113.7, 10.0.0.1');
       assert.equal(r.request_id, 'op-ns-create');
-      assert.deepEqual(r.principal, { id: t.owner.userId, type: 'user', name: t.owner.email, api_key_id: keyIdOf(t.owner) });
+      assert.deepEqual(r.principal, { id: s.t.owner.userId, type: 'user', name: s.t.owner.email, api_key_id: keyIdOf(s.t.owner) });
 
       const ns = await getNs(id);
       assert.equal(ns['namespace'], id);
@@ -249,15 +239,15 @@ for (const engine of engines()) {
       for (const [req, errCode] of cases) {
         const r = await refused('CreateNamespace', req, errCode, 'CreateNamespace');
         const name = ((req['spec'] ?? {}) as { name?: string }).name ?? '';
-        assert.equal(r.details['namespace'], name ? `${name}.${t.owner.accountId}` : '');
+        assert.equal(r.details['namespace'], name ? `${name}.${s.t.owner.accountId}` : '');
       }
       assert.equal(await nsCount(), count);
     });
 
     it('makes a non-admin creator Namespace Admin, and shows others only the namespaces they may see', async () => {
-      const dev = await t.addUser('ROLE_DEVELOPER');
+      const dev = await s.t.addUser('ROLE_DEVELOPER');
       const devNs = await create('dev-owned', {}, dev);
-      const user = (await t.call('GetUser', { userId: dev.userId }))['user'] as { spec: { access: { namespaceAccesses: Record<string, unknown> } } };
+      const user = (await s.t.call('GetUser', { userId: dev.userId }))['user'] as { spec: { access: { namespaceAccesses: Record<string, unknown> } } };
       assert.deepEqual(user.spec.access.namespaceAccesses, { [devNs]: { permission: 'PERMISSION_ADMIN', permissionDeprecated: 'admin' } });
       const listed = (await call('GetNamespaces', {}, dev))['namespaces'] as { namespace: string }[];
       assert.deepEqual(listed.map((n) => n.namespace), [devNs]);
@@ -265,19 +255,19 @@ for (const engine of engines()) {
 
       // An owner-created namespace gives the owner no explicit entry (Owner is Admin everywhere).
       const ownerNs = await create('owner-made');
-      const owner = (await t.call('GetUser', { userId: t.owner.userId }))['user'] as { spec: { access: { namespaceAccesses: Record<string, unknown> } } };
+      const owner = (await s.t.call('GetUser', { userId: s.t.owner.userId }))['user'] as { spec: { access: { namespaceAccesses: Record<string, unknown> } } };
       assert.ok(!(ownerNs in owner.spec.access.namespaceAccesses));
       const all = ((await call('GetNamespaces', {}))['namespaces'] as { namespace: string }[]).map((n) => n.namespace);
       assert.ok(all.includes(devNs) && all.includes(ownerNs));
 
       // No permission at all: NOT_FOUND, as for a namespace that does not exist.
       await assert.rejects(call('GetNamespace', { namespace: ownerNs }, dev), code('AS_ERR_NOT_FOUND'));
-      await assert.rejects(call('GetNamespace', { namespace: `nope.${t.owner.accountId}` }, dev), code('AS_ERR_NOT_FOUND'));
+      await assert.rejects(call('GetNamespace', { namespace: `nope.${s.t.owner.accountId}` }, dev), code('AS_ERR_NOT_FOUND'));
       await refused('UpdateNamespace', { namespace: ownerNs, spec: baseSpec('owner-made') }, 'AS_ERR_NOT_FOUND', 'UpdateNamespace', dev);
       await refused('DeleteNamespace', { namespace: ownerNs }, 'AS_ERR_NOT_FOUND', 'DeleteNamespace', dev);
 
       // Read permission: visible, but not enough to change it.
-      const reader = await t.addUser('ROLE_READ', { [ownerNs]: 'PERMISSION_READ' });
+      const reader = await s.t.addUser('ROLE_READ', { [ownerNs]: 'PERMISSION_READ' });
       assert.equal((await getNs(ownerNs, reader))['namespace'], ownerNs);
       assert.deepEqual(((await call('GetNamespaces', {}, reader))['namespaces'] as { namespace: string }[]).map((n) => n.namespace), [ownerNs]);
       await refused('UpdateNamespace', { namespace: ownerNs, spec: baseSpec('owner-made') }, 'AS_ERR_PERMISSION_DENIED', 'UpdateNamespace', reader);
@@ -300,7 +290,7 @@ for (const engine of engines()) {
       assert.deepEqual(seen, all);
       assert.deepEqual([...all].sort(), all);
       const byName = (await call('GetNamespaces', { name: 'page-b' }))['namespaces'] as { namespace: string }[];
-      assert.deepEqual(byName.map((n) => n.namespace), [`page-b.${t.owner.accountId}`]);
+      assert.deepEqual(byName.map((n) => n.namespace), [`page-b.${s.t.owner.accountId}`]);
       assert.deepEqual((await call('GetNamespaces', { name: 'nothing-here' }))['namespaces'], []);
       await assert.rejects(call('GetNamespaces', { pageToken: 'bogus' }), code('AS_ERR_INVALID_ARGUMENT'));
       await assert.rejects(call('GetNamespaces', { pageSize: 5000 }), code('AS_ERR_INVALID_ARGUMENT'));
@@ -359,8 +349,8 @@ for (const engine of engines()) {
       await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, retentionDays: 120 } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
       await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, regions: ['aws-eu-west-1'], replicas: [] } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
       await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, mtlsAuth: null, apiKeyAuth: { enabled: false } } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
-      const missing = await refused('UpdateNamespace', { namespace: `missing.${t.owner.accountId}`, spec }, 'AS_ERR_NOT_FOUND', 'UpdateNamespace');
-      assert.equal(missing.details['namespace'], `missing.${t.owner.accountId}`);
+      const missing = await refused('UpdateNamespace', { namespace: `missing.${s.t.owner.accountId}`, spec }, 'AS_ERR_NOT_FOUND', 'UpdateNamespace');
+      assert.equal(missing.details['namespace'], `missing.${s.t.owner.accountId}`);
       await refused('UpdateNamespace', { namespace: '', spec }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
       assert.equal((await getNs(id))['resourceVersion'], rv);
     });
@@ -408,9 +398,9 @@ for (const engine of engines()) {
     });
 
     it('deletes a namespace unless protected, and removes every permission on it', async () => {
-      const dev = await t.addUser('ROLE_DEVELOPER');
+      const dev = await s.t.addUser('ROLE_DEVELOPER');
       const id = await create('doomed', { lifecycle: { enableDeleteProtection: true } }, dev);
-      const reader = await t.addUser('ROLE_READ', { [id]: 'PERMISSION_READ' });
+      const reader = await s.t.addUser('ROLE_READ', { [id]: 'PERMISSION_READ' });
       await refused('DeleteNamespace', { namespace: id }, 'AS_ERR_FAILED_PRECONDITION', 'DeleteNamespace', dev);
       let ns = await getNs(id);
       await refused('DeleteNamespace', { namespace: id, resourceVersion: 'stale' }, 'AS_ERR_FAILED_PRECONDITION', 'DeleteNamespace', dev);
@@ -427,7 +417,7 @@ for (const engine of engines()) {
       assert.ok(validateEmitted(r).ok);
       await assert.rejects(call('GetNamespace', { namespace: id }), code('AS_ERR_NOT_FOUND'));
       for (const u of [dev, reader]) {
-        const user = (await t.call('GetUser', { userId: u.userId }))['user'] as { spec: { access: { namespaceAccesses: Record<string, unknown> } } };
+        const user = (await s.t.call('GetUser', { userId: u.userId }))['user'] as { spec: { access: { namespaceAccesses: Record<string, unknown> } } };
         assert.ok(!(id in user.spec.access.namespaceAccesses), `${u.email} keeps no permission on the deleted namespace`);
       }
       // The retry of the delete is answered from the stored operation, adding nothing.
@@ -439,9 +429,9 @@ for (const engine of engines()) {
     it("treats another account's namespace as not found, recording the refusal only in the caller's account", async () => {
       const mine = await create('private');
       const before = await getNs(mine);
-      const other = await t.newAccount('other-owner@example.com');
+      const other = await s.t.newAccount('other-owner@example.com');
       await assert.rejects(call('GetNamespace', { namespace: mine }, other), code('AS_ERR_NOT_FOUND'));
-      const mineBefore = (await t.records(t.owner.accountId)).length;
+      const mineBefore = (await s.t.records(s.t.owner.accountId)).length;
       const spec = before['spec'];
       await refused('UpdateNamespace', { namespace: mine, spec }, 'AS_ERR_NOT_FOUND', 'UpdateNamespace', other);
       await refused('RenameCustomSearchAttribute', { namespace: mine, existingCustomSearchAttributeName: 'A', newCustomSearchAttributeName: 'B' }, 'AS_ERR_NOT_FOUND', 'RenameCustomSearchAttribute', other);
@@ -449,7 +439,7 @@ for (const engine of engines()) {
       await refused('DeleteNamespace', { namespace: mine }, 'AS_ERR_NOT_FOUND', 'DeleteNamespace', other);
       assert.deepEqual(((await call('GetNamespaces', {}, other))['namespaces'] as unknown[]), []);
       assert.deepEqual(((await call('GetNamespaces', { name: mine }, other))['namespaces'] as unknown[]), []);
-      assert.equal((await t.records(t.owner.accountId)).length, mineBefore, 'nothing recorded in the owning account');
+      assert.equal((await s.t.records(s.t.owner.accountId)).length, mineBefore, 'nothing recorded in the owning account');
       assert.deepEqual(await getNs(mine), before);
       // The same name in the other account is a different namespace.
       const theirs = await create('private', {}, other);
@@ -464,7 +454,7 @@ for (const engine of engines()) {
       assert.deepEqual([...got].sort(), ['AS_ERR_ALREADY_EXISTS', 'ok']);
       assert.deepEqual(recs.map((r) => r.status).sort(), ['ERROR', 'OK']);
 
-      const id = `race.${t.owner.accountId}`;
+      const id = `race.${s.t.owner.accountId}`;
       const ns = await getNs(id);
       const update = (days: number) => () => call('UpdateNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], spec: { ...ns['spec'], retentionDays: days } });
       recs = await added(async () => (got = await outcomes([update(10), update(20)])));
@@ -475,14 +465,14 @@ for (const engine of engines()) {
     });
 
     it('refuses unauthenticated calls without writing any record', async () => {
-      const count = await store.count();
+      const count = await s.store.count();
       for (const rpc of ['GetNamespaces', 'CreateNamespace', 'DeleteNamespace']) {
         await assert.rejects(
           handlers[rpc]!({ spec: baseSpec('anon'), namespace: 'x' }, { method: rpc, transport: 'grpc', authorization: 'Bearer nope', headers: {}, peer: '10.0.0.1' }),
           code('AS_ERR_UNAUTHENTICATED'),
         );
       }
-      assert.equal(await store.count(), count);
+      assert.equal(await s.store.count(), count);
     });
   });
 }

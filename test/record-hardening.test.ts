@@ -11,17 +11,15 @@
  *   control plane's operations unless an Owner allows it per key (audited);
  * - ingest counts are disjoint.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
 import * as grpc from '@grpc/grpc-js';
-import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
-import { createControlFixture, type Actor, type ControlFixture } from './helpers/control.js';
+import { engines } from './helpers/stores.js';
+import { type Actor } from './helpers/control.js';
 import { makeRecord } from './helpers/records.js';
-import { buildApp } from '../src/api/app.js';
-import { ingestTokenAuthenticator } from '../src/api/auth.js';
+import { prng } from './helpers/prng.js';
+import { servedSuite } from './helpers/suites.js';
 import { prepareRecords } from '../src/api/ingest.js';
-import { registerCloudHttpRoutes } from '../src/api/cloud/http-routes.js';
 import { startGrpcServer } from '../src/api/cloud/grpc-server.js';
 import { protoRoot } from '../src/api/cloud/proto.js';
 import { resolveConfig } from '../src/config.js';
@@ -30,21 +28,9 @@ import { isAuditError } from '../src/errors.js';
 import { MAX_JSON_DEPTH, MAX_RECORD_DEPTH } from '../src/record/limits.js';
 import { isStorableText } from '../src/record/text.js';
 import { CSV_COLUMNS, csvCellValue, csvField, exportChunks } from '../src/store/export.js';
-import type { AuditStore, StoredRecord } from '../src/store/store.js';
+import type { StoredRecord } from '../src/store/store.js';
 
 const TOKEN = 'test-ingest-token-hardening-0123';
-
-/** Deterministic PRNG (mulberry32): a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pieces that matter: formula starts, quoting, multi-unit characters, lone surrogates, NUL. */
 const PIECES = ['a', 'Z', '0', ' ', '=', '+', '-', '@', '\t', '\r', '\n', '"', ',', "'", 'é', '😀', '\ud800', '\udfff', '\u0000', '＝', '\\', '{'];
@@ -199,37 +185,10 @@ describe('CSV export neutralises formulas in every column', () => {
 
 for (const engine of engines()) {
   describe(`record hardening: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
-    let app: FastifyInstance;
-    let base: string;
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      t = await createControlFixture(store);
-      app = await buildApp({
-        store,
-        config: resolveConfig({ AUDITSTREAM_INGEST_TOKEN: TOKEN }),
-        auth: ingestTokenAuthenticator(TOKEN, t.control.apiAuth),
-        register: (a) => {
-          registerCloudHttpRoutes(a, t.control.handlers);
-          t.control.registerRoutes(a);
-        },
-      });
-      await app.listen({ host: '127.0.0.1', port: 0 });
-      const addr = app.server.address();
-      base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    });
-    after(async () => {
-      await app.close();
-      await store.close();
-      await fx.destroy();
-    });
+    const s = servedSuite(engine, { ingestToken: TOKEN });
 
     const send = (method: string, path: string, body: unknown, secret = TOKEN, headers: Record<string, string> = {}) =>
-      fetch(`${base}${path}`, {
+      fetch(`${s.base}${path}`, {
         method,
         headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', ...headers },
         ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -267,7 +226,7 @@ for (const engine of engines()) {
           request_id: text(),
         });
         const storable = allStrings(rec).every(isStorableText);
-        const before = await store.count();
+        const before = await s.store.count();
         // Three other tenants ingest at the same moment: they must never share a failure.
         const [res, ...others] = await Promise.all([
           ingest(account, [rec]),
@@ -283,15 +242,15 @@ for (const engine of engines()) {
           const body = (await res.json()) as ErrorBody;
           assert.match(body.error.message, /lone UTF-16 surrogate|NUL character/);
           assert.ok(body.error.field && body.error.field.startsWith('records[0]'), `field named: ${body.error.field}`);
-          assert.equal(await store.count(), before + 3, 'only the bystanders were stored');
+          assert.equal(await s.store.count(), before + 3, 'only the bystanders were stored');
         }
       }
       assert.ok(sent.length >= 5 && refused >= 5, `both outcomes exercised (${sent.length} stored, ${refused} refused)`);
 
       // Record, indexed columns and hash input agree: the chain verifies.
-      const report = await verifyAccount(store, account, { trustedKeys: new Map() });
+      const report = await verifyAccount(s.store, account, { trustedKeys: new Map() });
       assert.equal(report.ok, true, JSON.stringify(report));
-      const page = await store.query({ accountId: account }, { order: 'asc', limit: 1000 });
+      const page = await s.store.query({ accountId: account }, { order: 'asc', limit: 1000 });
       assert.equal(page.items.length, sent.length);
       page.items.forEach((item, i) => {
         const want = sent[i]!;
@@ -334,13 +293,13 @@ for (const engine of engines()) {
         [{ details: { list: ['ok', 'nul\u0000'] } }, 'records[0].details.list[1]'],
       ];
       for (const [over, field] of cases) {
-        const before = await store.count();
+        const before = await s.store.count();
         const res = await ingest('examples', [baseRecord(), baseRecord(over)]);
         assert.equal(res.status, 400);
         const body = (await res.json()) as ErrorBody;
         assert.equal(body.error.code, 'AS_ERR_INVALID_ARGUMENT');
         assert.equal(body.error.field, field.replace('records[0]', 'records[1]'));
-        assert.equal(await store.count(), before);
+        assert.equal(await s.store.count(), before);
       }
       // The same rule holds for callers of the library entry point (no HTTP parser in front).
       try {
@@ -355,7 +314,7 @@ for (const engine of engines()) {
 
     it('a group commit member that fails (database fault, log_id conflict, unstorable text) fails alone', async () => {
       // A real fault inside the shared transaction: the database refuses rows of one account.
-      await fx.raw(
+      await s.fx.raw(
         engine === 'sqlite'
           ? `CREATE TRIGGER inject_fault BEFORE INSERT ON audit_records WHEN NEW.account_id = 'poison'
              BEGIN SELECT RAISE(ABORT, 'injected fault'); END;`
@@ -365,16 +324,16 @@ for (const engine of engines()) {
       );
       try {
         const dup = makeRecord();
-        await store.append({ accountId: 'gc-conflict', records: [dup], ingestedBy: 'test' });
-        const headsBefore = await Promise.all(['gc-a', 'gc-b', 'gc-c'].map((a) => store.chainHead(a)));
+        await s.store.append({ accountId: 'gc-conflict', records: [dup], ingestedBy: 'test' });
+        const headsBefore = await Promise.all(['gc-a', 'gc-b', 'gc-c'].map((a) => s.store.chainHead(a)));
         // Submitted in one tick: one flush takes them all.
         const results = await Promise.allSettled([
-          store.append({ accountId: 'gc-a', records: [makeRecord(), makeRecord()], ingestedBy: 'test' }),
-          store.append({ accountId: 'poison', records: [makeRecord()], ingestedBy: 'test' }),
-          store.append({ accountId: 'gc-b', records: [makeRecord()], ingestedBy: 'test' }),
-          store.append({ accountId: 'gc-conflict', records: [{ ...dup, user_email: 'changed@x.example' }], ingestedBy: 'test', clientLogIds: true }),
-          store.append({ accountId: 'gc-nul', records: [makeRecord({ user_email: 'nul\u0000@x.example' })], ingestedBy: 'test' }),
-          store.append({ accountId: 'gc-c', records: [makeRecord({ user_email: 'fine😀@x.example' })], ingestedBy: 'test' }),
+          s.store.append({ accountId: 'gc-a', records: [makeRecord(), makeRecord()], ingestedBy: 'test' }),
+          s.store.append({ accountId: 'poison', records: [makeRecord()], ingestedBy: 'test' }),
+          s.store.append({ accountId: 'gc-b', records: [makeRecord()], ingestedBy: 'test' }),
+          s.store.append({ accountId: 'gc-conflict', records: [{ ...dup, user_email: 'changed@x.example' }], ingestedBy: 'test', clientLogIds: true }),
+          s.store.append({ accountId: 'gc-nul', records: [makeRecord({ user_email: 'nul\u0000@x.example' })], ingestedBy: 'test' }),
+          s.store.append({ accountId: 'gc-c', records: [makeRecord({ user_email: 'fine😀@x.example' })], ingestedBy: 'test' }),
         ]);
         const [a, poison, b, conflict, nul, c] = results;
         assert.equal(a!.status, 'fulfilled');
@@ -387,15 +346,15 @@ for (const engine of engines()) {
         assert.equal(nul!.status, 'rejected');
         assert.equal(((nul as PromiseRejectedResult).reason as { code?: string }).code, 'AS_ERR_INVALID_RECORD');
         for (const [i, acct] of ['gc-a', 'gc-b', 'gc-c'].entries()) {
-          const head = await store.chainHead(acct);
+          const head = await s.store.chainHead(acct);
           assert.equal(head!.seq - (headsBefore[i]?.seq ?? 0), acct === 'gc-a' ? 2 : 1);
-          assert.equal((await verifyAccount(store, acct, { trustedKeys: new Map() })).ok, true);
+          assert.equal((await verifyAccount(s.store, acct, { trustedKeys: new Map() })).ok, true);
         }
-        assert.equal(await store.chainHead('poison'), undefined);
-        assert.equal(await store.chainHead('gc-nul'), undefined);
-        assert.equal((await store.chainHead('gc-conflict'))!.seq, 1);
+        assert.equal(await s.store.chainHead('poison'), undefined);
+        assert.equal(await s.store.chainHead('gc-nul'), undefined);
+        assert.equal((await s.store.chainHead('gc-conflict'))!.seq, 1);
       } finally {
-        await fx.raw(engine === 'sqlite' ? 'DROP TRIGGER inject_fault;' : 'DROP TRIGGER inject_fault ON audit_records; DROP FUNCTION inject_fault();');
+        await s.fx.raw(engine === 'sqlite' ? 'DROP TRIGGER inject_fault;' : 'DROP TRIGGER inject_fault ON audit_records; DROP FUNCTION inject_fault();');
       }
     });
 
@@ -427,38 +386,38 @@ for (const engine of engines()) {
         ['/cloud/users', '{"spec":' + '['.repeat(10_000) + ']'.repeat(10_000) + '}'],
         ['/auth/login', JSON.stringify({ email: nested(200) })],
       ] as const) {
-        const res = await send('POST', path, body, t.owner.apiKey);
+        const res = await send('POST', path, body, s.t.owner.apiKey);
         assert.equal(res.status, 400, `${path}: ${await res.clone().text()}`);
       }
-      assert.equal((await verifyAccount(store, t.owner.accountId, { trustedKeys: new Map() })).ok, true);
+      assert.equal((await verifyAccount(s.store, s.t.owner.accountId, { trustedKeys: new Map() })).ok, true);
     });
 
     it('control-plane records cannot be built from unstorable request fields (body, path, query)', async () => {
-      const before = await store.count();
+      const before = await s.store.count();
       const bad = [
-        await send('POST', '/cloud/users', { spec: { email: 'eve\u0000@x.example', access: { accountAccess: { role: 'ROLE_READ' } } } }, t.owner.apiKey),
-        await send('POST', '/cloud/users', { spec: { email: 'eve\ud800@x.example', access: { accountAccess: { role: 'ROLE_READ' } } }, async_operation_id: 'x' }, t.owner.apiKey),
-        await send('POST', '/api/v1/users/%00/invitation', {}, t.owner.apiKey),
-        await send('GET', `/cloud/users/${encodeURIComponent('u\u0000')}`, undefined, t.owner.apiKey),
+        await send('POST', '/cloud/users', { spec: { email: 'eve\u0000@x.example', access: { accountAccess: { role: 'ROLE_READ' } } } }, s.t.owner.apiKey),
+        await send('POST', '/cloud/users', { spec: { email: 'eve\ud800@x.example', access: { accountAccess: { role: 'ROLE_READ' } } }, async_operation_id: 'x' }, s.t.owner.apiKey),
+        await send('POST', '/api/v1/users/%00/invitation', {}, s.t.owner.apiKey),
+        await send('GET', `/cloud/users/${encodeURIComponent('u\u0000')}`, undefined, s.t.owner.apiKey),
         await send('GET', '/api/v1/audit-logs?account=examples&user_email=%00', undefined),
-        await send('POST', '/auth/login', { email: 'a\u0000@x.example', password: 'p' }, t.owner.apiKey),
+        await send('POST', '/auth/login', { email: 'a\u0000@x.example', password: 'p' }, s.t.owner.apiKey),
       ];
       for (const [i, res] of bad.entries()) {
         const text = await res.text();
         assert.equal(res.status, 400, `case ${i}: ${text}`);
         assert.match(text, /NUL character|lone UTF-16 surrogate/, `case ${i}`);
       }
-      assert.equal(await store.count(), before, 'no record, not even an ERROR record, carries the bad text');
+      assert.equal(await s.store.count(), before, 'no record, not even an ERROR record, carries the bad text');
     });
 
     it('gRPC: a NUL or invalid UTF-8 in a request string is INVALID_ARGUMENT and writes nothing', async () => {
-      const server = await startGrpcServer({ host: '127.0.0.1', port: 0, handlers: t.control.handlers });
+      const server = await startGrpcServer({ host: '127.0.0.1', port: 0, handlers: s.t.control.handlers });
       const raw = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
       const CreateUser = protoRoot.lookupType('temporal.api.cloud.cloudservice.v1.CreateUserRequest');
       const call = (bytes: Uint8Array) =>
         new Promise<{ code: number; details: string } | Buffer>((resolve) => {
           const md = new grpc.Metadata();
-          md.set('authorization', `Bearer ${t.owner.apiKey}`);
+          md.set('authorization', `Bearer ${s.t.owner.apiKey}`);
           raw.makeUnaryRequest(
             '/temporal.api.cloud.cloudservice.v1.CloudService/CreateUser',
             (b: Buffer) => b,
@@ -469,7 +428,7 @@ for (const engine of engines()) {
           );
         });
       try {
-        const before = await store.count();
+        const before = await s.store.count();
         const nul = CreateUser.encode(CreateUser.fromObject({ spec: { email: 'eve\u0000@x.example', access: { accountAccess: { role: 'ROLE_READ' } } } })).finish();
         const r1 = await call(nul);
         assert.ok(!Buffer.isBuffer(r1));
@@ -480,7 +439,7 @@ for (const engine of engines()) {
         const r2 = await call(cesu);
         assert.ok(!Buffer.isBuffer(r2));
         assert.equal(r2.code, grpc.status.INVALID_ARGUMENT);
-        assert.equal(await store.count(), before);
+        assert.equal(await s.store.count(), before);
       } finally {
         raw.close();
         await server.close(1000);
@@ -491,7 +450,7 @@ for (const engine of engines()) {
       let dev: Actor;
       let devKey: string;
       before(async () => {
-        dev = await t.addUser('ROLE_DEVELOPER');
+        dev = await s.t.addUser('ROLE_DEVELOPER');
         devKey = keyIdOf(dev.apiKey);
       });
 
@@ -506,30 +465,30 @@ for (const engine of engines()) {
           assert.equal((await ingest(undefined, [baseRecord({ operation: lookalike })], dev.apiKey)).status, 403, JSON.stringify(lookalike));
         }
         // Owner and Global Admin keys are not restricted by default (they could lift any restriction).
-        assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], t.owner.apiKey)).status, 201);
-        assert.equal((await ingest(t.owner.accountId, [baseRecord({ operation: 'DeleteUser' })])).status, 201);
+        assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], s.t.owner.apiKey)).status, 201);
+        assert.equal((await ingest(s.t.owner.accountId, [baseRecord({ operation: 'DeleteUser' })])).status, 201);
       });
 
       it('only an Owner or Global Admin sets a key\'s policy; the change is audited and enforced', async () => {
         const path = `/api/v1/api-keys/${devKey}/ingest-policy`;
         assert.equal((await send('PUT', path, { operations: ['*'] }, dev.apiKey)).status, 403, 'a Developer cannot widen its own key');
-        const reader = await t.addUser('ROLE_READ');
+        const reader = await s.t.addUser('ROLE_READ');
         assert.equal((await send('GET', path, undefined, reader.apiKey)).status, 403);
-        const admin = await t.addUser('ROLE_ADMIN');
+        const admin = await s.t.addUser('ROLE_ADMIN');
         assert.equal((await send('GET', path, undefined, admin.apiKey)).status, 200, 'a Global Admin may');
-        const get0 = (await (await send('GET', path, undefined, t.owner.apiKey)).json()) as Record<string, unknown>;
+        const get0 = (await (await send('GET', path, undefined, s.t.owner.apiKey)).json()) as Record<string, unknown>;
         assert.deepEqual(get0, { key_id: devKey, operations: null, categories: null, default: true });
-        assert.equal((await send('PUT', path, { operations: ['DeleteUser'], categories: ['LOG_CATEGORY_BOGUS'] }, t.owner.apiKey)).status, 400);
-        assert.equal((await send('PUT', `/api/v1/api-keys/nokey/ingest-policy`, { operations: null }, t.owner.apiKey)).status, 404);
+        assert.equal((await send('PUT', path, { operations: ['DeleteUser'], categories: ['LOG_CATEGORY_BOGUS'] }, s.t.owner.apiKey)).status, 400);
+        assert.equal((await send('PUT', `/api/v1/api-keys/nokey/ingest-policy`, { operations: null }, s.t.owner.apiKey)).status, 404);
 
-        const set = await send('PUT', path, { operations: ['DeleteUser'], categories: ['LOG_CATEGORY_ADMIN'] }, t.owner.apiKey);
+        const set = await send('PUT', path, { operations: ['DeleteUser'], categories: ['LOG_CATEGORY_ADMIN'] }, s.t.owner.apiKey);
         assert.equal(set.status, 200, await set.clone().text());
-        const recs = await t.records(t.owner.accountId);
+        const recs = await s.t.records(s.t.owner.accountId);
         const audit = recs.filter((r) => r.operation === 'UpdateAPIKey' && r.status === 'OK').at(-1)!;
         assert.deepEqual(audit.details['target_api_keys'], [devKey]);
         assert.deepEqual(audit.details['ingest_operations'], ['DeleteUser']);
         assert.deepEqual(audit.details['ingest_categories'], ['LOG_CATEGORY_ADMIN']);
-        assert.equal(audit.principal.id, t.owner.userId);
+        assert.equal(audit.principal.id, s.t.owner.userId);
 
         assert.equal((await ingest(undefined, [baseRecord({ operation: 'DeleteUser' })], dev.apiKey)).status, 201);
         assert.equal((await ingest(undefined, [baseRecord({ operation: 'AppDeploy' })], dev.apiKey)).status, 403);
@@ -538,17 +497,17 @@ for (const engine of engines()) {
         assert.equal(((await cat.json()) as ErrorBody).error.field, 'category');
 
         // A policy binds whatever the role: an Owner can narrow a key of its own.
-        const ownerPath = `/api/v1/api-keys/${keyIdOf(t.owner.apiKey)}/ingest-policy`;
-        assert.equal((await send('PUT', ownerPath, { operations: ['AppDeploy'] }, t.owner.apiKey)).status, 200);
-        assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], t.owner.apiKey)).status, 403);
-        assert.equal((await send('PUT', ownerPath, { operations: null }, t.owner.apiKey)).status, 200);
+        const ownerPath = `/api/v1/api-keys/${keyIdOf(s.t.owner.apiKey)}/ingest-policy`;
+        assert.equal((await send('PUT', ownerPath, { operations: ['AppDeploy'] }, s.t.owner.apiKey)).status, 200);
+        assert.equal((await ingest(undefined, [baseRecord({ operation: 'CreateNamespace' })], s.t.owner.apiKey)).status, 403);
+        assert.equal((await send('PUT', ownerPath, { operations: null }, s.t.owner.apiKey)).status, 200);
 
-        assert.equal((await send('PUT', path, { operations: null, categories: null }, t.owner.apiKey)).status, 200);
+        assert.equal((await send('PUT', path, { operations: null, categories: null }, s.t.owner.apiKey)).status, 200);
         assert.equal((await ingest(undefined, [baseRecord({ operation: 'DeleteUser' })], dev.apiKey)).status, 403, 'back to the default');
       });
 
       it('GetAuditLogs, the query API and every export tell ingested records from the control plane\'s own', async () => {
-        const res = await send('GET', '/cloud/audit-logs?page_size=1000', undefined, t.owner.apiKey);
+        const res = await send('GET', '/cloud/audit-logs?page_size=1000', undefined, s.t.owner.apiKey);
         assert.equal(res.status, 200);
         const logs = ((await res.json()) as { logs: { operation: string; raw_details?: Record<string, unknown>; rawDetails?: Record<string, unknown> }[] }).logs;
         const by = (l: (typeof logs)[number]) => (l.raw_details ?? l.rawDetails)!['auditstream_ingested_by'];
@@ -556,20 +515,20 @@ for (const engine of engines()) {
         assert.ok(native.length > 0 && native.every((l) => by(l) === null));
         const forged = logs.filter((l) => l.operation === 'DeleteUser');
         assert.deepEqual(new Set(forged.map(by)), new Set([`apikey:${devKey}`, 'token:deployment']));
-        assert.ok(logs.some((l) => l.operation === 'CreateNamespace' && by(l) === `apikey:${keyIdOf(t.owner.apiKey)}`), 'an Owner\'s ingest is marked too');
+        assert.ok(logs.some((l) => l.operation === 'CreateNamespace' && by(l) === `apikey:${keyIdOf(s.t.owner.apiKey)}`), 'an Owner\'s ingest is marked too');
 
         // The reserved key cannot be forged by ingest.
-        const forge = await ingest(undefined, [baseRecord({ details: { auditstream_ingested_by: null } })], t.owner.apiKey);
+        const forge = await ingest(undefined, [baseRecord({ details: { auditstream_ingested_by: null } })], s.t.owner.apiKey);
         assert.equal(forge.status, 400);
         assert.equal(((await forge.json()) as ErrorBody).error.field, 'details.auditstream_ingested_by');
 
-        const q = (await (await send('GET', `/api/v1/audit-logs?operation=DeleteUser&order=asc`, undefined, t.owner.apiKey)).json()) as { items: { ingested_by: string | null }[] };
+        const q = (await (await send('GET', `/api/v1/audit-logs?operation=DeleteUser&order=asc`, undefined, s.t.owner.apiKey)).json()) as { items: { ingested_by: string | null }[] };
         assert.deepEqual(new Set(q.items.map((i) => i.ingested_by)), new Set([`apikey:${devKey}`, 'token:deployment']));
-        const jsonl = (await (await send('GET', '/api/v1/audit-logs/export?format=jsonl', undefined, t.owner.apiKey)).text()).trim().split('\n');
+        const jsonl = (await (await send('GET', '/api/v1/audit-logs/export?format=jsonl', undefined, s.t.owner.apiKey)).text()).trim().split('\n');
         const envs = jsonl.map((l) => JSON.parse(l) as { ingested_by: string | null; record: { operation: string } });
         assert.ok(envs.some((e) => e.record.operation === 'UpdateAPIKey' && e.ingested_by === null));
         assert.ok(envs.some((e) => e.record.operation === 'DeleteUser' && e.ingested_by === `apikey:${devKey}`));
-        const csv = parseCsv(await (await send('GET', '/api/v1/audit-logs/export?format=csv', undefined, t.owner.apiKey)).text());
+        const csv = parseCsv(await (await send('GET', '/api/v1/audit-logs/export?format=csv', undefined, s.t.owner.apiKey)).text());
         const ib = CSV_COLUMNS.indexOf('ingested_by');
         const op = CSV_COLUMNS.indexOf('operation');
         assert.ok(csv.slice(1).some((r) => r[op] === 'DeleteUser' && r[ib] === `apikey:${devKey}`));
@@ -585,7 +544,7 @@ for (const engine of engines()) {
       assert.deepEqual([retry['accepted'], retry['duplicates']], [1, 2]);
       const full = (await (await ingest('counts', recs)).json()) as Record<string, unknown>;
       assert.deepEqual([full['accepted'], full['duplicates']], [0, 3]);
-      assert.equal((await store.chainHead('counts'))!.seq, 3);
+      assert.equal((await s.store.chainHead('counts'))!.seq, 3);
     });
   });
 }

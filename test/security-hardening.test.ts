@@ -16,11 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
-import { createControlFixture, type ControlFixture } from './helpers/control.js';
+import { buildControlApp, controlSuite, listenLocal, servedSuite } from './helpers/suites.js';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig, type Config } from '../src/config.js';
 import { createControlPlane } from '../src/control/control-plane.js';
-import { registerCloudHttpRoutes } from '../src/api/cloud/http-routes.js';
 import { createAccount } from '../src/control/accounts.js';
 import { refusedReads } from '../src/control/refusals.js';
 import { ACCOUNT_ROLES, ROLE_RANK } from '../src/control/rbac.js';
@@ -33,24 +32,11 @@ import { validateEmitted } from '../src/record/schema.js';
 import { makeTestTls } from './helpers/tls.js';
 import { runCli } from './helpers/cli.js';
 
-async function serve(store: AuditStore, t: ControlFixture | undefined, env: Record<string, string> = {}, extra: { https?: { cert: Buffer; key: Buffer } } = {}) {
+/** A server of its own over `store` (a "process"): its own control plane and HTTP app. */
+async function serve(store: AuditStore, env: Record<string, string>) {
   const config = resolveConfig(env);
-  const control = t?.control ?? createControlPlane({ store, config });
-  const app = await buildApp({
-    store,
-    config,
-    auth: control.apiAuth,
-    onRefused: control.recordRefusedRead,
-    ...extra,
-    register: (a) => {
-      registerCloudHttpRoutes(a, control.handlers);
-      control.registerRoutes(a);
-    },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return { app, base: `${extra.https ? 'https' : 'http'}://127.0.0.1:${port}`, port };
+  const app = await buildControlApp(store, createControlPlane({ store, config }), config, { onRefused: true });
+  return { app, base: await listenLocal(app) };
 }
 
 const json = { 'content-type': 'application/json' };
@@ -69,8 +55,8 @@ for (const engine of engines()) {
       store1 = await fx.open();
       // A second "process": its own connection, control plane and HTTP server on the same database.
       store2 = await fx.open();
-      a1 = await serve(store1, undefined, { AUDITSTREAM_TRUSTED_PROXIES: 'loopback' });
-      a2 = await serve(store2, undefined, { AUDITSTREAM_TRUSTED_PROXIES: 'loopback' });
+      a1 = await serve(store1, { AUDITSTREAM_TRUSTED_PROXIES: 'loopback' });
+      a2 = await serve(store2, { AUDITSTREAM_TRUSTED_PROXIES: 'loopback' });
     });
     after(async () => {
       await a1.app.close();
@@ -127,64 +113,49 @@ for (const engine of engines()) {
   });
 
   describe(`nobody obtains a credential of a higher-ranked user: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
-    let s: { app: FastifyInstance; base: string };
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      t = await createControlFixture(store);
-      s = await serve(store, t);
-    });
-    after(async () => {
-      await s.app.close();
-      await store.close();
-      await fx.destroy();
-    });
+    const s = servedSuite(engine, { onRefused: true });
 
     const invite = (userId: string, key: string) => fetch(`${s.base}/api/v1/users/${userId}/invitation`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
 
     it('every new owner has a password (generated when none is given), so no invitation can claim the account', async () => {
-      const created = await createAccount(store, { email: 'fresh-owner@example.com' });
+      const created = await createAccount(s.store, { email: 'fresh-owner@example.com' });
       assert.ok(created.password && created.password.length >= 16);
       const res = await fetch(`${s.base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'fresh-owner@example.com', password: created.password }) });
       assert.equal(res.status, 200);
       assert.equal(((await res.json()) as { role: string }).role, 'ROLE_OWNER');
-      const given = await createAccount(store, { email: 'given-owner@example.com', password: 'a password the operator chose' });
+      const given = await createAccount(s.store, { email: 'given-owner@example.com', password: 'a password the operator chose' });
       assert.equal(given.password, undefined, 'a given password is never echoed');
     });
 
     it('`auditstream accounts create` without --password prints a generated one, once, that logs in', async () => {
-      const res = await runCli(['accounts', 'create', '--email', `cli-owner-${engine}@example.com`, '--json'], { DATABASE_URL: fx.databaseUrl });
+      const res = await runCli(['accounts', 'create', '--email', `cli-owner-${engine}@example.com`, '--json'], { DATABASE_URL: s.fx.databaseUrl });
       assert.equal(res.code, 0, res.stderr);
       const out = JSON.parse(res.stdout) as { account_id: string; password?: string };
       assert.ok(out.password && out.password.length >= 16);
       const login = await fetch(`${s.base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: `cli-owner-${engine}@example.com`, password: out.password }) });
       assert.equal(login.status, 200);
-      const page = await store.query({ accountId: out.account_id }, { order: 'asc', limit: 100 });
+      const page = await s.store.query({ accountId: out.account_id }, { order: 'asc', limit: 100 });
       assert.ok(!page.items.some((r) => r.recordJson.includes(out.password!)), 'the password is in no record');
     });
 
     it('a Global Admin cannot take over the Owner, even an Owner without a password (older databases)', async () => {
-      const admin = await t.addUser('ROLE_ADMIN');
-      await store.transaction((tx) => tx.run('UPDATE users SET password_hash = NULL WHERE id = ?', [t.owner.userId]));
-      const before = (await t.records(t.owner.accountId)).length;
-      const res = await invite(t.owner.userId, admin.apiKey);
+      const admin = await s.t.addUser('ROLE_ADMIN');
+      await s.store.transaction((tx) => tx.run('UPDATE users SET password_hash = NULL WHERE id = ?', [s.t.owner.userId]));
+      const before = (await s.t.records(s.t.owner.accountId)).length;
+      const res = await invite(s.t.owner.userId, admin.apiKey);
       assert.equal(res.status, 403, await res.clone().text());
-      const added = (await t.records(t.owner.accountId)).slice(before);
+      const added = (await s.t.records(s.t.owner.accountId)).slice(before);
       assert.deepEqual(added.map((r) => [r.operation, r.status, r.principal.id]), [['InviteUsers', 'ERROR', admin.userId]]);
-      const row = await store.sql.get<{ invite_token_hash: string | null }>('SELECT invite_token_hash FROM users WHERE id = ?', [t.owner.userId]);
+      const row = await s.store.sql.get<{ invite_token_hash: string | null }>('SELECT invite_token_hash FROM users WHERE id = ?', [s.t.owner.userId]);
       assert.equal(row?.invite_token_hash ?? null, null, 'no invitation was issued');
     });
 
     it('invitations: allowed exactly when the target ranks no higher than the caller (every pair of roles)', async () => {
       const problems: string[] = [];
       for (const callerRole of ['ROLE_OWNER', 'ROLE_ADMIN'] as const) {
-        const caller = await t.addUser(callerRole);
+        const caller = await s.t.addUser(callerRole);
         for (const targetRole of ACCOUNT_ROLES) {
-          const target = await t.addUser(targetRole);
+          const target = await s.t.addUser(targetRole);
           const res = await invite(target.userId, caller.apiKey);
           const want = ROLE_RANK[targetRole] <= ROLE_RANK[callerRole] ? 200 : 403;
           if (res.status !== want) problems.push(`${callerRole} inviting ${targetRole}: ${res.status}, expected ${want}`);
@@ -194,46 +165,34 @@ for (const engine of engines()) {
     });
 
     it("a Global Admin cannot grant, change or delete above itself, nor touch the Owner's keys", async () => {
-      const admin = await t.addUser('ROLE_ADMIN');
-      const dev = await t.addUser('ROLE_DEVELOPER');
+      const admin = await s.t.addUser('ROLE_ADMIN');
+      const dev = await s.t.addUser('ROLE_DEVELOPER');
       const deny = async (rpc: string, req: Record<string, unknown>) => {
-        await assert.rejects(t.call(rpc, req, admin), (err: unknown) => codeOf(err) === 'AS_ERR_PERMISSION_DENIED', rpc);
+        await assert.rejects(s.t.call(rpc, req, admin), (err: unknown) => codeOf(err) === 'AS_ERR_PERMISSION_DENIED', rpc);
       };
       await deny('CreateUser', { spec: { email: 'new-owner@example.com', access: { accountAccess: { role: 'ROLE_OWNER' } } } });
-      await deny('UpdateUser', { userId: t.owner.userId, spec: { email: t.owner.email, access: { accountAccess: { role: 'ROLE_OWNER' } } } });
+      await deny('UpdateUser', { userId: s.t.owner.userId, spec: { email: s.t.owner.email, access: { accountAccess: { role: 'ROLE_OWNER' } } } });
       await deny('UpdateUser', { userId: dev.userId, spec: { email: dev.email, access: { accountAccess: { role: 'ROLE_OWNER' } } } });
-      await deny('DeleteUser', { userId: t.owner.userId });
-      await deny('CreateApiKey', { spec: { ownerId: t.owner.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'mine now' } });
-      const ownerKeyId = t.owner.apiKey.split('_')[1]!;
-      await deny('UpdateApiKey', { keyId: ownerKeyId, spec: { ownerId: t.owner.userId, displayName: 'renamed', disabled: true } });
+      await deny('DeleteUser', { userId: s.t.owner.userId });
+      await deny('CreateApiKey', { spec: { ownerId: s.t.owner.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'mine now' } });
+      const ownerKeyId = s.t.owner.apiKey.split('_')[1]!;
+      await deny('UpdateApiKey', { keyId: ownerKeyId, spec: { ownerId: s.t.owner.userId, displayName: 'renamed', disabled: true } });
       await deny('DeleteApiKey', { keyId: ownerKeyId });
       // Keys of users it outranks or equals stay manageable, as the permissions reference says.
       const devKeyId = dev.apiKey.split('_')[1]!;
-      await t.call('UpdateApiKey', { keyId: devKeyId, spec: { ownerId: dev.userId, displayName: 'renamed by admin' } }, admin);
-      await t.call('DeleteApiKey', { keyId: devKeyId }, admin);
+      await s.t.call('UpdateApiKey', { keyId: devKeyId, spec: { ownerId: dev.userId, displayName: 'renamed by admin' } }, admin);
+      await s.t.call('DeleteApiKey', { keyId: devKeyId }, admin);
       // The owner's key still works.
-      assert.ok((await t.call('GetCurrentIdentity', {}))['user']);
+      assert.ok((await s.t.call('GetCurrentIdentity', {}))['user']);
     });
   });
 
   describe(`refused Cloud API reads are recorded: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      t = await createControlFixture(store);
-    });
-    after(async () => {
-      await store.close();
-      await fx.destroy();
-    });
+    const s = controlSuite(engine);
 
     it("GetAuditLogs, sink reads and other users' keys leave one ERROR record named after the RPC, in the caller's account", async () => {
-      const dev = await t.addUser('ROLE_DEVELOPER');
-      const other = await t.addUser('ROLE_READ');
+      const dev = await s.t.addUser('ROLE_DEVELOPER');
+      const other = await s.t.addUser('ROLE_READ');
       const cases: [string, Record<string, unknown>, Record<string, unknown>][] = [
         ['GetAuditLogs', {}, {}],
         ['GetAccountAuditLogSinks', {}, {}],
@@ -241,9 +200,9 @@ for (const engine of engines()) {
         ['GetApiKeys', { ownerId: other.userId }, { target_users: [other.userId] }],
       ];
       for (const [rpc, req, details] of cases) {
-        const before = (await t.records(dev.accountId)).length;
-        await assert.rejects(t.call(rpc, req, dev, { requestId: `req-${rpc}` }), (err: unknown) => codeOf(err) === 'AS_ERR_PERMISSION_DENIED');
-        const added = (await t.records(dev.accountId)).slice(before);
+        const before = (await s.t.records(dev.accountId)).length;
+        await assert.rejects(s.t.call(rpc, req, dev, { requestId: `req-${rpc}` }), (err: unknown) => codeOf(err) === 'AS_ERR_PERMISSION_DENIED');
+        const added = (await s.t.records(dev.accountId)).slice(before);
         assert.equal(added.length, 1, rpc);
         const r = added[0]!;
         assert.deepEqual([r.operation, r.status, r.level, r.principal.id, r.request_id], [rpc, 'ERROR', 'LOG_LEVEL_ERROR', dev.userId, `req-${rpc}`]);
@@ -252,31 +211,18 @@ for (const engine of engines()) {
         assert.ok(validateEmitted(r).ok);
       }
       // Allowed reads stay unrecorded.
-      const before = (await t.records(dev.accountId)).length;
-      await t.call('GetApiKeys', {}, dev);
-      assert.equal((await t.records(dev.accountId)).length, before);
-      await refusedReads(t.control.cp).flushAll();
+      const before = (await s.t.records(dev.accountId)).length;
+      await s.t.call('GetApiKeys', {}, dev);
+      assert.equal((await s.t.records(dev.accountId)).length, before);
+      await refusedReads(s.t.control.cp).flushAll();
     });
   });
 
   describe(`input edges and answer headers: ${engine}`, () => {
-    let fx: StoreFixture;
-    let store: AuditStore;
-    let t: ControlFixture;
-    let s: { app: FastifyInstance; base: string; port: number };
+    const s = servedSuite(engine, { onRefused: true });
     let owner: { 'content-type': string; authorization: string };
-
-    before(async () => {
-      fx = await createFixture(engine);
-      store = await fx.open();
-      t = await createControlFixture(store);
-      s = await serve(store, t);
-      owner = { ...json, authorization: `Bearer ${t.owner.apiKey}` };
-    });
-    after(async () => {
-      await s.app.close();
-      await store.close();
-      await fx.destroy();
+    before(() => {
+      owner = { ...json, authorization: `Bearer ${s.t.owner.apiKey}` };
     });
 
     const errorOf = async (r: Response) => ((await r.json()) as { error: { code: string; message: string; field?: string } }).error;
@@ -289,10 +235,10 @@ for (const engine of engines()) {
         body: JSON.stringify({ spec: { name: `rid-${engine}`, regions: ['aws-us-east-1'], retention_days: 30, api_key_auth: { enabled: true } } }),
       });
       assert.equal(created.status, 200, await created.clone().text());
-      assert.equal((await t.records(t.owner.accountId)).pop()!.request_id, ok);
+      assert.equal((await s.t.records(s.t.owner.accountId)).pop()!.request_id, ok);
       const bad = ['', 'x'.repeat(MAX_REQUEST_ID_CHARS + 1), 'x'.repeat(15_000), 'has space', 'tab\there', 'naïve'];
       const routes: [string, string][] = [['GET', '/api/v1/audit-logs'], ['POST', '/cloud/users'], ['POST', '/auth/login'], ['GET', '/healthz'], ['GET', '/api/v1/audit-log-sinks/x/status']];
-      const before = await store.count();
+      const before = await s.store.count();
       for (const id of bad) {
         for (const [method, path] of routes) {
           const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -308,9 +254,9 @@ for (const engine of engines()) {
           assert.match(res.body, /X-Request-Id/);
         }
       }
-      assert.equal(await store.count(), before, 'a refused request id is stored nowhere');
+      assert.equal(await s.store.count(), before, 'a refused request id is stored nowhere');
       // gRPC metadata goes through the same check.
-      await assert.rejects(t.call('GetUsers', {}, t.owner, { requestId: 'x'.repeat(500) }), (err: unknown) => codeOf(err) === 'AS_ERR_INVALID_ARGUMENT');
+      await assert.rejects(s.t.call('GetUsers', {}, s.t.owner, { requestId: 'x'.repeat(500) }), (err: unknown) => codeOf(err) === 'AS_ERR_INVALID_ARGUMENT');
       // Property: random printable strings of allowed length pass, one bad character anywhere fails.
       for (let i = 0; i < 300; i++) {
         const len = 1 + Math.floor(Math.random() * MAX_REQUEST_ID_CHARS);
@@ -328,7 +274,7 @@ for (const engine of engines()) {
         body: JSON.stringify({ spec: { name: `xff-${engine}`, regions: ['aws-us-east-1'], retention_days: 30, api_key_auth: { enabled: true } } }),
       });
       assert.equal(res.status, 200, await res.clone().text());
-      assert.equal((await t.records(t.owner.accountId)).pop()!.caller_ip_address, 'unknown, proxy.example.com:8080, _hidden, unknown, 203.0.113.9, 127.0.0.1');
+      assert.equal((await s.t.records(s.t.owner.accountId)).pop()!.caller_ip_address, 'unknown, proxy.example.com:8080, _hidden, unknown, 203.0.113.9, 127.0.0.1');
       // Property: random strings are either accepted entries or refused by the chain check, never both ways.
       for (let i = 0; i < 500; i++) {
         const e = Array.from({ length: 1 + Math.floor(Math.random() * 30) }, () => String.fromCharCode(32 + Math.floor(Math.random() * 95))).join('').replace(/,/g, '');
@@ -365,7 +311,7 @@ for (const engine of engines()) {
         ['since=', 'since'],
         ['operation=', 'operation'],
         ['limit=', 'limit'],
-        [`account=${t.owner.accountId}&account=${t.owner.accountId}`, 'account'],
+        [`account=${s.t.owner.accountId}&account=${s.t.owner.accountId}`, 'account'],
         ['acount=x', 'acount'],
         ['account=' + encodeURIComponent('bad account!'), 'account'],
       ];
@@ -425,14 +371,14 @@ for (const engine of engines()) {
       // Through a local proxy that is not trusted: not a local caller.
       assert.equal((await fetch(`${s.base}/metrics`, { headers: { 'x-forwarded-for': '198.51.100.1' } })).status, 403);
       assert.equal((await s.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '198.51.100.7' })).statusCode, 403);
-      const tokenApp = await buildApp({ store, config: resolveConfig({ AUDITSTREAM_METRICS_ACCESS: 'token:metrics-token-0123456789' }) });
+      const tokenApp = await buildApp({ store: s.store, config: resolveConfig({ AUDITSTREAM_METRICS_ACCESS: 'token:metrics-token-0123456789' }) });
       try {
         assert.equal((await tokenApp.inject({ method: 'GET', url: '/metrics', remoteAddress: '198.51.100.7' })).statusCode, 401);
         assert.equal((await tokenApp.inject({ method: 'GET', url: '/metrics', remoteAddress: '198.51.100.7', headers: { authorization: 'Bearer metrics-token-0123456789' } })).statusCode, 200);
       } finally {
         await tokenApp.close();
       }
-      const openApp = await buildApp({ store, config: resolveConfig({ AUDITSTREAM_METRICS_ACCESS: 'open' }) });
+      const openApp = await buildApp({ store: s.store, config: resolveConfig({ AUDITSTREAM_METRICS_ACCESS: 'open' }) });
       try {
         assert.equal((await openApp.inject({ method: 'GET', url: '/metrics', remoteAddress: '198.51.100.7' })).statusCode, 200);
       } finally {

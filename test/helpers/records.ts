@@ -19,3 +19,18 @@ export function makeRecord(over: Partial<AuditRecord> = {}): AuditRecord {
     log_id: over.log_id ?? newLogId(),
   });
 }
+
+/**
+ * A record as an external client posts it to `/api/v1/audit-logs`: only the required fields
+ * (operation `ExternalThing` by ext@example.com), so the server fills in the rest.
+ */
+export function externalRecord() {
+  return {
+    emit_time: '2026-01-01T00:00:00Z',
+    level: 'LOG_LEVEL_INFO',
+    operation: 'ExternalThing',
+    status: 'OK',
+    category: 'LOG_CATEGORY_ADMIN',
+    principal: { id: 'ext-1', type: 'user', name: 'ext@example.com' },
+  };
+}
