@@ -19,6 +19,7 @@ import { ensureInitialAccount } from './control/accounts.js';
 import { registerCloudHttpRoutes } from './api/cloud/http-routes.js';
 import { startGrpcServer } from './api/cloud/grpc-server.js';
 import { DeliveryEngine } from './delivery/engine.js';
+import { sinkRegistry } from './sinks/index.js';
 
 export interface RunningServer {
   store: AuditStore;
@@ -54,7 +55,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     const signer = loadSigner(config.signingKeyPath, config.signingKeyGenerate);
 
     // Delivery: one worker per sink this process holds the lease of.
-    const engine = new DeliveryEngine({ store, flushIntervalMs: config.flushIntervalMs, logger });
+    const engine = new DeliveryEngine({ sinks: sinkRegistry, store, flushIntervalMs: config.flushIntervalMs, logger });
     engine.start();
     releasers.push({ name: 'delivery', release: () => engine.stop() });
     const notify = (accountId: string) => engine.notify(accountId);

@@ -19,7 +19,7 @@ import {
   sinkStatus,
   updateSink,
   validateSpec,
-} from '../src/delivery/sinks-service.js';
+} from '../src/control/sinks-service.js';
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import { sinkRetentionHold } from '../src/delivery/retention.js';
 import { attestorAfterCheckpoint, testSigner } from './helpers/retention.js';

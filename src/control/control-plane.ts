@@ -20,6 +20,7 @@ import { apiAuthenticator, authenticateCall } from './auth.js';
 import { HANDLER_GROUPS } from './handlers/index.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerSinkRoutes } from './sink-routes.js';
+import { registerSinkApiRoutes } from './sink-api-routes.js';
 
 export interface ControlPlaneOptions {
   store: AuditStore;
@@ -85,6 +86,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlaneHandl
     registerRoutes: (app) => {
       registerAuthRoutes(app, cp);
       registerSinkRoutes(app, cp);
+      registerSinkApiRoutes(app, cp);
       // Counts of refused reads not yet written reach the log before the store closes.
       app.addHook('onClose', async () => refusedReads(cp).flushAll());
     },

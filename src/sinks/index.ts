@@ -1,89 +1,91 @@
 /**
- * The adapter factory: the one place the delivery engine turns a sink spec into a `SinkAdapter`
- * (src/delivery/adapter.ts). Each destination kind registers a `SinkDriver` here; the engine,
- * `verifySink` and the tests only ever call `createAdapter` / `driverFor`.
- *
- * Adding a kind (e.g. src/sinks/pubsub/): export from its folder
- *
- * ```ts
- * export function createPubSubAdapter(spec: PubSubSinkSpec, deps: AdapterDeps): SinkAdapter
- * export function diagnosePubSub(outcome: SendOutcome, verdict: Verdict): VerifyResult   // optional
- * ```
- *
- * and add one `registerSinkDriver({ kind: 'pubsub', create: ..., diagnose: ... })` line at the
- * bottom of this file. A factory must not do network I/O (the engine creates adapters eagerly
- * and may close them unused); credentials are fetched lazily on the first `send`.
+ * The sink registry: every sink kind this build knows, one registration line each (bottom of
+ * this file). A kind is one folder under src/sinks/ exporting a `SinkDriver` (driver.ts); the
+ * delivery engine receives the registry as its `AdapterFactory` (dependency injection), the
+ * control plane and the CLI ask it everything kind-specific, so none of them names a kind.
  */
-import type { SinkAdapter, Verdict, VerifyResult } from '../delivery/adapter.js';
-import type { Logger } from '../log.js';
-import type { AuditLogSinkSpec, KinesisSinkSpec, PubSubSinkSpec, SinkKind } from './spec.js';
-import { createKinesisAdapter, diagnoseKinesis } from './kinesis/adapter.js';
-import { createPubSubAdapter, diagnosePubSub } from './pubsub/index.js';
+import type { AdapterDeps, AdapterFactory, SinkAdapter, StoredSinkSpec } from '../delivery/adapter.js';
+import type { DestinationKey, SinkDriver } from './driver.js';
+import { destinationsOf, validateSpecWith } from './validate-spec.js';
+import { cleanFilter } from './filter-spec.js';
+import { kinesisDriver } from './kinesis/driver.js';
+import { pubSubDriver } from './pubsub/driver.js';
 
+export type { AdapterDeps, SendOutcome } from '../delivery/adapter.js';
 export type { AuditLogSinkSpec, KinesisSinkSpec, PubSubSinkSpec, SinkKind } from './spec.js';
+export type { SinkDriver } from './driver.js';
 
-/** What every adapter is given besides its own spec. */
-export interface AdapterDeps {
-  /** The account whose records this adapter sends: the default partition / ordering key. */
-  accountId: string;
-  /** The sink's name, for log lines and metrics. */
-  sinkName: string;
-  /**
-   * The account's ExternalId (random, unique per account, see src/delivery/external-id.ts),
-   * passed to STS AssumeRole for Kinesis; other kinds ignore it.
-   */
-  externalId: string;
-  logger?: Logger;
+export class SinkRegistry implements AdapterFactory {
+  private readonly list: SinkDriver[] = [];
+
+  /** Adds a kind (a test may replace one by registering the same kind again). */
+  register<S>(driver: SinkDriver<S>): this {
+    const d = driver as unknown as SinkDriver;
+    const i = this.list.findIndex((x) => x.kind === d.kind);
+    if (i >= 0) this.list[i] = d;
+    else this.list.push(d);
+    return this;
+  }
+
+  /** Every registered kind, in registration order. */
+  drivers(): readonly SinkDriver[] {
+    return this.list;
+  }
+
+  /** The driver of a kind, or undefined. */
+  byKind(kind: string): SinkDriver | undefined {
+    return this.list.find((d) => d.kind === kind);
+  }
+
+  /** The driver of the destination a spec sets (the first when it sets several; validate refuses that). */
+  driverOf(spec: StoredSinkSpec): SinkDriver | undefined {
+    return destinationsOf(this.list, spec)[0];
+  }
+
+  /** The destination object of a spec, for its driver. */
+  destinationOf(spec: StoredSinkSpec, driver: SinkDriver): unknown {
+    return (spec as unknown as Record<DestinationKey, unknown>)[driver.specKey];
+  }
+
+  /** Throws AS_ERR_INVALID_ARGUMENT naming the field; returns the spec's driver. */
+  validate(spec: StoredSinkSpec): SinkDriver {
+    return validateSpecWith(this.list, spec);
+  }
+
+  /** A validated spec with only its known fields. */
+  clean(spec: StoredSinkSpec): StoredSinkSpec {
+    const driver = this.validate(spec);
+    const out: StoredSinkSpec = { name: spec.name, enabled: spec.enabled };
+    (out as unknown as Record<string, unknown>)[driver.specKey] = driver.clean(this.destinationOf(spec, driver));
+    const filter = cleanFilter(spec.filter);
+    if (filter) out.filter = filter;
+    return out;
+  }
+
+  /** The destination in one line (audit details), or undefined for a spec with none. */
+  describe(spec: StoredSinkSpec): string | undefined {
+    const d = this.driverOf(spec);
+    return d ? d.describe(this.destinationOf(spec, d)) : undefined;
+  }
+
+  createAdapter(spec: StoredSinkSpec, deps: AdapterDeps): SinkAdapter {
+    const d = this.driverOf(spec);
+    if (!d) throw new TypeError(`sink ${spec.name} names no destination this build knows`);
+    return d.create(this.destinationOf(spec, d), deps);
+  }
 }
 
-/** The raw outcome of one `send`, as `classify` receives it. */
-export interface SendOutcome {
-  value?: unknown;
-  error?: unknown;
+/** The kinds of this build. Adding one: its folder, plus one line here. */
+export const sinkRegistry = new SinkRegistry()
+  .register(kinesisDriver)
+  .register(pubSubDriver);
+
+/** Builds the adapter for a validated spec with the build's registry; throws when no kind matches. */
+export function createAdapter(spec: StoredSinkSpec, deps: AdapterDeps): SinkAdapter {
+  return sinkRegistry.createAdapter(spec, deps);
 }
 
-/** Per-kind spec type. */
-export interface SpecOfKind {
-  kinesis: KinesisSinkSpec;
-  pubsub: PubSubSinkSpec;
+/** Validates a spec against the build's registry (AS_ERR_INVALID_ARGUMENT naming the field). */
+export function validateSpec(spec: StoredSinkSpec): void {
+  sinkRegistry.validate(spec);
 }
-
-export interface SinkDriver<K extends SinkKind = SinkKind> {
-  kind: K;
-  /** Builds an adapter; no network I/O here. */
-  create(spec: SpecOfKind[K], deps: AdapterDeps): SinkAdapter;
-  /**
-   * Turns a failed verify send into the cause a UI names (role not assumable, destination not
-   * found, permission denied, wrong region, endpoint unreachable). Without it, verify reports
-   * `unknown` with the verdict's reason.
-   */
-  diagnose?(outcome: SendOutcome, verdict: Verdict): VerifyResult;
-}
-
-const drivers = new Map<SinkKind, SinkDriver>();
-
-/** Registers (or replaces, in tests) the driver of one kind. */
-export function registerSinkDriver<K extends SinkKind>(driver: SinkDriver<K>): void {
-  drivers.set(driver.kind, driver as unknown as SinkDriver);
-}
-
-/** The driver of a kind, or undefined when none is registered (e.g. Pub/Sub not built in). */
-export function driverFor(kind: SinkKind): SinkDriver | undefined {
-  return drivers.get(kind);
-}
-
-/** Builds the adapter for a validated spec; throws when the kind has no driver. */
-export function createAdapter(spec: AuditLogSinkSpec, deps: AdapterDeps): SinkAdapter {
-  if (spec.kinesisSink) return requireDriver('kinesis').create(spec.kinesisSink, deps);
-  if (spec.pubSubSink) return requireDriver('pubsub').create(spec.pubSubSink, deps);
-  throw new TypeError(`sink ${spec.name} names no destination`);
-}
-
-function requireDriver(kind: SinkKind): SinkDriver {
-  const d = drivers.get(kind);
-  if (!d) throw new Error(`no adapter registered for sink kind "${kind}"`);
-  return d;
-}
-
-registerSinkDriver({ kind: 'kinesis', create: createKinesisAdapter, diagnose: diagnoseKinesis });
-registerSinkDriver({ kind: 'pubsub', create: createPubSubAdapter, diagnose: diagnosePubSub });

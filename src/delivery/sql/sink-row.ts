@@ -4,7 +4,7 @@
  * come back as numbers on both engines (pg's BIGINT parser is set in postgres-store.ts; SQLite
  * returns integers).
  */
-import type { AuditLogSinkSpec, SinkKind } from '../../sinks/spec.js';
+import type { StoredSinkSpec } from '../adapter.js';
 
 export type SinkState = 'active' | 'deleting';
 export type SinkHealth = 'ok' | 'error';
@@ -15,8 +15,8 @@ export interface SinkRow {
   id: string;
   accountId: string;
   name: string;
-  kind: SinkKind;
-  spec: AuditLogSinkSpec;
+  kind: string;
+  spec: StoredSinkSpec;
   enabled: boolean;
   state: SinkState;
   resourceVersion: string;
@@ -70,8 +70,8 @@ export function toSinkRow(r: RawSinkRow): SinkRow {
     id: r.id,
     accountId: r.account_id,
     name: r.name,
-    kind: r.kind as SinkKind,
-    spec: JSON.parse(r.spec_json) as AuditLogSinkSpec,
+    kind: r.kind,
+    spec: JSON.parse(r.spec_json) as StoredSinkSpec,
     enabled: num(r.enabled) === 1,
     state: r.state as SinkState,
     resourceVersion: r.resource_version,
