@@ -10,6 +10,7 @@ import { destinationsOf, validateSpecWith } from './validate-spec.js';
 import { cleanFilter } from './filter-spec.js';
 import { kinesisDriver } from './kinesis/driver.js';
 import { pubSubDriver } from './pubsub/driver.js';
+import { webhookDriver } from './webhook/driver.js';
 
 export type { AdapterDeps, SendOutcome } from '../delivery/adapter.js';
 export type { AuditLogSinkSpec, KinesisSinkSpec, PubSubSinkSpec, SinkKind } from './spec.js';
@@ -78,7 +79,8 @@ export class SinkRegistry implements AdapterFactory {
 /** The kinds of this build. Adding one: its folder, plus one line here. */
 export const sinkRegistry = new SinkRegistry()
   .register(kinesisDriver)
-  .register(pubSubDriver);
+  .register(pubSubDriver)
+  .register(webhookDriver);
 
 /** Builds the adapter for a validated spec with the build's registry; throws when no kind matches. */
 export function createAdapter(spec: StoredSinkSpec, deps: AdapterDeps): SinkAdapter {
