@@ -35,6 +35,8 @@ export interface SinkRow {
   deliveredCount: number;
   deadLetterCount: number;
   expiredCount: number;
+  /** Records the sink's filter skipped. */
+  filteredCount: number;
 }
 
 export interface RawSinkRow {
@@ -60,6 +62,7 @@ export interface RawSinkRow {
   delivered_count: number;
   dead_letter_count: number;
   expired_count: number;
+  filtered_count: number;
 }
 
 const num = (v: unknown): number => Number(v);
@@ -89,9 +92,10 @@ export function toSinkRow(r: RawSinkRow): SinkRow {
     deliveredCount: num(r.delivered_count),
     deadLetterCount: num(r.dead_letter_count),
     expiredCount: num(r.expired_count),
+    filteredCount: num(r.filtered_count),
   };
 }
 
 export const SINK_COLUMNS =
   'id, account_id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, cursor_seq, lease_owner, ' +
-  'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count';
+  'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count, filtered_count';

@@ -8,6 +8,7 @@ import { m0002 } from './0002_control_plane.js';
 import { m0003 } from './0003_delivery.js';
 import { m0004 } from './0004_operation_resource.js';
 import { m0005 } from './0005_login_failures.js';
+import { m0006 } from './0006_sink_filtered_count.js';
 
 export interface Migration {
   id: string;
@@ -15,4 +16,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005];
+export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006];
