@@ -40,6 +40,12 @@ export interface Config {
   retentionBatchSize: number;
   /** Who may read /metrics: loopback callers (default), a bearer token, or anyone. */
   metricsAccess: MetricsAccess;
+  /** AES-256-GCM key file for sink secrets at rest (webhook signing secrets, header values). */
+  secretsKeyPath: string;
+  /** Whether the secrets key may be generated (only at the default location). */
+  secretsKeyGenerate: boolean;
+  /** Whether sinks may reach loopback, private and link-local addresses (tests, single-host setups). */
+  sinkAllowPrivateNetworks: boolean;
 }
 
 /** One setting: its env var, flag name (commander camelCase) and parser. */
@@ -63,6 +69,11 @@ function int(min: number, max: number) {
 }
 const str = (raw: string) => raw;
 const optStr = (raw: string) => (raw === '' ? undefined : raw);
+function bool(raw: string, name: string): boolean {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${name} must be true or false, got "${raw}"`);
+}
 
 const SETTINGS: Setting<keyof Config>[] = [
   { key: 'host', env: 'AUDITSTREAM_HOST', flag: 'host', parse: str },
@@ -85,12 +96,14 @@ const SETTINGS: Setting<keyof Config>[] = [
   { key: 'retentionIntervalMs', env: 'AUDITSTREAM_RETENTION_INTERVAL_MS', flag: 'retentionIntervalMs', parse: int(1000, 86_400_000) },
   { key: 'retentionBatchSize', env: 'AUDITSTREAM_RETENTION_BATCH_SIZE', flag: 'retentionBatchSize', parse: int(1, 1_000_000) },
   { key: 'metricsAccess', env: 'AUDITSTREAM_METRICS_ACCESS', flag: 'metricsAccess', parse: parseMetricsAccess },
+  { key: 'secretsKeyPath', env: 'AUDITSTREAM_SECRETS_KEY', flag: 'secretsKey', parse: str },
+  { key: 'sinkAllowPrivateNetworks', env: 'AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS', flag: 'sinkAllowPrivateNetworks', parse: bool },
 ];
 
 /** The environment variable of each setting, for `--help` texts. */
 export const ENV_OF: Readonly<Record<string, string>> = Object.fromEntries(SETTINGS.map((s) => [s.flag, s.env]));
 
-export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'> {
+export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate' | 'secretsKeyGenerate'> {
   return {
     host: '127.0.0.1',
     httpPort: 7780,
@@ -112,6 +125,8 @@ export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'
     retentionIntervalMs: 60_000,
     retentionBatchSize: 10_000,
     metricsAccess: { mode: 'loopback' },
+    secretsKeyPath: '',
+    sinkAllowPrivateNetworks: false,
   };
 }
 
@@ -140,6 +155,8 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, flags: Recor
   }
   c.signingKeyGenerate = c.signingKeyPath === '';
   if (c.signingKeyPath === '') c.signingKeyPath = `${c.dataDir.replace(/\/$/, '')}/signing-key.pem`;
+  c.secretsKeyGenerate = c.secretsKeyPath === '';
+  if (c.secretsKeyPath === '') c.secretsKeyPath = `${c.dataDir.replace(/\/$/, '')}/secrets-key`;
   c.trustedProxies = parseTrustedProxies(c.trustedProxiesText);
   return Object.freeze(c);
 }

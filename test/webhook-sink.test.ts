@@ -21,7 +21,7 @@ import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
 import { sinkRegistry } from '../src/sinks/index.js';
 import { configureSecretBox, SecretBox } from '../src/sinks/secret-box.js';
-import { setPrivateNetworksAllowed } from '../src/sinks/webhook/driver.js';
+import { setPrivateNetworksAllowed } from '../src/sinks/settings.js';
 import { forbiddenAddress } from '../src/sinks/webhook/network.js';
 import { classifyWebhook, retryAfterMs } from '../src/sinks/webhook/classify.js';
 import { createSink, deadLetters, sinkStatus, updateSink, verifySink } from '../src/control/sinks-service.js';

@@ -61,6 +61,8 @@ export function buildProgram(io: Io = stdio): Command {
     ['--signing-key <file>', 'signingKey', 'Ed25519 PEM key that signs chain checkpoints (default generated in the data dir)'],
     ['--log-level <level>', 'logLevel', 'pino level (default info)'],
     ['--metrics-access <who>', 'metricsAccess', 'who may read /metrics: loopback (default), open, or token:<secret>'],
+    ['--secrets-key <file>', 'secretsKey', 'AES-256 key file for sink secrets at rest (default generated in the data dir)'],
+    ['--sink-allow-private-networks <bool>', 'sinkAllowPrivateNetworks', 'let sinks reach loopback/private addresses (default false)'],
   ]).action(async (opts: Record<string, unknown>) => {
     // Loaded here so the other commands do not pay for the whole server at start.
     const { serveUntilSignal } = await import('../server.js');

@@ -153,7 +153,11 @@ export function addSinkCommands(program: Command, io: Io): void {
   });
 
   sinks.command('get <name>').description('one sink with its health').action(async (name: string) => {
-    await print((await call(target(), 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+    const t = target();
+    // Kinesis and Pub/Sub without a filter as the Cloud Ops API shows them; anything else as /api/v1 does.
+    const v1 = await call(t, 'GET', `/api/v1/sinks/${enc(name)}`).catch(() => undefined);
+    if (v1 && !opsApiCarries(camelKeys(v1['spec']) as Record<string, unknown>)) return print(v1);
+    await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
   });
 
   sinks.command('status <name>').description('health, last success, backlog, lag, dead letters, replays').action(async (name: string) => {

@@ -11,7 +11,8 @@ import { secretBox } from '../secret-box.js';
 import { createWebhookAdapter, splitHeader } from './adapter.js';
 import { diagnoseWebhook } from './classify.js';
 import { WEBHOOK_LIMITS } from './limits.js';
-import { forbiddenAddress, privateNetworksAllowed } from './network.js';
+import { forbiddenAddress } from './network.js';
+import { privateNetworksAllowedNow } from '../settings.js';
 import { newSigningSecret } from './signature.js';
 import type { WebhookSinkSpec } from './spec.js';
 
@@ -34,12 +35,7 @@ const MAX_HEADERS = 20;
 /** Placeholder a read shows for a secret, and an update sends back to keep it. */
 const SET = 'set';
 
-let allowPrivate: boolean | undefined;
-/** `serve` sets it from AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS (default: read from the environment). */
-export function setPrivateNetworksAllowed(allowed: boolean): void {
-  allowPrivate = allowed;
-}
-const privateAllowed = (): boolean => allowPrivate ?? privateNetworksAllowed();
+const privateAllowed = privateNetworksAllowedNow;
 
 function headerList(v: unknown): string[] {
   if (v === undefined || v === null) return [];
