@@ -79,6 +79,8 @@ describe('webhook sink', () => {
       req.on('end', () => {
         const r = { headers: req.headers, body: Buffer.concat(chunks) };
         const answer = respond(r);
+        // -1: the connection drops before any answer (a network error for the sender).
+        if (answer.status === -1) return req.socket.destroy();
         if (answer.status >= 200 && answer.status < 300) received.push(r);
         res.writeHead(answer.status, answer.headers ?? {}).end(answer.status >= 400 ? `refused with ${answer.status}` : 'ok');
       });
@@ -222,6 +224,15 @@ describe('webhook sink', () => {
     await until(() => forPath('w4').flatMap(recordsOf).length >= 4, 'delivered after the 503s');
     assert.equal(refusals >= 2, true);
     assert.deepEqual(forPath('w4').flatMap(recordsOf).map((r) => r.log_id), ids);
+
+    // The connection drops twice without an answer: retried, then delivered once, in order.
+    let drops = 0;
+    respond = (r) => (r.headers['x-sink'] === 'w9' && drops++ < 2 ? { status: -1 } : { status: 200 });
+    await create('acct-w9', spec('w9', { headers: ['X-Sink: w9'] }));
+    const ids9 = await ingest('acct-w9', 3);
+    await until(() => forPath('w9').flatMap(recordsOf).length >= 3, 'delivered after the dropped connections');
+    assert.ok(drops >= 2);
+    assert.deepEqual(forPath('w9').flatMap(recordsOf).map((r) => r.log_id), ids9);
 
     // A 403: the sink's health names the status; nothing is skipped.
     respond = (r) => (r.headers['x-sink'] === 'w5' ? { status: 403 } : { status: 200 });

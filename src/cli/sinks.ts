@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { AuditError } from '../errors.js';
 import type { Io } from './main.js';
-import { sinkRegistry } from '../sinks/index.js';
+import { sinkRegistry } from '../sinks/registry.js';
 import type { CliValues } from '../sinks/driver.js';
 
 interface ApiTarget {

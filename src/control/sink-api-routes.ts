@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { invalidArgument } from '../errors.js';
 import { httpContext } from '../api/cloud/http-routes.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
-import { sinkRegistry } from '../sinks/index.js';
+import { sinkRegistry } from '../sinks/registry.js';
 import { sinkDetails } from './handlers/sinks.js';
 import { awaitSinkDeleted, createSink, deleteSink, DELETE_WAIT_MS, getSink, listSinks, updateSink, type AuditLogSinkView, type CreatedSink } from './sinks-service.js';
 import type { ControlPlane } from './context.js';

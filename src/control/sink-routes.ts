@@ -18,7 +18,7 @@ import { buildDetails } from '../record/operations.js';
 import { httpContext } from '../api/cloud/http-routes.js';
 import { parseTimeBound } from '../store/filters.js';
 import { deadLetters, ensureExternalId, getSink, replayDeadLetters, replaySink, sinkStatus, storedSpec, verifySink } from './sinks-service.js';
-import { sinkRegistry } from '../sinks/index.js';
+import { sinkRegistry } from '../sinks/registry.js';
 import type { ControlPlane } from './context.js';
 import { runMutation, runRead } from './mutation.js';
 

@@ -9,7 +9,7 @@ import type { AuditStore } from '../store/store.js';
 import { AuditError, isAuditError } from '../errors.js';
 import type { AdapterDeps, SinkAdapter, VerifyResult } from '../delivery/adapter.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
-import { sinkRegistry, type SinkRegistry } from '../sinks/index.js';
+import { sinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import { ensureExternalId } from '../delivery/external-id.js';
 import { formatEmitTime, newLogId, normalizeRecord, serializeRecord, type AuditRecord, type Principal } from '../record/record.js';
 import { buildDetails } from '../record/operations.js';
@@ -58,7 +58,7 @@ export async function verifySink(store: AuditStore, accountId: string, spec: Aud
   if (!driver && !opts.createAdapter) return { ok: false, cause: 'unknown', message: 'this deployment has no adapter for that destination' };
   const externalId = await store.transaction((tx) => ensureExternalId(tx, accountId));
   const deps: AdapterDeps = { accountId, sinkName: spec.name, externalId };
-  const adapter = opts.createAdapter ? opts.createAdapter(spec, deps) : registry.createAdapter(spec, deps);
+  const adapter = opts.createAdapter ? opts.createAdapter(spec, deps) : await registry.createAdapter(spec, deps);
   try {
     const record = verifyRecord(spec.name, opts);
     const entry = adapter.encode(accountId, 0, record.log_id, serializeRecord(record));
@@ -68,7 +68,8 @@ export async function verifySink(store: AuditStore, accountId: string, spec: Aud
     );
     const verdict = adapter.classify(outcome, [entry]);
     if (verdict.kind === 'ok') return { ok: true, logId: record.log_id };
-    const explained: VerifyResult = driver?.diagnose?.(outcome, verdict) ?? { ok: false, cause: 'unknown', message: verdict.reason };
+    const loaded = driver ? await registry.load(driver) : undefined;
+    const explained: VerifyResult = loaded?.diagnose?.(outcome, verdict) ?? { ok: false, cause: 'unknown', message: verdict.reason };
     return { ...explained, logId: record.log_id };
   } finally {
     await adapter.close().catch(() => {});

@@ -24,7 +24,7 @@ import { checkVersion, newResourceVersion } from '../resource-version.js';
 import { AuditError, failedPrecondition, notFound } from '../errors.js';
 import type { AuditStore, Sql, StoreTx } from '../store/store.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
-import { sinkRegistry, type SinkRegistry } from '../sinks/index.js';
+import { sinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import type { SecretSealer } from '../sinks/driver.js';
 import { secretBox } from '../sinks/secret-box.js';
 import { ensureExternalId } from '../delivery/external-id.js';
@@ -46,7 +46,7 @@ import { statusOf, type SinkStatus } from '../delivery/status.js';
 import { leaseTiming } from '../delivery/lease.js';
 import { sleep } from '../delivery/retry.js';
 
-export { validateSpec } from '../sinks/index.js';
+export { validateSpec } from '../sinks/registry.js';
 export { verifySink, type VerifyOptions } from './sink-verify.js';
 export { readExternalId, ensureExternalId } from '../delivery/external-id.js';
 export type { SinkStatus } from '../delivery/status.js';

@@ -152,6 +152,9 @@ export interface SendOutcome {
  * it) and never imports a destination itself.
  */
 export interface AdapterFactory {
-  /** Builds the adapter of a stored spec; no network I/O (adapters fetch credentials on the first send). */
-  createAdapter(spec: StoredSinkSpec, deps: AdapterDeps): SinkAdapter;
+  /**
+   * Builds the adapter of a stored spec (a promise while the kind's code loads, on first use);
+   * no network I/O (adapters fetch credentials on the first send).
+   */
+  createAdapter(spec: StoredSinkSpec, deps: AdapterDeps): SinkAdapter | Promise<SinkAdapter>;
 }

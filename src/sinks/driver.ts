@@ -49,6 +49,14 @@ export interface SecretSealer {
   isSealed(value: string): boolean;
 }
 
+/** The heavy half of a kind, loaded on first use (`SinkDriver.load`). */
+export interface LoadedDriver<S = unknown> {
+  /** Builds an adapter; no network I/O here (credentials are fetched on the first send). */
+  create(spec: S, deps: AdapterDeps): SinkAdapter;
+  /** Turns a failed Verify send into the cause a UI names; without it, `unknown` with the verdict's reason. */
+  diagnose?(outcome: SendOutcome, verdict: Verdict): VerifyResult;
+}
+
 export interface SinkDriver<S = unknown> {
   /** Stored in the sink row (`kind`) and shown by status, e.g. `webhook`. */
   readonly kind: string;
@@ -67,10 +75,11 @@ export interface SinkDriver<S = unknown> {
   clean(spec: S): S;
   /** The destination in one line, for audit details (`sink_destination`). */
   describe(spec: S): string;
-  /** Builds an adapter; no network I/O here (credentials are fetched on the first send). */
-  create(spec: S, deps: AdapterDeps): SinkAdapter;
-  /** Turns a failed Verify send into the cause a UI names; without it, `unknown` with the verdict's reason. */
-  diagnose?(outcome: SendOutcome, verdict: Verdict): VerifyResult;
+  /**
+   * Loads the kind's adapter code (the SDKs it needs), on first use: the CLI and the control
+   * plane's validation never pay for them.
+   */
+  load(): Promise<LoadedDriver<S>>;
   /** What the customer must set up on their side (CloudFormation, gcloud commands, nothing). */
   setup(spec: S, sinkName: string, ctx: SetupContext): Promise<Record<string, unknown>>;
   /** CLI options and how they make (or change) this kind's spec; undefined when none of them is given. */

@@ -2,8 +2,6 @@
  * Process-wide settings every sink kind may read, set once by `serve` from its configuration
  * (tests set them directly): whether sinks may reach private networks.
  */
-import { privateNetworksAllowed } from './webhook/network.js';
-
 let allowPrivate: boolean | undefined;
 
 /** AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS: let sinks reach loopback, private and link-local addresses. */
@@ -13,5 +11,5 @@ export function setPrivateNetworksAllowed(allowed: boolean): void {
 
 /** The setting; before `serve` sets it, the environment variable. */
 export function privateNetworksAllowedNow(): boolean {
-  return allowPrivate ?? privateNetworksAllowed();
+  return allowPrivate ?? process.env['AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS'] === 'true';
 }

@@ -10,7 +10,7 @@ import type { temporal } from '@temporalio/proto';
 import { timestampFromDate, type CloudHandlers, type CloudResponse } from '../../api/cloud/handlers.js';
 import { plainRequest, type PlainMessage } from '../../api/cloud/plain-types.js';
 import type { AuditLogSinkSpec } from '../../sinks/spec.js';
-import { sinkRegistry } from '../../sinks/index.js';
+import { sinkRegistry } from '../../sinks/registry.js';
 import {
   awaitSinkDeleted,
   DELETE_WAIT_MS,

@@ -4,7 +4,6 @@ import type { SinkDriver } from '../driver.js';
 import { AWS_REGION_PATTERN, IAM_ROLE_NAME_PATTERN, invalid, requiredString } from '../validate-spec.js';
 import { kinesisSetup } from '../cloudformation/setup.js';
 import { parseStreamArn } from './arn.js';
-import { createKinesisAdapter, diagnoseKinesis } from './adapter.js';
 import { KINESIS_LIMITS } from './limits.js';
 
 declare module '../../delivery/adapter.js' {
@@ -40,8 +39,10 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
   },
   clean: (k) => ({ roleName: k.roleName, destinationUri: k.destinationUri, region: k.region }),
   describe: (k) => k.destinationUri,
-  create: (spec, deps) => createKinesisAdapter(spec, deps),
-  diagnose: diagnoseKinesis,
+  async load() {
+    const { createKinesisAdapter, diagnoseKinesis } = await import('./adapter.js');
+    return { create: (spec, deps) => createKinesisAdapter(spec, deps), diagnose: diagnoseKinesis };
+  },
   async setup(spec, sinkName, ctx) {
     const setup = kinesisSetup(sinkName, spec, await ctx.externalId(), { principalArn: ctx.env['AUDITSTREAM_AWS_PRINCIPAL_ARN'], templateUrl: ctx.env['AUDITSTREAM_CFN_TEMPLATE_URL'] });
     return { kind: 'kinesis', external_id: setup.externalId, parameters: setup.parameters, quick_create_url: setup.quickCreateUrl, template_file_name: setup.templateFileName, template: setup.template };

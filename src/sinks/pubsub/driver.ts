@@ -6,8 +6,6 @@ import type { PubSubSinkSpec } from '../spec.js';
 import type { SinkDriver } from '../driver.js';
 import { failedPrecondition } from '../../errors.js';
 import { invalid, requiredString } from '../validate-spec.js';
-import { createPubSubAdapter } from './adapter.js';
-import { diagnosePubSub } from './verify.js';
 import { gcloudCommands } from './gcloud.js';
 import { PUBSUB_LIMITS } from './limits.js';
 import { projectIdProblem, serviceAccountEmailProblem, topicIdProblem, topicPath } from './names.js';
@@ -44,8 +42,10 @@ export const pubSubDriver: SinkDriver<PubSubSinkSpec> = {
   },
   clean: (p) => ({ serviceAccountId: p.serviceAccountId, topicName: p.topicName, gcpProjectId: p.gcpProjectId }),
   describe: (p) => topicPath(p),
-  create: (spec, deps) => createPubSubAdapter(spec, deps),
-  diagnose: diagnosePubSub,
+  async load() {
+    const [{ createPubSubAdapter }, { diagnosePubSub }] = await Promise.all([import('./adapter.js'), import('./verify.js')]);
+    return { create: (spec, deps) => createPubSubAdapter(spec, deps), diagnose: diagnosePubSub };
+  },
   async setup(spec, _sinkName, ctx) {
     const identity = ctx.env['AUDITSTREAM_GCP_SERVICE_ACCOUNT'];
     if (!identity) throw failedPrecondition('AUDITSTREAM_GCP_SERVICE_ACCOUNT is not set: the operator must configure the identity auditstream publishes as');

@@ -28,11 +28,9 @@ export interface WebhookAdapterOptions {
   requestTimeoutMs?: number;
 }
 
-/** `Name: value` split at the first colon. */
-export function splitHeader(line: string): { name: string; value: string } {
-  const i = line.indexOf(':');
-  return { name: line.slice(0, i).trim(), value: line.slice(i + 1).trim() };
-}
+import { splitHeader } from './header.js';
+
+export { splitHeader } from './header.js';
 
 const open = (box: SecretSealer, v: string): string => (box.isSealed(v) ? box.open(v) : v);
 

@@ -8,8 +8,7 @@ import { isIP } from 'node:net';
 import type { SinkDriver } from '../driver.js';
 import { invalid, requiredString } from '../validate-spec.js';
 import { secretBox } from '../secret-box.js';
-import { createWebhookAdapter, splitHeader } from './adapter.js';
-import { diagnoseWebhook } from './classify.js';
+import { splitHeader } from './header.js';
 import { WEBHOOK_LIMITS } from './limits.js';
 import { forbiddenAddress } from './network.js';
 import { privateNetworksAllowedNow } from '../settings.js';
@@ -108,8 +107,10 @@ export const webhookDriver: SinkDriver<WebhookSinkSpec> = {
     ...(w.rotateSigningSecret ? { rotateSigningSecret: true } : {}),
   }),
   describe: (w) => w.url,
-  create: (spec, deps) => createWebhookAdapter(spec, deps, { secrets: secretBox(), allowPrivateNetworks: privateAllowed() }),
-  diagnose: diagnoseWebhook,
+  async load() {
+    const [{ createWebhookAdapter }, { diagnoseWebhook }] = await Promise.all([import('./adapter.js'), import('./classify.js')]);
+    return { create: (spec, deps) => createWebhookAdapter(spec, deps, { secrets: secretBox(), allowPrivateNetworks: privateAllowed() }), diagnose: diagnoseWebhook };
+  },
   async setup(spec) {
     return {
       kind: 'webhook',

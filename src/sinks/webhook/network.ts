@@ -49,11 +49,6 @@ export class ForbiddenAddressError extends Error {
   }
 }
 
-/** Whether the operator allows private networks (tests, single-host setups). */
-export function privateNetworksAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env['AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS'] === 'true';
-}
-
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /** A `lookup` for sockets that resolves as usual and refuses any forbidden address. */
