@@ -2,7 +2,7 @@
  * Webhook sink throughput beside a plain HTTPS client loop in the same run: a local HTTPS
  * receiver (throwaway CA, test/helpers/tls.ts), a backlog of N records per round, the engine with
  * the real webhook adapter (signing, SSRF guard off because the receiver is on loopback) against
- * sequential keep-alive POSTs of the same stored records as 500-record JSON arrays. Interleaved
+ * sequential keep-alive POSTs of the same stored records as JSON arrays of the adapter's batch size. Interleaved
  * rounds, medians; the ratio engine/plain is the figure (target ≥ 0.8).
  *
  * Run: `npx tsc -p tsconfig.json && node dist/bench/delivery/webhook.js`
@@ -21,6 +21,7 @@ import { configureSecretBox, SecretBox } from '../../src/sinks/secret-box.js';
 import { setPrivateNetworksAllowed } from '../../src/sinks/settings.js';
 import { createSink } from '../../src/control/sinks-service.js';
 import { makeTestTls } from '../../test/helpers/tls.js';
+import { WEBHOOK_LIMITS } from '../../src/sinks/webhook/limits.js';
 import { appendBacklog } from './backlog.js';
 import { median, progress, sleep } from './util.js';
 
@@ -73,8 +74,10 @@ async function main(): Promise<void> {
       const runPlain = async () => {
         const agent = new Agent({ keepAlive: true, ca: tls.caPem });
         const t0 = performance.now();
-        for (let i = 0; i < N; i += 500) {
-          const body = Buffer.from(`[${stored.slice(i, i + 500).join(',')}]`);
+        // The adapter's batch size, so both send the same requests.
+        const per = WEBHOOK_LIMITS.maxBatchRecords;
+        for (let i = 0; i < N; i += per) {
+          const body = Buffer.from(`[${stored.slice(i, i + per).join(',')}]`);
           await new Promise<void>((resolve, reject) => {
             const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => {
               res.resume();

@@ -9,7 +9,7 @@
 import type { SinkLimits } from '../../delivery/adapter.js';
 
 export const WEBHOOK_LIMITS: SinkLimits = Object.freeze({
-  maxBatchRecords: 500,
+  maxBatchRecords: 1000,
   maxBatchBytes: 1000 * 1000,
   maxRecordBytes: 1000 * 1000,
   recordsPerSecond: null,
