@@ -61,7 +61,8 @@ export const webhookDriver: SinkDriver<WebhookSinkSpec> = {
     try {
       url = new URL(text);
     } catch {
-      throw invalid(`${field}.url "${text.slice(0, 200)}" is not a URL`);
+      // Not echoed: a URL may carry a token.
+      throw invalid(`${field}.url is not a URL (expected https://host[:port]/path)`);
     }
     if (url.protocol !== 'https:') throw invalid(`${field}.url must be https:// (got ${url.protocol}//): records and secrets never travel in clear`);
     if (url.username || url.password) throw invalid(`${field}.url must not carry credentials: use --webhook-header for them`);
@@ -106,7 +107,15 @@ export const webhookDriver: SinkDriver<WebhookSinkSpec> = {
     ...(w.signingSecrets ? { signingSecrets: [...w.signingSecrets] } : {}),
     ...(w.rotateSigningSecret ? { rotateSigningSecret: true } : {}),
   }),
-  describe: (w) => w.url,
+  // Without the query string: some receivers take a token there, and audit details are read by many.
+  describe: (w) => {
+    try {
+      const u = new URL(w.url);
+      return `${u.origin}${u.pathname}`;
+    } catch {
+      return '(invalid URL)';
+    }
+  },
   async load() {
     const [{ createWebhookAdapter }, { diagnoseWebhook }] = await Promise.all([import('./adapter.js'), import('./classify.js')]);
     return { create: (spec, deps) => createWebhookAdapter(spec, deps, { secrets: secretBox(), allowPrivateNetworks: privateAllowed() }), diagnose: diagnoseWebhook };
