@@ -81,6 +81,8 @@ describe('webhook sink', () => {
         const answer = respond(r);
         // -1: the connection drops before any answer (a network error for the sender).
         if (answer.status === -1) return req.socket.destroy();
+        // -2: never answers (a hung receiver); the sender must give up on its own.
+        if (answer.status === -2) return;
         if (answer.status >= 200 && answer.status < 300) received.push(r);
         res.writeHead(answer.status, answer.headers ?? {}).end(answer.status >= 400 ? `refused with ${answer.status}` : 'ok');
       });
@@ -233,6 +235,15 @@ describe('webhook sink', () => {
     await until(() => forPath('w9').flatMap(recordsOf).length >= 3, 'delivered after the dropped connections');
     assert.ok(drops >= 2);
     assert.deepEqual(forPath('w9').flatMap(recordsOf).map((r) => r.log_id), ids9);
+
+    // A receiver that hangs: the send is aborted before the lease runs out, then resent.
+    let hung = 0;
+    respond = (r) => (r.headers['x-sink'] === 'w10' && hung++ < 1 ? { status: -2 } : { status: 200 });
+    await create('acct-w10', spec('w10', { headers: ['X-Sink: w10'] }));
+    const ids10 = await ingest('acct-w10', 2);
+    await until(() => forPath('w10').flatMap(recordsOf).length >= 2, 'delivered after the hung request', 20_000);
+    assert.equal(hung >= 1, true);
+    assert.deepEqual(forPath('w10').flatMap(recordsOf).map((r) => r.log_id), ids10);
 
     // A 403: the sink's health names the status; nothing is skipped.
     respond = (r) => (r.headers['x-sink'] === 'w5' ? { status: 403 } : { status: 200 });
