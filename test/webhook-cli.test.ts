@@ -92,6 +92,8 @@ describe('webhook sink through serve and the CLI', () => {
     assert.equal(get.code, 0, get.stderr);
     assert.ok(!get.stdout.includes(created.signing_secret.slice(6)) && !get.stdout.includes('dd-key-123'));
     assert.match(get.stdout, /"DD-API-KEY: set"/);
+    const list = JSON.parse((await runCli(['sinks', 'list'], cliEnv, dir)).stdout) as { name: string; kind?: string; spec: Record<string, unknown> }[];
+    assert.deepEqual(list.map((s) => [s.name, s.kind, Object.keys(s.spec).includes('webhook_sink')]), [['hook', 'webhook', true]]);
     const status = JSON.parse((await runCli(['sinks', 'status', 'hook'], cliEnv, dir)).stdout) as { filteredCount: number };
     assert.equal(typeof status.filteredCount, 'number');
     // The key file was generated with mode 0600 and holds no sink secret in clear in the database.

@@ -149,7 +149,10 @@ export function addSinkCommands(program: Command, io: Io): void {
       all.push(...((page['sinks'] as unknown[]) ?? []));
       token = (page['nextPageToken'] as string) ?? '';
     } while (token);
-    await print(all);
+    // As `get`: a sink the Cloud Ops API cannot show whole (another kind, a filter) as /api/v1 shows it.
+    const v1 = ((await call(t, 'GET', '/api/v1/sinks'))['sinks'] as Record<string, unknown>[] | undefined) ?? [];
+    const whole = new Map(v1.filter((s) => !opsApiCarries(camelKeys(s['spec']) as Record<string, unknown>)).map((s) => [s['name'], s]));
+    await print(all.map((s) => whole.get((s as { name?: unknown }).name) ?? s));
   });
 
   sinks.command('get <name>').description('one sink with its health').action(async (name: string) => {
