@@ -53,6 +53,12 @@ export interface Config {
   apiUrl: string;
   /** The API key `auditstream sinks` acts with. */
   apiKey: string | undefined;
+  /** AES-256-GCM key file for sink secrets at rest (webhook signing secrets, header values). */
+  secretsKeyPath: string;
+  /** Whether the secrets key may be generated (only at the default location). */
+  secretsKeyGenerate: boolean;
+  /** Whether sinks may reach loopback, private and link-local addresses (tests, single-host setups). */
+  sinkAllowPrivateNetworks: boolean;
 }
 
 /** The commands whose flags come from the table. */
@@ -108,6 +114,12 @@ const optMatching = (re: RegExp, what: string) => (raw: string, name: string) =>
   return raw;
 };
 
+function bool(raw: string, name: string): boolean {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${name} must be true or false, got "${raw}"`);
+}
+
 const DB: readonly SettingCommand[] = ['serve', 'logs', 'verify', 'checkpoint', 'init', 'accounts create'];
 
 /** Every setting. A new one is one row here, one field in `Config` and one default in `defaults()`. */
@@ -137,9 +149,11 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'gcpServiceAccount', env: 'AUDITSTREAM_GCP_SERVICE_ACCOUNT', flag: 'gcpServiceAccount', parse: optMatching(/^[^@\s]+@[^@\s]+$/, 'a service account email'), arg: 'email', help: "auditstream's GCP identity that impersonates customers' service accounts" },
   { key: 'apiUrl', env: 'AUDITSTREAM_URL', flag: 'url', parse: url(['http:', 'https:']), arg: 'url', help: 'the auditstream server the sinks commands call', commands: ['sinks'] },
   { key: 'apiKey', env: 'AUDITSTREAM_API_KEY', flag: 'apiKey', parse: optStr, arg: 'key', help: 'API key (Owner or Global Admin) the sinks commands act with', commands: ['sinks'] },
+  { key: 'secretsKeyPath', env: 'AUDITSTREAM_SECRETS_KEY', flag: 'secretsKey', parse: str, arg: 'file', help: 'AES-256 key file that encrypts sink secrets at rest', defaultText: '<data dir>/secrets-key, generated on first start' },
+  { key: 'sinkAllowPrivateNetworks', env: 'AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS', flag: 'sinkAllowPrivateNetworks', parse: bool, arg: 'bool', help: 'let sinks reach loopback, private and link-local addresses (tests, single-host setups)' },
 ];
 
-export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'> {
+export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate' | 'secretsKeyGenerate'> {
   return {
     host: '127.0.0.1',
     httpPort: 7780,
@@ -166,6 +180,8 @@ export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'
     gcpServiceAccount: undefined,
     apiUrl: 'http://127.0.0.1:7780',
     apiKey: undefined,
+    secretsKeyPath: '',
+    sinkAllowPrivateNetworks: false,
   };
 }
 
@@ -194,6 +210,8 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, flags: Recor
   }
   c.signingKeyGenerate = c.signingKeyPath === '';
   if (c.signingKeyPath === '') c.signingKeyPath = `${c.dataDir.replace(/\/$/, '')}/signing-key.pem`;
+  c.secretsKeyGenerate = c.secretsKeyPath === '';
+  if (c.secretsKeyPath === '') c.secretsKeyPath = `${c.dataDir.replace(/\/$/, '')}/secrets-key`;
   c.trustedProxies = parseTrustedProxies(c.trustedProxiesText);
   return Object.freeze(c);
 }

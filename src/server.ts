@@ -20,6 +20,9 @@ import { registerCloudHttpRoutes } from './api/cloud/http-routes.js';
 import { startGrpcServer } from './api/cloud/grpc-server.js';
 import { DeliveryEngine } from './delivery/engine.js';
 import { loadConsole } from './api/console.js';
+import { sinkRegistry } from './sinks/index.js';
+import { configureSecretBox, loadSecretBox } from './sinks/secret-box.js';
+import { setPrivateNetworksAllowed } from './sinks/settings.js';
 
 export interface RunningServer {
   store: AuditStore;
@@ -53,9 +56,12 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     logger.info({ engine: store.engine }, 'store opened');
 
     const signer = loadSigner(config.signingKeyPath, config.signingKeyGenerate);
+    // Sink secrets at rest, and whether sinks may reach private networks: before any sink is used.
+    configureSecretBox(loadSecretBox(config.secretsKeyPath, config.secretsKeyGenerate));
+    setPrivateNetworksAllowed(config.sinkAllowPrivateNetworks);
 
     // Delivery: one worker per sink this process holds the lease of.
-    const engine = new DeliveryEngine({ store, flushIntervalMs: config.flushIntervalMs, gcpServiceAccount: config.gcpServiceAccount, logger });
+    const engine = new DeliveryEngine({ sinks: sinkRegistry, store, flushIntervalMs: config.flushIntervalMs, gcpServiceAccount: config.gcpServiceAccount, logger });
     engine.start();
     releasers.push({ name: 'delivery', release: () => engine.stop() });
     const notify = (accountId: string) => engine.notify(accountId);

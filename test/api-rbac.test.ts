@@ -32,7 +32,13 @@ function allowedFor(rule: Rule, role: AccountRole): boolean {
 }
 
 /** The operation a denied call is recorded under: the mutation's own, else the rule's name. */
-const DENIED_OPERATION: Record<string, string> = { ReissueInvitation: 'InviteUsers', ReplayAccountAuditLogSink: 'UpdateAccount' };
+const DENIED_OPERATION: Record<string, string> = {
+  ReissueInvitation: 'InviteUsers',
+  ReplayAccountAuditLogSink: 'UpdateAccount',
+  CreateAccountAuditLogSink: 'UpdateAccount',
+  UpdateAccountAuditLogSink: 'UpdateAccount',
+  DeleteAccountAuditLogSink: 'UpdateAccount',
+};
 /** Refused mutations are recorded as their seed operation, refused reads under their rule's name. */
 const deniedOperation = (route: { method: string; rule: string | null }): string =>
   route.rule === 'SetApiKeyIngestPolicy' ? (route.method === 'PUT' ? 'UpdateAPIKey' : route.rule) : (DENIED_OPERATION[route.rule!] ?? route.rule!);

@@ -26,7 +26,7 @@ import type { CloudRequest, CloudResponse } from '../src/api/cloud/handlers.js';
 import type { AuditRecord } from '../src/record/record.js';
 import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
-import { readExternalId } from '../src/delivery/sinks-service.js';
+import { readExternalId } from '../src/control/sinks-service.js';
 import { FakeDestination, until } from './helpers/fake-sink.js';
 
 /**

@@ -32,9 +32,10 @@ import { until } from './helpers/fake-sink.js';
 import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
+import { sinkRegistry } from '../src/sinks/index.js';
 import { sinkByName } from '../src/delivery/sql/sink-by-name.js';
 import { createControlPlane } from '../src/control/control-plane.js';
-import { ensureExternalId, readExternalId } from '../src/delivery/sinks-service.js';
+import { ensureExternalId, readExternalId } from '../src/control/sinks-service.js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
 import { requestToPlain, responseFromPlain } from '../src/api/cloud/plain.js';
 import { buildApp } from '../src/api/app.js';
@@ -124,6 +125,7 @@ for (const engineName of engines()) {
       fx = await createFixture(engineName);
       store = await fx.open();
       engine = new DeliveryEngine({
+        sinks: sinkRegistry,
         store,
         flushIntervalMs: 50,
         idlePollMs: 200,

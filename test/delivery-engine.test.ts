@@ -10,7 +10,7 @@ import { makeRecord } from './helpers/records.js';
 import { FakeDestination, until } from './helpers/fake-sink.js';
 import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine, type EngineOptions } from '../src/delivery/engine.js';
-import { awaitSinkDeleted, createSink, deleteSink, replayDeadLetters, replaySink, sinkStatus, updateSink } from '../src/delivery/sinks-service.js';
+import { awaitSinkDeleted, createSink, deleteSink, replayDeadLetters, replaySink, sinkStatus, updateSink } from '../src/control/sinks-service.js';
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import { claimLease, leaseTiming } from '../src/delivery/lease.js';
 import { commitBatch, LeaseLostError } from '../src/delivery/cursor.js';

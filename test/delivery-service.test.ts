@@ -1,5 +1,5 @@
 /**
- * Sink management (src/delivery/sinks-service.ts) on both engines, and spec validation: precise
+ * Sink management (src/control/sinks-service.ts) on both engines, and spec validation: precise
  * messages for malformed ARNs, region mismatches, GCP names, role names; ALREADY_EXISTS,
  * NOT_FOUND, FAILED_PRECONDITION; paging; ExternalId per account; the retention hold-back.
  */
@@ -19,7 +19,7 @@ import {
   sinkStatus,
   updateSink,
   validateSpec,
-} from '../src/delivery/sinks-service.js';
+} from '../src/control/sinks-service.js';
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import { sinkRetentionHold } from '../src/delivery/retention.js';
 import { attestorAfterCheckpoint, testSigner } from './helpers/retention.js';

@@ -19,8 +19,9 @@ import { createStream, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAw
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
-import { createSink, ensureExternalId } from '../src/delivery/sinks-service.js';
+import { createSink, ensureExternalId } from '../src/control/sinks-service.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
+import { sinkRegistry } from '../src/sinks/index.js';
 
 type Json = Record<string, unknown>;
 
@@ -108,7 +109,7 @@ describe('CloudFormation template', () => {
 
     it('creates a role auditstream assumes only with the ExternalId, and delivers through it', async () => {
       const store = await fx.open();
-      const engine = new DeliveryEngine({ store, flushIntervalMs: 50, scanIntervalMs: 100, leaseTtlMs: 5000 });
+      const engine = new DeliveryEngine({ sinks: sinkRegistry, store, flushIntervalMs: 50, scanIntervalMs: 100, leaseTtlMs: 5000 });
       const iam = new IAMClient({ region: 'us-east-1' });
       const kinesis = kinesisClient(moto.url);
       try {

@@ -13,9 +13,9 @@ import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, readStream, s
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine, type EngineOptions } from '../src/delivery/engine.js';
-import { awaitSinkDeleted, createSink, deleteSink, ensureExternalId, sinkStatus, verifySink } from '../src/delivery/sinks-service.js';
+import { awaitSinkDeleted, createSink, deleteSink, ensureExternalId, sinkStatus, verifySink } from '../src/control/sinks-service.js';
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
-import { createAdapter } from '../src/sinks/index.js';
+import { createAdapter, sinkRegistry } from '../src/sinks/index.js';
 import { validateEmitted } from '../src/record/schema.js';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Verdict } from '../src/delivery/adapter.js';
@@ -53,6 +53,7 @@ describe('kinesis delivery against moto', () => {
 
   const startEngine = (opts: Partial<EngineOptions> = {}) => {
     const e = new DeliveryEngine({
+      sinks: sinkRegistry,
       store,
       flushIntervalMs: 50,
       idlePollMs: 200,

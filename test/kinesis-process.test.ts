@@ -14,7 +14,7 @@ import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
 import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
 import type { AuditStore } from '../src/store/store.js';
-import { createSink, sinkStatus } from '../src/delivery/sinks-service.js';
+import { createSink, sinkStatus } from '../src/control/sinks-service.js';
 import { sinkByName } from '../src/delivery/sql/sink-by-name.js';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 

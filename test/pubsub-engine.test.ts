@@ -24,7 +24,8 @@ import {
 } from './helpers/pubsub-emulator.js';
 import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
-import { createSink, sinkStatus, verifySink } from '../src/delivery/sinks-service.js';
+import { sinkRegistry } from '../src/sinks/index.js';
+import { createSink, sinkStatus, verifySink } from '../src/control/sinks-service.js';
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 
 const PROJECT = 'auditstream-e2e';
@@ -80,6 +81,7 @@ describe('records → engine → Pub/Sub emulator', () => {
     await store.append({ accountId: ACCOUNT, records: [makeRecord()], ingestedBy: null }); // history: not delivered
     await store.transaction((tx) => createSink(tx, ACCOUNT, pubSubSpec('audit-e2e')));
     const engine = new DeliveryEngine({
+      sinks: sinkRegistry,
       store,
       flushIntervalMs: 50,
       idlePollMs: 100,

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { AuditStore } from '../../src/store/store.js';
-import { createSink } from '../../src/delivery/sinks-service.js';
+import { createSink } from '../../src/control/sinks-service.js';
 import { makeRecord } from '../../test/helpers/records.js';
 import type { SinkKind } from './results.js';
 import { kinesisSpec, pubsubSpec, sleep } from './util.js';

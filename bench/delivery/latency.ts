@@ -2,7 +2,8 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { AuditStore } from '../../src/store/store.js';
 import { DeliveryEngine } from '../../src/delivery/engine.js';
-import { createSink } from '../../src/delivery/sinks-service.js';
+import { sinkRegistry } from '../../src/sinks/index.js';
+import { createSink } from '../../src/control/sinks-service.js';
 import { makeRecord } from '../../test/helpers/records.js';
 import { createStream, kinesisClient, type Moto } from '../../test/helpers/moto.js';
 import type { PubSubEmulator } from '../../test/helpers/pubsub-emulator.js';
@@ -35,7 +36,7 @@ export async function latencyRun(store: AuditStore, kind: SinkKind, rate: number
     consumer = await pubsubConsumer(emulator!, name, onArrive);
     for (const a of accountIds) await store.transaction((tx) => createSink(tx, a, pubsubSpec(name)));
   }
-  const engine = new DeliveryEngine({ store, flushIntervalMs: flushMs });
+  const engine = new DeliveryEngine({ sinks: sinkRegistry, store, flushIntervalMs: flushMs });
   engine.start();
   await waitHeld(engine, accounts);
   // Warm-up: one record per account through (credentials, connections), not counted.

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { DeliveryEngine } from '../../src/delivery/engine.js';
-import { createSink } from '../../src/delivery/sinks-service.js';
+import { sinkRegistry } from '../../src/sinks/index.js';
+import { createSink } from '../../src/control/sinks-service.js';
 import { createStream, kinesisClient, startMoto, useAwsEndpoint } from '../../test/helpers/moto.js';
 import { emulatorClient, type PubSubEmulator } from '../../test/helpers/pubsub-emulator.js';
 import type { MemoryResult, MemorySample, SinkKind } from './results.js';
@@ -17,6 +18,7 @@ export async function memoryChild(): Promise<void> {
   const target = Number(process.env['BENCH_MEM_RECORDS']);
   let delivered = 0;
   const engine = new DeliveryEngine({
+    sinks: sinkRegistry,
     store,
     ...(process.env['BENCH_MEM_UNCAPPED'] === '1' ? { createAdapter: uncappedAdapter } : {}),
     onSent: (_s, v, n) => {

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { v1 } from '@google-cloud/pubsub';
 import type { AuditStore } from '../../src/store/store.js';
 import { DeliveryEngine } from '../../src/delivery/engine.js';
+import { sinkRegistry } from '../../src/sinks/index.js';
 import { createStream, kinesisClient, MOTO_ACCOUNT, TEST_REGION, type Moto } from '../../test/helpers/moto.js';
 import { emulatorClient, type PubSubEmulator } from '../../test/helpers/pubsub-emulator.js';
 import type { SinkKind, ThroughputRound, ThroughputRow } from './results.js';
@@ -26,6 +27,7 @@ async function engineDrain(store: AuditStore, accountId: string, n: number, unca
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
   const engine = new DeliveryEngine({
+    sinks: sinkRegistry,
     store: storeTiming ? timedStore(store, storeTiming) : store,
     ...(uncapped ? { createAdapter: uncappedAdapterFactory(timing) } : {}),
     onSent: (s, verdict, entries) => {

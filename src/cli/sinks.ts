@@ -10,6 +10,8 @@ import { AuditError } from '../errors.js';
 import { configFromCommandLine } from '../config.js';
 import { addSettingFlags } from './flags.js';
 import type { Io } from './main.js';
+import { sinkRegistry } from '../sinks/registry.js';
+import type { CliValues } from '../sinks/driver.js';
 
 interface ApiTarget {
   url: string;
@@ -49,46 +51,84 @@ async function call(t: ApiTarget, method: string, path: string, body?: unknown):
   return json;
 }
 
-interface SpecFlags {
-  kinesisStreamArn?: string;
-  kinesisRoleName?: string;
-  kinesisRegion?: string;
-  pubsubTopic?: string;
-  pubsubProject?: string;
-  pubsubServiceAccount?: string;
+type SpecFlags = CliValues & {
   disabled?: boolean;
   enabled?: boolean;
+  includeOperations?: string;
+  excludeOperations?: string;
+  status?: string;
+  categories?: string;
+};
+
+/** /api/v1 answers are snake_case; the drivers' specs are camelCase (keys only, never values). */
+function camelKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(camelKeys);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), camelKeys(x)]));
 }
 
+const csv = (v: string | undefined): string[] | undefined => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+
+/** The filter flags as a spec filter (undefined when none is given: an update keeps the current one). */
+function filterFrom(f: SpecFlags, prev: unknown): Record<string, unknown> | undefined {
+  if (f.includeOperations === undefined && f.excludeOperations === undefined && f.status === undefined && f.categories === undefined) return undefined;
+  const p = (prev ?? {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...p };
+  if (f.includeOperations !== undefined) out['include_operations'] = csv(f.includeOperations);
+  if (f.excludeOperations !== undefined) out['exclude_operations'] = csv(f.excludeOperations);
+  if (f.status !== undefined) out['status'] = f.status;
+  if (f.categories !== undefined) out['categories'] = csv(f.categories);
+  return out;
+}
+
+/**
+ * The spec from the flags (and, for an update, the current spec `base`). Each kind's flags come
+ * from its driver (src/sinks/*): the CLI names no kind. `base` and the result use the spec keys
+ * of the API they go to (camelCase destination keys; snake_case inside /api/v1 bodies is accepted
+ * in either form by the server).
+ */
 function specFrom(name: string, f: SpecFlags, base?: Record<string, unknown>): Record<string, unknown> {
   const spec: Record<string, unknown> = { ...(base ?? {}), name };
-  const kinesis = f.kinesisStreamArn ?? f.kinesisRoleName ?? f.kinesisRegion;
-  const pubsub = f.pubsubTopic ?? f.pubsubProject ?? f.pubsubServiceAccount;
-  if (kinesis && pubsub) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'give either the --kinesis-* or the --pubsub-* flags, not both');
-  if (kinesis) {
-    const prev = (base?.['kinesisSink'] ?? {}) as Record<string, string>;
-    delete spec['pubSubSink'];
-    spec['kinesisSink'] = { destinationUri: f.kinesisStreamArn ?? prev['destinationUri'] ?? '', roleName: f.kinesisRoleName ?? prev['roleName'] ?? '', region: f.kinesisRegion ?? prev['region'] ?? '' };
+  const given = sinkRegistry.drivers().flatMap((d) => {
+    const next = d.cli.fromFlags(f, (base?.[d.specKey] ?? base?.[d.wireKey]) as never);
+    return next === undefined ? [] : [{ d, next }];
+  });
+  if (given.length > 1) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `give the flags of one destination only, not of ${given.map((g) => g.d.kind).join(' and ')}`);
+  if (given.length === 1) {
+    for (const d of sinkRegistry.drivers()) {
+      delete spec[d.specKey];
+      delete spec[d.wireKey];
+    }
+    spec[given[0]!.d.specKey] = given[0]!.next;
   }
-  if (pubsub) {
-    const prev = (base?.['pubSubSink'] ?? {}) as Record<string, string>;
-    delete spec['kinesisSink'];
-    spec['pubSubSink'] = { topicName: f.pubsubTopic ?? prev['topicName'] ?? '', gcpProjectId: f.pubsubProject ?? prev['gcpProjectId'] ?? '', serviceAccountId: f.pubsubServiceAccount ?? prev['serviceAccountId'] ?? '' };
+  if (!sinkRegistry.drivers().some((d) => spec[d.specKey] !== undefined || spec[d.wireKey] !== undefined)) {
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `a sink needs a destination: ${sinkRegistry.drivers().map((d) => d.cli.flags.map((x) => x.flags.split(' ')[0]).join('/')).join(' or ')}`);
   }
-  if (!spec['kinesisSink'] && !spec['pubSubSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'a sink needs a destination: --kinesis-stream-arn/--kinesis-role-name/--kinesis-region or --pubsub-topic/--pubsub-project/--pubsub-service-account');
+  const filter = filterFrom(f, base?.['filter'] ? Object.fromEntries(Object.entries(base['filter'] as object).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])) : undefined);
+  if (filter) spec['filter'] = filter;
   // New sinks start enabled unless --disabled; an update keeps the current state unless told.
   spec['enabled'] = f.disabled ? false : f.enabled ? true : base === undefined ? true : base['enabled'] === true;
   return spec;
 }
 
+/** Temporal's spec carries this one (Kinesis or Pub/Sub, no filter): the Cloud Ops API serves it unchanged. */
+function opsApiCarries(spec: Record<string, unknown>): boolean {
+  if (spec['filter'] !== undefined) return false;
+  return sinkRegistry.drivers().every((d) => d.opsApi || (spec[d.specKey] === undefined && spec[d.wireKey] === undefined));
+}
+
 function withSpecFlags(cmd: Command): Command {
+  for (const d of sinkRegistry.drivers()) {
+    for (const flag of d.cli.flags) {
+      if (flag.repeatable) cmd.option(flag.flags, flag.description, (v: string, prev: string[] = []) => [...prev, v]);
+      else cmd.option(flag.flags, flag.description);
+    }
+  }
   return cmd
-    .option('--kinesis-stream-arn <arn>', 'Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)')
-    .option('--kinesis-role-name <name>', 'IAM role in that AWS account that auditstream assumes')
-    .option('--kinesis-region <region>', "the stream's region")
-    .option('--pubsub-topic <id>', 'Pub/Sub topic id')
-    .option('--pubsub-project <id>', 'GCP project of the topic')
-    .option('--pubsub-service-account <email>', 'service account auditstream impersonates to publish');
+    .option('--include-operations <list>', 'only these operations (comma-separated)')
+    .option('--exclude-operations <list>', 'never these operations (comma-separated)')
+    .addOption(new Option('--status <status>', 'only records with this status').choices(['OK', 'ERROR']))
+    .option('--categories <list>', 'only these categories, e.g. LOG_CATEGORY_ADMIN (comma-separated)');
 }
 
 const enc = encodeURIComponent;
@@ -110,11 +150,18 @@ export function addSinkCommands(program: Command, io: Io): void {
       all.push(...((page['sinks'] as unknown[]) ?? []));
       token = (page['nextPageToken'] as string) ?? '';
     } while (token);
-    await print(all);
+    // As `get`: a sink the Cloud Ops API cannot show whole (another kind, a filter) as /api/v1 shows it.
+    const v1 = ((await call(t, 'GET', '/api/v1/sinks'))['sinks'] as Record<string, unknown>[] | undefined) ?? [];
+    const whole = new Map(v1.filter((s) => !opsApiCarries(camelKeys(s['spec']) as Record<string, unknown>)).map((s) => [s['name'], s]));
+    await print(all.map((s) => whole.get((s as { name?: unknown }).name) ?? s));
   });
 
   sinks.command('get <name>').description('one sink with its health').action(async (name: string) => {
-    await print((await call(target(sinks.opts()), 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+    const t = target(sinks.opts());
+    // Kinesis and Pub/Sub without a filter as the Cloud Ops API shows them; anything else as /api/v1 does.
+    const v1 = await call(t, 'GET', `/api/v1/sinks/${enc(name)}`).catch(() => undefined);
+    if (v1 && !opsApiCarries(camelKeys(v1['spec']) as Record<string, unknown>)) return print(v1);
+    await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
   });
 
   sinks.command('status <name>').description('health, last success, backlog, lag, dead letters, replays').action(async (name: string) => {
@@ -123,10 +170,18 @@ export function addSinkCommands(program: Command, io: Io): void {
 
   withSpecFlags(sinks.command('create <name>').description('create a sink (it starts at the current head; use replay for history)'))
     .option('--disabled', 'create it paused')
+    .option('--json', 'print the sink as JSON (a webhook sink: with its signing secret, shown this once)')
     .action(async (name: string, f: SpecFlags) => {
       const t = target(sinks.opts());
-      await call(t, 'POST', '/cloud/audit-log-sinks', { spec: specFrom(name, f), async_operation_id: randomUUID() });
-      await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+      const spec = specFrom(name, f);
+      if (opsApiCarries(spec)) {
+        await call(t, 'POST', '/cloud/audit-log-sinks', { spec, async_operation_id: randomUUID() });
+        await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+        return;
+      }
+      const created = await call(t, 'POST', '/api/v1/sinks', { spec });
+      await print(created);
+      if (typeof created['signing_secret'] === 'string') io.err('the signing secret is shown this once: keep it where the receiver can read it\n');
     });
 
   withSpecFlags(sinks.command('update <name>').description('change a sink: destination flags, --enable / --disable'))
@@ -135,10 +190,18 @@ export function addSinkCommands(program: Command, io: Io): void {
     .option('--resource-version <v>', 'fail if the sink changed since this version')
     .action(async (name: string, f: SpecFlags & { enable?: boolean; disable?: boolean; resourceVersion?: string }) => {
       const t = target(sinks.opts());
-      const current = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
-      const spec = specFrom(name, { ...f, ...(f.disable ? { disabled: true } : {}), ...(f.enable ? { enabled: true } : {}) }, current.spec);
-      await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec, resource_version: f.resourceVersion ?? current.resourceVersion, async_operation_id: randomUUID() });
-      await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+      const flags = { ...f, ...(f.disable ? { disabled: true } : {}), ...(f.enable ? { enabled: true } : {}) };
+      const current = await call(t, 'GET', `/api/v1/sinks/${enc(name)}`);
+      const currentSpec = camelKeys(current['spec']) as Record<string, unknown>;
+      const spec = specFrom(name, flags, currentSpec);
+      if (opsApiCarries(spec)) {
+        const ops = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
+        const opsSpec = specFrom(name, flags, ops.spec);
+        await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec: opsSpec, resource_version: f.resourceVersion ?? ops.resourceVersion, async_operation_id: randomUUID() });
+        await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+        return;
+      }
+      await print(await call(t, 'POST', `/api/v1/sinks/${enc(name)}`, { spec, resource_version: f.resourceVersion ?? current['resource_version'] }));
     });
 
   sinks

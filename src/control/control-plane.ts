@@ -22,6 +22,7 @@ import { registerAuthRoutes } from './auth-routes.js';
 import { registerSinkRoutes } from './sink-routes.js';
 import { registerIngestPolicyRoutes } from './ingest-policy-routes.js';
 import { registerIntegrityRoutes, type CheckpointKey } from './integrity-routes.js';
+import { registerSinkApiRoutes } from './sink-api-routes.js';
 
 export interface ControlPlaneOptions {
   store: AuditStore;
@@ -90,6 +91,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlaneHandl
       registerAuthRoutes(app, cp);
       registerSinkRoutes(app, cp);
       registerIntegrityRoutes(app, cp, opts.checkpointKey);
+      registerSinkApiRoutes(app, cp);
       // Counts of refused reads not yet written reach the log before the store closes.
       app.addHook('onClose', async () => refusedReads(cp).flushAll());
       registerIngestPolicyRoutes(app, cp);

@@ -129,7 +129,7 @@ export const API_RULES: Readonly<Record<string, Rule>> = {
 
 /** One HTTP route of auditstream's own API and the rule that authorizes it. */
 export interface RouteAccess {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   /** Name of its rule in `RBAC` or `API_RULES`; null when the route needs no authorization. */
   rule: string | null;
@@ -159,6 +159,12 @@ export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'GET', url: '/api/v1/api-keys/:id/ingest-policy', rule: 'SetApiKeyIngestPolicy' },
   { method: 'PUT', url: '/api/v1/api-keys/:id/ingest-policy', rule: 'SetApiKeyIngestPolicy', audited: true },
   { method: 'POST', url: '/api/v1/integrity/verify', rule: 'VerifyAuditLogs' },
+  // Every sink kind and filters (the Cloud Ops API carries Kinesis and Pub/Sub only): the sink RPCs' rules.
+  { method: 'GET', url: '/api/v1/sinks', rule: 'GetAccountAuditLogSinks' },
+  { method: 'GET', url: '/api/v1/sinks/:name', rule: 'GetAccountAuditLogSink' },
+  { method: 'POST', url: '/api/v1/sinks', rule: 'CreateAccountAuditLogSink', audited: true },
+  { method: 'POST', url: '/api/v1/sinks/:name', rule: 'UpdateAccountAuditLogSink', audited: true },
+  { method: 'DELETE', url: '/api/v1/sinks/:name', rule: 'DeleteAccountAuditLogSink', audited: true },
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },

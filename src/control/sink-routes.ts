@@ -7,8 +7,9 @@
  * - `POST /api/v1/audit-log-sinks/:name/replay` {since, until}: re-delivers a stored time range
  *   (audited as UpdateAccount).
  * - `GET  /api/v1/audit-log-sinks/:name/dead-letters`, `POST .../dead-letters/replay`.
- * - `GET  /api/v1/audit-log-sinks/:name/setup`: Kinesis ExternalId, CloudFormation quick-create
- *   link and template (Auto / Manual); Pub/Sub the gcloud commands to run.
+ * - `GET  /api/v1/audit-log-sinks/:name/setup`: what the kind's driver says the customer must set
+ *   up (Kinesis: ExternalId, CloudFormation quick-create link and template; Pub/Sub: the gcloud
+ *   commands; webhook: the signature scheme).
  * All are Owner / Global Admin only, like the sink RPCs.
  */
 import type { FastifyInstance } from 'fastify';
@@ -16,9 +17,8 @@ import { failedPrecondition, invalidArgument } from '../errors.js';
 import { buildDetails } from '../record/operations.js';
 import { httpContext } from '../api/cloud/http-routes.js';
 import { parseTimeBound } from '../store/filters.js';
-import { deadLetters, ensureExternalId, getSink, replayDeadLetters, replaySink, sinkStatus, verifySink } from '../delivery/sinks-service.js';
-import { kinesisSetup } from '../sinks/cloudformation/setup.js';
-import { gcloudCommands } from '../sinks/pubsub/index.js';
+import { deadLetters, ensureExternalId, getSink, replayDeadLetters, replaySink, sinkStatus, storedSpec, verifySink } from './sinks-service.js';
+import { sinkRegistry } from '../sinks/registry.js';
 import type { ControlPlane } from './context.js';
 import { runMutation, runRead } from './mutation.js';
 
@@ -36,8 +36,9 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
   app.post(`${base}/verify`, async (req) => {
     const caller = await cp.authenticate(httpContext('ValidateAccountAuditLogSink', req));
     return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
-      const sink = await getSink(store.sql, caller.accountId, (req.params as NameParams).name);
-      const result = await verifySink(store, caller.accountId, sink.spec, { principal: caller.principal, userEmail: caller.email, gcpServiceAccount: cp.config.gcpServiceAccount });
+      // The stored spec: its sealed secrets are opened by the adapter, never shown.
+      const spec = await storedSpec(store.sql, caller.accountId, (req.params as NameParams).name);
+      const result = await verifySink(store, caller.accountId, spec, { principal: caller.principal, userEmail: caller.email, gcpServiceAccount: cp.config.gcpServiceAccount });
       return result.ok ? { status: 'Success', log_id: result.logId ?? null } : { status: 'Failed', cause: result.cause, message: result.message };
     });
   });
@@ -100,14 +101,12 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
     return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => {
       const sink = await getSink(store.sql, caller.accountId, (req.params as NameParams).name);
-      if (sink.spec.kinesisSink) {
-        const externalId = await store.transaction((tx) => ensureExternalId(tx, caller.accountId));
-        const setup = kinesisSetup(sink.name, sink.spec.kinesisSink, externalId, { principalArn: cp.config.awsPrincipalArn, templateUrl: cp.config.cfnTemplateUrl });
-        return { kind: 'kinesis', external_id: setup.externalId, parameters: setup.parameters, quick_create_url: setup.quickCreateUrl, template_file_name: setup.templateFileName, template: setup.template };
-      }
-      const identity = cp.config.gcpServiceAccount;
-      if (!identity) throw failedPrecondition('AUDITSTREAM_GCP_SERVICE_ACCOUNT is not set: the operator must configure the identity auditstream publishes as');
-      return { kind: 'pubsub', service_account: identity, commands: gcloudCommands(sink.spec.pubSubSink!, identity) };
+      const driver = sinkRegistry.driverOf(sink.spec);
+      if (!driver) throw failedPrecondition(`audit log sink ${sink.name} names no destination this build knows`);
+      return driver.setup(sinkRegistry.destinationOf(sink.spec, driver), sink.name, {
+        externalId: () => store.transaction((tx) => ensureExternalId(tx, caller.accountId)),
+        settings: cp.config,
+      });
     });
   });
 }

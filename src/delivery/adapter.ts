@@ -10,6 +10,7 @@
  * acknowledged (`ok`). A `retry` with `only` resends from those entries (the engine keeps the
  * per-partition order: see docs/decisions/0018-ordering-with-partial-failure.md).
  */
+import type { Logger } from '../log.js';
 
 /** Provider limits, each with its source. */
 export interface SinkLimits {
@@ -76,7 +77,8 @@ export type VerifyCause =
   | 'unknown';
 
 export interface SinkAdapter {
-  readonly kind: 'kinesis' | 'pubsub';
+  /** The sink kind (its driver's `kind` in the registry, e.g. `kinesis`). */
+  readonly kind: string;
   readonly limits: SinkLimits;
   /** Encodes one stored record (its JSON text as stored, the key order of docs/record-format.md). */
   encode(accountId: string, seq: number, logId: string, recordJson: string): EncodedEntry;
@@ -90,4 +92,74 @@ export interface SinkAdapter {
   classify(result: { value?: unknown; error?: unknown }, entries: EncodedEntry[]): Verdict;
   /** Releases clients and credentials. */
   close(): Promise<void>;
+}
+
+/**
+ * The destinations of a sink spec. Empty here: each sink folder (src/sinks/<kind>/) adds its own
+ * optional key by declaration merging (`declare module '.../delivery/adapter.js'`), so the engine
+ * names no destination and a new kind changes nothing in src/delivery.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface SinkDestinations {}
+
+/** A sink spec as stored and as the engine sees it: name, switch, optional filter, one destination. */
+export interface StoredSinkSpec extends SinkDestinations {
+  /** Unique per account; `[A-Za-z0-9_-]{1,64}`. */
+  name: string;
+  /** `false` pauses delivery and keeps the cursor. */
+  enabled: boolean;
+  /** Which records this sink receives (all when absent); the engine applies it (filter.ts). */
+  filter?: SinkFilter;
+}
+
+/**
+ * Which records a sink receives. Every given condition must hold; a record that fails one is
+ * skipped: its cursor advances without a send, and the sink's status counts it.
+ */
+export interface SinkFilter {
+  /** Only these operations (`operation` of the record). */
+  includeOperations?: string[];
+  /** Never these operations. */
+  excludeOperations?: string[];
+  /** Only records with this status. */
+  status?: 'OK' | 'ERROR';
+  /** Only these categories (`LOG_CATEGORY_...`). */
+  categories?: string[];
+}
+
+/** What every adapter is given besides its own spec. */
+export interface AdapterDeps {
+  /** The account whose records this adapter sends: the default partition / ordering key. */
+  accountId: string;
+  /** The sink's name, for log lines and metrics. */
+  sinkName: string;
+  /**
+   * The account's ExternalId (random, unique per account, see src/delivery/external-id.ts),
+   * passed to STS AssumeRole by the AWS kinds; other kinds ignore it.
+   */
+  externalId: string;
+  /**
+   * auditstream's own GCP identity (AUDITSTREAM_GCP_SERVICE_ACCOUNT), through which the Pub/Sub
+   * adapter impersonates the customer's service account; unset = ADC's own principal.
+   */
+  gcpServiceAccount?: string;
+  logger?: Logger;
+}
+
+/** The raw outcome of one `send`, as `classify` receives it. */
+export interface SendOutcome {
+  value?: unknown;
+  error?: unknown;
+}
+
+/**
+ * The sink kinds a process can deliver to. The engine receives one (src/sinks/index.ts builds
+ * it) and never imports a destination itself.
+ */
+export interface AdapterFactory {
+  /**
+   * Builds the adapter of a stored spec (a promise while the kind's code loads, on first use);
+   * no network I/O (adapters fetch credentials on the first send).
+   */
+  createAdapter(spec: StoredSinkSpec, deps: AdapterDeps): SinkAdapter | Promise<SinkAdapter>;
 }

@@ -33,12 +33,14 @@ export interface BatchCommit {
   lastSeq: number;
   delivered: number;
   deadLetters: DeadLetter[];
+  /** Records of the batch's range the sink's filter skipped (counted, never sent). */
+  filtered?: number;
 }
 
 /** Advances the cursor past an acknowledged batch (see the module comment). Throws LeaseLostError. */
 export async function commitBatch(store: AuditStore, lease: Lease, c: BatchCommit, now = Date.now()): Promise<void> {
   await store.transaction(async (tx) => {
-    const changes = await advanceCursor(tx, lease, c.lastSeq, c.delivered, c.deadLetters.length, now);
+    const changes = await advanceCursor(tx, lease, c.lastSeq, c.delivered, c.deadLetters.length, now, c.filtered ?? 0);
     if (changes !== 1) throw new LeaseLostError(lease.sinkId);
     await insertDeadLetters(tx, lease.sinkId, c.deadLetters, now);
   });

@@ -16,7 +16,7 @@
  * listeners; a delivery-only process must hold its own handle, see test/helpers/delivery-child.ts).
  *
  * @example
- * const engine = new DeliveryEngine({ store, flushIntervalMs: config.flushIntervalMs, logger });
+ * const engine = new DeliveryEngine({ store, sinks: sinkRegistry, flushIntervalMs: config.flushIntervalMs, logger });
  * engine.start();
  * // after a commit: engine.notify(accountId)
  * await engine.stop();
@@ -25,8 +25,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AuditStore } from '../store/store.js';
 import type { Logger } from '../log.js';
-import type { SinkAdapter, Verdict } from './adapter.js';
-import { createAdapter } from '../sinks/index.js';
+import type { AdapterFactory, SinkAdapter, Verdict } from './adapter.js';
 import { claimableSinks, claimLease, DELETE_WAIT_MS, leaseTiming, type LeaseTiming } from './lease.js';
 import { FATAL_BACKOFF, TRANSIENT_BACKOFF, type BackoffPolicy } from './retry.js';
 import { SinkWorker, type WorkerContext } from './worker.js';
@@ -59,7 +58,12 @@ export interface EngineOptions {
   deleteWaitMs?: number;
   /** auditstream's own GCP identity (`Config.gcpServiceAccount`), given to Pub/Sub adapters. */
   gcpServiceAccount?: string | undefined;
-  /** Builds a sink's adapter; default: the registry in src/sinks/index.ts. Tests wrap it. */
+  /**
+   * The sink kinds this process delivers to (src/sinks/index.ts's `sinkRegistry` in `serve`):
+   * the engine imports no destination itself. Required unless `createAdapter` is given.
+   */
+  sinks?: AdapterFactory;
+  /** Builds a sink's adapter instead of `sinks` (tests and benchmarks wrap it). */
   createAdapter?: (row: SinkRow, externalId: string) => SinkAdapter | Promise<SinkAdapter>;
   logger?: Logger;
   onSent?: (sinkId: string, verdict: Verdict['kind'], entries: number) => void;
@@ -86,7 +90,11 @@ export class DeliveryEngine {
     this.scanIntervalMs = opts.scanIntervalMs ?? 2000;
     this.deleteWaitMs = opts.deleteWaitMs ?? DELETE_WAIT_MS;
     this.logger = opts.logger;
-    const make = opts.createAdapter ?? ((row: SinkRow, externalId: string) => createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.gcpServiceAccount ? { gcpServiceAccount: opts.gcpServiceAccount } : {}) }));
+    const sinks = opts.sinks;
+    if (!opts.createAdapter && !sinks) throw new TypeError('DeliveryEngine needs the sink registry (sinks) or createAdapter');
+    const make =
+      opts.createAdapter ??
+      ((row: SinkRow, externalId: string) => sinks!.createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.gcpServiceAccount ? { gcpServiceAccount: opts.gcpServiceAccount } : {}) }));
     this.ctx = {
       store: opts.store,
       timing: this.timing,

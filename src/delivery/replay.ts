@@ -22,16 +22,27 @@ export interface ReplayHost extends VerdictLoopHost {
   readonly lease: Lease;
   /** Records read from the store per page. */
   readonly pageSize: number;
+  /** The sink's filter; a range replay skips what it refuses, as live delivery does. */
+  readonly accepts?: ((recordJson: string) => boolean) | undefined;
 }
 
 /** Sends one batch of the sink's oldest unfinished replay; false when there is nothing to replay. */
 export async function replayStep(host: ReplayHost, adapter: SinkAdapter): Promise<boolean> {
   const replay = await nextReplay(host.store.sql, host.sinkId);
   if (!replay) return false;
-  const records = await replayRecords(host, replay);
+  const read = await replayRecords(host, replay);
+  const accepts = replay.mode === 'range' ? host.accepts : undefined;
+  const records = accepts ? read.filter((r) => accepts(r.recordJson)) : read;
+  if (records.length === 0 && read.length > 0) {
+    // The whole page is filtered out: move past it without a send.
+    await host.store.transaction((tx) => commitReplay(tx, host.lease, replay, read[read.length - 1]!.seq + 1, 0, []));
+    return true;
+  }
   // Within the rate's one-second share too, as live batches are: a larger batch would be sent as a burst.
   const pending = takeBatch(adapter, host.accountId, records, host.rate, Date.now());
-  const nextSeq = pending.length > 0 ? pending[pending.length - 1]!.seq + 1 : replay.toSeq + 1;
+  // Past the filtered records that follow the batch too, when the batch took every accepted one.
+  const lastTaken = pending.length === records.length && read.length > 0 ? read[read.length - 1]!.seq : pending[pending.length - 1]?.seq;
+  const nextSeq = pending.length > 0 ? lastTaken! + 1 : replay.toSeq + 1;
   await deliverBatch(host, adapter, pending, (delivered, dead) =>
     host.store.transaction(async (tx) => {
       const deadSeqs = new Set(dead.map((d) => d.seq));

@@ -38,6 +38,8 @@ export interface SinkStatus {
   deadLetteredTotal: number;
   /** Records retention purged before this sink delivered them (past the hard cap). */
   expiredUndelivered: number;
+  /** Records the sink's filter skipped (the cursor moved past them without a send). */
+  filteredCount: number;
   /** Which process holds the lease, if any. */
   leaseOwner: string | null;
   replays: ReplayRow[];
@@ -66,6 +68,7 @@ export async function statusOf(sql: Sql, row: SinkRow, now = Date.now()): Promis
     deadLetters,
     deadLetteredTotal: row.deadLetterCount,
     expiredUndelivered: row.expiredCount,
+    filteredCount: row.filteredCount,
     leaseOwner: row.leaseOwner,
     replays: await replaysOfSink(sql, row.id),
   };

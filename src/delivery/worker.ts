@@ -20,6 +20,7 @@
  * file holds the worker's life cycle and its read loop.
  */
 import type { SinkAdapter, Verdict } from './adapter.js';
+import { recordFilter } from './filter.js';
 import type { AuditStore } from '../store/store.js';
 import type { Logger } from '../log.js';
 import { AdaptiveRate } from './rate.js';
@@ -62,6 +63,8 @@ export class SinkWorker implements ReplayHost {
   readonly errors: SinkErrorReporter;
   readonly onSent: WorkerContext['onSent'];
   private adapter: SinkAdapter | undefined;
+  /** The sink's filter (filter.ts), set with the adapter; undefined: every record goes. */
+  accepts: ((recordJson: string) => boolean) | undefined;
   private currentRate: AdaptiveRate | undefined;
   private specVersion: string;
   private spec: string;
@@ -208,6 +211,7 @@ export class SinkWorker implements ReplayHost {
       const r = row ?? (await readForSend(this.ctx.store.sql, this.sinkId));
       if (!r) throw new StopSignal('sink deleted');
       this.adapter = await this.ctx.makeAdapter(r);
+      this.accepts = recordFilter(r.spec.filter);
       const { recordsPerSecond, bytesPerSecond } = this.adapter.limits;
       this.currentRate = new AdaptiveRate({ recordsPerSecond, bytesPerSecond });
     }
@@ -238,12 +242,18 @@ export class SinkWorker implements ReplayHost {
   private async loop(): Promise<void> {
     let adapter = await this.ensureAdapter();
     // Read but not yet acknowledged, in chain order; `lastRead` is the last seq in it (or the cursor).
-    const buf = { pending: [] as Pending[], bytes: 0, lastRead: this.cursor, caughtUp: false };
+    // `filtered`: seqs read that the sink's filter skips; counted when the cursor passes them.
+    const buf = { pending: [] as Pending[], bytes: 0, lastRead: this.cursor, caughtUp: false, filtered: [] as number[] };
     /** Reads one page into `buf`. */
     const readPage = async (): Promise<void> => {
       const page = await this.ctx.store.readChainBodies(this.accountId, buf.lastRead + 1, this.ctx.pageSize);
       const now = Date.now();
       for (const r of page) {
+        if (this.accepts && !this.accepts(r.recordJson)) {
+          buf.filtered.push(r.seq);
+          buf.lastRead = r.seq;
+          continue;
+        }
         const p = encodePending(adapter, this.accountId, r, now);
         buf.pending.push(p);
         buf.bytes += entrySize(p.entry);
@@ -266,6 +276,13 @@ export class SinkWorker implements ReplayHost {
       const limits = adapter.limits;
       // Read while less than a batch is buffered: memory stays bounded by two batches plus a page.
       if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) await readPage();
+      if (buf.pending.length === 0 && buf.filtered.length > 0) {
+        // Everything read since the cursor is filtered out: move the cursor past it, sending nothing.
+        await commitBatch(this.ctx.store, this.lease, { lastSeq: buf.lastRead, delivered: 0, deadLetters: [], filtered: buf.filtered.length });
+        this.cursor = buf.lastRead;
+        buf.filtered = [];
+        continue;
+      }
       if (buf.pending.length === 0) {
         if (await replayStep(this, adapter)) continue;
         await this.wait(this.ctx.idlePollMs, 'idle');
@@ -286,7 +303,9 @@ export class SinkWorker implements ReplayHost {
       const batch = buf.pending.slice(0, plan.take);
       const delivering = deliverBatch(this, adapter, batch, async (delivered, dead) => {
         const last = batch[batch.length - 1]!.seq;
-        await commitBatch(this.ctx.store, this.lease, { lastSeq: last, delivered, deadLetters: dead });
+        const skipped = buf.filtered.filter((s) => s < last).length;
+        await commitBatch(this.ctx.store, this.lease, { lastSeq: last, delivered, deadLetters: dead, filtered: skipped });
+        buf.filtered = buf.filtered.slice(skipped);
         this.cursor = last;
       });
       // While the batch is in flight, read the next one, so that it can go as soon as this one is
@@ -304,6 +323,7 @@ export class SinkWorker implements ReplayHost {
         buf.bytes = 0;
         buf.lastRead = this.cursor;
         buf.caughtUp = false;
+        buf.filtered = [];
         continue;
       }
       if (read.status === 'rejected') throw read.reason;

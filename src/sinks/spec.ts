@@ -1,8 +1,10 @@
 /**
  * The audit log sink spec, mirroring Temporal Cloud's `temporal.api.cloud.account.v1.AuditLogSinkSpec`
  * (camelCase, as @temporalio/proto's JSON form): a name, `enabled`, and exactly one destination.
- * Shared by the delivery engine (src/delivery), the adapters (src/sinks/*) and the control plane.
+ * The destinations are declared by each kind's folder (`SinkDestinations` in
+ * src/delivery/adapter.ts): Temporal's two here, auditstream's own kinds in their folders.
  */
+import type { StoredSinkSpec } from '../delivery/adapter.js';
 
 /** `temporal.api.cloud.sink.v1.KinesisSpec`. */
 export interface KinesisSinkSpec {
@@ -23,19 +25,6 @@ export interface PubSubSinkSpec {
   gcpProjectId: string;
 }
 
-/** `AuditLogSinkSpec`: exactly one of `kinesisSink` / `pubSubSink`. */
-export interface AuditLogSinkSpec {
-  /** Unique per account; `[A-Za-z0-9_-]{1,64}` (see validateSpec). */
-  name: string;
-  /** `false` pauses delivery and keeps the cursor. */
-  enabled: boolean;
-  kinesisSink?: KinesisSinkSpec;
-  pubSubSink?: PubSubSinkSpec;
-}
+/** `AuditLogSinkSpec`: a name, `enabled`, optional filter, exactly one destination. */
+export type AuditLogSinkSpec = StoredSinkSpec;
 
-export type SinkKind = 'kinesis' | 'pubsub';
-
-/** Which destination a spec names (validateSpec guarantees exactly one is set). */
-export function sinkKindOf(spec: AuditLogSinkSpec): SinkKind {
-  return spec.kinesisSink ? 'kinesis' : 'pubsub';
-}

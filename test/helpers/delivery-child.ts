@@ -5,10 +5,12 @@
  */
 import { openStore } from '../../src/store/open.js';
 import { DeliveryEngine } from '../../src/delivery/engine.js';
+import { sinkRegistry } from '../../src/sinks/index.js';
 import { createLogger } from '../../src/log.js';
 
 const store = await openStore(process.env['DATABASE_URL']!);
 const engine = new DeliveryEngine({
+  sinks: sinkRegistry,
   store,
   owner: `child-${process.pid}`,
   flushIntervalMs: Number(process.env['FLUSH_INTERVAL_MS'] ?? 50),

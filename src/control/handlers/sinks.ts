@@ -2,7 +2,7 @@
  * Audit log sinks through the Cloud Ops API: Create/Get/GetAll/Update/Delete/Validate
  * AccountAuditLogSink. Every change is audited as `UpdateAccount` naming the sink (as Temporal
  * Cloud's guide lists "Configure Audit Logging: UpdateAccount"). The work is in
- * src/delivery/sinks-service.ts; here are only the messages, RBAC and the audit record.
+ * src/control/sinks-service.ts; here are only the messages, RBAC and the audit record.
  */
 import { failedPrecondition, invalidArgument } from '../../errors.js';
 import { buildDetails } from '../../record/operations.js';
@@ -10,6 +10,7 @@ import type { temporal } from '@temporalio/proto';
 import { timestampFromDate, type CloudHandlers, type CloudResponse } from '../../api/cloud/handlers.js';
 import { plainRequest, type PlainMessage } from '../../api/cloud/plain-types.js';
 import type { AuditLogSinkSpec } from '../../sinks/spec.js';
+import { sinkRegistry } from '../../sinks/registry.js';
 import {
   awaitSinkDeleted,
   DELETE_WAIT_MS,
@@ -20,7 +21,7 @@ import {
   updateSink,
   verifySink,
   type AuditLogSinkView,
-} from '../../delivery/sinks-service.js';
+} from '../sinks-service.js';
 import { pageSizeOf } from '../paging.js';
 import type { ControlPlane } from '../context.js';
 import { operationMessage, readOperation, runMutation, runRead } from '../mutation.js';
@@ -44,7 +45,14 @@ export function sinkMessage(v: AuditLogSinkView): PlainMessage<temporal.api.clou
     name: v.name,
     resourceVersion: v.resourceVersion,
     state: v.state === 'deleting' ? 'RESOURCE_STATE_DELETING' : 'RESOURCE_STATE_ACTIVE',
-    spec: { ...v.spec },
+    // Temporal's spec carries its own two destinations only; a filter and auditstream's other
+    // kinds are served by /api/v1/sinks.
+    spec: {
+      name: v.spec.name,
+      enabled: v.spec.enabled,
+      ...(v.spec.kinesisSink ? { kinesisSink: v.spec.kinesisSink } : {}),
+      ...(v.spec.pubSubSink ? { pubSubSink: v.spec.pubSubSink } : {}),
+    },
     health: v.health === 'ok' ? 'HEALTH_OK' : (HEALTH[v.errorKind ?? 'internal'] ?? 'HEALTH_ERROR_INTERNAL'),
     errorMessage: v.health === 'ok' ? '' : v.errorMessage,
   };
@@ -52,9 +60,16 @@ export function sinkMessage(v: AuditLogSinkView): PlainMessage<temporal.api.clou
   return msg;
 }
 
-function sinkDetails(name: string, action: string, spec?: AuditLogSinkSpec): Record<string, unknown> {
-  const destination = spec?.kinesisSink ? spec.kinesisSink.destinationUri : spec?.pubSubSink ? `projects/${spec.pubSubSink.gcpProjectId}/topics/${spec.pubSubSink.topicName}` : undefined;
-  return buildDetails('UpdateAccount', { sink_name: name, sink_action: action, ...(destination ? { sink_destination: destination } : {}), ...(spec ? { sink_enabled: spec.enabled } : {}) });
+/** The audit details of a sink change: name, action, destination, switch (and filter, when set). */
+export function sinkDetails(name: string, action: string, spec?: AuditLogSinkSpec): Record<string, unknown> {
+  const destination = spec ? sinkRegistry.describe(spec) : undefined;
+  return buildDetails('UpdateAccount', {
+    sink_name: name,
+    sink_action: action,
+    ...(destination ? { sink_destination: destination } : {}),
+    ...(spec ? { sink_enabled: spec.enabled } : {}),
+    ...(spec?.filter ? { sink_filter: spec.filter } : {}),
+  });
 }
 
 export function sinkHandlers(cp: ControlPlane): CloudHandlers {
@@ -107,7 +122,8 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
         request: req,
         refusedDetails: () => sinkDetails(spec.name || '(none)', 'update'),
         apply: async (tx) => {
-          await updateSink(tx, caller.accountId, spec, r.resourceVersion ?? '');
+          // The Ops API cannot express a filter: an update through it keeps the stored one.
+          await updateSink(tx, caller.accountId, spec, r.resourceVersion ?? '', Date.now(), { keepFilter: true });
           return { details: sinkDetails(spec.name, 'update', spec), response: {} };
         },
       });

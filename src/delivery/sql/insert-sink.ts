@@ -1,13 +1,13 @@
 /** Stores a new sink: active, healthy, no lease, its cursor at `cursorSeq`. */
 import type { StoreTx } from '../../store/store.js';
-import type { AuditLogSinkSpec, SinkKind } from '../../sinks/spec.js';
+import type { StoredSinkSpec } from '../adapter.js';
 
 export interface NewSink {
   id: string;
   accountId: string;
-  kind: SinkKind;
+  kind: string;
   /** Stored as given: the caller keeps only the spec's known fields. */
-  spec: AuditLogSinkSpec;
+  spec: StoredSinkSpec;
   resourceVersion: string;
   cursorSeq: number;
   now: number;

@@ -4,7 +4,7 @@
  * come back as numbers on both engines (pg's BIGINT parser is set in postgres-store.ts; SQLite
  * returns integers).
  */
-import type { AuditLogSinkSpec, SinkKind } from '../../sinks/spec.js';
+import type { StoredSinkSpec } from '../adapter.js';
 
 export type SinkState = 'active' | 'deleting';
 export type SinkHealth = 'ok' | 'error';
@@ -15,8 +15,8 @@ export interface SinkRow {
   id: string;
   accountId: string;
   name: string;
-  kind: SinkKind;
-  spec: AuditLogSinkSpec;
+  kind: string;
+  spec: StoredSinkSpec;
   enabled: boolean;
   state: SinkState;
   resourceVersion: string;
@@ -35,6 +35,8 @@ export interface SinkRow {
   deliveredCount: number;
   deadLetterCount: number;
   expiredCount: number;
+  /** Records the sink's filter skipped. */
+  filteredCount: number;
 }
 
 export interface RawSinkRow {
@@ -60,6 +62,7 @@ export interface RawSinkRow {
   delivered_count: number;
   dead_letter_count: number;
   expired_count: number;
+  filtered_count: number;
 }
 
 const num = (v: unknown): number => Number(v);
@@ -70,8 +73,8 @@ export function toSinkRow(r: RawSinkRow): SinkRow {
     id: r.id,
     accountId: r.account_id,
     name: r.name,
-    kind: r.kind as SinkKind,
-    spec: JSON.parse(r.spec_json) as AuditLogSinkSpec,
+    kind: r.kind,
+    spec: JSON.parse(r.spec_json) as StoredSinkSpec,
     enabled: num(r.enabled) === 1,
     state: r.state as SinkState,
     resourceVersion: r.resource_version,
@@ -89,9 +92,10 @@ export function toSinkRow(r: RawSinkRow): SinkRow {
     deliveredCount: num(r.delivered_count),
     deadLetterCount: num(r.dead_letter_count),
     expiredCount: num(r.expired_count),
+    filteredCount: num(r.filtered_count),
   };
 }
 
 export const SINK_COLUMNS =
   'id, account_id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, cursor_seq, lease_owner, ' +
-  'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count';
+  'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count, filtered_count';

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { EncodedEntry, SinkAdapter, Verdict } from '../../delivery/adapter.js';
-import type { AdapterDeps, SendOutcome } from '../index.js';
+import type { AdapterDeps, SendOutcome } from '../../delivery/adapter.js';
 import type { KinesisSinkSpec } from '../spec.js';
 import { parseStreamArn, roleArnFor } from './arn.js';
 import { AssumedRoleCredentials, sessionNameFor } from './credentials.js';

@@ -8,7 +8,7 @@
  * (retry). Source: https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html
  */
 import type { EncodedEntry, Verdict, VerifyResult } from '../../delivery/adapter.js';
-import type { SendOutcome } from '../index.js';
+import type { SendOutcome } from '../../delivery/adapter.js';
 
 interface PutRecordsResultEntry {
   SequenceNumber?: string;

@@ -29,7 +29,7 @@ import type { GoogleAuth } from 'google-auth-library';
 import type { EncodedEntry, SinkAdapter, Verdict } from '../../delivery/adapter.js';
 import type { Logger } from '../../log.js';
 import { standardEndpointEnv } from '../../config.js';
-import type { AdapterDeps } from '../index.js';
+import type { AdapterDeps } from '../../delivery/adapter.js';
 import type { PubSubSinkSpec } from '../spec.js';
 import { classifyPublish, grpcErrorOf } from './classify.js';
 import { impersonateCustomer, type CustomerCredentials } from './credentials.js';

@@ -1,7 +1,7 @@
 /**
  * GCP naming rules for the three fields of a Pub/Sub sink spec, checked before anything is sent,
- * with messages precise enough to fix the value from (the control plane's `validateSpec` uses
- * `pubSubSpecProblems`; each rule is also exported on its own).
+ * with messages precise enough to fix the value from (the sink kind's `validate`, driver.ts, uses
+ * them; each rule is also exported on its own).
  *
  * Sources:
  * - Project id: 6–30 characters, lowercase letters, digits and hyphens, starts with a letter,
@@ -69,7 +69,7 @@ export function serviceAccountEmailProblem(email: string): string | undefined {
     return `${what} must end in ".iam.gserviceaccount.com" (or be a default compute or App Engine service account)`;
   }
   if (!SA_ID.test(local)) {
-    return `${what}: the account id "${local}" must be 6 to 30 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen`;
+    return `${what}: the account id "${local}" must be 6 to 30 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen (the account id before "@" must be 6-30 such characters)`;
   }
   const projectProblem = projectIdProblem(m[1]!);
   if (projectProblem) return `${what}: the project part is not a project id (${projectProblem.replace(/^gcpProjectId /, '')})`;

@@ -14,7 +14,7 @@
  */
 import type { Verdict, VerifyCause, VerifyResult } from '../../delivery/adapter.js';
 import { GrpcCode } from '../../errors.js';
-import type { AdapterDeps, SendOutcome } from '../index.js';
+import type { AdapterDeps, SendOutcome } from '../../delivery/adapter.js';
 import type { PubSubSinkSpec } from '../spec.js';
 import { createPubSubAdapter, type PubSubAdapterOptions } from './adapter.js';
 import { grpcErrorOf } from './classify.js';

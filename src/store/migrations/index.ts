@@ -9,6 +9,7 @@ import { m0003 } from './0003_delivery.js';
 import { m0004 } from './0004_operation_resource.js';
 import { m0005 } from './0005_login_failures.js';
 import { m0006 } from './0006_api_key_ingest_policies.js';
+import { m0007 } from './0007_sink_filtered_count.js';
 
 export interface Migration {
   id: string;
@@ -16,4 +17,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006];
+export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007];

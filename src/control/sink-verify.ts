@@ -7,12 +7,10 @@
  */
 import type { AuditStore } from '../store/store.js';
 import { AuditError, isAuditError } from '../errors.js';
-import type { SinkAdapter, VerifyResult } from './adapter.js';
+import type { AdapterDeps, SinkAdapter, VerifyResult } from '../delivery/adapter.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
-import { sinkKindOf } from '../sinks/spec.js';
-import { createAdapter, driverFor, type AdapterDeps } from '../sinks/index.js';
-import { validateSpec } from './validate-spec.js';
-import { ensureExternalId } from './external-id.js';
+import { sinkRegistry, type SinkRegistry } from '../sinks/registry.js';
+import { ensureExternalId } from '../delivery/external-id.js';
 import { formatEmitTime, newLogId, normalizeRecord, serializeRecord, type AuditRecord, type Principal } from '../record/record.js';
 import { buildDetails } from '../record/operations.js';
 import { validateEmitted } from '../record/schema.js';
@@ -25,6 +23,8 @@ export interface VerifyOptions {
   userEmail?: string;
   /** auditstream's own GCP identity (`Config.gcpServiceAccount`), for a Pub/Sub sink. */
   gcpServiceAccount?: string | undefined;
+  /** The kinds known (default: this build's registry). */
+  registry?: SinkRegistry;
   /** Adapter factory override (tests). */
   createAdapter?: (spec: AuditLogSinkSpec, deps: AdapterDeps) => SinkAdapter;
 }
@@ -49,18 +49,18 @@ export function verifyRecord(sinkName: string, opts: Pick<VerifyOptions, 'princi
 
 /** Writes the test record; never throws for a destination problem (that is the answer). */
 export async function verifySink(store: AuditStore, accountId: string, spec: AuditLogSinkSpec, opts: VerifyOptions = {}): Promise<VerifyResult & { logId?: string }> {
+  const registry = opts.registry ?? sinkRegistry;
   try {
-    validateSpec(spec);
+    registry.validate(spec);
   } catch (err) {
     if (!isAuditError(err)) throw err;
     return { ok: false, cause: /region .* does not match/.test(err.message) ? 'wrong_region' : 'invalid_spec', message: err.message };
   }
-  const kind = sinkKindOf(spec);
-  const driver = driverFor(kind);
-  if (!driver && !opts.createAdapter) return { ok: false, cause: 'unknown', message: `this deployment has no ${kind} adapter` };
+  const driver = registry.driverOf(spec);
+  if (!driver && !opts.createAdapter) return { ok: false, cause: 'unknown', message: 'this deployment has no adapter for that destination' };
   const externalId = await store.transaction((tx) => ensureExternalId(tx, accountId));
   const deps: AdapterDeps = { accountId, sinkName: spec.name, externalId, ...(opts.gcpServiceAccount ? { gcpServiceAccount: opts.gcpServiceAccount } : {}) };
-  const adapter = (opts.createAdapter ?? createAdapter)(spec, deps);
+  const adapter = opts.createAdapter ? opts.createAdapter(spec, deps) : await registry.createAdapter(spec, deps);
   try {
     const record = verifyRecord(spec.name, opts);
     const entry = adapter.encode(accountId, 0, record.log_id, serializeRecord(record));
@@ -70,7 +70,8 @@ export async function verifySink(store: AuditStore, accountId: string, spec: Aud
     );
     const verdict = adapter.classify(outcome, [entry]);
     if (verdict.kind === 'ok') return { ok: true, logId: record.log_id };
-    const explained: VerifyResult = driver?.diagnose?.(outcome, verdict) ?? { ok: false, cause: 'unknown', message: verdict.reason };
+    const loaded = driver ? await registry.load(driver) : undefined;
+    const explained: VerifyResult = loaded?.diagnose?.(outcome, verdict) ?? { ok: false, cause: 'unknown', message: verdict.reason };
     return { ...explained, logId: record.log_id };
   } finally {
     await adapter.close().catch(() => {});

@@ -1,5 +1,5 @@
 /**
- * Sink management, as the Cloud Ops API handlers (Create/Get/GetAll/Update/Delete/Validate
+ * Sink management (the control plane's; the delivery engine only reads the rows), as the Cloud Ops API handlers (Create/Get/GetAll/Update/Delete/Validate
  * AccountAuditLogSink) and the web UI call it. Writes take the handler's `StoreTx`, so the change
  * and its audit record commit together; reads take any `Sql`.
  *
@@ -24,38 +24,41 @@ import { checkVersion, newResourceVersion } from '../resource-version.js';
 import { AuditError, failedPrecondition, notFound } from '../errors.js';
 import type { AuditStore, Sql, StoreTx } from '../store/store.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
-import { sinkKindOf } from '../sinks/spec.js';
-import { validateSpec } from './validate-spec.js';
-import { ensureExternalId } from './external-id.js';
-import type { SinkErrorKind, SinkHealth, SinkRow } from './sql/sink-row.js';
-import { sinkById } from './sql/sink-by-id.js';
-import { sinkByName } from './sql/sink-by-name.js';
-import { sinksOfAccount } from './sql/sinks-of-account.js';
-import { markDeleting } from './sql/mark-deleting.js';
-import { finishDeletion } from './sql/finish-deletion.js';
-import type { ReplayRow } from './sql/replay-row.js';
-import { insertReplay } from './sql/insert-replay.js';
-import { chainHeadSeq } from './sql/chain-head-seq.js';
-import { insertSink } from './sql/insert-sink.js';
-import { updateSinkSpec } from './sql/update-sink-spec.js';
-import { seqRangeStored } from './sql/seq-range-stored.js';
-import { deadLetterSeqRange } from './sql/dead-letter-seq-range.js';
-import { deadLettersOfSink, type DeadLetterRow } from './sql/dead-letters-of-sink.js';
-import { statusOf, type SinkStatus } from './status.js';
-import { leaseTiming } from './lease.js';
-import { sleep } from './retry.js';
+import { sinkRegistry, type SinkRegistry } from '../sinks/registry.js';
+import type { SecretSealer } from '../sinks/driver.js';
+import { secretBox } from '../sinks/secret-box.js';
+import { ensureExternalId } from '../delivery/external-id.js';
+import type { SinkErrorKind, SinkHealth, SinkRow } from '../delivery/sql/sink-row.js';
+import { sinkById } from '../delivery/sql/sink-by-id.js';
+import { sinkByName } from '../delivery/sql/sink-by-name.js';
+import { sinksOfAccount } from '../delivery/sql/sinks-of-account.js';
+import { markDeleting } from '../delivery/sql/mark-deleting.js';
+import { finishDeletion } from '../delivery/sql/finish-deletion.js';
+import type { ReplayRow } from '../delivery/sql/replay-row.js';
+import { insertReplay } from '../delivery/sql/insert-replay.js';
+import { chainHeadSeq } from '../delivery/sql/chain-head-seq.js';
+import { insertSink } from '../delivery/sql/insert-sink.js';
+import { updateSinkSpec } from '../delivery/sql/update-sink-spec.js';
+import { seqRangeStored } from '../delivery/sql/seq-range-stored.js';
+import { deadLetterSeqRange } from '../delivery/sql/dead-letter-seq-range.js';
+import { deadLettersOfSink, type DeadLetterRow } from '../delivery/sql/dead-letters-of-sink.js';
+import { statusOf, type SinkStatus } from '../delivery/status.js';
+import { leaseTiming } from '../delivery/lease.js';
+import { sleep } from '../delivery/retry.js';
 
-export { validateSpec } from './validate-spec.js';
-export { verifySink } from './verify.js';
-export { readExternalId, ensureExternalId } from './external-id.js';
-export type { SinkStatus } from './status.js';
-export type { ReplayRow } from './sql/replay-row.js';
-export { DELETE_WAIT_MS } from './lease.js';
+export { validateSpec } from '../sinks/registry.js';
+export { verifySink } from './sink-verify.js';
+export { readExternalId, ensureExternalId } from '../delivery/external-id.js';
+export type { SinkStatus } from '../delivery/status.js';
+export type { ReplayRow } from '../delivery/sql/replay-row.js';
+export { DELETE_WAIT_MS } from '../delivery/lease.js';
 
 /** A sink as the API shows it (maps onto Temporal's `AccountAuditLogSink`). */
 export interface AuditLogSinkView {
   name: string;
   resourceVersion: string;
+  /** The sink kind (`kinesis`, `pubsub`, `webhook`, ...). */
+  kind: string;
   /** `deleting` between a delete and the moment no holder can send any more. */
   state: 'active' | 'deleting';
   spec: AuditLogSinkSpec;
@@ -77,12 +80,20 @@ export interface SinkDeletion {
   name: string;
 }
 
-function view(row: SinkRow): AuditLogSinkView {
+/** The stored spec as reads show it: every secret value replaced by `"set"`. */
+export function readableSpec(spec: AuditLogSinkSpec, registry: SinkRegistry = sinkRegistry): AuditLogSinkSpec {
+  const driver = registry.driverOf(spec);
+  if (!driver?.secrets) return spec;
+  return { ...spec, [driver.specKey]: driver.secrets.redact(registry.destinationOf(spec, driver)) };
+}
+
+function view(row: SinkRow, registry: SinkRegistry = sinkRegistry): AuditLogSinkView {
   return {
     name: row.name,
     resourceVersion: row.resourceVersion,
+    kind: row.kind,
     state: row.state,
-    spec: row.spec,
+    spec: readableSpec(row.spec, registry),
     health: row.health,
     errorKind: row.errorKind,
     errorMessage: row.errorMessage ?? '',
@@ -93,18 +104,6 @@ function view(row: SinkRow): AuditLogSinkView {
   };
 }
 
-/** Keeps only the spec's known fields (the row stores nothing a client made up). */
-function cleanSpec(spec: AuditLogSinkSpec): AuditLogSinkSpec {
-  const out: AuditLogSinkSpec = { name: spec.name, enabled: spec.enabled };
-  if (spec.kinesisSink) {
-    const k = spec.kinesisSink;
-    out.kinesisSink = { roleName: k.roleName, destinationUri: k.destinationUri, region: k.region };
-  } else if (spec.pubSubSink) {
-    const p = spec.pubSubSink;
-    out.pubSubSink = { serviceAccountId: p.serviceAccountId, topicName: p.topicName, gcpProjectId: p.gcpProjectId };
-  }
-  return out;
-}
 
 async function liveSink(sql: Sql, accountId: string, name: string): Promise<SinkRow> {
   const row = await sinkByName(sql, accountId, name);
@@ -118,17 +117,45 @@ async function liveSink(sql: Sql, accountId: string, name: string): Promise<Sink
  * on (history through `replaySink`). Creates the account's ExternalId on first use.
  * Throws AS_ERR_INVALID_ARGUMENT (spec), AS_ERR_ALREADY_EXISTS (name taken).
  */
-export async function createSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, now = Date.now()): Promise<AuditLogSinkView> {
-  validateSpec(spec);
+export async function createSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, now = Date.now(), opts: SinkServiceOptions = {}): Promise<CreatedSink> {
+  const registry = opts.registry ?? sinkRegistry;
+  registry.validate(spec);
   const existing = await sinkByName(tx, accountId, spec.name);
   if (existing?.state === 'deleting') throw failedPrecondition(`audit log sink ${spec.name} is still being deleted; retry in a few seconds`);
   if (existing) throw new AuditError('AS_ERR_ALREADY_EXISTS', `an audit log sink named ${spec.name} already exists in this account`);
   await ensureExternalId(tx, accountId, now);
   const cursorSeq = await chainHeadSeq(tx, accountId);
-  const clean = cleanSpec(spec);
+  const { spec: clean, kind, shownOnce } = prepare(registry, spec, undefined, opts);
   const id = `snk_${randomBytes(12).toString('hex')}`;
-  await insertSink(tx, { id, accountId, kind: sinkKindOf(clean), spec: clean, resourceVersion: newResourceVersion(), cursorSeq, now });
-  return view((await sinkById(tx, id))!);
+  await insertSink(tx, { id, accountId, kind, spec: clean, resourceVersion: newResourceVersion(), cursorSeq, now });
+  return { ...view((await sinkById(tx, id))!, registry), shownOnce };
+}
+
+/** What the control plane may pass besides the spec (defaults: this build's registry and secret box). */
+export interface SinkServiceOptions {
+  registry?: SinkRegistry;
+  secrets?: SecretSealer;
+  /**
+   * Update only: keep the stored filter when the request cannot express one (the Cloud Ops API's
+   * `AuditLogSinkSpec` has no filter field).
+   */
+  keepFilter?: boolean;
+}
+
+/** A created (or updated) sink, with the secrets generated by this call (shown once). */
+export type CreatedSink = AuditLogSinkView & { shownOnce: Record<string, string> };
+
+/** Cleans a validated spec and seals its secrets (keeping `prev`'s where the request left them out). */
+function prepare(registry: SinkRegistry, spec: AuditLogSinkSpec, prev: AuditLogSinkSpec | undefined, opts: SinkServiceOptions): { spec: AuditLogSinkSpec; kind: string; shownOnce: Record<string, string> } {
+  const clean = registry.clean(spec);
+  const driver = registry.driverOf(clean)!;
+  if (opts.keepFilter && prev?.filter) clean.filter = prev.filter;
+  if (!driver.secrets) return { spec: clean, kind: driver.kind, shownOnce: {} };
+  const prevDriver = prev ? registry.driverOf(prev) : undefined;
+  const prevDest = prev && prevDriver === driver ? registry.destinationOf(prev, driver) : undefined;
+  const sealed = driver.secrets.seal(registry.destinationOf(clean, driver), prevDest, opts.secrets ?? secretBox());
+  (clean as unknown as Record<string, unknown>)[driver.specKey] = sealed.spec;
+  return { spec: clean, kind: driver.kind, shownOnce: sealed.shownOnce };
 }
 
 /**
@@ -136,13 +163,14 @@ export async function createSink(tx: StoreTx, accountId: string, spec: AuditLogS
  * stops delivery where it is, and a new destination continues from there. An empty
  * `resourceVersion` skips the concurrency check. Throws NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT.
  */
-export async function updateSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, resourceVersion: string, now = Date.now()): Promise<AuditLogSinkView> {
-  validateSpec(spec);
+export async function updateSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, resourceVersion: string, now = Date.now(), opts: SinkServiceOptions = {}): Promise<CreatedSink> {
+  const registry = opts.registry ?? sinkRegistry;
+  registry.validate(spec);
   const row = await liveSink(tx, accountId, spec.name);
   checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${spec.name}`);
-  const clean = cleanSpec(spec);
-  await updateSinkSpec(tx, row.id, sinkKindOf(clean), clean, newResourceVersion(), now);
-  return view((await sinkById(tx, row.id))!);
+  const { spec: clean, kind, shownOnce } = prepare(registry, spec, row.spec, opts);
+  await updateSinkSpec(tx, row.id, kind, clean, newResourceVersion(), now);
+  return { ...view((await sinkById(tx, row.id))!, registry), shownOnce };
 }
 
 /**
@@ -199,6 +227,13 @@ export async function getSink(sql: Sql, accountId: string, name: string): Promis
   return view(row);
 }
 
+/** The spec as stored (secrets sealed), for Verify: never returned to a caller. */
+export async function storedSpec(sql: Sql, accountId: string, name: string): Promise<AuditLogSinkSpec> {
+  const row = await sinkByName(sql, accountId, name);
+  if (!row) throw notFound(`audit log sink ${name} not found`);
+  return row.spec;
+}
+
 /** Page size bounds for listSinks: 0 means the default (100); at most 1000. */
 export const MAX_SINK_PAGE_SIZE = 1000;
 
@@ -218,7 +253,7 @@ export async function listSinks(sql: Sql, accountId: string, pageSize: number, p
   const rows = await sinksOfAccount(sql, accountId, after, size + 1);
   const page = rows.slice(0, size);
   const nextPageToken = rows.length > size ? `s1.${Buffer.from(page[page.length - 1]!.name, 'utf8').toString('base64url')}` : '';
-  return { sinks: page.map(view), nextPageToken };
+  return { sinks: page.map((r) => view(r)), nextPageToken };
 }
 
 /** Status for the UI (health, last success, backlog, lag, dead letters, expired, replays). */

@@ -1,0 +1,90 @@
+/**
+ * The contract of one sink kind. A kind is one folder under src/sinks/ exporting a `SinkDriver`,
+ * plus one line in the registry (src/sinks/index.ts). Everything kind-specific the rest of
+ * auditstream needs — parsing and validating its spec, cleaning it, describing the destination,
+ * limits, the adapter, reading its answers, Verify's diagnosis, setup instructions, CLI flags,
+ * secrets — goes through this interface, so the control plane, the CLI and the delivery engine
+ * name no kind.
+ */
+import type { Config } from '../config.js';
+import type { AdapterDeps, SendOutcome, SinkAdapter, SinkDestinations, SinkLimits, Verdict, VerifyResult } from '../delivery/adapter.js';
+
+/** The spec key of a destination (`kinesisSink`, `pubSubSink`, `webhookSink`, ...). */
+export type DestinationKey = keyof SinkDestinations & string;
+
+/** What `setup` may use. */
+export interface SetupContext {
+  /** The account's ExternalId (created on first use). */
+  externalId(): Promise<string>;
+  /** The operator's settings a kind's instructions name (src/config.ts). */
+  settings: Pick<Config, 'awsPrincipalArn' | 'cfnTemplateUrl' | 'gcpServiceAccount'>;
+}
+
+/** One CLI option of `auditstream sinks create|update`. */
+export interface CliFlag {
+  /** Commander syntax, e.g. `--webhook-url <url>`. */
+  flags: string;
+  description: string;
+  /** May be given several times (collected into an array). */
+  repeatable?: boolean;
+}
+
+/** Parsed CLI options: commander's camelCase names. */
+export type CliValues = Record<string, string | string[] | boolean | undefined>;
+
+/** Secrets handling of a kind that has some (webhook signing secrets, header values). */
+export interface SecretHandling<S> {
+  /**
+   * Before storing: generates what the kind needs on create, keeps what `prev` had when the
+   * request leaves it out, and seals every secret value. `shownOnce` is returned to the caller
+   * of the create/rotate only (e.g. `{ signing_secret: 'whsec_...' }`).
+   */
+  seal(spec: S, prev: S | undefined, box: SecretSealer): { spec: S; shownOnce: Record<string, string> };
+  /** The read form: every secret value replaced by `"set"`. */
+  redact(spec: S): S;
+}
+
+/** Seals and opens secret values at rest (src/sinks/secret-box.ts). */
+export interface SecretSealer {
+  seal(plain: string): string;
+  open(sealed: string): string;
+  isSealed(value: string): boolean;
+}
+
+/** The heavy half of a kind, loaded on first use (`SinkDriver.load`). */
+export interface LoadedDriver<S = unknown> {
+  /** Builds an adapter; no network I/O here (credentials are fetched on the first send). */
+  create(spec: S, deps: AdapterDeps): SinkAdapter;
+  /** Turns a failed Verify send into the cause a UI names; without it, `unknown` with the verdict's reason. */
+  diagnose?(outcome: SendOutcome, verdict: Verdict): VerifyResult;
+}
+
+export interface SinkDriver<S = unknown> {
+  /** Stored in the sink row (`kind`) and shown by status, e.g. `webhook`. */
+  readonly kind: string;
+  /** The spec key of this destination, e.g. `webhookSink`. */
+  readonly specKey: DestinationKey;
+  /** Its snake_case form, in messages and `/api/v1` bodies, e.g. `webhook_sink`. */
+  readonly wireKey: string;
+  /** Temporal's `AuditLogSinkSpec` carries it, so the Cloud Ops API serves it too. */
+  readonly opsApi: boolean;
+  readonly limits: SinkLimits;
+  /** A request's destination object (camelCase keys) as this kind's spec; no validation. */
+  parse(raw: Record<string, unknown>): S;
+  /** Throws AS_ERR_INVALID_ARGUMENT naming the field (`${field}.<name>`) and the rule. */
+  validate(spec: S, field: string): void;
+  /** Only the known fields (the row stores nothing a client made up). */
+  clean(spec: S): S;
+  /** The destination in one line, for audit details (`sink_destination`). */
+  describe(spec: S): string;
+  /**
+   * Loads the kind's adapter code (the SDKs it needs), on first use: the CLI and the control
+   * plane's validation never pay for them.
+   */
+  load(): Promise<LoadedDriver<S>>;
+  /** What the customer must set up on their side (CloudFormation, gcloud commands, nothing). */
+  setup(spec: S, sinkName: string, ctx: SetupContext): Promise<Record<string, unknown>>;
+  /** CLI options and how they make (or change) this kind's spec; undefined when none of them is given. */
+  cli: { flags: CliFlag[]; fromFlags(values: CliValues, prev: S | undefined): S | undefined };
+  secrets?: SecretHandling<S>;
+}
