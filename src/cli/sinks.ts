@@ -56,6 +56,8 @@ interface SpecFlags {
   pubsubServiceAccount?: string;
   disabled?: boolean;
   enabled?: boolean;
+  /** auditstream extension, set through /api/v1/audit-log-sinks/:name/extensions; undefined: unchanged. */
+  kinesisAggregate?: boolean;
 }
 
 function specFrom(name: string, f: SpecFlags, base?: Record<string, unknown>): Record<string, unknown> {
@@ -86,7 +88,16 @@ function withSpecFlags(cmd: Command): Command {
     .option('--kinesis-region <region>', "the stream's region")
     .option('--pubsub-topic <id>', 'Pub/Sub topic id')
     .option('--pubsub-project <id>', 'GCP project of the topic')
-    .option('--pubsub-service-account <email>', 'service account auditstream impersonates to publish');
+    .option('--pubsub-service-account <email>', 'service account auditstream impersonates to publish')
+    .option('--kinesis-aggregate', 'pack records in the KPL aggregated format (Kinesis only; consumers must deaggregate, see README)')
+    .option('--no-kinesis-aggregate', 'one Kinesis record per audit record (the default)');
+}
+
+/** Sets the sink's extension settings when a flag asked for one (audited like any update). */
+async function setExtensions(t: ApiTarget, name: string, spec: Record<string, unknown>, f: SpecFlags): Promise<void> {
+  if (f.kinesisAggregate === undefined) return;
+  if (!spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate / --no-kinesis-aggregate apply to Kinesis sinks only');
+  await call(t, 'POST', `/api/v1/audit-log-sinks/${enc(name)}/extensions`, { kinesis_aggregate: f.kinesisAggregate });
 }
 
 const enc = encodeURIComponent;
@@ -124,7 +135,19 @@ export function addSinkCommands(program: Command, io: Io): void {
     .option('--disabled', 'create it paused')
     .action(async (name: string, f: SpecFlags) => {
       const t = target();
-      await call(t, 'POST', '/cloud/audit-log-sinks', { spec: specFrom(name, f), async_operation_id: randomUUID() });
+      const spec = specFrom(name, f);
+      if (f.kinesisAggregate === true && !spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate applies to Kinesis sinks only');
+      if (f.kinesisAggregate !== true) {
+        await call(t, 'POST', '/cloud/audit-log-sinks', { spec, async_operation_id: randomUUID() });
+      } else {
+        // Created paused, aggregation set, then enabled: no record goes out unaggregated.
+        await call(t, 'POST', '/cloud/audit-log-sinks', { spec: { ...spec, enabled: false }, async_operation_id: randomUUID() });
+        await setExtensions(t, name, spec, f);
+        if (spec['enabled'] === true) {
+          const current = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
+          await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec: { ...current.spec, enabled: true }, resource_version: current.resourceVersion, async_operation_id: randomUUID() });
+        }
+      }
       await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
     });
 
@@ -137,6 +160,7 @@ export function addSinkCommands(program: Command, io: Io): void {
       const current = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
       const spec = specFrom(name, { ...f, ...(f.disable ? { disabled: true } : {}), ...(f.enable ? { enabled: true } : {}) }, current.spec);
       await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec, resource_version: f.resourceVersion ?? current.resourceVersion, async_operation_id: randomUUID() });
+      await setExtensions(t, name, spec, f);
       await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
     });
 

@@ -152,6 +152,8 @@ export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/dead-letters', rule: 'GetAccountAuditLogSink' },
   { method: 'POST', url: '/api/v1/audit-log-sinks/:name/dead-letters/replay', rule: 'ReplayAccountAuditLogSink', audited: true },
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/setup', rule: 'GetAccountAuditLogSink' },
+  { method: 'GET', url: '/api/v1/audit-log-sinks/:name/extensions', rule: 'GetAccountAuditLogSink' },
+  { method: 'POST', url: '/api/v1/audit-log-sinks/:name/extensions', rule: 'UpdateAccountAuditLogSink', audited: true },
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },

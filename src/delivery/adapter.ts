@@ -78,6 +78,12 @@ export type VerifyCause =
 export interface SinkAdapter {
   readonly kind: 'kinesis' | 'pubsub';
   readonly limits: SinkLimits;
+  /**
+   * What the destination counts for `entries` sent in one call, when that is not one record per
+   * entry and `entrySize` bytes each (Kinesis with KPL aggregation packs many entries into one
+   * Kinesis record). The adaptive rate (`recordsPerSecond`, `bytesPerSecond`) is charged this.
+   */
+  units?(entries: readonly EncodedEntry[]): { records: number; bytes: number };
   /** Encodes one stored record (its JSON text as stored, seed key order). */
   encode(accountId: string, seq: number, logId: string, recordJson: string): EncodedEntry;
   /**

@@ -82,6 +82,7 @@ function validateKinesis(k: KinesisSinkSpec): void {
   const uri = str(k.destinationUri, 'spec.kinesis_sink.destination_uri');
   const arn = parseStreamArn(uri);
   if (!arn.ok) throw invalid(`spec.kinesis_sink.destination_uri ${arn.message}`);
+  if (k.aggregate !== undefined && typeof k.aggregate !== 'boolean') throw invalid('spec.kinesis_sink.aggregate must be true or false');
   const region = str(k.region, 'spec.kinesis_sink.region');
   if (!AWS_REGION_PATTERN.test(region)) throw invalid(`spec.kinesis_sink.region "${region}" is not an AWS region code like us-east-1`);
   if (region !== arn.value.region) {

@@ -91,7 +91,8 @@ export async function deliverBatch(
   let throttles = 0;
   while (toSend.length > 0) {
     host.checkRunning();
-    const wait = host.rate.reserve(toSend.length, toSend.reduce((n, e) => n + entrySize(e), 0));
+    const units = adapter.units?.(toSend) ?? { records: toSend.length, bytes: toSend.reduce((n, e) => n + entrySize(e), 0) };
+    const wait = host.rate.reserve(units.records, units.bytes);
     if (wait > 0) {
       await host.backoffWait(wait);
       continue;

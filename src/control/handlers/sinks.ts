@@ -44,7 +44,8 @@ export function sinkMessage(v: AuditLogSinkView): PlainMessage<temporal.api.clou
     name: v.name,
     resourceVersion: v.resourceVersion,
     state: v.state === 'deleting' ? 'RESOURCE_STATE_DELETING' : 'RESOURCE_STATE_ACTIVE',
-    spec: { ...v.spec },
+    // The Ops API's KinesisSpec has no `aggregate` (an auditstream extension: /api/v1/audit-log-sinks/:name/extensions).
+    spec: { ...v.spec, ...(v.spec.kinesisSink ? { kinesisSink: { roleName: v.spec.kinesisSink.roleName, destinationUri: v.spec.kinesisSink.destinationUri, region: v.spec.kinesisSink.region } } : {}) },
     health: v.health === 'ok' ? 'HEALTH_OK' : (HEALTH[v.errorKind ?? 'internal'] ?? 'HEALTH_ERROR_INTERNAL'),
     errorMessage: v.health === 'ok' ? '' : v.errorMessage,
   };
