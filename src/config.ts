@@ -10,6 +10,9 @@ import { parseMetricsAccess, type MetricsAccess } from './api/metrics-access.js'
 /** The embedded default: a SQLite file under the data directory. */
 export const DEFAULT_DATABASE_URL = './data/auditstream.db';
 
+/** AUDITSTREAM_FLUSH_INTERVAL_MS's default: the longest a record waits in a sink batch. */
+export const DEFAULT_FLUSH_INTERVAL_MS = 50;
+
 export interface Config {
   host: string;
   httpPort: number;
@@ -102,7 +105,9 @@ export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'
     retentionDays: 30,
     trustedProxiesText: '',
     ingestToken: undefined,
-    flushIntervalMs: 1000,
+    // 50 ms: between the KPL's 100 ms RecordMaxBufferedTime and the Pub/Sub client's 10 ms
+    // maxMilliseconds; provider quotas count records and bytes, not calls (README, Streaming).
+    flushIntervalMs: DEFAULT_FLUSH_INTERVAL_MS,
     signingKeyPath: '',
     logLevel: 'info',
     maxRecordBytes: 256 * 1024,

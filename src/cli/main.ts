@@ -57,7 +57,7 @@ export function buildProgram(io: Io = stdio): Command {
     ['--retention-days <n>', 'retentionDays', 'days records are kept (default 30)'],
     ['--trusted-proxies <cidrs>', 'trustedProxies', 'CIDR list of proxies trusted in X-Forwarded-For'],
     ['--ingest-token <token>', 'ingestToken', 'bearer token for POST /api/v1/audit-logs besides API keys'],
-    ['--flush-interval-ms <ms>', 'flushIntervalMs', 'longest a record waits in a sink batch (default 1000)'],
+    ['--flush-interval-ms <ms>', 'flushIntervalMs', 'longest a record waits in a sink batch (default 50)'],
     ['--signing-key <file>', 'signingKey', 'Ed25519 PEM key that signs chain checkpoints (default generated in the data dir)'],
     ['--log-level <level>', 'logLevel', 'pino level (default info)'],
     ['--metrics-access <who>', 'metricsAccess', 'who may read /metrics: loopback (default), open, or token:<secret>'],

@@ -3,7 +3,8 @@
  *
  * It reads the account's chain page by page from the cursor (never more than about two batches
  * in memory, however large the backlog; the next batch is read while the current one is in
- * flight), encodes with the adapter, and sends a batch when it is
+ * flight; and beyond one page per sink, all workers' read-ahead within one shared budget,
+ * read-budget.ts), encodes with the adapter, and sends a batch when it is
  * full (the adapter's count and byte limits, and the adaptive rate's share) or when its oldest
  * record has waited `flushIntervalMs`. Each batch is sent until the destination acknowledged all
  * of it — resending from the first failed entry of each partition key after a partial failure,
@@ -25,13 +26,15 @@ import type { Logger } from '../log.js';
 import { AdaptiveRate } from './rate.js';
 import { sleep, type BackoffPolicy } from './retry.js';
 import { entrySize } from './batcher.js';
-import { commitBatch, LeaseLostError } from './cursor.js';
+import { LeaseLostError } from './cursor.js';
+import { CursorCommitter } from './cursor-committer.js';
 import { readForSend, type Lease, type LeaseTiming } from './lease.js';
 import type { SinkRow } from './sql/sink-row.js';
 import { LeaseKeeper, StopSignal } from './lease-keeper.js';
 import { encodePending, planBatch, type Pending } from './batch-plan.js';
 import { deliverBatch, SinkErrorReporter } from './verdict-loop.js';
 import { replayStep, type ReplayHost } from './replay.js';
+import type { ReadBudget } from './read-budget.js';
 
 export interface WorkerContext {
   store: AuditStore;
@@ -42,6 +45,8 @@ export interface WorkerContext {
   idlePollMs: number;
   /** Records read from the store per page. */
   pageSize: number;
+  /** The process-wide bound on read-ahead, shared by every worker (read-budget.ts). */
+  readBudget: ReadBudget;
   backoff: BackoffPolicy;
   fatalBackoff: BackoffPolicy;
   /** Consecutive transient failures before the sink's status turns to error. */
@@ -71,11 +76,12 @@ export class SinkWorker implements ReplayHost {
   private readonly keeper: LeaseKeeper;
   /** The current wait's controller; `wake`/`recheck` abort it. */
   private waitCtl: AbortController | undefined;
-  private waitKind: 'idle' | 'backoff' | undefined;
+  private waitKind: 'idle' | 'linger' | 'backoff' | undefined;
   private recheckWanted = false;
   private done: Promise<void> | undefined;
-  /** Last seq acknowledged (what the row's cursor says after our last commit). */
+  /** Last seq acknowledged by the destination (the row's cursor follows once `committer` has committed it). */
   private cursor: number;
+  private readonly committer: CursorCommitter;
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -93,6 +99,7 @@ export class SinkWorker implements ReplayHost {
     this.spec = JSON.stringify(row.spec);
     this.cursor = row.cursorSeq;
     this.errors = new SinkErrorReporter(ctx.store, lease, ctx.errorAfterAttempts, ctx.logger);
+    this.committer = new CursorCommitter(ctx.store, lease);
     this.keeper = new LeaseKeeper(
       ctx.store,
       lease,
@@ -160,6 +167,8 @@ export class SinkWorker implements ReplayHost {
       if (!(err instanceof StopSignal || err instanceof LeaseLostError)) log?.error({ err }, 'sink worker failed');
       else log?.debug({ why: err.message }, 'sink worker stopping');
     } finally {
+      // What was acknowledged is committed while the lease is still ours (a failure here only means a resend).
+      await this.committer.flush().catch((err: unknown) => log?.debug({ err }, 'last cursor commit failed; the next holder resends'));
       this.keeper.stop();
       await this.adapter?.close().catch(() => {});
       // Released only now that no send of ours is in flight: this is what awaitSinkDeleted waits for.
@@ -180,7 +189,7 @@ export class SinkWorker implements ReplayHost {
   }
 
   /** Waits `ms`, ended early by stop, lease loss, `recheck`, and (for idle waits) `wake`. */
-  private async wait(ms: number, kind: 'idle' | 'backoff'): Promise<void> {
+  private async wait(ms: number, kind: 'idle' | 'linger' | 'backoff'): Promise<void> {
     if (this.stopping) return;
     const ctl = new AbortController();
     this.waitCtl = ctl;
@@ -239,18 +248,49 @@ export class SinkWorker implements ReplayHost {
     let adapter = await this.ensureAdapter();
     // Read but not yet acknowledged, in chain order; `lastRead` is the last seq in it (or the cursor).
     const buf = { pending: [] as Pending[], bytes: 0, lastRead: this.cursor, caughtUp: false };
-    /** Reads one page into `buf`. */
-    const readPage = async (): Promise<void> => {
+    const budget = this.ctx.readBudget;
+    /** Replaces what `buf` holds, keeping the shared budget's count. */
+    const keep = (pending: Pending[]): void => {
+      const bytes = pending.reduce((n, p) => n + entrySize(p.entry), 0);
+      budget.release(buf.bytes - bytes);
+      buf.pending = pending;
+      buf.bytes = bytes;
+    };
+    /**
+     * Reads one page into `buf`; false when the shared read-ahead budget is spent (a worker
+     * holding nothing always reads, so every sink progresses).
+     */
+    const readPage = async (): Promise<boolean> => {
+      if (buf.pending.length > 0 && !budget.available()) return false;
       const page = await this.ctx.store.readChainBodies(this.accountId, buf.lastRead + 1, this.ctx.pageSize);
       const now = Date.now();
+      let bytes = 0;
       for (const r of page) {
         const p = encodePending(adapter, this.accountId, r, now);
         buf.pending.push(p);
-        buf.bytes += entrySize(p.entry);
+        bytes += entrySize(p.entry);
         buf.lastRead = r.seq;
       }
+      buf.bytes += bytes;
+      budget.take(bytes);
       buf.caughtUp = page.length < this.ctx.pageSize;
+      return true;
     };
+    try {
+      await this.deliverLoop(buf, readPage, keep, () => adapter, (a) => (adapter = a));
+    } finally {
+      budget.release(buf.bytes);
+    }
+  }
+
+  private async deliverLoop(
+    buf: { pending: Pending[]; bytes: number; lastRead: number; caughtUp: boolean },
+    readPage: () => Promise<boolean>,
+    keep: (pending: Pending[]) => void,
+    current: () => SinkAdapter,
+    setAdapter: (a: SinkAdapter) => void,
+  ): Promise<void> {
+    let adapter = current();
     /** Whether `buf` holds a batch's worth beyond its first `from` entries. */
     const holdsBatch = (from: number): boolean => {
       const limits = adapter.limits;
@@ -258,57 +298,64 @@ export class SinkWorker implements ReplayHost {
     };
     for (;;) {
       this.checkRunning();
+      this.committer.check();
       if (this.recheckWanted) {
         this.recheckWanted = false;
         await this.keeper.checkNow();
       }
       adapter = await this.ensureAdapter();
+      setAdapter(adapter);
       const limits = adapter.limits;
-      // Read while less than a batch is buffered: memory stays bounded by two batches plus a page.
-      if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) await readPage();
+      // Read while less than a batch is buffered: memory stays bounded by two batches plus a page,
+      // and all workers' read-ahead by the shared budget (`starved`: it is spent, send what we hold).
+      let starved = false;
+      if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) starved = !(await readPage());
       if (buf.pending.length === 0) {
         if (await replayStep(this, adapter)) continue;
         await this.wait(this.ctx.idlePollMs, 'idle');
         continue;
       }
       const plan = planBatch(buf.pending, limits, this.rate);
-      if (!plan.full) {
+      if (!plan.full && !(starved && !buf.caughtUp)) {
         if (!buf.caughtUp && buf.bytes < limits.maxBatchBytes) continue;
         const first = buf.pending[0]!;
         const due = Math.min(first.storedAt, first.seenAt) + this.ctx.flushIntervalMs;
         const now = Date.now();
         if (now < due) {
-          await this.wait(due - now, 'idle');
+          // Not ended by `notify`: what arrives meanwhile is read once, when the batch is due,
+          // rather than one store read per append.
+          await this.wait(due - now, 'linger');
           buf.caughtUp = false;
           continue;
         }
       }
       const batch = buf.pending.slice(0, plan.take);
+      await this.committer.room();
       const delivering = deliverBatch(this, adapter, batch, async (delivered, dead) => {
         const last = batch[batch.length - 1]!.seq;
-        await commitBatch(this.ctx.store, this.lease, { lastSeq: last, delivered, deadLetters: dead });
+        // Committed in the background (cursor-committer.ts): the next batch goes without waiting for it.
+        this.committer.add({ lastSeq: last, delivered, deadLetters: dead });
         this.cursor = last;
       });
       // While the batch is in flight, read the next one, so that it can go as soon as this one is
       // acknowledged: reading the store then costs no delivery time. Only reads: the cursor moves
       // in `deliverBatch` alone, after the acknowledgement.
       const readingAhead = (async () => {
-        while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) await readPage();
+        while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) if (!(await readPage())) break;
       })();
       const [sent, read] = await Promise.allSettled([delivering, readingAhead]);
       if (sent.status === 'rejected') throw sent.reason;
       if (!sent.value) {
         // The destination changed: what was encoded for the old one is dropped and read again.
         adapter = await this.ensureAdapter();
-        buf.pending = [];
-        buf.bytes = 0;
+        setAdapter(adapter);
+        keep([]);
         buf.lastRead = this.cursor;
         buf.caughtUp = false;
         continue;
       }
       if (read.status === 'rejected') throw read.reason;
-      buf.pending = buf.pending.slice(plan.take);
-      buf.bytes = buf.pending.reduce((n, p) => n + entrySize(p.entry), 0);
+      keep(buf.pending.slice(plan.take));
     }
   }
 }
