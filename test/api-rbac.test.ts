@@ -44,7 +44,7 @@ const externalRecord = () => ({
 });
 
 /** The operation a denied call is recorded under: the mutation's own, else the rule's name. */
-const DENIED_OPERATION: Record<string, string> = { ReissueInvitation: 'InviteUsers', ReplayAccountAuditLogSink: 'UpdateAccount' };
+const DENIED_OPERATION: Record<string, string> = { ReissueInvitation: 'InviteUsers', ReplayAccountAuditLogSink: 'UpdateAccount', UpdateAccountAuditLogSink: 'UpdateAccount' };
 
 for (const engine of engines()) {
   describe(`/api/v1 access from the table: ${engine}`, () => {
