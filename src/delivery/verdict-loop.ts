@@ -69,13 +69,14 @@ export class SinkErrorReporter {
 /**
  * Sends `batch` until every entry is acknowledged or dead-lettered, then calls `commit` with the
  * number delivered and the dead letters (in seq order). Returns false (committing nothing) when
- * the destination changed mid-way.
+ * the destination changed mid-way. `onSendStarted` is called once the first send call was made.
  */
 export async function deliverBatch(
   host: VerdictLoopHost,
   adapter: SinkAdapter,
   batch: readonly Pending[],
   commit: (delivered: number, dead: DeadLetter[]) => Promise<void>,
+  onSendStarted?: () => void,
 ): Promise<boolean> {
   const limits = adapter.limits;
   const dead: DeadLetter[] = [];
@@ -99,7 +100,9 @@ export async function deliverBatch(
     }
     if (!(await host.preSend())) return false;
     const signal = host.sendSignal();
-    const outcome = await adapter.send(toSend, signal).then(
+    const sending = adapter.send(toSend, signal);
+    onSendStarted?.();
+    const outcome = await sending.then(
       (value: unknown) => ({ value }),
       (error: unknown) => ({ error }),
     );

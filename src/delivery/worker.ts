@@ -36,6 +36,8 @@ import { deliverBatch, SinkErrorReporter } from './verdict-loop.js';
 import { replayStep, type ReplayHost } from './replay.js';
 import type { ReadBudget } from './read-budget.js';
 
+const noop = (): void => {};
+
 export interface WorkerContext {
   store: AuditStore;
   timing: LeaseTiming;
@@ -331,16 +333,28 @@ export class SinkWorker implements ReplayHost {
       }
       const batch = buf.pending.slice(0, plan.take);
       await this.committer.room();
-      const delivering = deliverBatch(this, adapter, batch, async (delivered, dead) => {
-        const last = batch[batch.length - 1]!.seq;
-        // Committed in the background (cursor-committer.ts): the next batch goes without waiting for it.
-        this.committer.add({ lastSeq: last, delivered, deadLetters: dead });
-        this.cursor = last;
-      });
+      let sendStarted!: () => void;
+      const started = new Promise<void>((resolve) => (sendStarted = resolve));
+      const delivering = deliverBatch(
+        this,
+        adapter,
+        batch,
+        async (delivered, dead) => {
+          const last = batch[batch.length - 1]!.seq;
+          // Committed in the background (cursor-committer.ts): the next batch goes without waiting for it.
+          this.committer.add({ lastSeq: last, delivered, deadLetters: dead });
+          this.cursor = last;
+        },
+        sendStarted,
+      );
       // While the batch is in flight, read the next one, so that it can go as soon as this one is
       // acknowledged: reading the store then costs no delivery time. Only reads: the cursor moves
-      // in `deliverBatch` alone, after the acknowledgement.
+      // in `deliverBatch` alone, after the acknowledgement. It starts once the send is under way
+      // (and a turn of the event loop later): SQLite reads are synchronous, and reading first
+      // would hold the batch back.
       const readingAhead = (async () => {
+        await Promise.race([started, delivering.then(noop, noop)]);
+        await new Promise<void>((resolve) => setImmediate(resolve));
         while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) if (!(await readPage())) break;
       })();
       const [sent, read] = await Promise.allSettled([delivering, readingAhead]);
