@@ -279,20 +279,24 @@ export class SinkWorker implements ReplayHost {
       return true;
     };
     try {
-      await this.deliverLoop(buf, readPage, keep, () => adapter, (a) => (adapter = a));
+      await this.deliverLoop(buf, readPage, keep, adapter, (a) => (adapter = a));
     } finally {
       budget.release(buf.bytes);
     }
   }
 
+  /**
+   * The read-plan-send loop over `buf` (what `loop` set up). `setAdapter` tells `readPage` which
+   * adapter encodes, after a destination change.
+   */
   private async deliverLoop(
     buf: { pending: Pending[]; bytes: number; lastRead: number; caughtUp: boolean },
     readPage: () => Promise<boolean>,
     keep: (pending: Pending[]) => void,
-    current: () => SinkAdapter,
+    first: SinkAdapter,
     setAdapter: (a: SinkAdapter) => void,
   ): Promise<void> {
-    let adapter = current();
+    let adapter = first;
     /** Whether `buf` holds a batch's worth beyond its first `from` entries. */
     const holdsBatch = (from: number): boolean => {
       const limits = adapter.limits;
