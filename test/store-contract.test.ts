@@ -208,9 +208,8 @@ for (const engine of engines()) {
         /refused/,
       );
       assert.deepEqual((await store.sql.all<{ k: string }>('SELECT k FROM relaxed_probe ORDER BY k')).map((r) => r.k), ['kept']);
-      // Records committed afterwards are durable again, on every path.
-      assert.equal(await store.transaction(level), full);
-      await store.append({ accountId: 'acct-relaxed', records: [makeRecord()], ingestedBy: null });
+      // Commits afterwards are durable again, after a rolled-back one too. (No records appended
+      // here: the retention test below counts the accounts of this shared store.)
       assert.equal(await store.transaction(level), full);
     });
 
