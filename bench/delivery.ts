@@ -13,8 +13,11 @@
  *   BENCH_DELIVERY_ONLY             comma list of latency,throughput,memory (default all)
  *   BENCH_DELIVERY_SINKS            kinesis,pubsub (default both)
  *   BENCH_DELIVERY_LATENCY_SECONDS  seconds of steady appends per latency run (default 12)
- *   BENCH_DELIVERY_RATES            rate@accounts for latency (default 100@1,2000@1,2000@4)
- *   BENCH_DELIVERY_FLUSH_MS         flush intervals for latency (default 1000,100)
+ *   BENCH_DELIVERY_RATES            rate@accounts for latency (default 2000@4): each runs the floor
+ *                                   (one PutRecords / Publish per append, no engine) and the engine
+ *                                   at its defaults, in the same run
+ *   BENCH_DELIVERY_FLUSH_MS         further flush intervals for the engine's latency (default none)
+ *   BENCH_DELIVERY_AGG_RATES        rate@accounts for Kinesis with KPL aggregation (default 2000@1)
  *   BENCH_DELIVERY_RECORDS          backlog per throughput round, both sinks (default 10000 for
  *                                   Kinesis, 100000 for Pub/Sub)
  *   BENCH_DELIVERY_PUBSUB_RECORDS   backlog per throughput round for Pub/Sub only (overrides the above)
@@ -57,8 +60,10 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
   const sinks = opts.sinks ?? (envList('BENCH_DELIVERY_SINKS') as SinkKind[] | undefined) ?? ['kinesis', 'pubsub'];
   const latencySeconds = opts.latencySeconds ?? Number(process.env['BENCH_DELIVERY_LATENCY_SECONDS'] ?? 12);
   // rate@accounts: the rate spread over that many accounts (one sink each).
-  const rates = opts.rates ?? envList('BENCH_DELIVERY_RATES') ?? ['100@1', '2000@1', '2000@4'];
-  const flushMs = opts.flushMs ?? (envList('BENCH_DELIVERY_FLUSH_MS')?.map(Number) ?? [1000, 100]);
+  const rates = opts.rates ?? envList('BENCH_DELIVERY_RATES') ?? ['2000@4'];
+  // Flush intervals besides the default (engine only); none by default.
+  const flushMs = opts.flushMs ?? (envList('BENCH_DELIVERY_FLUSH_MS')?.map(Number) ?? []);
+  const aggRates = envList('BENCH_DELIVERY_AGG_RATES') ?? ['2000@1'];
   // Backlog per throughput round: small for Kinesis (moto's shard slows down as it fills), larger
   // for Pub/Sub (the emulator drains 10,000 records in well under a second).
   const recordsEnv = process.env['BENCH_DELIVERY_RECORDS'];
@@ -92,8 +97,20 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
       }
       store = await SqliteStore.open(join(dir, 'bench.db'));
       let runId = 0;
-      if (only.includes('latency'))
-        for (const f of flushMs) for (const kind of sinks) for (const ra of rates) results.latency.push(await latencyRun(store, kind, Number(ra.split('@')[0]), Number(ra.split('@')[1] ?? 1), f, latencySeconds, moto, emulator, ++runId));
+      if (only.includes('latency')) {
+        // Per sink kind: the floor (one direct call per append) and the engine at its defaults in
+        // the same run, then any other flush intervals asked for, then (Kinesis) one account at
+        // the aggregation rate with KPL aggregation.
+        for (const kind of sinks)
+          for (const ra of rates) {
+            const [r, a] = [Number(ra.split('@')[0]), Number(ra.split('@')[1] ?? 1)];
+            results.latency.push(await latencyRun(store, kind, r, a, undefined, latencySeconds, moto, emulator, ++runId, 'floor'));
+            results.latency.push(await latencyRun(store, kind, r, a, undefined, latencySeconds, moto, emulator, ++runId, 'engine'));
+            for (const f of flushMs) results.latency.push(await latencyRun(store, kind, r, a, f, latencySeconds, moto, emulator, ++runId, 'engine'));
+          }
+        if (sinks.includes('kinesis'))
+          for (const ra of aggRates) results.latency.push(await latencyRun(store, 'kinesis', Number(ra.split('@')[0]), Number(ra.split('@')[1] ?? 1), undefined, latencySeconds, moto, emulator, ++runId, 'aggregate'));
+      }
       if (only.includes('throughput')) for (const kind of sinks) results.throughput.push(await throughputRun(dir, kind, recordsFor(kind), rounds, Math.min(recordsFor(kind), 10_000), moto, emulator));
       await store.close();
       store = undefined;

@@ -13,6 +13,9 @@ import type { EndpointEnv } from './sinks/pubsub/endpoint.js';
 /** The embedded default: a SQLite file under the data directory. */
 export const DEFAULT_DATABASE_URL = './data/auditstream.db';
 
+/** AUDITSTREAM_FLUSH_INTERVAL_MS's default: the longest a record waits in a sink batch. */
+export const DEFAULT_FLUSH_INTERVAL_MS = 50;
+
 export interface Config {
   host: string;
   httpPort: number;
@@ -165,7 +168,9 @@ export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'
     retentionDays: 30,
     trustedProxiesText: '',
     ingestToken: undefined,
-    flushIntervalMs: 1000,
+    // 50 ms: between the KPL's 100 ms RecordMaxBufferedTime and the Pub/Sub client's 10 ms
+    // maxMilliseconds; provider quotas count records and bytes, not calls (README, Streaming).
+    flushIntervalMs: DEFAULT_FLUSH_INTERVAL_MS,
     signingKeyPath: '',
     logLevel: 'info',
     maxRecordBytes: 256 * 1024,

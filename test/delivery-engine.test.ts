@@ -364,8 +364,42 @@ for (const engineName of engines()) {
       const engine = startEngine({ pageSize: 25 }, watched);
       await until(() => d.received.length === 600, 'backlog delivered', 20_000);
       assert.deepEqual(d.seqs(), Array.from({ length: 600 }, (_, i) => i + 1));
-      // maxBatchRecords (10) + one page (25), plus the batch in flight.
-      assert.ok(maxAhead <= 10 + 25 + 10, `read ${maxAhead} records ahead of the cursor`);
+      // maxBatchRecords (10) + one page (25), plus the batch in flight, plus at most two
+      // acknowledged batches whose cursor commit is still under way (cursor-committer.ts).
+      assert.ok(maxAhead <= 10 + 25 + 10 + 2 * 10, `read ${maxAhead} records ahead of the cursor`);
+      await engine.stop();
+    });
+
+    it('bounds all sinks\' read-ahead by one shared budget, and every sink still delivers all, in order', async () => {
+      const accounts = Array.from({ length: 8 }, (_, i) => `acct-budget-${i}`);
+      const limits: SinkLimits = { maxBatchRecords: 100, maxBatchBytes: 1 << 20, maxRecordBytes: 64 * 1024, recordsPerSecond: 1_000_000, bytesPerSecond: 1 << 30 };
+      const ds = accounts.map((a) => dest(`s-${a}`, limits));
+      const expected = new Map<string, number[]>();
+      for (const a of accounts) {
+        await create(a, kinesisSpec('main', `s-${a}`));
+        expected.set(a, await append(a, 300));
+      }
+      // Every send takes a while, so workers would read ahead (two batches of 100) if they could.
+      for (const d of ds) for (let i = 0; i < 200; i++) d.script.push(() => ({ verdict: { kind: 'ok' }, delayMs: 15 }));
+      const recordBytes = Math.max(...(await store.readChainBodies(accounts[0]!, 1, 300)).map((r) => Buffer.byteLength(r.recordJson) + accounts[0]!.length));
+      const budget = 20 * 1024;
+      const engine = startEngine({ pageSize: 25, readAheadBytes: budget });
+      let maxInUse = 0;
+      const sampler = setInterval(() => (maxInUse = Math.max(maxInUse, engine.readAheadInUse)), 2);
+      try {
+        for (const a of accounts) engine.notify(a);
+        await until(() => ds.every((d) => d.received.length >= 300), 'every sink delivered', 30_000);
+      } finally {
+        clearInterval(sampler);
+      }
+      for (const [i, a] of accounts.entries()) assert.deepEqual(ds[i]!.seqs(), expected.get(a), `${a} in order`);
+      // The budget, plus one page per sink (always allowed), plus one page each read just as it ran out.
+      const bound = budget + 2 * accounts.length * 25 * recordBytes;
+      const unbounded = accounts.length * 2 * 100 * recordBytes;
+      assert.ok(bound < unbounded / 2, 'the test can tell the budget from per-worker read-ahead');
+      assert.ok(maxInUse <= bound, `held ${maxInUse} bytes, bound ${bound}`);
+      assert.ok(maxInUse > 0);
+      await until(() => engine.readAheadInUse === 0, 'released once acknowledged');
       await engine.stop();
     });
 

@@ -25,6 +25,8 @@ import { createOrderedTopic, emulatorClient, startPubSubEmulator, type PubSubEmu
 import { until } from './helpers/fake-sink.js';
 import * as grpc from '@grpc/grpc-js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
+import { KPL_MAGIC } from '../src/sinks/kinesis/aggregate.js';
+import { deaggregate } from './helpers/kpl.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -398,6 +400,59 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     const gone = await sinks('get', 'orphan');
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /404 audit log sink orphan not found/);
+  });
+
+  it('--kinesis-aggregate: records arrive KPL-aggregated (aws-kinesis-agg reads them, in chain order); --no-kinesis-aggregate turns it off; each change audited', async () => {
+    const stream = 'e2e-agg';
+    const arn = `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/${stream}`;
+    await createStream(kinesis, stream);
+    const raw = async () => {
+      const shards = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
+      let it = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shards.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+      const out: Buffer[] = [];
+      for (;;) {
+        const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: it!, Limit: 10_000 }));
+        for (const r of page.Records ?? []) out.push(Buffer.from(r.Data!));
+        if (!page.Records?.length || !page.NextShardIterator) break;
+        it = page.NextShardIterator;
+      }
+      return out;
+    };
+    const created = json<{ spec: { enabled: boolean } }>(await sinks('create', 'agg', '--kinesis-stream-arn', arn, '--kinesis-role-name', 'auditstream-writer', '--kinesis-region', 'us-east-1', '--kinesis-aggregate'), 'create agg');
+    assert.equal(created.spec.enabled, true, 'enabled once aggregation is set');
+    const ext = await fetch(`${serve.url}/api/v1/audit-log-sinks/agg/extensions`, { headers: { authorization: `Bearer ${apiKey}` } });
+    assert.equal(((await ext.json()) as { kinesis_aggregate: boolean }).kinesis_aggregate, true);
+    await ingest(6);
+    // From the sink's own create record on (a new sink starts at the head), its changes included.
+    const all = await chain();
+    const from = all.find((l) => /"sink_name":"agg"/.test(l.text) && /"sink_action":"create"/.test(l.text))!.sequence;
+    const expected = all.filter((l) => l.sequence >= from).map((l) => l.logId);
+    await until(async () => (await raw()).flatMap((d) => deaggregate(d)).length >= expected.length, 'aggregated records', ARRIVAL_MS, 100);
+    const blobs = await raw();
+    assert.ok(blobs.every((b) => b.subarray(0, 4).equals(KPL_MAGIC)), 'every Kinesis record is an aggregated record');
+    assert.ok(blobs.length < expected.length, `${expected.length} records in ${blobs.length} Kinesis records`);
+    assert.deepEqual(blobs.flatMap((b) => deaggregate(b)).map((d) => logIdOf(d.toString('utf8'))), expected, 'chain order');
+
+    const off = await sinks('update', 'agg', '--no-kinesis-aggregate');
+    assert.equal(off.code, 0, off.stderr);
+    const before = (await raw()).length;
+    await ingest(2);
+    await until(async () => (await raw()).length >= before + 2, 'plain records', ARRIVAL_MS, 100);
+    const plain = (await raw()).slice(before);
+    assert.ok(plain.every((b) => b[0] === 0x7b), 'one plain JSON record per audit record again');
+    const actions = (await chain()).filter((l) => /"sink_name":"agg"/.test(l.text)).map((l) => (JSON.parse(l.text) as { details: { sink_action: string; sink_kinesis_aggregate?: boolean } }).details);
+    assert.deepEqual(
+      actions.map((d) => [d.sink_action, d.sink_kinesis_aggregate]),
+      [
+        ['create', undefined],
+        ['update-extensions', true],
+        ['update', undefined],
+        ['update', undefined],
+        ['update-extensions', false],
+      ],
+    );
+    oneLineError(await sinks('create', 'agg-ps', '--pubsub-topic', TOPIC, '--pubsub-project', PROJECT, '--pubsub-service-account', SERVICE_ACCOUNT, '--kinesis-aggregate'), 2, /--kinesis-aggregate applies to Kinesis sinks only/, 'aggregate on pubsub');
+    assert.equal((await sinks('delete', 'agg')).code, 0);
   });
 
   it("the CLI's errors are one line with exit code 1 (refused or unreachable) or 2 (usage)", async () => {

@@ -184,6 +184,35 @@ for (const engine of engines()) {
       assert.deepEqual(next.sequences, [2]);
     });
 
+    it('a transaction that need not be durable commits atomically like any other, and only that commit skips the flush', async () => {
+      // What the engine is asked for inside the transaction, and in the next ones (SQLite: the
+      // write connection's synchronous level, 2 = FULL; PostgreSQL: synchronous_commit).
+      const level = async (tx: { get<T>(sql: string): Promise<T | undefined> }): Promise<string> =>
+        engine === 'sqlite' ? String((await tx.get<{ synchronous: number }>('PRAGMA synchronous'))!.synchronous) : (await tx.get<{ synchronous_commit: string }>('SHOW synchronous_commit'))!.synchronous_commit;
+      const full = engine === 'sqlite' ? '2' : 'on';
+      const relaxed = engine === 'sqlite' ? '1' : 'off';
+      await store.transaction((tx) => tx.run('CREATE TABLE IF NOT EXISTS relaxed_probe (k TEXT PRIMARY KEY)'));
+      assert.equal(await store.transaction(level), full);
+      assert.equal(
+        await store.transaction(async (tx) => {
+          await tx.run('INSERT INTO relaxed_probe (k) VALUES (?)', ['kept']);
+          return level(tx);
+        }, { durable: false }),
+        relaxed,
+      );
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.run('INSERT INTO relaxed_probe (k) VALUES (?)', ['rolled-back']);
+          throw new Error('refused');
+        }, { durable: false }),
+        /refused/,
+      );
+      assert.deepEqual((await store.sql.all<{ k: string }>('SELECT k FROM relaxed_probe ORDER BY k')).map((r) => r.k), ['kept']);
+      // Commits afterwards are durable again, after a rolled-back one too. (No records appended
+      // here: the retention test below counts the accounts of this shared store.)
+      assert.equal(await store.transaction(level), full);
+    });
+
     it('refuses UPDATE and DELETE on stored records', async () => {
       await store.append({ accountId: 'acct-guard', records: [makeRecord()], ingestedBy: null });
       await assert.rejects(store.transaction((tx) => tx.run("UPDATE audit_records SET status = 'ERROR' WHERE account_id = ?", ['acct-guard'])), /append-only/);

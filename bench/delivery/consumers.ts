@@ -3,6 +3,7 @@ import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '
 import type { Message } from '@google-cloud/pubsub';
 import { createOrderedTopic, emulatorClient, type PubSubEmulator } from '../../test/helpers/pubsub-emulator.js';
 import { PROJECT, progress, sleep } from './util.js';
+import { deaggregate } from '../../test/helpers/kpl.js';
 
 export interface Consumer {
   stop(): Promise<void>;
@@ -27,8 +28,8 @@ export function kinesisConsumer(client: KinesisClient, stream: string, onArrive:
       }
       const at = Date.now();
       for (const r of page.Records ?? []) {
-        const json = JSON.parse(Buffer.from(r.Data!).toString('utf8')) as { log_id: string };
-        onArrive(json.log_id, at);
+        // aws-kinesis-agg, as a consumer would: KPL aggregated records hold many audit records.
+        for (const d of deaggregate(r.Data!, r.PartitionKey!, r.SequenceNumber!)) onArrive((JSON.parse(d.toString('utf8')) as { log_id: string }).log_id, at);
       }
       it = page.NextShardIterator ?? it;
       if (!page.Records?.length) await sleep(pollMs);

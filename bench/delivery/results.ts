@@ -18,6 +18,10 @@ export interface DeliveryOptions {
 
 export interface LatencyRow {
   sink: SinkKind;
+  /** engine (default), floor (one direct call per append, same consumer), aggregate (engine, KPL aggregation). Absent in older results: engine. */
+  mode?: 'engine' | 'floor' | 'aggregate';
+  /** Whether every account's records were first seen in chain order. Absent in older results. */
+  inOrder?: boolean;
   rate: number;
   /** Accounts the rate is spread over (one sink each; Kinesis: a stream each, Pub/Sub: one topic). */
   accounts: number;

@@ -58,6 +58,8 @@ type SpecFlags = CliValues & {
   excludeOperations?: string;
   status?: string;
   categories?: string;
+  /** auditstream extension (KPL aggregation of a Kinesis sink); undefined: unchanged. */
+  kinesisAggregate?: boolean;
 };
 
 /** /api/v1 answers are snake_case; the drivers' specs are camelCase (keys only, never values). */
@@ -128,7 +130,16 @@ function withSpecFlags(cmd: Command): Command {
     .option('--include-operations <list>', 'only these operations (comma-separated)')
     .option('--exclude-operations <list>', 'never these operations (comma-separated)')
     .addOption(new Option('--status <status>', 'only records with this status').choices(['OK', 'ERROR']))
-    .option('--categories <list>', 'only these categories, e.g. LOG_CATEGORY_ADMIN (comma-separated)');
+    .option('--categories <list>', 'only these categories, e.g. LOG_CATEGORY_ADMIN (comma-separated)')
+    .option('--kinesis-aggregate', 'pack records in the KPL aggregated format (Kinesis only; consumers must deaggregate, see README)')
+    .option('--no-kinesis-aggregate', 'one Kinesis record per audit record (the default)');
+}
+
+/** Sets the sink's extension settings when a flag asked for one (audited like any update). */
+async function setExtensions(t: ApiTarget, name: string, spec: Record<string, unknown>, f: SpecFlags): Promise<void> {
+  if (f.kinesisAggregate === undefined) return;
+  if (!spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate / --no-kinesis-aggregate apply to Kinesis sinks only');
+  await call(t, 'POST', `/api/v1/audit-log-sinks/${enc(name)}/extensions`, { kinesis_aggregate: f.kinesisAggregate });
 }
 
 const enc = encodeURIComponent;
@@ -174,14 +185,27 @@ export function addSinkCommands(program: Command, io: Io): void {
     .action(async (name: string, f: SpecFlags) => {
       const t = target(sinks.opts());
       const spec = specFrom(name, f);
-      if (opsApiCarries(spec)) {
-        await call(t, 'POST', '/cloud/audit-log-sinks', { spec, async_operation_id: randomUUID() });
-        await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+      if (f.kinesisAggregate === true && !spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate applies to Kinesis sinks only');
+      if (!opsApiCarries(spec)) {
+        // Kinds and filters the Ops API cannot carry: /api/v1/sinks, aggregation in the spec itself.
+        if (f.kinesisAggregate !== undefined && spec['kinesisSink']) (spec['kinesisSink'] as Record<string, unknown>)['aggregate'] = f.kinesisAggregate;
+        const created = await call(t, 'POST', '/api/v1/sinks', { spec });
+        await print(created);
+        if (typeof created['signing_secret'] === 'string') io.err('the signing secret is shown this once: keep it where the receiver can read it\n');
         return;
       }
-      const created = await call(t, 'POST', '/api/v1/sinks', { spec });
-      await print(created);
-      if (typeof created['signing_secret'] === 'string') io.err('the signing secret is shown this once: keep it where the receiver can read it\n');
+      if (f.kinesisAggregate !== true) {
+        await call(t, 'POST', '/cloud/audit-log-sinks', { spec, async_operation_id: randomUUID() });
+      } else {
+        // Created paused, aggregation set, then enabled: no record goes out unaggregated.
+        await call(t, 'POST', '/cloud/audit-log-sinks', { spec: { ...spec, enabled: false }, async_operation_id: randomUUID() });
+        await setExtensions(t, name, spec, f);
+        if (spec['enabled'] === true) {
+          const current = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
+          await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec: { ...current.spec, enabled: true }, resource_version: current.resourceVersion, async_operation_id: randomUUID() });
+        }
+      }
+      await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
     });
 
   withSpecFlags(sinks.command('update <name>').description('change a sink: destination flags, --enable / --disable'))
@@ -198,8 +222,13 @@ export function addSinkCommands(program: Command, io: Io): void {
         const ops = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
         const opsSpec = specFrom(name, flags, ops.spec);
         await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec: opsSpec, resource_version: f.resourceVersion ?? ops.resourceVersion, async_operation_id: randomUUID() });
+        await setExtensions(t, name, opsSpec, f);
         await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
         return;
+      }
+      if (f.kinesisAggregate !== undefined) {
+        if (!spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate / --no-kinesis-aggregate apply to Kinesis sinks only');
+        (spec['kinesisSink'] as Record<string, unknown>)['aggregate'] = f.kinesisAggregate;
       }
       await print(await call(t, 'POST', `/api/v1/sinks/${enc(name)}`, { spec, resource_version: f.resourceVersion ?? current['resource_version'] }));
     });

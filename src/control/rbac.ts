@@ -165,6 +165,8 @@ export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'POST', url: '/api/v1/sinks', rule: 'CreateAccountAuditLogSink', audited: true },
   { method: 'POST', url: '/api/v1/sinks/:name', rule: 'UpdateAccountAuditLogSink', audited: true },
   { method: 'DELETE', url: '/api/v1/sinks/:name', rule: 'DeleteAccountAuditLogSink', audited: true },
+  { method: 'GET', url: '/api/v1/audit-log-sinks/:name/extensions', rule: 'GetAccountAuditLogSink' },
+  { method: 'POST', url: '/api/v1/audit-log-sinks/:name/extensions', rule: 'UpdateAccountAuditLogSink', audited: true },
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },

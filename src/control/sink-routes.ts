@@ -10,6 +10,9 @@
  * - `GET  /api/v1/audit-log-sinks/:name/setup`: what the kind's driver says the customer must set
  *   up (Kinesis: ExternalId, CloudFormation quick-create link and template; Pub/Sub: the gcloud
  *   commands; webhook: the signature scheme).
+ * - `GET|POST /api/v1/audit-log-sinks/:name/extensions` {kinesis_aggregate, resource_version?}:
+ *   auditstream's own settings the Ops API's AuditLogSinkSpec has no field for (KPL aggregation
+ *   of a Kinesis sink); the POST is audited as UpdateAccount, and Ops API updates keep them.
  * All are Owner / Global Admin only, like the sink RPCs.
  */
 import type { FastifyInstance } from 'fastify';
@@ -17,7 +20,7 @@ import { failedPrecondition, invalidArgument } from '../errors.js';
 import { buildDetails } from '../record/operations.js';
 import { httpContext } from '../api/cloud/http-routes.js';
 import { parseTimeBound } from '../store/filters.js';
-import { deadLetters, ensureExternalId, getSink, replayDeadLetters, replaySink, sinkStatus, storedSpec, verifySink } from './sinks-service.js';
+import { deadLetters, ensureExternalId, extensionsOf, getSink, replayDeadLetters, replaySink, setSinkExtensions, sinkStatus, storedSpec, verifySink } from './sinks-service.js';
 import { sinkRegistry } from '../sinks/registry.js';
 import type { ControlPlane } from './context.js';
 import { runMutation, runRead } from './mutation.js';
@@ -95,6 +98,42 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     });
     cp.delivery.sinksChanged(caller.accountId);
     return { replay_id: replayId };
+  });
+
+  const extensionsView = (v: Awaited<ReturnType<typeof getSink>>) => ({ kinesis_aggregate: extensionsOf(v.spec).kinesisAggregate, resource_version: v.resourceVersion });
+
+  app.get(`${base}/extensions`, async (req) => {
+    const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
+    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => extensionsView(await getSink(store.sql, caller.accountId, (req.params as NameParams).name)));
+  });
+
+  app.post(`${base}/extensions`, async (req) => {
+    const ctx = httpContext('UpdateAccountAuditLogSink', req);
+    const caller = await cp.authenticate(ctx);
+    const name = (req.params as NameParams).name;
+    const body = (req.body ?? {}) as { kinesis_aggregate?: unknown; resource_version?: unknown };
+    let updated: Awaited<ReturnType<typeof setSinkExtensions>> | undefined;
+    await runMutation(cp, caller, ctx, {
+      rpc: 'UpdateAccountAuditLogSink',
+      operation: 'UpdateAccount',
+      // Each call is its own change, never a retry of an earlier one.
+      request: { name, kinesisAggregate: body.kinesis_aggregate ?? null, asyncOperationId: '' },
+      refusedDetails: () => buildDetails('UpdateAccount', { sink_name: name, sink_action: 'update-extensions' }),
+      apply: async (tx) => {
+        const known = new Set(['kinesis_aggregate', 'resource_version']);
+        const unknown = Object.keys(body).find((k) => !known.has(k));
+        if (unknown !== undefined) throw invalidArgument(`unknown field "${unknown}": the extensions are kinesis_aggregate (and resource_version)`);
+        if (body.kinesis_aggregate !== undefined && typeof body.kinesis_aggregate !== 'boolean') throw invalidArgument('kinesis_aggregate must be true or false');
+        if (body.resource_version !== undefined && typeof body.resource_version !== 'string') throw invalidArgument('resource_version must be a string');
+        updated = await setSinkExtensions(tx, caller.accountId, name, body.kinesis_aggregate === undefined ? {} : { kinesisAggregate: body.kinesis_aggregate }, body.resource_version ?? '');
+        return {
+          details: buildDetails('UpdateAccount', { sink_name: name, sink_action: 'update-extensions', ...(body.kinesis_aggregate !== undefined ? { sink_kinesis_aggregate: body.kinesis_aggregate } : {}) }),
+          response: {},
+        };
+      },
+    });
+    cp.delivery.sinksChanged(caller.accountId);
+    return extensionsView(updated!);
   });
 
   app.get(`${base}/setup`, async (req) => {

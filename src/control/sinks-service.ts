@@ -169,8 +169,42 @@ export async function updateSink(tx: StoreTx, accountId: string, spec: AuditLogS
   const row = await liveSink(tx, accountId, spec.name);
   checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${spec.name}`);
   const { spec: clean, kind, shownOnce } = prepare(registry, spec, row.spec, opts);
+  // KPL aggregation is an auditstream extension the Ops API's KinesisSpec cannot say (set with
+  // `setSinkExtensions` or /api/v1/sinks): an update that does not name it keeps the stored value.
+  if (clean.kinesisSink && spec.kinesisSink?.aggregate === undefined && row.spec.kinesisSink?.aggregate === true) clean.kinesisSink.aggregate = true;
   await updateSinkSpec(tx, row.id, kind, clean, newResourceVersion(), now);
   return { ...view((await sinkById(tx, row.id))!, registry), shownOnce };
+}
+
+/** auditstream's own sink settings, beyond the Ops API's AuditLogSinkSpec. */
+export interface SinkExtensions {
+  /** Kinesis only: pack records in the KPL aggregated format (off by default). */
+  kinesisAggregate: boolean;
+}
+
+/** The extension settings of a spec. */
+export function extensionsOf(spec: AuditLogSinkSpec): SinkExtensions {
+  return { kinesisAggregate: spec.kinesisSink?.aggregate === true };
+}
+
+/**
+ * Changes a sink's extension settings (a new resource version, like any update). Throws
+ * NOT_FOUND, FAILED_PRECONDITION (stale version, being deleted), INVALID_ARGUMENT (aggregation
+ * asked of a non-Kinesis sink).
+ */
+export async function setSinkExtensions(tx: StoreTx, accountId: string, name: string, ext: Partial<SinkExtensions>, resourceVersion: string, now = Date.now(), registry: SinkRegistry = sinkRegistry): Promise<AuditLogSinkView> {
+  const row = await liveSink(tx, accountId, name);
+  checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${name}`);
+  // The stored spec is already clean (and its secrets sealed): change only the extension.
+  const spec = structuredClone(row.spec);
+  const kind = registry.driverOf(spec)?.kind ?? 'unknown';
+  if (ext.kinesisAggregate !== undefined) {
+    if (!spec.kinesisSink) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `kinesis_aggregate applies to Kinesis sinks only; ${name} is a ${kind} sink`);
+    if (ext.kinesisAggregate) spec.kinesisSink.aggregate = true;
+    else delete spec.kinesisSink.aggregate;
+  }
+  await updateSinkSpec(tx, row.id, kind, spec, newResourceVersion(), now);
+  return view((await sinkById(tx, row.id))!, registry);
 }
 
 /**

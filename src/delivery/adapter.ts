@@ -80,6 +80,12 @@ export interface SinkAdapter {
   /** The sink kind (its driver's `kind` in the registry, e.g. `kinesis`). */
   readonly kind: string;
   readonly limits: SinkLimits;
+  /**
+   * What the destination counts for `entries` sent in one call, when that is not one record per
+   * entry and `entrySize` bytes each (Kinesis with KPL aggregation packs many entries into one
+   * Kinesis record). The adaptive rate (`recordsPerSecond`, `bytesPerSecond`) is charged this.
+   */
+  units?(entries: readonly EncodedEntry[]): { records: number; bytes: number };
   /** Encodes one stored record (its JSON text as stored, the key order of docs/record-format.md). */
   encode(accountId: string, seq: number, logId: string, recordJson: string): EncodedEntry;
   /**

@@ -37,13 +37,22 @@ export interface BatchCommit {
   filtered?: number;
 }
 
-/** Advances the cursor past an acknowledged batch (see the module comment). Throws LeaseLostError. */
+/**
+ * Advances the cursor past an acknowledged batch (see the module comment). Throws LeaseLostError.
+ * Without dead letters the commit need not be durable at once (`durable: false`: no fsync of its
+ * own): losing it to a power failure only resends the batch, which at-least-once allows, while an
+ * fsync per batch on the process's one writer would hold up ingest and every other sink. A
+ * commit that writes dead letters is durable: they are the only record of what was refused.
+ */
 export async function commitBatch(store: AuditStore, lease: Lease, c: BatchCommit, now = Date.now()): Promise<void> {
-  await store.transaction(async (tx) => {
-    const changes = await advanceCursor(tx, lease, c.lastSeq, c.delivered, c.deadLetters.length, now, c.filtered ?? 0);
-    if (changes !== 1) throw new LeaseLostError(lease.sinkId);
-    await insertDeadLetters(tx, lease.sinkId, c.deadLetters, now);
-  });
+  await store.transaction(
+    async (tx) => {
+      const changes = await advanceCursor(tx, lease, c.lastSeq, c.delivered, c.deadLetters.length, now, c.filtered ?? 0);
+      if (changes !== 1) throw new LeaseLostError(lease.sinkId);
+      await insertDeadLetters(tx, lease.sinkId, c.deadLetters, now);
+    },
+    { durable: c.deadLetters.length > 0 },
+  );
 }
 
 /** Records a delivery error in the sink's status (health error + message + since). Fenced. */

@@ -32,10 +32,15 @@ import { SinkWorker, type WorkerContext } from './worker.js';
 import type { SinkRow } from './sql/sink-row.js';
 import { readExternalId } from './external-id.js';
 import { finishDeletion } from './sql/finish-deletion.js';
+import { DEFAULT_FLUSH_INTERVAL_MS } from '../config.js';
+import { ReadBudget } from './read-budget.js';
+
+/** EngineOptions.readAheadBytes' default. */
+export const DEFAULT_READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 export interface EngineOptions {
   store: AuditStore;
-  /** AUDITSTREAM_FLUSH_INTERVAL_MS: the longest a record waits in a sink batch. Default 1000. */
+  /** AUDITSTREAM_FLUSH_INTERVAL_MS: the longest a record waits in a sink batch. Default DEFAULT_FLUSH_INTERVAL_MS (50). */
   flushIntervalMs?: number;
   /** This process's name in lease rows. Default `<host>:<pid>:<random>`. */
   owner?: string;
@@ -47,6 +52,12 @@ export interface EngineOptions {
   idlePollMs?: number;
   /** Records read per page. Default 250. */
   pageSize?: number;
+  /**
+   * Bytes of records all this process's sink workers may hold read but not yet acknowledged,
+   * beyond one page each (src/delivery/read-budget.ts). Default 16 MiB: with the default page,
+   * 100 sinks with large backlogs stay well within a 128 MB heap.
+   */
+  readAheadBytes?: number;
   backoff?: BackoffPolicy;
   fatalBackoff?: BackoffPolicy;
   /** Consecutive transient failures before status shows an error. Default 2. */
@@ -98,9 +109,10 @@ export class DeliveryEngine {
     this.ctx = {
       store: opts.store,
       timing: this.timing,
-      flushIntervalMs: opts.flushIntervalMs ?? 1000,
+      flushIntervalMs: opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
       idlePollMs: opts.idlePollMs ?? 1000,
       pageSize: opts.pageSize ?? 250,
+      readBudget: new ReadBudget(opts.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES),
       backoff: opts.backoff ?? TRANSIENT_BACKOFF,
       fatalBackoff: opts.fatalBackoff ?? FATAL_BACKOFF,
       errorAfterAttempts: opts.errorAfterAttempts ?? 2,
@@ -132,6 +144,11 @@ export class DeliveryEngine {
   sinksChanged(accountId: string): void {
     for (const w of this.workers.values()) if (w.accountId === accountId) w.recheck();
     void this.scan();
+  }
+
+  /** Bytes of records this process's workers hold read but not yet acknowledged (EngineOptions.readAheadBytes). */
+  get readAheadInUse(): number {
+    return this.ctx.readBudget.inUse;
   }
 
   /** Ids of the sinks this process delivers now. */

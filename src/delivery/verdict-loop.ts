@@ -69,13 +69,14 @@ export class SinkErrorReporter {
 /**
  * Sends `batch` until every entry is acknowledged or dead-lettered, then calls `commit` with the
  * number delivered and the dead letters (in seq order). Returns false (committing nothing) when
- * the destination changed mid-way.
+ * the destination changed mid-way. `onSendStarted` is called once the first send call was made.
  */
 export async function deliverBatch(
   host: VerdictLoopHost,
   adapter: SinkAdapter,
   batch: readonly Pending[],
   commit: (delivered: number, dead: DeadLetter[]) => Promise<void>,
+  onSendStarted?: () => void,
 ): Promise<boolean> {
   const limits = adapter.limits;
   const dead: DeadLetter[] = [];
@@ -91,14 +92,17 @@ export async function deliverBatch(
   let throttles = 0;
   while (toSend.length > 0) {
     host.checkRunning();
-    const wait = host.rate.reserve(toSend.length, toSend.reduce((n, e) => n + entrySize(e), 0));
+    const units = adapter.units?.(toSend) ?? { records: toSend.length, bytes: toSend.reduce((n, e) => n + entrySize(e), 0) };
+    const wait = host.rate.reserve(units.records, units.bytes);
     if (wait > 0) {
       await host.backoffWait(wait);
       continue;
     }
     if (!(await host.preSend())) return false;
     const signal = host.sendSignal();
-    const outcome = await adapter.send(toSend, signal).then(
+    const sending = adapter.send(toSend, signal);
+    onSendStarted?.();
+    const outcome = await sending.then(
       (value: unknown) => ({ value }),
       (error: unknown) => ({ error }),
     );

@@ -3,7 +3,8 @@
  *
  * It reads the account's chain page by page from the cursor (never more than about two batches
  * in memory, however large the backlog; the next batch is read while the current one is in
- * flight), encodes with the adapter, and sends a batch when it is
+ * flight; and beyond one page per sink, all workers' read-ahead within one shared budget,
+ * read-budget.ts), encodes with the adapter, and sends a batch when it is
  * full (the adapter's count and byte limits, and the adaptive rate's share) or when its oldest
  * record has waited `flushIntervalMs`. Each batch is sent until the destination acknowledged all
  * of it — resending from the first failed entry of each partition key after a partial failure,
@@ -26,13 +27,17 @@ import type { Logger } from '../log.js';
 import { AdaptiveRate } from './rate.js';
 import { sleep, type BackoffPolicy } from './retry.js';
 import { entrySize } from './batcher.js';
-import { commitBatch, LeaseLostError } from './cursor.js';
+import { LeaseLostError } from './cursor.js';
+import { CursorCommitter } from './cursor-committer.js';
 import { readForSend, type Lease, type LeaseTiming } from './lease.js';
 import type { SinkRow } from './sql/sink-row.js';
 import { LeaseKeeper, StopSignal } from './lease-keeper.js';
 import { encodePending, planBatch, type Pending } from './batch-plan.js';
 import { deliverBatch, SinkErrorReporter } from './verdict-loop.js';
 import { replayStep, type ReplayHost } from './replay.js';
+import type { ReadBudget } from './read-budget.js';
+
+const noop = (): void => {};
 
 export interface WorkerContext {
   store: AuditStore;
@@ -43,6 +48,8 @@ export interface WorkerContext {
   idlePollMs: number;
   /** Records read from the store per page. */
   pageSize: number;
+  /** The process-wide bound on read-ahead, shared by every worker (read-budget.ts). */
+  readBudget: ReadBudget;
   backoff: BackoffPolicy;
   fatalBackoff: BackoffPolicy;
   /** Consecutive transient failures before the sink's status turns to error. */
@@ -74,11 +81,12 @@ export class SinkWorker implements ReplayHost {
   private readonly keeper: LeaseKeeper;
   /** The current wait's controller; `wake`/`recheck` abort it. */
   private waitCtl: AbortController | undefined;
-  private waitKind: 'idle' | 'backoff' | undefined;
+  private waitKind: 'idle' | 'linger' | 'backoff' | undefined;
   private recheckWanted = false;
   private done: Promise<void> | undefined;
-  /** Last seq acknowledged (what the row's cursor says after our last commit). */
+  /** Last seq acknowledged by the destination (the row's cursor follows once `committer` has committed it). */
   private cursor: number;
+  private readonly committer: CursorCommitter;
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -96,6 +104,7 @@ export class SinkWorker implements ReplayHost {
     this.spec = JSON.stringify(row.spec);
     this.cursor = row.cursorSeq;
     this.errors = new SinkErrorReporter(ctx.store, lease, ctx.errorAfterAttempts, ctx.logger);
+    this.committer = new CursorCommitter(ctx.store, lease);
     this.keeper = new LeaseKeeper(
       ctx.store,
       lease,
@@ -163,6 +172,8 @@ export class SinkWorker implements ReplayHost {
       if (!(err instanceof StopSignal || err instanceof LeaseLostError)) log?.error({ err }, 'sink worker failed');
       else log?.debug({ why: err.message }, 'sink worker stopping');
     } finally {
+      // What was acknowledged is committed while the lease is still ours (a failure here only means a resend).
+      await this.committer.flush().catch((err: unknown) => log?.debug({ err }, 'last cursor commit failed; the next holder resends'));
       this.keeper.stop();
       await this.adapter?.close().catch(() => {});
       // Released only now that no send of ours is in flight: this is what awaitSinkDeleted waits for.
@@ -183,7 +194,7 @@ export class SinkWorker implements ReplayHost {
   }
 
   /** Waits `ms`, ended early by stop, lease loss, `recheck`, and (for idle waits) `wake`. */
-  private async wait(ms: number, kind: 'idle' | 'backoff'): Promise<void> {
+  private async wait(ms: number, kind: 'idle' | 'linger' | 'backoff'): Promise<void> {
     if (this.stopping) return;
     const ctl = new AbortController();
     this.waitCtl = ctl;
@@ -244,10 +255,23 @@ export class SinkWorker implements ReplayHost {
     // Read but not yet acknowledged, in chain order; `lastRead` is the last seq in it (or the cursor).
     // `filtered`: seqs read that the sink's filter skips; counted when the cursor passes them.
     const buf = { pending: [] as Pending[], bytes: 0, lastRead: this.cursor, caughtUp: false, filtered: [] as number[] };
-    /** Reads one page into `buf`. */
-    const readPage = async (): Promise<void> => {
+    const budget = this.ctx.readBudget;
+    /** Replaces what `buf` holds, keeping the shared budget's count. */
+    const keep = (pending: Pending[]): void => {
+      const bytes = pending.reduce((n, p) => n + entrySize(p.entry), 0);
+      budget.release(buf.bytes - bytes);
+      buf.pending = pending;
+      buf.bytes = bytes;
+    };
+    /**
+     * Reads one page into `buf`; false when the shared read-ahead budget is spent (a worker
+     * holding nothing always reads, so every sink progresses).
+     */
+    const readPage = async (): Promise<boolean> => {
+      if (buf.pending.length > 0 && !budget.available()) return false;
       const page = await this.ctx.store.readChainBodies(this.accountId, buf.lastRead + 1, this.ctx.pageSize);
       const now = Date.now();
+      let bytes = 0;
       for (const r of page) {
         if (this.accepts && !this.accepts(r.recordJson)) {
           buf.filtered.push(r.seq);
@@ -256,11 +280,33 @@ export class SinkWorker implements ReplayHost {
         }
         const p = encodePending(adapter, this.accountId, r, now);
         buf.pending.push(p);
-        buf.bytes += entrySize(p.entry);
+        bytes += entrySize(p.entry);
         buf.lastRead = r.seq;
       }
+      buf.bytes += bytes;
+      budget.take(bytes);
       buf.caughtUp = page.length < this.ctx.pageSize;
+      return true;
     };
+    try {
+      await this.deliverLoop(buf, readPage, keep, adapter, (a) => (adapter = a));
+    } finally {
+      budget.release(buf.bytes);
+    }
+  }
+
+  /**
+   * The read-plan-send loop over `buf` (what `loop` set up). `setAdapter` tells `readPage` which
+   * adapter encodes, after a destination change.
+   */
+  private async deliverLoop(
+    buf: { pending: Pending[]; bytes: number; lastRead: number; caughtUp: boolean; filtered: number[] },
+    readPage: () => Promise<boolean>,
+    keep: (pending: Pending[]) => void,
+    first: SinkAdapter,
+    setAdapter: (a: SinkAdapter) => void,
+  ): Promise<void> {
+    let adapter = first;
     /** Whether `buf` holds a batch's worth beyond its first `from` entries. */
     const holdsBatch = (from: number): boolean => {
       const limits = adapter.limits;
@@ -268,17 +314,21 @@ export class SinkWorker implements ReplayHost {
     };
     for (;;) {
       this.checkRunning();
+      this.committer.check();
       if (this.recheckWanted) {
         this.recheckWanted = false;
         await this.keeper.checkNow();
       }
       adapter = await this.ensureAdapter();
+      setAdapter(adapter);
       const limits = adapter.limits;
-      // Read while less than a batch is buffered: memory stays bounded by two batches plus a page.
-      if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) await readPage();
+      // Read while less than a batch is buffered: memory stays bounded by two batches plus a page,
+      // and all workers' read-ahead by the shared budget (`starved`: it is spent, send what we hold).
+      let starved = false;
+      if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) starved = !(await readPage());
       if (buf.pending.length === 0 && buf.filtered.length > 0) {
         // Everything read since the cursor is filtered out: move the cursor past it, sending nothing.
-        await commitBatch(this.ctx.store, this.lease, { lastSeq: buf.lastRead, delivered: 0, deadLetters: [], filtered: buf.filtered.length });
+        this.committer.add({ lastSeq: buf.lastRead, delivered: 0, deadLetters: [], filtered: buf.filtered.length });
         this.cursor = buf.lastRead;
         buf.filtered = [];
         continue;
@@ -289,46 +339,61 @@ export class SinkWorker implements ReplayHost {
         continue;
       }
       const plan = planBatch(buf.pending, limits, this.rate);
-      if (!plan.full) {
+      if (!plan.full && !(starved && !buf.caughtUp)) {
         if (!buf.caughtUp && buf.bytes < limits.maxBatchBytes) continue;
         const first = buf.pending[0]!;
         const due = Math.min(first.storedAt, first.seenAt) + this.ctx.flushIntervalMs;
         const now = Date.now();
         if (now < due) {
-          await this.wait(due - now, 'idle');
+          // Not ended by `notify`: what arrives meanwhile is read once, when the batch is due,
+          // rather than one store read per append.
+          await this.wait(due - now, 'linger');
           buf.caughtUp = false;
           continue;
         }
       }
       const batch = buf.pending.slice(0, plan.take);
-      const delivering = deliverBatch(this, adapter, batch, async (delivered, dead) => {
-        const last = batch[batch.length - 1]!.seq;
-        const skipped = buf.filtered.filter((s) => s < last).length;
-        await commitBatch(this.ctx.store, this.lease, { lastSeq: last, delivered, deadLetters: dead, filtered: skipped });
-        buf.filtered = buf.filtered.slice(skipped);
-        this.cursor = last;
-      });
+      await this.committer.room();
+      let sendStarted!: () => void;
+      const started = new Promise<void>((resolve) => (sendStarted = resolve));
+      const delivering = deliverBatch(
+        this,
+        adapter,
+        batch,
+        async (delivered, dead) => {
+          const last = batch[batch.length - 1]!.seq;
+          const skipped = buf.filtered.filter((s) => s < last).length;
+          // Committed in the background (cursor-committer.ts): the next batch goes without waiting for it.
+          this.committer.add({ lastSeq: last, delivered, deadLetters: dead, filtered: skipped });
+          buf.filtered = buf.filtered.slice(skipped);
+          this.cursor = last;
+        },
+        sendStarted,
+      );
       // While the batch is in flight, read the next one, so that it can go as soon as this one is
       // acknowledged: reading the store then costs no delivery time. Only reads: the cursor moves
-      // in `deliverBatch` alone, after the acknowledgement.
+      // in `deliverBatch` alone, after the acknowledgement. It starts once the send is under way
+      // (and a turn of the event loop later): SQLite reads are synchronous, and reading first
+      // would hold the batch back.
       const readingAhead = (async () => {
-        while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) await readPage();
+        await Promise.race([started, delivering.then(noop, noop)]);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) if (!(await readPage())) break;
       })();
       const [sent, read] = await Promise.allSettled([delivering, readingAhead]);
       if (sent.status === 'rejected') throw sent.reason;
       if (!sent.value) {
         // The destination changed: what was encoded for the old one is dropped and read again.
         adapter = await this.ensureAdapter();
-        buf.pending = [];
-        buf.bytes = 0;
+        setAdapter(adapter);
+        keep([]);
         buf.lastRead = this.cursor;
         buf.caughtUp = false;
         buf.filtered = [];
         continue;
       }
       if (read.status === 'rejected') throw read.reason;
-      buf.pending = buf.pending.slice(plan.take);
-      buf.bytes = buf.pending.reduce((n, p) => n + entrySize(p.entry), 0);
+      keep(buf.pending.slice(plan.take));
     }
   }
 }

@@ -14,6 +14,11 @@ export interface KinesisSinkSpec {
   destinationUri: string;
   /** The stream's region; must equal the ARN's. */
   region: string;
+  /**
+   * auditstream extension (not in the Ops API's KinesisSpec): pack records in the KPL aggregated
+   * format (src/sinks/kinesis/aggregate.ts). Absent or false: one Kinesis record per audit record.
+   */
+  aggregate?: boolean;
 }
 
 /** `temporal.api.cloud.sink.v1.PubSubSpec`. */

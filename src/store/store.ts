@@ -105,6 +105,12 @@ export interface Sql {
   run(text: string, params?: readonly unknown[]): Promise<{ changes: number }>;
 }
 
+/** Options of `AuditStore.transaction`. */
+export interface TransactionOptions {
+  /** false: the commit may be lost on power failure (see `transaction`). Default true. */
+  durable?: boolean;
+}
+
 /** What a transaction body may do: SQL on the same connection and chain appends. */
 export interface StoreTx extends Sql {
   /** Appends inside this transaction; the records commit (or roll back) with it. */
@@ -142,8 +148,15 @@ export interface AuditStore {
   migrate(): Promise<void>;
   /** Appends one batch; concurrent calls are grouped into few commits (group commit). */
   append(batch: AppendBatch): Promise<AppendResult>;
-  /** Runs `fn` in one transaction that may also append records (control-plane operations). */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction that may also append records (control-plane operations). With
+   * `{ durable: false }` the commit is atomic and ordered like any other but returns before it
+   * reaches the disk (SQLite: synchronous=NORMAL for that commit, made durable by the next full
+   * one; PostgreSQL: synchronous_commit off for it), so a power loss can undo it, never tear it:
+   * for writes whose loss only repeats work (a delivery cursor: the batch is resent), never for
+   * records.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /** Read-only SQL outside any transaction. */
   readonly sql: Sql;
   query(filter: QueryFilter, page?: PageRequest): Promise<Page>;

@@ -50,7 +50,8 @@ export function sinkMessage(v: AuditLogSinkView): PlainMessage<temporal.api.clou
     spec: {
       name: v.spec.name,
       enabled: v.spec.enabled,
-      ...(v.spec.kinesisSink ? { kinesisSink: v.spec.kinesisSink } : {}),
+      // The Ops API's KinesisSpec has no `aggregate` (an auditstream extension).
+      ...(v.spec.kinesisSink ? { kinesisSink: { roleName: v.spec.kinesisSink.roleName, destinationUri: v.spec.kinesisSink.destinationUri, region: v.spec.kinesisSink.region } } : {}),
       ...(v.spec.pubSubSink ? { pubSubSink: v.spec.pubSubSink } : {}),
     },
     health: v.health === 'ok' ? 'HEALTH_OK' : (HEALTH[v.errorKind ?? 'internal'] ?? 'HEALTH_ERROR_INTERNAL'),

@@ -16,7 +16,8 @@ import type { KinesisSinkSpec } from '../spec.js';
 import { parseStreamArn, roleArnFor } from './arn.js';
 import { AssumedRoleCredentials, sessionNameFor } from './credentials.js';
 import { classifyPutRecords } from './classify.js';
-import { KINESIS_LIMITS, MAX_PARTITION_KEY_CHARS } from './limits.js';
+import { KINESIS_LIMITS, MAX_PARTITION_KEY_CHARS, aggregatedLimits } from './limits.js';
+import { aggregateOverheadBytes, encodeAggregate, packedRecordBytes, planAggregates } from './aggregate.js';
 
 export { diagnoseKinesis } from './classify.js';
 
@@ -44,12 +45,31 @@ export function createKinesisAdapter(spec: KinesisSinkSpec, deps: AdapterDeps, o
   });
   let client: KinesisClient | undefined;
   const key = partitionKeyFor(deps.accountId);
+  // KPL aggregation (spec.aggregate, off by default): entries are audit records, packed at send
+  // time into aggregated Kinesis records (aggregate.ts). The engine's rate and batch limits then
+  // count what Kinesis counts through `units`; each entry's size is what it adds to a pack.
+  const aggregate = spec.aggregate === true;
+  const overhead = aggregateOverheadBytes(key);
+  /** Which entries each aggregated record of a send carried, for `classify` (keyed by the array sent). */
+  const packsOf = new WeakMap<readonly EncodedEntry[], Array<[number, number]>>();
+  const plan = (entries: readonly EncodedEntry[]) => planAggregates(entries.map((e) => e.data.length), key);
   return {
     kind: 'kinesis',
-    limits: KINESIS_LIMITS,
+    limits: aggregate ? aggregatedLimits(overhead) : KINESIS_LIMITS,
     encode(_accountId: string, seq: number, logId: string, recordJson: string): EncodedEntry {
-      return { seq, logId, partitionKey: key, data: Buffer.from(recordJson, 'utf8') };
+      const data = Buffer.from(recordJson, 'utf8');
+      return aggregate ? { seq, logId, partitionKey: key, data, sizeBytes: packedRecordBytes(data.length) } : { seq, logId, partitionKey: key, data };
     },
+    ...(aggregate
+      ? {
+          units(entries: readonly EncodedEntry[]) {
+            const packs = plan(entries);
+            let bytes = packs.length * overhead;
+            for (const e of entries) bytes += packedRecordBytes(e.data.length);
+            return { records: packs.length, bytes };
+          },
+        }
+      : {}),
     async send(entries: EncodedEntry[], signal?: AbortSignal): Promise<unknown> {
       // Credentials first, so a role problem surfaces as RoleAssumptionError, not a signing error.
       await creds.get(signal);
@@ -59,9 +79,17 @@ export function createKinesisAdapter(spec: KinesisSinkSpec, deps: AdapterDeps, o
         maxAttempts: 1,
         requestHandler: new NodeHttpHandler({ connectionTimeout: opts.connectionTimeoutMs ?? 5000, requestTimeout: opts.requestTimeoutMs ?? 30_000 }),
       });
+      let records: Array<{ Data: Uint8Array; PartitionKey: string }>;
+      if (aggregate) {
+        const packs = plan(entries);
+        packsOf.set(entries, packs);
+        records = packs.map(([from, to]) => ({ Data: encodeAggregate(key, entries.slice(from, to).map((e) => e.data)), PartitionKey: key }));
+      } else {
+        records = entries.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey }));
+      }
       try {
         return await client.send(
-          new PutRecordsCommand({ StreamARN: spec.destinationUri, Records: entries.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey })) }),
+          new PutRecordsCommand({ StreamARN: spec.destinationUri, Records: records }),
           signal ? { abortSignal: signal } : {},
         );
       } catch (err) {
@@ -70,11 +98,27 @@ export function createKinesisAdapter(spec: KinesisSinkSpec, deps: AdapterDeps, o
       }
     },
     classify(result: SendOutcome, entries: EncodedEntry[]): Verdict {
-      return classifyPutRecords(result, entries);
+      const packs = packsOf.get(entries);
+      if (!packs) return classifyPutRecords(result, entries);
+      return expandPacks(classifyPutRecords(result, packs.map(([from]) => entries[from]!)), packs);
     },
     async close(): Promise<void> {
       client?.destroy();
       creds.close();
     },
   };
+}
+
+/**
+ * A verdict about aggregated records as one about the audit records they carried: a failed
+ * aggregated record fails every entry in it (the engine then resends from the first of them).
+ */
+export function expandPacks(v: Verdict, packs: ReadonlyArray<readonly [number, number]>): Verdict {
+  if (v.kind === 'ok' || v.kind === 'fatal' || !v.only) return v;
+  const only: number[] = [];
+  for (const p of v.only) {
+    const pack = packs[p];
+    if (pack) for (let i = pack[0]; i < pack[1]; i++) only.push(i);
+  }
+  return { ...v, only };
 }

@@ -21,7 +21,7 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
   wireKey: 'kinesis_sink',
   opsApi: true,
   limits: KINESIS_LIMITS,
-  parse: (r) => ({ roleName: s(r['roleName']), destinationUri: s(r['destinationUri']), region: s(r['region']) }),
+  parse: (r) => ({ roleName: s(r['roleName']), destinationUri: s(r['destinationUri']), region: s(r['region']), ...(r['aggregate'] !== undefined ? { aggregate: r['aggregate'] as boolean } : {}) }),
   validate(k, field) {
     const role = requiredString(k.roleName, `${field}.role_name`);
     if (role.startsWith('arn:')) {
@@ -36,8 +36,10 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
     const region = requiredString(k.region, `${field}.region`);
     if (!AWS_REGION_PATTERN.test(region)) throw invalid(`${field}.region "${region}" is not an AWS region code like us-east-1`);
     if (region !== arn.value.region) throw invalid(`${field}.region "${region}" does not match the stream ARN's region "${arn.value.region}"`);
+    if (k.aggregate !== undefined && typeof k.aggregate !== 'boolean') throw invalid(`${field}.aggregate must be true or false`);
   },
-  clean: (k) => ({ roleName: k.roleName, destinationUri: k.destinationUri, region: k.region }),
+  // `aggregate` (KPL aggregation) is auditstream's extension of Temporal's KinesisSpec; off unless true.
+  clean: (k) => ({ roleName: k.roleName, destinationUri: k.destinationUri, region: k.region, ...(k.aggregate === true ? { aggregate: true } : {}) }),
   describe: (k) => k.destinationUri,
   async load() {
     const { createKinesisAdapter, diagnoseKinesis } = await import('./adapter.js');

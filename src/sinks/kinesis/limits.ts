@@ -27,3 +27,24 @@ export const KINESIS_LIMITS: SinkLimits = Object.freeze({
 });
 
 export const MAX_PARTITION_KEY_CHARS = 256;
+
+/**
+ * Limits with KPL aggregation (aggregate.ts). An entry is one audit record; `maxRecordBytes` and
+ * the byte limits count what it adds to an aggregated record (`packedRecordBytes`), and room is
+ * left for each aggregated record's fixed `overhead` (magic, partition key table, MD5, partition
+ * key): one entry alone still fits Kinesis' 1 MiB record, and a call's aggregated records stay
+ * within 5 MiB and 500 (each pack but the last is filled to over 1 MiB minus its next entry, so a
+ * 5 MiB call makes at most about 11 of them).
+ * `recordsPerSecond` is Kinesis records: the adapter's `units` tells the engine how many
+ * aggregated records a batch makes. `maxBatchRecords` bounds the audit records of one call (a
+ * second's worth at the unaggregated limit; memory per batch stays what it was).
+ */
+export function aggregatedLimits(overhead: number): SinkLimits {
+  return Object.freeze({
+    maxBatchRecords: 1000,
+    maxBatchBytes: KINESIS_LIMITS.maxBatchBytes - KINESIS_LIMITS.maxBatchRecords * overhead,
+    maxRecordBytes: KINESIS_LIMITS.maxRecordBytes - overhead,
+    recordsPerSecond: KINESIS_LIMITS.recordsPerSecond,
+    bytesPerSecond: KINESIS_LIMITS.bytesPerSecond,
+  });
+}

@@ -20,6 +20,7 @@ import type {
   PurgeRequest,
   Sql,
   StoreTx,
+  TransactionOptions,
 } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
@@ -146,9 +147,11 @@ export class PostgresStore extends StoreReads implements AuditStore {
     return this.committer.submit(batch);
   }
 
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
-    return this.withTx((client) => {
+    return this.withTx(async (client) => {
+      // Not durable: this commit returns before its WAL is flushed (it is still atomic and ordered).
+      if (opts.durable === false) await client.query('SET LOCAL synchronous_commit = off');
       const tx: StoreTx = {
         ...sqlOn(client),
         append: appendInTx(opsOn(client)),

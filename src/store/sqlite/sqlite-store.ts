@@ -27,6 +27,7 @@ import type {
   PurgeRequest,
   Sql,
   StoreTx,
+  TransactionOptions,
 } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
@@ -163,17 +164,26 @@ export class SqliteStore extends StoreReads implements AuditStore {
     },
   };
 
-  /** Runs `fn` in BEGIN IMMEDIATE ... COMMIT on the write connection, holding the mutex. */
-  private writeTx<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in BEGIN IMMEDIATE ... COMMIT on the write connection, holding the mutex. Not
+   * `durable`: that commit runs with synchronous=NORMAL (no fsync; in WAL mode the next FULL
+   * commit's fsync covers its frames too), the connection is back to FULL right after.
+   */
+  private writeTx<T>(fn: () => Promise<T>, durable = true): Promise<T> {
     return this.mutex.run(async () => {
-      this.w.exec('BEGIN IMMEDIATE');
+      if (!durable) this.w.pragma('synchronous = NORMAL');
       try {
-        const result = await fn();
-        this.w.exec('COMMIT');
-        return result;
-      } catch (err) {
-        if (this.w.inTransaction) this.w.exec('ROLLBACK');
-        throw err;
+        this.w.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await fn();
+          this.w.exec('COMMIT');
+          return result;
+        } catch (err) {
+          if (this.w.inTransaction) this.w.exec('ROLLBACK');
+          throw err;
+        }
+      } finally {
+        if (!durable) this.w.pragma('synchronous = FULL');
       }
     });
   }
@@ -182,7 +192,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     return this.committer.submit(batch);
   }
 
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
     return this.writeTx(() => {
       const tx: StoreTx = {
@@ -190,7 +200,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
         append: appendInTx(this.ops),
       };
       return fn(tx);
-    });
+    }, opts.durable !== false);
   }
 
   async purgeExpired(req: PurgeRequest): Promise<number> {
