@@ -357,11 +357,21 @@ describe('web console in Chromium against auditstream serve', () => {
     await page.reload();
     assert.equal(await page.getByLabel('Operation').inputValue(), 'DeleteUser');
 
-    // Detail: the record's JSON, as stored.
-    await page.getByRole('button', { name: `open record ${wanted[0]!.record['log_id'] as string}` }).click();
+    // Detail: the record's JSON exactly as stored (the store's own text, read beside the API), and
+    // the copy button copies those bytes.
+    const logId = wanted[0]!.record['log_id'] as string;
+    await page.getByRole('button', { name: `open record ${logId}` }).click();
+    const db = new Database(join(dir, 'audit.db'), { readonly: true });
+    const storedText = (db.prepare('SELECT record_json FROM audit_records WHERE account_id = ? AND log_id = ?').get(initial.account_id, logId) as { record_json: string }).record_json;
+    db.close();
+    await page.getByLabel('Record JSON').waitFor(WAIT);
     const json = await page.getByLabel('Record JSON').innerText();
+    assert.equal(json, storedText, 'the stored bytes, not a re-serialization');
     assert.deepEqual(JSON.parse(json), wanted[0]!.record);
-    assert.deepEqual(Object.keys(JSON.parse(json) as object), Object.keys(wanted[0]!.record), 'key order as stored');
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: serve.url });
+    await page.getByRole('button', { name: 'Copy JSON' }).click();
+    await page.locator('.detail').getByText('Copied').waitFor(WAIT);
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), storedText);
     await checkA11y(page, 'viewer-detail');
 
     // Export of the current filter: JSONL and CSV.
