@@ -108,7 +108,7 @@ async function seed(dbPath: string, accountId: string, total: number): Promise<n
   const start = Date.now() - spanMs;
   const t0 = performance.now();
   try {
-    for (let done = 0; done < total; ) {
+    for (let done = 0; done < total;) {
       const n = Math.min(BATCH, total - done);
       const records: AuditRecord[] = [];
       for (let i = 0; i < n; i++, done++) records.push(buildRecord(shapes.shape(0, start + Math.floor((done / total) * spanMs)), ids.next(), done));
@@ -129,7 +129,9 @@ async function timeView(ctx: BrowserContext, url: string): Promise<{ ms: number;
     await page.goto(url, { waitUntil: 'commit' });
     await page.locator('table.log tbody tr').first().waitFor({ state: 'visible', timeout: 120_000 });
     const ms = performance.now() - t0;
-    const rows = await page.locator('table.log tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const rows = await page
+      .locator('table.log tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     return { ms, rows };
   } finally {
     await page.close();
@@ -181,14 +183,23 @@ async function runConsoleBench(): Promise<ConsoleResults> {
           const r = await timeView(fresh, url);
           firstVisitMs.push(r.ms);
           rows = r.rows.length;
-          if (r.rows.length !== PAGE_ROWS || !view.check(r.rows)) throw new Error(`${view.name}: unexpected rows ${JSON.stringify(r.rows.slice(0, 3))} (${r.rows.length})`);
+          if (r.rows.length !== PAGE_ROWS || !view.check(r.rows))
+            throw new Error(`${view.name}: unexpected rows ${JSON.stringify(r.rows.slice(0, 3))} (${r.rows.length})`);
         } finally {
           await fresh.close();
         }
         returnVisitMs.push((await timeView(returning, url)).ms);
       }
-      progress(`console: ${view.name}: first visit median ${percentile(firstVisitMs, 50).toFixed(0)} ms, return visit median ${percentile(returnVisitMs, 50).toFixed(0)} ms`);
-      views.push({ name: view.name, path: view.path, rows, firstVisitMs: firstVisitMs.map((x) => round(x, 1)), returnVisitMs: returnVisitMs.map((x) => round(x, 1)) });
+      progress(
+        `console: ${view.name}: first visit median ${percentile(firstVisitMs, 50).toFixed(0)} ms, return visit median ${percentile(returnVisitMs, 50).toFixed(0)} ms`,
+      );
+      views.push({
+        name: view.name,
+        path: view.path,
+        rows,
+        firstVisitMs: firstVisitMs.map((x) => round(x, 1)),
+        returnVisitMs: returnVisitMs.map((x) => round(x, 1)),
+      });
     }
     await returning.close();
     return {
