@@ -175,6 +175,48 @@ for (const engine of engines()) {
       assert.equal(json.length, 5);
     });
 
+    it("serves one record's stored JSON byte for byte, and refuses unknown and malformed log_ids", async () => {
+      // Sent raw with escapes (\u00e9, \/, \u2028) that the stored text spells differently: the
+      // route must answer the stored bytes, not the request's text and not a re-encoding.
+      const base = { ...seeds[0]!, log_id: undefined, request_id: undefined, details: { marker: 'X' } };
+      const raw = JSON.stringify({ account_id: 'exact-acct', records: [base] }).replace(
+        '{"marker":"X"}',
+        '{"note":"caf\\u00e9 \\/path \\u2028 \\"q\\" \\ud83d\\ude00","n":1.50,"e":1E3}',
+      );
+      assert.match(raw, /\\u00e9/);
+      const res = await post(raw);
+      assert.equal(res.status, 201, await res.clone().text());
+      const [logId] = ((await res.json()) as { log_ids: string[] }).log_ids;
+      const [row] = await s.store.readChain('exact-acct', 1, 1);
+      assert.equal(row!.columns.logId, logId);
+      const got = await get(`/api/v1/audit-logs/records/${logId!}?account=exact-acct`);
+      assert.equal(got.status, 200);
+      assert.match(got.headers.get('content-type') ?? '', /^application\/json/);
+      const bytes = Buffer.from(await got.arrayBuffer());
+      assert.ok(bytes.equals(Buffer.from(row!.recordJson, 'utf8')), `${bytes.toString('utf8')}\n!==\n${row!.recordJson}`);
+      // What "stored" means: the stored text holds the characters, not the request's escapes.
+      const text = bytes.toString('utf8');
+      assert.ok(text.includes('café /path \u2028 \\"q\\" 😀'), text);
+      assert.ok(text.includes('"n":1.5,"e":1000'), text);
+      // The query API gives the parsed record; it agrees with the stored text.
+      const page = (await (await get('/api/v1/audit-logs?account=exact-acct')).json()) as { items: { record: unknown }[] };
+      assert.deepEqual(page.items[0]!.record, JSON.parse(text));
+
+      const unknown = await get(`/api/v1/audit-logs/records/${'0'.repeat(32)}?account=exact-acct`);
+      assert.equal(unknown.status, 404);
+      assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'AS_ERR_NOT_FOUND');
+      // Another account's record is not found through this one.
+      assert.equal((await get(`/api/v1/audit-logs/records/${logId!}?account=other-acct`)).status, 404);
+      for (const bad of ['short', 'A'.repeat(32), `${'a'.repeat(32)}x`, '%2e%2e', 'é'.repeat(32)]) {
+        const r = await get(`/api/v1/audit-logs/records/${encodeURIComponent(bad)}?account=exact-acct`);
+        assert.equal(r.status, 400, bad);
+        assert.equal(((await r.json()) as { error: { code: string; field: string } }).error.field, 'log_id', bad);
+      }
+      const stray = await get(`/api/v1/audit-logs/records/${logId!}?account=exact-acct&limit=1`);
+      assert.equal(stray.status, 400);
+      assert.equal((await get(`/api/v1/audit-logs/records/${logId!}`)).status, 400, 'the ingest token must name the account');
+    });
+
     it('answers health, readiness and metrics', async () => {
       assert.deepEqual(await (await fetch(`${s.base}/healthz`)).json(), { status: 'ok' });
       assert.deepEqual(await (await fetch(`${s.base}/readyz`)).json(), { status: 'ready', store: engine });

@@ -66,6 +66,11 @@ for (const engine of engines()) {
       switch (url) {
         case '/api/v1/audit-logs':
           return { url, payload: { records: [externalRecord()] } };
+        case '/api/v1/audit-logs/records/:log_id': {
+          // A record of the fixture's account (where every test user lives): an allowed caller reads it.
+          const mine = await s.t.records(s.t.owner.accountId);
+          return { url: url.replace(':log_id', mine[0]!.log_id) };
+        }
         case '/api/v1/users/:id/invitation': {
           const target = await s.t.addUser('ROLE_READ');
           return { url: `/api/v1/users/${target.userId}/invitation` };

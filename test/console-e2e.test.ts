@@ -3,8 +3,10 @@
  * `auditstream serve` on SQLite, with Kinesis sinks on moto: security headers and SPA fallback;
  * sign in; Settings → Audit Logs; a Kinesis sink through Manual (the downloaded template passes
  * cfn-lint) and Auto (the quick-create link carries the stack parameters); Verify success and
- * failure with its cause; Disable/Enable; Delete with a confirmation naming the sink; the viewer's
- * filters, paging, detail, export and live mode; a console mutation appearing in the viewer; a
+ * failure with its cause; Disable/Enable; Delete with a confirmation naming the sink, and a delete
+ * still in progress (the delivering process died holding the lease); dead letters and their replay;
+ * the viewer's filters, paging, detail (the record's exact stored bytes, and their copy), export and
+ * live mode; a console mutation appearing in the viewer; a
  * Read-Only user's view; an axe scan (no serious or critical violation) and a screenshot per page.
  */
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { runCli, startServe, type ServeHandle } from './helpers/cli.js';
-import { createStream, kinesisClient, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
+import { createStream, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, type Moto } from './helpers/moto.js';
 import { launchChromium, screenshot, seriousViolations } from './helpers/browser.js';
 import { makeTestTls } from './helpers/tls.js';
 import Database from 'better-sqlite3';
@@ -295,6 +297,100 @@ describe('web console in Chromium against auditstream serve', () => {
     assert.deepEqual(sinks.map((s) => s.name).sort(), ['auto-kinesis', 'manual-kinesis']);
   });
 
+  /** Creates a Kinesis sink through the Cloud API and waits until it exists. */
+  const createSink = async (name: string, streamArn: string, enabled: boolean) => {
+    await api('POST', '/cloud/audit-log-sinks', {
+      spec: { name, enabled, kinesisSink: { destinationUri: streamArn, roleName: 'auditstream-writer', region: 'us-east-1' } },
+      async_operation_id: crypto.randomUUID(),
+    });
+    for (let i = 0; ; i++) {
+      const res = await fetch(`${serve.url}/cloud/audit-log-sinks/${name}`, { headers: { authorization: `Bearer ${initial.api_key}` } });
+      if (res.ok) return;
+      assert.ok(i < 100, `sink ${name} was not created`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  /** Runs SQL on the served database (to fake what a dead process or a refusing destination leaves). */
+  const onDb = <T,>(fn: (db: Database.Database) => T): T => {
+    const db = new Database(join(dir, 'audit.db'));
+    db.pragma('busy_timeout = 5000');
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  };
+
+  it('Delete of a sink whose delivering process died says it is still in progress, then finishes when the lease ends', async () => {
+    await createSink('orphan-kinesis', STREAM_ARN, false);
+    await go('/settings/audit-logs/sinks/orphan-kinesis');
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    const dialog = page.getByRole('alertdialog');
+    await dialog.waitFor(WAIT);
+    // Another process claimed the sink and died: its lease has 10 s left (a delete request waits 2 s).
+    const leaseEnds = Date.now() + 10_000;
+    onDb((db) =>
+      assert.equal(db.prepare("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE name = 'orphan-kinesis'").run(leaseEnds).changes, 1),
+    );
+    await dialog.getByRole('button', { name: 'Delete orphan-kinesis' }).click();
+    await page.getByText(/The delete of orphan-kinesis is still in progress: the process that delivered it must let go first/).waitFor(WAIT);
+    const meanwhile = (await api('GET', '/cloud/audit-log-sinks/orphan-kinesis'))['sink'] as { state: string };
+    assert.match(meanwhile.state, /DELETING/);
+    await checkA11y(page, 'sink-delete-in-progress');
+    await page.waitForURL(/\/settings\/audit-logs$/, { timeout: 30_000 });
+    await page.getByText('Deleted orphan-kinesis.').waitFor(WAIT);
+    assert.ok(Date.now() >= leaseEnds, 'done only after the dead lease ended');
+    const sinks = (await api('GET', '/cloud/audit-log-sinks'))['sinks'] as { name: string }[];
+    assert.ok(!sinks.some((x) => x.name === 'orphan-kinesis'));
+  });
+
+  it('Dead letters are listed with their reason, and Replay dead letters sends them again and clears them', async () => {
+    const kinesis = kinesisClient(moto.url);
+    try {
+      await createStream(kinesis, 'console-dead-letters');
+      await createSink('dl-kinesis', `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/console-dead-letters`, true);
+      // Wait until everything stored so far is delivered.
+      for (let i = 0; ; i++) {
+        const st = await api('GET', '/api/v1/audit-log-sinks/dl-kinesis/status');
+        if (st['backlog'] === 0 && (st['cursorSeq'] as number) > 3) break;
+        assert.ok(i < 150, `dl-kinesis did not catch up: ${JSON.stringify(st)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const count = (records: { logId: string }[], id: string) => records.filter((r) => r.logId === id).length;
+      const before = await readStream(kinesis, 'console-dead-letters');
+      // Three delivered records that the destination (in this fake) refused for good.
+      const stored = (await allRecords()).slice(0, 3);
+      const ids = stored.map((r) => r.record['log_id'] as string);
+      onDb((db) => {
+        const sinkId = (db.prepare("SELECT id FROM audit_log_sinks WHERE name = 'dl-kinesis'").get() as { id: string }).id;
+        const insert = db.prepare('INSERT INTO audit_log_sink_dead_letters (sink_id, seq, log_id, reason, created_ms) VALUES (?, ?, ?, ?, ?)');
+        for (const r of stored) insert.run(sinkId, r.sequence, r.record['log_id'], 'ValidationException: refused by the destination (faked)', Date.now());
+        db.prepare('UPDATE audit_log_sinks SET dead_letter_count = dead_letter_count + 3 WHERE id = ?').run(sinkId);
+      });
+      await go('/settings/audit-logs/sinks/dl-kinesis');
+      const rows = page.getByRole('table', { name: 'Dead letters' }).locator('tbody tr');
+      await rows.first().waitFor(WAIT);
+      assert.equal(await rows.count(), 3);
+      for (const [i, id] of ids.entries()) {
+        const cells = await rows.nth(i).locator('td').allInnerTexts();
+        assert.equal(cells[0], String(stored[i]!.sequence));
+        assert.equal(cells[1], id);
+        assert.match(cells[2]!, /refused by the destination \(faked\)/);
+      }
+      await checkA11y(page, 'sink-dead-letters');
+      await page.getByRole('button', { name: 'Replay dead letters' }).click();
+      await page.getByText('No dead letters.').waitFor({ timeout: 30_000 });
+      // Each dead letter went to the stream once more, and the replay is one audited change.
+      const after = await readStream(kinesis, 'console-dead-letters');
+      for (const id of ids) assert.equal(count(after, id), count(before, id) + 1, id);
+      const replays = (await allRecords('&operation=UpdateAccount')).filter((r) => (r.record['details'] as Record<string, unknown>)['sink_action'] === 'replay-dead-letters');
+      assert.deepEqual(replays.map((r) => [(r.record['details'] as Record<string, unknown>)['sink_name'], r.record['user_email']]), [['dl-kinesis', initial.email]]);
+    } finally {
+      kinesis.destroy();
+      await api('DELETE', '/cloud/audit-log-sinks/dl-kinesis?resource_version=').catch(() => {});
+    }
+  });
+
   it('Pub/Sub: service account, topic and GCP project; the sink page shows the two gcloud grants with copy buttons', async () => {
     await go('/settings/audit-logs/setup');
     await page.getByLabel('GCP Pub/Sub').check();
@@ -357,11 +453,21 @@ describe('web console in Chromium against auditstream serve', () => {
     await page.reload();
     assert.equal(await page.getByLabel('Operation').inputValue(), 'DeleteUser');
 
-    // Detail: the record's JSON, as stored.
-    await page.getByRole('button', { name: `open record ${wanted[0]!.record['log_id'] as string}` }).click();
+    // Detail: the record's JSON exactly as stored (the store's own text, read beside the API), and
+    // the copy button copies those bytes.
+    const logId = wanted[0]!.record['log_id'] as string;
+    await page.getByRole('button', { name: `open record ${logId}` }).click();
+    const db = new Database(join(dir, 'audit.db'), { readonly: true });
+    const storedText = (db.prepare('SELECT record_json FROM audit_records WHERE account_id = ? AND log_id = ?').get(initial.account_id, logId) as { record_json: string }).record_json;
+    db.close();
+    await page.getByLabel('Record JSON').waitFor(WAIT);
     const json = await page.getByLabel('Record JSON').innerText();
+    assert.equal(json, storedText, 'the stored bytes, not a re-serialization');
     assert.deepEqual(JSON.parse(json), wanted[0]!.record);
-    assert.deepEqual(Object.keys(JSON.parse(json) as object), Object.keys(wanted[0]!.record), 'key order as stored');
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: serve.url });
+    await page.getByRole('button', { name: 'Copy JSON' }).click();
+    await page.locator('.detail').getByText('Copied').waitFor(WAIT);
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), storedText);
     await checkA11y(page, 'viewer-detail');
 
     // Export of the current filter: JSONL and CSV.

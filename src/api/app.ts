@@ -23,6 +23,7 @@ import type { CallContext } from './cloud/handlers.js';
 import { httpContext } from './cloud/http-routes.js';
 import { authorize, type AuthorizeTarget } from '../control/rbac.js';
 import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
+import { LOG_ID_PATTERN } from '../record/record.js';
 import { cookieValue, SESSION_COOKIE } from '../control/auth.js';
 import { registerConsole, sendIndex, wantsApp, type ConsoleFiles } from './console.js';
 
@@ -84,6 +85,7 @@ function intParam(v: string | undefined, name: string): number | undefined {
 const FILTER_PARAMS = ['account', 'since', 'until', 'operation', 'user_email', 'principal_id', 'status', 'namespace', 'limit'];
 const QUERY_PARAMS = new Set([...FILTER_PARAMS, 'cursor', 'order']);
 const EXPORT_PARAMS = new Set([...FILTER_PARAMS, 'format']);
+const RECORD_PARAMS = new Set(['account']);
 
 /**
  * The query string of a read: every parameter known, given once, and not empty (an empty value
@@ -301,6 +303,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       next_cursor: page.nextCursor ?? null,
       prev_cursor: page.prevCursor ?? null,
     };
+  });
+
+  // One record's JSON exactly as stored (the text the chain hashes and sinks deliver), not the
+  // parsed object serialized again: what the console's detail shows and copies.
+  app.get<{ Params: { log_id: string } }>('/api/v1/audit-logs/records/:log_id', async (req, reply) => {
+    const caller = await auth.authenticate(req.headers.authorization, sessionOf(req));
+    const q = queryParams(req, RECORD_PARAMS);
+    const accountId = await readableAccount(req, caller, 'QueryAuditLogs', q.account);
+    const logId = req.params.log_id;
+    if (!LOG_ID_PATTERN.test(logId)) throw invalidArgument('log_id must be 32 lowercase letters or digits', { field: 'log_id' });
+    const stored = await store.recordByLogId(accountId, logId);
+    if (!stored) throw new AuditError('AS_ERR_NOT_FOUND', `no record with log_id ${logId} in this account`);
+    void reply.header('content-type', 'application/json; charset=utf-8');
+    return reply.send(stored.recordJson);
   });
 
   app.get('/api/v1/audit-logs/export', async (req, reply) => {

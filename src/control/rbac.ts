@@ -148,6 +148,7 @@ export interface RouteAccess {
 export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'POST', url: '/api/v1/audit-logs', rule: 'IngestAuditLogs', ingestToken: true, audited: false },
   { method: 'GET', url: '/api/v1/audit-logs', rule: 'QueryAuditLogs', ingestToken: true },
+  { method: 'GET', url: '/api/v1/audit-logs/records/:log_id', rule: 'QueryAuditLogs', ingestToken: true },
   { method: 'GET', url: '/api/v1/audit-logs/export', rule: 'ExportAuditLogs', ingestToken: true },
   { method: 'POST', url: '/api/v1/users/:id/invitation', rule: 'ReissueInvitation', audited: true },
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/status', rule: 'GetAccountAuditLogSink' },

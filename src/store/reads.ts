@@ -23,6 +23,11 @@ export abstract class StoreReads {
     return rows.map(toStoredRecord);
   }
 
+  async recordByLogId(accountId: string, logId: string): Promise<StoredRecord | undefined> {
+    const row = await this.sql.get<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM audit_records WHERE account_id = ? AND log_id = ?`, [accountId, logId]);
+    return row && toStoredRecord(row);
+  }
+
   async readChainBodies(accountId: string, fromSeq: number, limit: number): Promise<ChainBody[]> {
     const rows = await this.sql.all<{ seq: number; log_id: string; stored_at: number; record_json: string }>(
       'SELECT seq, log_id, stored_at, record_json FROM audit_records WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?',

@@ -160,6 +160,8 @@ export interface AuditStore {
   /** Read-only SQL outside any transaction. */
   readonly sql: Sql;
   query(filter: QueryFilter, page?: PageRequest): Promise<Page>;
+  /** One record of an account by its `log_id` (unique per account), or undefined. */
+  recordByLogId(accountId: string, logId: string): Promise<StoredRecord | undefined>;
   /** Records of one account with `seq` in [fromSeq, fromSeq + limit), in chain order. */
   readChain(accountId: string, fromSeq: number, limit: number): Promise<StoredRecord[]>;
   /** The same records as `readChain`, only what delivery sends (about a third of its cost per row). */

@@ -78,6 +78,17 @@ export async function api<T>(method: 'GET' | 'POST' | 'DELETE', path: string, op
   return (await res.json()) as T;
 }
 
+/** A GET whose answer is kept as the exact text the server sent (a stored record's bytes). */
+export async function apiText(path: string, opts: Pick<RequestOptions, 'signal'> = {}): Promise<string> {
+  const res = await fetch(path, { headers: { accept: 'application/json' }, credentials: 'same-origin', ...(opts.signal ? { signal: opts.signal } : {}) });
+  if (!res.ok) {
+    const err = await toError(res);
+    if (res.status === 401) onUnauthorized?.();
+    throw err;
+  }
+  return res.text();
+}
+
 /** A fresh id for `async_operation_id`: a retry of the same click is never applied twice. */
 export function operationId(): string {
   return crypto.randomUUID();

@@ -1,6 +1,6 @@
 /** GET /api/v1/audit-logs (one keyset page) and the export link of the same filters. */
 import { keepPreviousData, queryOptions } from '@tanstack/react-query';
-import { api } from '../../lib/api-client';
+import { api, apiText, seg } from '../../lib/api-client';
 import { apiQuery, type Filters } from './filters';
 
 export interface AuditRecord {
@@ -39,6 +39,15 @@ export const logsQuery = (filters: Filters, cursor: string | undefined, live: bo
     placeholderData: keepPreviousData,
     // Live: the newest page is asked for again every second, so a new record shows within 2 s.
     refetchInterval: live && !cursor ? 1000 : false,
+  });
+
+/** One record's JSON exactly as stored (GET /api/v1/audit-logs/records/:log_id): never re-serialized. */
+export const storedRecordQuery = (logId: string) =>
+  queryOptions({
+    queryKey: ['audit-log-record', logId],
+    queryFn: ({ signal }) => apiText(`/api/v1/audit-logs/records/${seg(logId)}`, { signal }),
+    // A stored record never changes.
+    staleTime: Infinity,
   });
 
 export function exportUrl(filters: Filters, format: 'jsonl' | 'csv'): string {

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router-dom';
-import { exportUrl, logsQuery, type Envelope } from './api';
+import { exportUrl, logsQuery, storedRecordQuery, type Envelope } from './api';
 import { FILTER_KEYS, OPERATIONS, readState, writeState, type Filters } from './filters';
 import { Button, CopyButton, ErrorBox, Loading, TextField, SelectField } from '../../components/ui';
 
@@ -63,20 +63,32 @@ function FilterForm({ filters, onApply }: { filters: Filters; onApply: (f: Filte
 function RecordDetail({ entry, onClose }: { entry: Envelope; onClose: () => void }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => ref.current?.focus(), [entry]);
-  const json = JSON.stringify(entry.record, null, 2);
+  const logId = entry.record.log_id;
+  // The exact stored bytes, fetched on their own: the page's parsed copy would be a re-serialization.
+  const stored = useQuery({ ...storedRecordQuery(logId ?? ''), enabled: logId !== undefined });
   return (
     <section className="detail" aria-labelledby="detail-title">
       <h2 id="detail-title" tabIndex={-1} ref={ref}>
-        Record {entry.record.log_id ?? entry.sequence}
+        Record {logId ?? entry.sequence}
       </h2>
       <p className="muted">
         Sequence {entry.sequence} · stored {entry.stored_at}
         {entry.ingested_by ? ` · ingested by ${entry.ingested_by}` : ''}
       </p>
-      <pre className="json" tabIndex={0} aria-label="Record JSON">
-        <code>{json}</code>
-      </pre>
-      <CopyButton text={JSON.stringify(entry.record)} label="Copy JSON" /> <Button variant="secondary" onClick={onClose}>Close</Button>
+      {stored.isPending && <Loading what="the stored record" />}
+      {stored.isError && <ErrorBox title="Could not load the stored record" error={stored.error} />}
+      {stored.data !== undefined && (
+        <>
+          <p className="muted">The record's JSON exactly as stored (the bytes the hash chain covers and sinks deliver).</p>
+          <pre className="json stored" tabIndex={0} aria-label="Record JSON">
+            <code>{stored.data}</code>
+          </pre>
+          <CopyButton text={stored.data} label="Copy JSON" />{' '}
+        </>
+      )}
+      <Button variant="secondary" onClick={onClose}>
+        Close
+      </Button>
     </section>
   );
 }
