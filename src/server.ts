@@ -84,6 +84,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
       metrics,
       auth: control.apiAuth,
       onCommit: notify,
+      signingKeys: [{ key_id: signer.keyId, public_key_pem: signer.publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
       ...(https ? { https } : {}),
       register: (a) => {
         registerCloudHttpRoutes(a, control.handlers);

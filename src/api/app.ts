@@ -28,6 +28,8 @@ export interface AppDeps {
   onCommit?: (accountId: string) => void;
   /** PEM certificate and key: serve HTTPS instead of plain HTTP. */
   https?: { cert: Buffer; key: Buffer };
+  /** The Ed25519 public keys that sign checkpoints, served at GET /api/v1/signing-keys. */
+  signingKeys?: { key_id: string; public_key_pem: string }[];
 }
 
 /** What an API error body looks like. */
@@ -121,6 +123,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerIngestRoute(app, { store, auth, config, metrics, ...(deps.onCommit ? { onCommit: deps.onCommit } : {}) });
+
+  // Public keys are not secret, but the list is only for callers of this deployment: any
+  // authenticated caller (every role, or the ingest token) may read it to verify its stream.
+  app.get('/api/v1/signing-keys', async (req) => {
+    await auth.authenticate(req.headers.authorization);
+    return { keys: deps.signingKeys ?? [] };
+  });
 
   app.get('/api/v1/audit-logs', async (req) => {
     const caller = await auth.authenticate(req.headers.authorization);

@@ -1,0 +1,17 @@
+/**
+ * `auditstream/consumer`: the library behind `auditstream consume`, for people who write their
+ * own consumer of the stream auditstream delivers. A source, an output and a checkpoint
+ * database go into `consume`; it dedupes by log_id and, given the operator's public keys,
+ * proves what arrived against the signed checkpoints in the stream.
+ */
+export { consume, formatReport, type ConsumeOptions, type ConsumeResult } from './consume.js';
+export { CheckpointDb, type BatchCommit } from './checkpoints.js';
+export { Dedupe, type DedupeVerdict } from './dedupe.js';
+export { ProofTracker, diagnose, type AccountProofState, type AccountReport, type PendingRecord } from './proof.js';
+export { deaggregate, aggregate, type UserRecord } from './deaggregate.js';
+export { loadTrustedKeys } from './keys.js';
+export { RejectFile, positionOf, type Reject } from './rejects.js';
+export { KinesisSource, parseStreamArn, type KinesisSourceOptions, type StartFrom } from './sources/kinesis.js';
+export { StdoutOutput } from './outputs/stdout.js';
+export { DirectoryOutput } from './outputs/directory.js';
+export { ConsumerSetupError, type Output, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from './types.js';

@@ -1,0 +1,63 @@
+/**
+ * The shapes the consumer's parts share: what a source yields, where it stands, what an output
+ * takes. One source (a Kinesis stream, a Pub/Sub subscription) feeds one output through
+ * dedupe and proof; the state store makes each batch's effects durable together.
+ */
+
+/** One record as a source delivered it: the exact bytes and where they came from. */
+export interface SourceRecord {
+  /** The account: the Kinesis partition key / Pub/Sub ordering key. */
+  account: string;
+  /** The record's bytes as delivered (the seeds' JSON when all is well). */
+  data: Buffer;
+  /** Kinesis shard id or Pub/Sub subscription name. */
+  shard: string;
+  /** Kinesis sequence number or Pub/Sub message id. */
+  sequence: string;
+  /** Index inside a KPL-aggregated Kinesis record, when it was one. */
+  subSequence?: number;
+}
+
+/** Where one shard stands after a batch. */
+export interface ShardPosition {
+  shard: string;
+  /** Last sequence number processed (undefined: none yet). */
+  sequence?: string;
+  /** The shard is closed and fully read (its children may start). */
+  finished: boolean;
+}
+
+/** What a source returns per poll. */
+export interface SourceBatch {
+  records: SourceRecord[];
+  /** New positions of the shards this batch read from (Kinesis); empty for Pub/Sub. */
+  positions: ShardPosition[];
+  /** Called once the batch's effects are durable (Pub/Sub acks here). */
+  commit?: () => Promise<void>;
+}
+
+/** A place records come from. */
+export interface Source {
+  /** For messages: `kinesis stream/NAME`, `pubsub projects/P/subscriptions/S`. */
+  readonly description: string;
+  /** Opens the source at the stored positions; throws a one-line `ConsumerSetupError` when it cannot. */
+  open(positions: Map<string, ShardPosition>): Promise<void>;
+  /** The next batch (possibly empty after waiting); null when the source has ended for good. */
+  next(signal: AbortSignal): Promise<SourceBatch | null>;
+  /** Lag per shard in ms (Kinesis MillisBehindLatest), for progress. */
+  lag(): Map<string, number>;
+  close(): Promise<void>;
+}
+
+/** A durable destination for accepted records. */
+export interface Output {
+  readonly description: string;
+  /** Prepares the output, undoing whatever a crash left past `position` (the committed one). */
+  open(position: string | undefined): Promise<void>;
+  /** Writes records (each the exact bytes delivered) and makes them durable; returns the new position. */
+  write(records: { account: string; data: Buffer }[]): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+/** A setup problem the CLI prints as one line and exits 2 for. */
+export class ConsumerSetupError extends Error {}
