@@ -11,6 +11,7 @@ import { consume, formatReport } from '../consumer/consume.js';
 import { loadTrustedKeys } from '../consumer/keys.js';
 import { DirectoryOutput } from '../consumer/outputs/directory.js';
 import { StdoutOutput } from '../consumer/outputs/stdout.js';
+import { PubSubSource } from '../consumer/sources/pubsub.js';
 import { KinesisSource, type StartFrom } from '../consumer/sources/kinesis.js';
 import { ConsumerSetupError, type Output, type Source } from '../consumer/types.js';
 import type { Io } from './main.js';
@@ -34,7 +35,7 @@ function makeSource(opts: Record<string, unknown>): Source {
   const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
   if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
   if (opts['s3Uri'] !== undefined) throw new ConsumerSetupError('--s3-uri: the S3 source is not available yet (auditstream has no S3 sink yet); use --kinesis-stream-arn or --pubsub-subscription');
-  if (opts['pubsubSubscription'] !== undefined) throw new ConsumerSetupError('--pubsub-subscription: the Pub/Sub source is not available yet in this version; use --kinesis-stream-arn');
+  if (opts['pubsubSubscription'] !== undefined) return new PubSubSource({ subscription: String(opts['pubsubSubscription']) });
   const region = opts['kinesisRegion'] as string | undefined;
   return new KinesisSource({
     streamArn: String(opts['kinesisStreamArn']),
@@ -55,7 +56,7 @@ export function addConsumeCommand(program: Command, io: Io): void {
     .description("read your stream (every shard), dedupe by log_id, write the records out and prove them against the signed checkpoints")
     .option('--kinesis-stream-arn <arn>', 'the Kinesis stream to read')
     .option('--kinesis-region <region>', 'its region (default: the one in the ARN)')
-    .option('--pubsub-subscription <name>', 'projects/P/subscriptions/S (not available yet)')
+    .option('--pubsub-subscription <name>', 'projects/P/subscriptions/S (a subscription with message ordering)')
     .option('--s3-uri <uri>', 's3://bucket/prefix of an S3 sink (not available yet)')
     .option('--output <where>', '- (stdout JSONL, the records byte for byte) or a directory of daily .jsonl.gz files', '-')
     .option('--checkpoint-db <file>', 'SQLite file holding shard positions, dedupe ids and the proof state', './consumer-checkpoints.db')

@@ -12,6 +12,7 @@ export { deaggregate, aggregate, type UserRecord } from './deaggregate.js';
 export { loadTrustedKeys } from './keys.js';
 export { RejectFile, positionOf, type Reject } from './rejects.js';
 export { KinesisSource, parseStreamArn, type KinesisSourceOptions, type StartFrom } from './sources/kinesis.js';
+export { PubSubSource, type PubSubSourceOptions } from './sources/pubsub.js';
 export { StdoutOutput } from './outputs/stdout.js';
 export { DirectoryOutput } from './outputs/directory.js';
 export { ConsumerSetupError, type Output, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from './types.js';
