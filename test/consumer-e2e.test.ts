@@ -308,6 +308,33 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     }
   });
 
+  it('table outputs (SQLite and PostgreSQL) hold each record once, in order per account, even when the whole stream is read again', async () => {
+    const pg = (await import('pg')).default;
+    const schema = `consumer_e2e_${process.pid}`;
+    const base = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const targets = [`sqlite:${join(dir, 'table.db')}`, `${base}${base.includes('?') ? '&' : '?'}schema=${schema}`];
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    try {
+      for (const target of targets) {
+        // Twice from the beginning (fresh checkpoint databases): the second pass adds nothing.
+        for (const pass of [1, 2]) {
+          const r = await runCli(['consume', '--kinesis-stream-arn', streamArn, '--output', target, '--checkpoint-db', join(dir, `table-${targets.indexOf(target)}-${pass}.db`), '--exit-when-idle', '1500ms'], awsEnv, dir);
+          assert.equal(r.code, 0, r.stderr);
+        }
+        const rows: { account_id: string; record: string }[] = target.startsWith('sqlite:')
+          ? (new (await import('better-sqlite3')).default(target.slice(7), { readonly: true }).prepare('SELECT account_id, record FROM consumed_audit_records ORDER BY id').all() as { account_id: string; record: string }[])
+          : (await admin.query(`SELECT account_id, record FROM "${schema}".consumed_audit_records ORDER BY id`)).rows;
+        for (const a of accounts) {
+          assert.deepEqual(rows.filter((x) => x.account_id === a.id).map((x) => x.record), (await delivered(a)).map((l) => l.text), `${target}: account ${a.id}`);
+        }
+      }
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.end();
+    }
+  });
+
   it('setup mistakes are one line on stderr and exit 2: wrong key file, missing stream, unreadable checkpoint database, S3', async () => {
     const oneLine = (res: CliResult, pattern: RegExp, label: string) => {
       assert.equal(res.code, 2, `${label}: ${res.stderr}`);

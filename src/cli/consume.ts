@@ -10,6 +10,7 @@ import { CheckpointDb } from '../consumer/checkpoints.js';
 import { consume, formatReport } from '../consumer/consume.js';
 import { loadTrustedKeys } from '../consumer/keys.js';
 import { DirectoryOutput } from '../consumer/outputs/directory.js';
+import { tableOutput } from '../consumer/outputs/table.js';
 import { StdoutOutput } from '../consumer/outputs/stdout.js';
 import { PubSubSource } from '../consumer/sources/pubsub.js';
 import { KinesisSource, type StartFrom } from '../consumer/sources/kinesis.js';
@@ -46,7 +47,7 @@ function makeSource(opts: Record<string, unknown>): Source {
 
 function makeOutput(spec: string): Output {
   if (spec === '-') return new StdoutOutput();
-  if (spec.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(spec)) throw new ConsumerSetupError(`--output ${spec.split(':')[0]}: table outputs are not available yet; use - (stdout) or a directory`);
+  if (spec.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(spec)) return tableOutput(spec);
   return new DirectoryOutput(spec);
 }
 
@@ -58,7 +59,7 @@ export function addConsumeCommand(program: Command, io: Io): void {
     .option('--kinesis-region <region>', 'its region (default: the one in the ARN)')
     .option('--pubsub-subscription <name>', 'projects/P/subscriptions/S (a subscription with message ordering)')
     .option('--s3-uri <uri>', 's3://bucket/prefix of an S3 sink (not available yet)')
-    .option('--output <where>', '- (stdout JSONL, the records byte for byte) or a directory of daily .jsonl.gz files', '-')
+    .option('--output <where>', '- (stdout JSONL, the records byte for byte), a directory of daily .jsonl.gz files, sqlite:FILE or postgres://... (table consumed_audit_records)', '-')
     .option('--checkpoint-db <file>', 'SQLite file holding shard positions, dedupe ids and the proof state', './consumer-checkpoints.db')
     .option('--lease-db <url>', 'postgres://... shared leases for several consumers (not available yet)')
     .option('--from <where>', 'first start only: trim-horizon, latest or an RFC 3339 time', 'trim-horizon')

@@ -13,7 +13,7 @@ import type { CheckpointDb } from './checkpoints.js';
 import { Dedupe } from './dedupe.js';
 import { ProofTracker, type AccountReport } from './proof.js';
 import { positionOf, RejectFile, type Reject } from './rejects.js';
-import type { Output, Source, SourceRecord } from './types.js';
+import type { Output, OutputRecord, Source, SourceRecord } from './types.js';
 
 export interface ConsumeOptions {
   source: Source;
@@ -80,7 +80,7 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
     }
     const batch = await source.next(signal);
     if (!batch) break;
-    const out: { account: string; data: Buffer }[] = [];
+    const out: OutputRecord[] = [];
     const seen: { account: string; logId: string; digest: string }[] = [];
     const rejected: Reject[] = [];
     const parsed: { rec: SourceRecord; value: AuditRecord; canonical: string; digest: string }[] = [];
@@ -104,7 +104,7 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
         proof?.conflict(p.rec.account, p.value.log_id, positionOf(p.rec));
         continue;
       }
-      out.push({ account: p.rec.account, data: p.rec.data });
+      out.push({ account: p.rec.account, data: p.rec.data, shard: p.rec.shard, sequence: p.rec.sequence });
       seen.push({ account: p.rec.account, logId: p.value.log_id, digest: p.digest });
       if (proof && p.value.operation !== 'VerifyAuditLogSink') {
         proof.add(p.rec.account, p.value, { logId: p.value.log_id, canonical: p.canonical, digest: p.digest, at: positionOf(p.rec) });

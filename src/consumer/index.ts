@@ -14,5 +14,6 @@ export { RejectFile, positionOf, type Reject } from './rejects.js';
 export { KinesisSource, parseStreamArn, type KinesisSourceOptions, type StartFrom } from './sources/kinesis.js';
 export { PubSubSource, type PubSubSourceOptions } from './sources/pubsub.js';
 export { StdoutOutput } from './outputs/stdout.js';
+export { tableOutput, SqliteTableOutput, PostgresTableOutput } from './outputs/table.js';
 export { DirectoryOutput } from './outputs/directory.js';
 export { ConsumerSetupError, type Output, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from './types.js';

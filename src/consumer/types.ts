@@ -49,13 +49,21 @@ export interface Source {
   close(): Promise<void>;
 }
 
+/** What an output receives per record: the bytes as delivered and where they came from. */
+export interface OutputRecord {
+  account: string;
+  data: Buffer;
+  shard?: string;
+  sequence?: string;
+}
+
 /** A durable destination for accepted records. */
 export interface Output {
   readonly description: string;
   /** Prepares the output, undoing whatever a crash left past `position` (the committed one). */
   open(position: string | undefined): Promise<void>;
   /** Writes records (each the exact bytes delivered) and makes them durable; returns the new position. */
-  write(records: { account: string; data: Buffer }[]): Promise<string | undefined>;
+  write(records: OutputRecord[]): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
