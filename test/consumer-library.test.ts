@@ -76,7 +76,7 @@ function buildChain(s: Signer, rounds: number[]): Delivered[] {
 function feed(tracker: ProofTracker, records: AuditRecord[]): void {
   records.forEach((r, i) => {
     const canonical = canonicalJson(r);
-    tracker.add(ACCOUNT, r, { logId: r.log_id, canonical, digest: recordDigest(canonical), at: `shard-0/${i}` });
+    tracker.add(ACCOUNT, r, { logId: r.log_id, digest: recordDigest(canonical), at: `shard-0/${i}` }, canonical);
   });
 }
 
@@ -206,21 +206,21 @@ describe('deaggregation', () => {
 });
 
 describe('dedupe', () => {
-  it('remembers written log ids across a reopened checkpoint database; the same id with other content is a conflict', () => {
+  it('remembers written log ids across a reopened checkpoint database; the same id with other content is a conflict', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'consumer-dedupe-'));
     try {
       const path = join(dir, 'c.db');
       let db = CheckpointDb.open(path);
-      let d = new Dedupe(db);
-      d.prefetch([{ account: 'a', logId: 'l1' }]);
+      let d = new Dedupe(db.state(path));
+      await d.prefetch([{ account: 'a', logId: 'l1' }]);
       assert.equal(d.judge('a', 'l1', 'd1'), 'new');
       assert.equal(d.judge('a', 'l1', 'd1'), 'duplicate');
       assert.equal(d.judge('b', 'l1', 'd9'), 'new', 'log ids are per account');
       db.commit({ source: 's', positions: [], seen: [{ account: 'a', logId: 'l1', digest: 'd1' }], proofs: [] });
       db.close();
       db = CheckpointDb.open(path);
-      d = new Dedupe(db);
-      d.prefetch([{ account: 'a', logId: 'l1' }]);
+      d = new Dedupe(db.state(path));
+      await d.prefetch([{ account: 'a', logId: 'l1' }]);
       assert.equal(d.judge('a', 'l1', 'd1'), 'duplicate');
       assert.equal(d.judge('a', 'l1', 'd2'), 'conflict');
       db.close();

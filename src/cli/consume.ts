@@ -14,7 +14,8 @@ import { tableOutput } from '../consumer/outputs/table.js';
 import { StdoutOutput } from '../consumer/outputs/stdout.js';
 import { PubSubSource } from '../consumer/sources/pubsub.js';
 import { KinesisSource, type StartFrom } from '../consumer/sources/kinesis.js';
-import { ConsumerSetupError, type Output, type Source } from '../consumer/types.js';
+import { PgConsumerState } from '../consumer/leases.js';
+import { ConsumerSetupError, type ConsumerState, type Output, type ShardLeases, type Source } from '../consumer/types.js';
 import type { Io } from './main.js';
 
 /** `500ms`, `30s`, `5m`, `1h` → ms. */
@@ -32,7 +33,7 @@ function parseFrom(text: string): StartFrom {
   return { kind: 'timestamp', at: new Date(ms) };
 }
 
-function makeSource(opts: Record<string, unknown>): Source {
+function makeSource(opts: Record<string, unknown>, leases: ShardLeases | undefined): Source {
   const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
   if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
   if (opts['s3Uri'] !== undefined) throw new ConsumerSetupError('--s3-uri: the S3 source is not available yet (auditstream has no S3 sink yet); use --kinesis-stream-arn or --pubsub-subscription');
@@ -42,6 +43,7 @@ function makeSource(opts: Record<string, unknown>): Source {
     streamArn: String(opts['kinesisStreamArn']),
     ...(region ? { region } : {}),
     from: parseFrom(String(opts['from'] ?? 'trim-horizon')),
+    ...(leases ? { leases } : {}),
   });
 }
 
@@ -61,7 +63,8 @@ export function addConsumeCommand(program: Command, io: Io): void {
     .option('--s3-uri <uri>', 's3://bucket/prefix of an S3 sink (not available yet)')
     .option('--output <where>', '- (stdout JSONL, the records byte for byte), a directory of daily .jsonl.gz files, sqlite:FILE or postgres://... (table consumed_audit_records)', '-')
     .option('--checkpoint-db <file>', 'SQLite file holding shard positions, dedupe ids and the proof state', './consumer-checkpoints.db')
-    .option('--lease-db <url>', 'postgres://... shared leases for several consumers (not available yet)')
+    .option('--lease-db <url>', 'postgres://...[?schema=S]: instead of --checkpoint-db, state and shard leases shared by several consumer processes on one stream')
+    .option('--lease-ttl <duration>', 'with --lease-db: a lease not renewed for this long is taken over', '10s')
     .option('--from <where>', 'first start only: trim-horizon, latest or an RFC 3339 time', 'trim-horizon')
     .option('--public-key <file...>', "the operator's Ed25519 public key(s) (PEM, `auditstream keys public`): verify against the signed checkpoints, exit 1 on a break")
     .option('--exit-when-idle <duration>', 'stop once nothing arrived for this long (500ms, 30s, 5m)')
@@ -74,21 +77,33 @@ export function addConsumeCommand(program: Command, io: Io): void {
 }
 
 export async function consumeCommand(opts: Record<string, unknown>, io: Io): Promise<number> {
-  let db: CheckpointDb | undefined;
+  let state: ConsumerState | undefined;
   // The SDK's notice about future Node versions would be a second line on every error; the
   // package supports the Node it runs on.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   try {
-    const source = makeSource(opts);
+    const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
+    if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
+    if (opts['s3Uri'] !== undefined) makeSource(opts, undefined); // refuses, before any database is opened
     const output = makeOutput(String(opts['output']));
-    if (opts['leaseDb'] !== undefined) throw new ConsumerSetupError('--lease-db: PostgreSQL leases are not available yet; run one consumer per stream with --checkpoint-db');
     const idle = opts['exitWhenIdle'] !== undefined ? parseDurationMs(String(opts['exitWhenIdle'])) : undefined;
     if (opts['exitWhenIdle'] !== undefined && idle === undefined) throw new ConsumerSetupError(`--exit-when-idle ${String(opts['exitWhenIdle'])}: expected a duration such as 500ms, 30s or 5m`);
     const maxRecordBytes = Number(opts['maxRecordBytes']);
     if (!Number.isSafeInteger(maxRecordBytes) || maxRecordBytes < 1) throw new ConsumerSetupError('--max-record-bytes must be a positive whole number');
     const keyFiles = (opts['publicKey'] as string[] | undefined) ?? [];
     const trustedKeys = keyFiles.length ? loadTrustedKeys(keyFiles) : undefined;
-    db = CheckpointDb.open(String(opts['checkpointDb']));
+    let leases: ShardLeases | undefined;
+    if (opts['leaseDb'] !== undefined) {
+      const ttl = parseDurationMs(String(opts['leaseTtl']));
+      if (ttl === undefined || ttl < 1000) throw new ConsumerSetupError(`--lease-ttl ${String(opts['leaseTtl'])}: expected a duration of at least 1s`);
+      const pg = await PgConsumerState.open(String(opts['leaseDb']), { ttlMs: ttl });
+      state = pg;
+      leases = pg;
+    } else {
+      const path = String(opts['checkpointDb']);
+      state = CheckpointDb.open(path).state(path);
+    }
+    const source = makeSource(opts, leases);
 
     // SIGTERM/SIGINT: finish the batch in hand, commit, report, exit. A second one exits at once.
     const stop = new AbortController();
@@ -102,7 +117,7 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
       const result = await consume({
         source,
         output,
-        checkpoints: db,
+        state,
         ...(trustedKeys ? { trustedKeys } : {}),
         rejectFile: String(opts['rejectFile']),
         maxRecordBytes,
@@ -129,6 +144,6 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
     }
     throw err;
   } finally {
-    db?.close();
+    await state?.close();
   }
 }

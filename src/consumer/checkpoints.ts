@@ -6,20 +6,8 @@
  * resumes from a state that matches its output: nothing lost, nothing written twice.
  */
 import Database from 'better-sqlite3';
-import { ConsumerSetupError, type ShardPosition } from './types.js';
+import { ConsumerSetupError, type BatchCommit, type ConsumerState, type ShardPosition } from './types.js';
 import type { AccountProofState, PendingRecord } from './proof.js';
-
-/** What one batch commits. */
-export interface BatchCommit {
-  /** Stream (or subscription) the positions belong to. */
-  source: string;
-  positions: ShardPosition[];
-  /** Newly written records: account, log_id, content digest. */
-  seen: { account: string; logId: string; digest: string }[];
-  /** Accounts whose proof state changed, with their full state and the pending records to add / replace. */
-  proofs: { state: AccountProofState; pendingReset: boolean; pendingAdded: PendingRecord[] }[];
-  outputPosition?: string | undefined;
-}
 
 export class CheckpointDb {
   private readonly db: Database.Database;
@@ -56,11 +44,14 @@ export class CheckpointDb {
 
   /** The content digest of each (account, log_id) already written, among these. */
   seenDigests(keys: { account: string; logId: string }[]): Map<string, string> {
-    const stmt = this.db.prepare('SELECT digest FROM consumer_seen WHERE account = ? AND log_id = ?');
     const out = new Map<string, string>();
-    for (const k of keys) {
-      const row = stmt.get(k.account, k.logId) as { digest: string } | undefined;
-      if (row) out.set(`${k.account}\n${k.logId}`, row.digest);
+    // Row-value IN lists, 500 keys per query: one statement per chunk, not one per record.
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500);
+      const rows = this.db
+        .prepare(`SELECT account, log_id, digest FROM consumer_seen WHERE (account, log_id) IN (VALUES ${chunk.map(() => '(?, ?)').join(', ')})`)
+        .all(...chunk.flatMap((k) => [k.account, k.logId])) as { account: string; log_id: string; digest: string }[];
+      for (const r of rows) out.set(`${r.account}\n${r.log_id}`, r.digest);
     }
     return out;
   }
@@ -100,11 +91,26 @@ export class CheckpointDb {
         const base = p.state.pendingCount - p.pendingAdded.length;
         p.pendingAdded.forEach((r, i) => add.run(p.state.account, base + i, JSON.stringify(r)));
       }
-      if (c.outputPosition !== undefined) this.setMeta('output_position', c.outputPosition);
+      if (c.outputPosition !== undefined) this.setMeta(c.outputKey ?? 'output_position', c.outputPosition);
     })();
   }
 
   close(): void {
     this.db.close();
+  }
+
+  /** This database as the consumer's (unshared) state. */
+  state(path: string): ConsumerState {
+    return {
+      description: `checkpoint database ${path}`,
+      shared: false,
+      positions: async (source) => this.positions(source),
+      seenDigests: async (keys) => this.seenDigests(keys),
+      proofStates: async () => this.proofStates(),
+      meta: async (key) => this.meta(key),
+      setMeta: async (key, value) => this.setMeta(key, value),
+      commit: async (c) => this.commit(c),
+      close: async () => this.close(),
+    };
   }
 }

@@ -9,16 +9,16 @@ import { canonicalJson, recordDigest } from '../chain/hash.js';
 import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
 import { validateAccepted } from '../record/schema.js';
 import type { AuditRecord } from '../record/record.js';
-import type { CheckpointDb } from './checkpoints.js';
 import { Dedupe } from './dedupe.js';
 import { ProofTracker, type AccountReport } from './proof.js';
 import { positionOf, RejectFile, type Reject } from './rejects.js';
-import type { Output, OutputRecord, Source, SourceRecord } from './types.js';
+import type { ConsumerState, Output, OutputRecord, Source, SourceBatch, SourceRecord } from './types.js';
 
 export interface ConsumeOptions {
   source: Source;
   output: Output;
-  checkpoints: CheckpointDb;
+  /** Positions, dedupe ids, proof state: `CheckpointDb.state()` or `PgConsumerState`. */
+  state: ConsumerState;
   /** Trusted checkpoint keys by key id; without them nothing is verified. */
   trustedKeys?: Map<string, KeyObject>;
   rejectFile: string;
@@ -46,26 +46,26 @@ export interface ConsumeResult {
   broken: boolean;
 }
 
-const OUTPUT_POSITION = 'output_position';
 
 /** Reads until stopped, idle or the source ends; returns the totals and the proof's report. */
 export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
-  const { source, output, checkpoints: db } = opts;
+  const { source, output, state: db } = opts;
+  const outputKey = `output_position ${output.description}`;
   const log = opts.log ?? (() => {});
   const maxBytes = opts.maxRecordBytes ?? 1024 * 1024;
   const signal = opts.signal ?? new AbortController().signal;
   const rejects = new RejectFile(opts.rejectFile);
   const dedupe = new Dedupe(db);
-  const proof = opts.trustedKeys ? new ProofTracker(opts.trustedKeys, db.proofStates()) : undefined;
+  const proof = opts.trustedKeys ? new ProofTracker(opts.trustedKeys, db.shared ? [] : await db.proofStates()) : undefined;
 
-  const committed = db.meta(OUTPUT_POSITION);
+  const committed = await db.meta(outputKey);
   await output.open(committed);
   if (committed === undefined) {
     // Commit the starting position before writing, so a crash in the first batch is undone too.
     const start = await output.write([]);
-    if (start !== undefined) db.setMeta(OUTPUT_POSITION, start);
+    if (start !== undefined) await db.setMeta(outputKey, start);
   }
-  await source.open(db.positions(source.description));
+  await source.open(await db.positions(source.description));
 
   const totals = { received: 0, written: 0, duplicates: 0, rejected: 0 };
   let stoppedBy: ConsumeResult['stoppedBy'] = 'end';
@@ -73,13 +73,23 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
   let lastProgress = Date.now();
   let sinceProgress = 0;
 
+  // The next poll runs while the current batch is processed and committed, so reading the
+  // stream and the consumer's own work overlap. A poll still in flight when the consumer stops is
+  // dropped uncommitted: its records come again on the next start.
+  let upcoming: Promise<SourceBatch | null> | undefined;
   for (;;) {
     if (signal.aborted) {
       stoppedBy = 'signal';
       break;
     }
-    const batch = await source.next(signal);
+    const batch = await (upcoming ?? source.next(signal));
+    upcoming = undefined;
     if (!batch) break;
+    if (!signal.aborted) {
+      upcoming = source.next(signal);
+      // Handled when awaited; a rejection while this batch is processed must not go unhandled.
+      upcoming.catch(() => {});
+    }
     const out: OutputRecord[] = [];
     const seen: { account: string; logId: string; digest: string }[] = [];
     const rejected: Reject[] = [];
@@ -92,7 +102,9 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
         parsed.push({ rec, value: v, canonical, digest: recordDigest(canonical) });
       }
     }
-    dedupe.prefetch(parsed.map((p) => ({ account: p.rec.account, logId: p.value.log_id })));
+    await dedupe.prefetch(parsed.map((p) => ({ account: p.rec.account, logId: p.value.log_id })));
+    // Shared state: another process may have moved these accounts' proof on (a lease taken over).
+    if (proof && db.shared) proof.reload(await db.proofStates([...new Set(parsed.map((p) => p.rec.account))]));
     for (const p of parsed) {
       const verdict = dedupe.judge(p.rec.account, p.value.log_id, p.digest);
       if (verdict === 'duplicate') {
@@ -107,18 +119,19 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
       out.push({ account: p.rec.account, data: p.rec.data, shard: p.rec.shard, sequence: p.rec.sequence });
       seen.push({ account: p.rec.account, logId: p.value.log_id, digest: p.digest });
       if (proof && p.value.operation !== 'VerifyAuditLogSink') {
-        proof.add(p.rec.account, p.value, { logId: p.value.log_id, canonical: p.canonical, digest: p.digest, at: positionOf(p.rec) });
+        proof.add(p.rec.account, p.value, { logId: p.value.log_id, digest: p.digest, at: positionOf(p.rec) }, p.canonical);
       }
     }
     for (const r of rejected) log(`consume: rejected ${positionOf(r.record)}: ${r.reason} (written to ${rejects.path})`);
     rejects.write(rejected);
     const position = await output.write(out);
-    db.commit({
+    await db.commit({
       source: source.description,
       positions: batch.positions,
       seen,
       proofs: proof?.takeChanges() ?? [],
       outputPosition: position,
+      outputKey,
     });
     await batch.commit?.();
     dedupe.reset();
@@ -139,6 +152,7 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
       break;
     }
   }
+  await upcoming?.catch(() => null);
   await source.close();
   await output.close();
   const accounts = proof?.report();

@@ -5,7 +5,7 @@
  * altered record: dropped and reported to the proof. The set of written ids lives in the
  * checkpoint database and commits with the batch that wrote them.
  */
-import type { CheckpointDb } from './checkpoints.js';
+import type { ConsumerState } from './types.js';
 
 export type DedupeVerdict = 'new' | 'duplicate' | 'conflict';
 
@@ -13,11 +13,11 @@ export class Dedupe {
   /** Ids written in the batch being built, not yet committed. */
   private batch = new Map<string, string>();
 
-  constructor(private readonly db: CheckpointDb) {}
+  constructor(private readonly state: ConsumerState) {}
 
   /** Loads what the database knows of these keys before a batch is judged (one lookup per key). */
-  prefetch(keys: { account: string; logId: string }[]): void {
-    for (const [k, v] of this.db.seenDigests(keys)) this.batch.set(k, v);
+  async prefetch(keys: { account: string; logId: string }[]): Promise<void> {
+    for (const [k, v] of await this.state.seenDigests(keys)) this.batch.set(k, v);
   }
 
   judge(account: string, logId: string, digest: string): DedupeVerdict {

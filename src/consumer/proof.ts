@@ -10,7 +10,7 @@
  *
  * So: the first checkpoint received fixes an anchor (S + 1, the hash of the checkpoint record
  * linked onto H); records before it are "not yet verifiable". Each later checkpoint (S', H')
- * must be reached by linking exactly the records received since the anchor, with sequences
+ * must be reached by linking (as they arrive) exactly the records received since the anchor, with sequences
  * anchor + 1 ... S' (`linkHash` of src/chain/hash.ts over each record's canonical JSON). It
  * matches: "verified through S' (T')". It does not: the per-record list names what is missing,
  * altered, reordered or extra (without the list: how many are missing or extra). Either way the
@@ -21,11 +21,9 @@ import { checkSignature, checkpointFromRecord, coveredFromRecord } from '../chai
 import { linkHash } from '../chain/hash.js';
 import type { AuditRecord } from '../record/record.js';
 
-/** One received chain record not yet covered by a checkpoint. */
+/** One received chain record not yet covered by a checkpoint (its link is already in `head`). */
 export interface PendingRecord {
   logId: string;
-  /** Canonical JSON (what the link hash covers). */
-  canonical: string;
   digest: string;
   /** Where it arrived: `shard/sequence[/sub]`. */
   at: string;
@@ -36,6 +34,8 @@ export interface AccountProofState {
   account: string;
   /** The last checkpoint record linked: its own sequence and link hash. */
   anchor?: { seq: number; hash: string };
+  /** The anchor with every pending record linked on, in arrival order. */
+  head?: { seq: number; hash: string };
   /** The last signed sequence the received records were checked against, and its signing time. */
   verified?: { seq: number; signedAt: string };
   /** Records received before the first checkpoint (nothing signed covers them yet). */
@@ -79,6 +79,11 @@ export class ProofTracker {
     for (const i of initial) this.accounts.set(i.state.account, { state: i.state, pending: i.pending, dirty: false, pendingReset: false, added: [] });
   }
 
+  /** Replaces what this tracker holds of these accounts (read afresh from shared state). */
+  reload(entries: { state: AccountProofState; pending: PendingRecord[] }[]): void {
+    for (const e of entries) this.accounts.set(e.state.account, { state: e.state, pending: e.pending, dirty: false, pendingReset: false, added: [] });
+  }
+
   private live(account: string): Live {
     let l = this.accounts.get(account);
     if (!l) {
@@ -99,38 +104,43 @@ export class ProofTracker {
     this.problem(this.live(account), `altered: a second copy of log_id ${logId} at ${at} differs from the one received first (dropped)`);
   }
 
-  /** One received chain record (never a VerifyAuditLogSink test record), in arrival order. */
-  add(account: string, record: AuditRecord, rec: PendingRecord): void {
+  /**
+   * One received chain record (never a VerifyAuditLogSink test record), in arrival order, with its
+   * canonical JSON (what the link hash covers).
+   */
+  add(account: string, record: AuditRecord, rec: PendingRecord, canonical: string): void {
     const l = this.live(account);
     if (record.operation === 'ChainCheckpoint') {
-      this.checkpoint(l, record, rec);
+      this.checkpoint(l, record, rec, canonical);
       return;
     }
     if (!l.state.anchor) {
       l.state.unverifiable++;
       return;
     }
-    this.push(l, rec);
+    this.push(l, rec, canonical);
   }
 
-  private push(l: Live, rec: PendingRecord): void {
+  private push(l: Live, rec: PendingRecord, canonical: string): void {
+    const head = l.state.head ?? l.state.anchor!;
+    l.state.head = { seq: head.seq + 1, hash: linkHash(l.state.account, head.seq + 1, head.hash, canonical) };
     l.pending.push(rec);
     l.added.push(rec);
     l.state.pendingCount = l.pending.length;
   }
 
-  private checkpoint(l: Live, record: AuditRecord, rec: PendingRecord): void {
+  private checkpoint(l: Live, record: AuditRecord, rec: PendingRecord, canonical: string): void {
     const account = l.state.account;
     const cp = checkpointFromRecord(account, record);
     if (typeof cp === 'string') {
       this.problem(l, `${cp}: log_id ${rec.logId} at ${rec.at}`);
-      if (l.state.anchor) this.push(l, rec);
+      if (l.state.anchor) this.push(l, rec, canonical);
       return;
     }
     const sig = checkSignature(cp, this.trusted);
     if (sig !== 'ok') {
       this.problem(l, `checkpoint of sequence ${cp.seq} (log_id ${rec.logId} at ${rec.at}) ${sig === 'untrusted-key' ? `is signed by key ${cp.keyId}, not one given with --public-key` : 'has a bad signature'}`);
-      if (l.state.anchor) this.push(l, rec);
+      if (l.state.anchor) this.push(l, rec, canonical);
       return;
     }
     const anchor = l.state.anchor;
@@ -140,10 +150,9 @@ export class ProofTracker {
     }
     const signedAt = new Date(cp.createdAt).toISOString();
     if (anchor) {
-      let hash = anchor.hash;
-      l.pending.forEach((p, i) => (hash = linkHash(account, anchor.seq + 1 + i, hash, p.canonical)));
+      const head = l.state.head ?? anchor;
       const expected = cp.seq - anchor.seq;
-      if (l.pending.length === expected && hash === cp.hash) {
+      if (l.pending.length === expected && head.seq === cp.seq && head.hash === cp.hash) {
         l.state.verified = { seq: cp.seq, signedAt };
       } else {
         for (const p of diagnose(anchor.seq, l.pending, cp.seq, coveredFromRecord(record))) this.problem(l, p);
@@ -152,7 +161,8 @@ export class ProofTracker {
       l.state.verified = { seq: cp.seq, signedAt };
     }
     // The checkpoint record itself sits at S + 1, linked onto the signed head.
-    l.state.anchor = { seq: cp.seq + 1, hash: linkHash(account, cp.seq + 1, cp.hash, rec.canonical) };
+    l.state.anchor = { seq: cp.seq + 1, hash: linkHash(account, cp.seq + 1, cp.hash, canonical) };
+    delete l.state.head;
     l.pending = [];
     l.added = [];
     l.pendingReset = true;

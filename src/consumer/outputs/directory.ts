@@ -67,7 +67,8 @@ export class DirectoryOutput implements Output {
     const name = `audit-${new Date(this.now()).toISOString().slice(0, 10)}.jsonl.gz`;
     const parts: Buffer[] = [];
     for (const r of records) parts.push(r.data, NEWLINE);
-    const member = gzipSync(Buffer.concat(parts));
+    // Level 1: several times faster than the default for about 10% more bytes on JSON lines.
+    const member = gzipSync(Buffer.concat(parts), { level: 1 });
     const fd = openSync(join(this.dir, name), 'a');
     try {
       writeSync(fd, member);

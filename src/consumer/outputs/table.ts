@@ -81,10 +81,14 @@ export class PostgresTableOutput implements Output {
     this.client = new pg.Client({ connectionString: this.url });
     try {
       await this.client.connect();
+      // Several consumers may start at once on one table: their CREATE ... IF NOT EXISTS would race.
+      await this.client.query('BEGIN');
+      await this.client.query(`SELECT pg_advisory_xact_lock(hashtext('auditstream-consumer-ddl'))`);
       if (this.schema) await this.client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema.replace(/"/g, '""')}"`);
       await this.client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
         id BIGSERIAL PRIMARY KEY, account_id TEXT NOT NULL, log_id TEXT NOT NULL, record TEXT NOT NULL,
         shard TEXT, sequence TEXT, received_at TIMESTAMPTZ NOT NULL DEFAULT now(), UNIQUE (account_id, log_id))`);
+      await this.client.query('COMMIT');
     } catch (err) {
       await this.client.end().catch(() => {});
       throw new ConsumerSetupError(`cannot use output database ${this.description}: ${(err as Error).message}`);

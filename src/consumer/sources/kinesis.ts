@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { deaggregate } from '../deaggregate.js';
-import { ConsumerSetupError, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from '../types.js';
+import { ConsumerSetupError, type ShardLeases, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from '../types.js';
 
 export type StartFrom = { kind: 'trim-horizon' } | { kind: 'latest' } | { kind: 'timestamp'; at: Date };
 
@@ -28,6 +28,8 @@ export interface KinesisSourceOptions {
   /** Wait between polls when nothing arrived (Kinesis allows 5 GetRecords per shard per second). */
   idleWaitMs?: number;
   client?: KinesisClient;
+  /** Shared leases: read only the shards this process holds (several consumers on one stream). */
+  leases?: ShardLeases;
 }
 
 const ARN = /^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):(\d{12}):stream\/([A-Za-z0-9_.-]{1,128})$/;
@@ -60,6 +62,10 @@ export class KinesisSource implements Source {
   private readers = new Map<string, Reader>();
   private firstStart = true;
   private lastList = 0;
+  private readonly leases: ShardLeases | undefined;
+  /** Shards this process holds the lease of (all, without leases). */
+  private held: Set<string> | undefined;
+  private lastSync = 0;
 
   constructor(opts: KinesisSourceOptions) {
     const arn = parseStreamArn(opts.streamArn);
@@ -69,6 +75,7 @@ export class KinesisSource implements Source {
     this.from = opts.from;
     this.limit = opts.limit ?? 10_000;
     this.idleWaitMs = opts.idleWaitMs ?? 250;
+    this.leases = opts.leases;
     // HTTP/1.1 as the sink uses: the client's HTTP/2 default only matters for SubscribeToShard.
     this.client =
       opts.client ??
@@ -100,10 +107,22 @@ export class KinesisSource implements Source {
     }
     this.shards = shards;
     this.lastList = Date.now();
+    if (this.leases) await this.syncLeases();
     if (initial && this.firstStart && this.from.kind === 'latest') {
       // Closed shards hold nothing newer than now.
       for (const s of shards) if (s.SequenceNumberRange?.EndingSequenceNumber) this.positions.set(s.ShardId!, { shard: s.ShardId!, finished: true });
     }
+    this.startReady();
+  }
+
+  /** Renews and takes leases; drops readers of shards lost; adopts others' committed positions. */
+  private async syncLeases(): Promise<void> {
+    const { held, positions } = await this.leases!.sync(this.description, this.shards.map((s) => s.ShardId!));
+    this.lastSync = Date.now();
+    this.held = held;
+    for (const id of [...this.readers.keys()]) if (!held.has(id)) this.readers.delete(id);
+    // Shards this process is not reading: the database knows best (another process read them).
+    for (const [id, pos] of positions) if (!this.readers.has(id)) this.positions.set(id, pos);
     this.startReady();
   }
 
@@ -113,7 +132,7 @@ export class KinesisSource implements Source {
     const done = (id: string | undefined) => !id || !known.has(id) || this.positions.get(id)?.finished === true;
     for (const s of this.shards) {
       const id = s.ShardId!;
-      if (this.readers.has(id) || this.positions.get(id)?.finished) continue;
+      if (this.readers.has(id) || this.positions.get(id)?.finished || (this.held && !this.held.has(id))) continue;
       if (!done(s.ParentShardId) || !done(s.AdjacentParentShardId)) continue;
       const pos = this.positions.get(id);
       this.readers.set(id, { shard: s, ...(pos?.sequence ? { sequence: pos.sequence } : {}), lagMs: 0 });
@@ -151,6 +170,7 @@ export class KinesisSource implements Source {
   }
 
   async next(signal: AbortSignal): Promise<SourceBatch | null> {
+    if (this.leases && Date.now() - this.lastSync >= this.leases.renewEveryMs) await this.syncLeases();
     if (this.readers.size === 0) {
       await this.list();
       if (this.readers.size === 0 && this.shards.every((s) => this.positions.get(s.ShardId!)?.finished)) return null;
