@@ -175,6 +175,16 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
   };
   const outputBytes = () => (existsSync(outDir()) ? readdirSync(outDir()).reduce((s, f) => s + statSync(join(outDir(), f)).size, 0) : 0);
 
+  it('GET /api/v1/signing-keys gives any authenticated caller the key `keys public` prints; without credentials 401', async () => {
+    const res = await fetch(`${serve.url}/api/v1/signing-keys`, { headers: { authorization: `Bearer ${accounts[1]!.key}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { keys: { key_id: string; public_key_pem: string }[] };
+    assert.equal(body.keys.length, 1);
+    assert.equal(body.keys[0]!.public_key_pem, readFileSync(pubKey, 'utf8'));
+    assert.match(body.keys[0]!.key_id, /^[0-9a-f]{16}$/);
+    assert.equal((await fetch(`${serve.url}/api/v1/signing-keys`)).status, 401);
+  });
+
   it('survives SIGKILL and a shard split: the output equals the store record for record, and each account verifies through its last checkpoint', async () => {
     const first = startConsumer(consumerArgs());
     for (const a of accounts) await ingest(a, 20);
