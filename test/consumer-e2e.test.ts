@@ -318,6 +318,33 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     }
   });
 
+  it('SIGTERM finishes the batch in hand, commits and reports; a restart on stdout continues without a duplicate', async () => {
+    const db = join(dir, 'sigterm.db');
+    const child = spawn(process.execPath, [BIN, 'consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', db, '--public-key', pubKey], {
+      env: { ...process.env, ...awsEnv },
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let first = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (first += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await until(() => first.length > 0, 'the first records on stdout', 15_000, 20);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /consume: stopped \(signal\)/);
+    const second = await runCli(['consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', db, '--public-key', pubKey, '--exit-when-idle', '1500ms'], awsEnv, dir);
+    assert.equal(second.code, 0, second.stderr);
+    const lines = (first + second.stdout).split('\n').filter(Boolean);
+    assert.equal(new Set(lines).size, lines.length, 'no record twice');
+    for (const a of accounts) {
+      const expected = (await delivered(a)).map((l) => l.text);
+      const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
+      assert.deepEqual(lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)), expected, `account ${a.id}`);
+    }
+  });
+
   it('table outputs (SQLite and PostgreSQL) hold each record once, in order per account, even when the whole stream is read again', async () => {
     const pg = (await import('pg')).default;
     const schema = `consumer_e2e_${process.pid}`;
