@@ -96,6 +96,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
       auth: control.apiAuth,
       onRefused: control.recordRefusedRead,
       onCommit: notify,
+      signingKeys: [{ key_id: signer.keyId, public_key_pem: signer.publicKey.export({ type: 'spki', format: 'pem' }).toString() }],
       ...(https ? { https } : {}),
       ...(consoleFiles ? { console: consoleFiles } : {}),
       register: (a) => {

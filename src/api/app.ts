@@ -54,6 +54,8 @@ export interface AppDeps {
   onRefused?: RefusedCallRecorder;
   /** The built web console (src/api/console.ts), served at `/`; absent when `ui/dist` was not built. */
   console?: ConsoleFiles;
+  /** The Ed25519 public keys that sign checkpoints, served at GET /api/v1/signing-keys. */
+  signingKeys?: { key_id: string; public_key_pem: string }[];
 }
 
 /** What an API error body looks like. */
@@ -288,6 +290,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerIngestRoute(app, { store, auth, config, metrics, authorize: authorizeRoute, ...(deps.onCommit ? { onCommit: deps.onCommit } : {}) });
+
+  // Public keys are not secret, but the list is only for callers of this deployment: any
+  // authenticated caller (every role, or the ingest token) may read it to verify its stream.
+  app.get('/api/v1/signing-keys', async (req) => {
+    await auth.authenticate(req.headers.authorization, cookieValue(req.headers.cookie, SESSION_COOKIE));
+    return { keys: deps.signingKeys ?? [] };
+  });
 
   // Reads also accept the console's session cookie (a GET needs no CSRF token).
   const sessionOf = (req: FastifyRequest) => cookieValue(req.headers.cookie, SESSION_COOKIE);

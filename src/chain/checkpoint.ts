@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AuditError } from '../errors.js';
 import type { ChainHead, ChainLink, Checkpoint, SystemAppend } from './types.js';
+import { canonicalJson, recordDigest } from './hash.js';
 import { formatEmitTime, newLogId, type AuditRecord } from '../record/record.js';
 import { buildDetails } from '../record/operations.js';
 
@@ -94,8 +95,23 @@ export function checkpointFromRecord(accountId: string, record: AuditRecord): Ch
   return { accountId, seq, hash: d['head_hash'], createdAt: signedAt, keyId: d['key_id'], signature: d['signature'] };
 }
 
+/**
+ * What a `ChainCheckpoint` record says about the records it covers, beyond the signed head:
+ * `records_from_sequence` F and `records`, one `"<digest>:<log_id>"` per record with sequence F..S
+ * (F = the previous checkpoint's sequence + 2, i.e. the records after the previous checkpoint
+ * record), `recordDigest` of each. Unsigned, but inside the chain, so the next checkpoint's hash
+ * covers them. Present only when there are at most `MAX_COVERED_ENTRIES` such records.
+ */
+export interface CoveredRecords {
+  fromSeq: number;
+  entries: string[];
+}
+
+/** The most per-record entries a `ChainCheckpoint` record lists (about 50 bytes each). */
+export const MAX_COVERED_ENTRIES = 1000;
+
 /** The system record that carries a checkpoint to the account's sinks (and into its chain). */
-export function checkpointRecord(cp: Checkpoint): AuditRecord {
+export function checkpointRecord(cp: Checkpoint, covered?: CoveredRecords): AuditRecord {
   return {
     emit_time: formatEmitTime(cp.createdAt),
     level: 'LOG_LEVEL_INFO',
@@ -108,6 +124,7 @@ export function checkpointRecord(cp: Checkpoint): AuditRecord {
       signed_at: new Date(cp.createdAt).toISOString(),
       key_id: cp.keyId,
       signature: cp.signature,
+      ...(covered ? { records_from_sequence: covered.fromSeq, records: covered.entries } : {}),
     }),
     status: 'OK',
     category: 'LOG_CATEGORY_SYSTEM',
@@ -115,6 +132,16 @@ export function checkpointRecord(cp: Checkpoint): AuditRecord {
     log_id: newLogId(),
     principal: { id: 'auditstream', type: 'serviceaccount', name: 'auditstream' },
   };
+}
+
+/** The covered-records list of a `ChainCheckpoint` record, when it carries a well-formed one. */
+export function coveredFromRecord(record: AuditRecord): CoveredRecords | undefined {
+  const d = record.details as Record<string, unknown>;
+  const fromSeq = d['records_from_sequence'];
+  const entries = d['records'];
+  if (typeof fromSeq !== 'number' || !Number.isSafeInteger(fromSeq) || !Array.isArray(entries)) return undefined;
+  if (!entries.every((e) => typeof e === 'string' && /^[0-9a-f]{16}:/.test(e))) return undefined;
+  return { fromSeq, entries: entries as string[] };
 }
 
 /** What `checkpointAll` needs of a store (an `AuditStore` is one). */
@@ -129,41 +156,66 @@ export interface CheckpointStore {
 /** A write transaction: SQL on its connection and appends that commit with it. */
 export interface CheckpointTx {
   run(text: string, params?: readonly unknown[]): Promise<{ changes: number }>;
-  append(batch: SystemAppend): Promise<unknown>;
+  append(batch: SystemAppend): Promise<{ sequences: number[] }>;
 }
+
+/** The head moved between reading it and appending the checkpoint record: sign again. */
+class HeadMoved extends Error {}
 
 /**
  * Signs and stores a checkpoint of every account whose head moved since its last checkpoint, and
  * appends it to that account's chain as a `ChainCheckpoint` system record in the same
  * transaction, so the account's sinks receive it like any record (a consumer can check the stream
- * it got against the signed heads). A head whose only new record is that checkpoint record is not
- * signed again. Returns the new checkpoints.
+ * it got against the signed heads). The record of a checkpoint signing sequence S always sits at
+ * S + 1 (when another append got in between, the transaction rolls back and the new head is
+ * signed), so a consumer knows where each checkpoint record is in the chain. A head whose only
+ * new record is that checkpoint record is not signed again. Returns the new checkpoints.
  */
 export async function checkpointAll(store: CheckpointStore, signer: Signer, now = Date.now()): Promise<Checkpoint[]> {
   const made: Checkpoint[] = [];
   for (const accountId of await store.chainAccounts()) {
-    const head = await store.chainHead(accountId);
-    if (!head || head.seq === 0) continue;
-    const existing = await store.checkpoints(accountId);
-    const latest = existing.filter((c) => c.keyId === signer.keyId).pop();
-    if (latest && latest.seq === head.seq && latest.hash === head.hash) continue;
-    if (latest && latest.seq === head.seq - 1) {
-      const [last] = await store.readChain(accountId, head.seq, 1);
-      if (last?.columns.operation === 'ChainCheckpoint') continue;
+    for (let attempt = 0; ; attempt++) {
+      const head = await store.chainHead(accountId);
+      if (!head || head.seq === 0) break;
+      const existing = await store.checkpoints(accountId);
+      const latest = existing.filter((c) => c.keyId === signer.keyId).pop();
+      if (latest && latest.seq === head.seq && latest.hash === head.hash) break;
+      if (latest && latest.seq === head.seq - 1) {
+        const [last] = await store.readChain(accountId, head.seq, 1);
+        if (last?.columns.operation === 'ChainCheckpoint') break;
+      }
+      const previous = existing.filter((c) => c.seq < head.seq).pop();
+      const covered = previous ? await coveredRecords(store, accountId, previous.seq + 2, head.seq) : undefined;
+      const cp = signCheckpoint(signer, { accountId, seq: head.seq, hash: head.hash, createdAt: now });
+      try {
+        await store.transaction(async (tx) => {
+          await tx.run('INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
+            cp.accountId,
+            cp.seq,
+            cp.hash,
+            cp.createdAt,
+            cp.keyId,
+            cp.signature,
+          ]);
+          const { sequences } = await tx.append({ accountId, records: [checkpointRecord(cp, covered)], ingestedBy: null, clientLogIds: false });
+          if (sequences[0] !== cp.seq + 1) throw new HeadMoved();
+        });
+      } catch (err) {
+        if (err instanceof HeadMoved && attempt < 5) continue;
+        throw err;
+      }
+      made.push(cp);
+      break;
     }
-    const cp = signCheckpoint(signer, { accountId, seq: head.seq, hash: head.hash, createdAt: now });
-    await store.transaction(async (tx) => {
-      await tx.run('INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
-        cp.accountId,
-        cp.seq,
-        cp.hash,
-        cp.createdAt,
-        cp.keyId,
-        cp.signature,
-      ]);
-      await tx.append({ accountId, records: [checkpointRecord(cp)], ingestedBy: null, clientLogIds: false });
-    });
-    made.push(cp);
   }
   return made;
+}
+
+/** The per-record entries of sequences fromSeq..toSeq, or undefined when too many or not all stored. */
+async function coveredRecords(store: CheckpointStore, accountId: string, fromSeq: number, toSeq: number): Promise<CoveredRecords | undefined> {
+  const count = toSeq - fromSeq + 1;
+  if (count < 0 || count > MAX_COVERED_ENTRIES) return undefined;
+  const links = count === 0 ? [] : await store.readChain(accountId, fromSeq, count);
+  if (links.length !== count) return undefined;
+  return { fromSeq, entries: links.map((l) => `${recordDigest(canonicalJson(JSON.parse(l.recordJson)))}:${l.columns.logId}`) };
 }

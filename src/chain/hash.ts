@@ -40,3 +40,12 @@ export function linkHash(accountId: string, seq: number, prevHash: string, canon
     .update(canonicalRecord)
     .digest('hex');
 }
+
+/**
+ * A record's content digest: the first 16 hex digits of SHA-256 over its canonical JSON.
+ * `ChainCheckpoint` records list it per covered record so a consumer can name exactly which
+ * record is missing, altered or reordered; the proof itself is the full link hash.
+ */
+export function recordDigest(canonicalRecord: string): string {
+  return createHash('sha256').update(canonicalRecord).digest('hex').slice(0, 16);
+}

@@ -12,6 +12,8 @@ import { logsCommand } from './logs.js';
 import { verifyCommand, checkpointCommand } from './verify.js';
 import { createAccountCommand } from './accounts.js';
 import { addSinkCommands } from './sinks.js';
+import { addConsumeCommand } from './consume.js';
+import { addKeysCommands } from './keys.js';
 
 /** Thrown for a usage error: exit code 2. */
 export class UsageError extends Error {}
@@ -100,6 +102,8 @@ export function buildProgram(io: Io = stdio): Command {
   );
 
   addSinkCommands(program, io);
+  addConsumeCommand(program, io);
+  addKeysCommands(program, io);
 
   return program;
 }

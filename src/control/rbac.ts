@@ -168,6 +168,8 @@ export const API_ROUTES: readonly RouteAccess[] = [
   { method: 'DELETE', url: '/api/v1/sinks/:name', rule: 'DeleteAccountAuditLogSink', audited: true },
   { method: 'GET', url: '/api/v1/audit-log-sinks/:name/extensions', rule: 'GetAccountAuditLogSink' },
   { method: 'POST', url: '/api/v1/audit-log-sinks/:name/extensions', rule: 'UpdateAccountAuditLogSink', audited: true },
+  // Public keys that sign checkpoints: any authenticated caller (every role, the ingest token).
+  { method: 'GET', url: '/api/v1/signing-keys', rule: null },
   // Authentication itself: anyone may try (rate-limited), nothing to authorize.
   { method: 'POST', url: '/auth/login', rule: null },
   { method: 'POST', url: '/auth/logout', rule: null },

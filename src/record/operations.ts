@@ -247,6 +247,13 @@ export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
       signed_at: str('When the checkpoint was signed (RFC 3339).', 64),
       signature: str('Ed25519 signature (base64).', 256),
       key_id: str('Which signing key.', 256),
+      records_from_sequence: { description: 'First sequence `records` lists: the previous checkpoint\'s sequence + 2.', type: 'integer', minimum: 1 },
+      records: {
+        description: 'One "<digest>:<log_id>" per record from records_from_sequence to sequence (digest: first 16 hex digits of SHA-256 over the canonical record), so a consumer can name a missing, altered or reordered record. Absent when over 1,000.',
+        type: 'array',
+        maxItems: 1000,
+        items: { type: 'string', pattern: '^[0-9a-f]{16}:', maxLength: 300 },
+      },
     }),
   },
   {
