@@ -24,7 +24,10 @@ export type Engine = 'sqlite' | 'postgres';
 /** Benchmark settings, all from the environment (see BENCHMARKS.md "How to run"). */
 export const settings = {
   pgUrl: process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-  engines: (process.env.BENCH_ENGINES ?? 'sqlite,postgres').split(',').map((s) => s.trim()).filter((s): s is Engine => s === 'sqlite' || s === 'postgres'),
+  engines: (process.env.BENCH_ENGINES ?? 'sqlite,postgres')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s): s is Engine => s === 'sqlite' || s === 'postgres'),
   /** Seconds per ingest measurement. */
   ingestSeconds: Number(process.env.BENCH_SECONDS ?? 6),
   queryRecords: Number(process.env.BENCH_QUERY_RECORDS ?? 10_000_000),
@@ -69,7 +72,14 @@ export const OPERATIONS: readonly [string, number][] = [
   ['VerifyAuditLogSink', 1],
 ];
 const OP_TABLE: string[] = OPERATIONS.flatMap(([name, w]) => new Array<string>(w).fill(name));
-const NAMESPACE_OPS = new Set(['UpdateNamespace', 'CreateNamespace', 'DeleteNamespace', 'RenameCustomSearchAttribute', 'FailoverNamespace', 'UpdateUserNamespacePermissions']);
+const NAMESPACE_OPS = new Set([
+  'UpdateNamespace',
+  'CreateNamespace',
+  'DeleteNamespace',
+  'RenameCustomSearchAttribute',
+  'FailoverNamespace',
+  'UpdateUserNamespacePermissions',
+]);
 
 function hex(n: number, width: number): string {
   return (n >>> 0).toString(16).padStart(width, '0').slice(-width);
@@ -87,7 +97,10 @@ function uuidOf(n: number): string {
  * counter, so generation costs next to nothing and never collides within a run.
  */
 export class LogIds {
-  private readonly prefix = randomBytes(8).toString('hex').slice(0, 8).replace(/[^0-9a-z]/g, '0');
+  private readonly prefix = randomBytes(8)
+    .toString('hex')
+    .slice(0, 8)
+    .replace(/[^0-9a-z]/g, '0');
   private n = 0;
   next(): string {
     return this.prefix + (this.n++).toString(36).padStart(24, '0');
@@ -176,7 +189,11 @@ export class ChainRowFactory {
         for (const h of heads) this.heads.set(h.accountId, { seq: h.seq, hash: h.hash });
       },
     };
-    const outcomes = await appendBatches(ops, batches.map((b) => ({ ...b, clientLogIds: false })), now);
+    const outcomes = await appendBatches(
+      ops,
+      batches.map((b) => ({ ...b, clientLogIds: false })),
+      now,
+    );
     for (const o of outcomes) if (!o.ok) throw o.error;
     return out;
   }
@@ -186,7 +203,22 @@ export const INSERT_COLUMNS =
   'account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id, status, namespace, ingested_by, prev_hash, hash, record_json';
 
 export function rowValues(r: ChainRow): unknown[] {
-  return [r.accountId, r.seq, r.logId, r.storedAt, r.emitMs, r.operation, r.userEmail, r.principalId, r.status, r.namespace, r.ingestedBy, r.prevHash, r.hash, r.recordJson];
+  return [
+    r.accountId,
+    r.seq,
+    r.logId,
+    r.storedAt,
+    r.emitMs,
+    r.operation,
+    r.userEmail,
+    r.principalId,
+    r.status,
+    r.namespace,
+    r.ingestedBy,
+    r.prevHash,
+    r.hash,
+    r.recordJson,
+  ];
 }
 
 /** The multi-row insert the PostgreSQL store itself uses: one array per column, unnested. */

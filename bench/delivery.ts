@@ -62,20 +62,21 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
   // rate@accounts: the rate spread over that many accounts (one sink each).
   const rates = opts.rates ?? envList('BENCH_DELIVERY_RATES') ?? ['2000@4'];
   // Flush intervals besides the default (engine only); none by default.
-  const flushMs = opts.flushMs ?? (envList('BENCH_DELIVERY_FLUSH_MS')?.map(Number) ?? []);
+  const flushMs = opts.flushMs ?? envList('BENCH_DELIVERY_FLUSH_MS')?.map(Number) ?? [];
   const aggRates = envList('BENCH_DELIVERY_AGG_RATES') ?? ['2000@1'];
   // Backlog per throughput round: small for Kinesis (moto's shard slows down as it fills), larger
   // for Pub/Sub (the emulator drains 10,000 records in well under a second).
   const recordsEnv = process.env['BENCH_DELIVERY_RECORDS'];
   const recordsFor = (kind: SinkKind): number =>
-    opts.records ?? Number((kind === 'pubsub' ? process.env['BENCH_DELIVERY_PUBSUB_RECORDS'] : undefined) ?? recordsEnv ?? (kind === 'pubsub' ? 100_000 : 10_000));
+    opts.records ??
+    Number((kind === 'pubsub' ? process.env['BENCH_DELIVERY_PUBSUB_RECORDS'] : undefined) ?? recordsEnv ?? (kind === 'pubsub' ? 100_000 : 10_000));
   const rounds = opts.rounds ?? Number(process.env['BENCH_DELIVERY_ROUNDS'] ?? 3);
   const memoryRecords = opts.memoryRecords ?? Number(process.env['BENCH_DELIVERY_MEMORY_RECORDS'] ?? 1_000_000);
   const memoryMaxSeconds = opts.memoryMaxSeconds ?? Number(process.env['BENCH_DELIVERY_MEMORY_MAX_S'] ?? 420);
 
   const results: DeliveryResults = {
     date: new Date().toISOString(),
-    machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${MB(totalmem()) / 1024 | 0} GB RAM; cores shared with other work during the run`,
+    machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(MB(totalmem()) / 1024) | 0} GB RAM; cores shared with other work during the run`,
     node: process.version,
     latency: [],
     throughput: [],
@@ -109,9 +110,25 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
             for (const f of flushMs) results.latency.push(await latencyRun(store, kind, r, a, f, latencySeconds, moto, emulator, ++runId, 'engine'));
           }
         if (sinks.includes('kinesis'))
-          for (const ra of aggRates) results.latency.push(await latencyRun(store, 'kinesis', Number(ra.split('@')[0]), Number(ra.split('@')[1] ?? 1), undefined, latencySeconds, moto, emulator, ++runId, 'aggregate'));
+          for (const ra of aggRates)
+            results.latency.push(
+              await latencyRun(
+                store,
+                'kinesis',
+                Number(ra.split('@')[0]),
+                Number(ra.split('@')[1] ?? 1),
+                undefined,
+                latencySeconds,
+                moto,
+                emulator,
+                ++runId,
+                'aggregate',
+              ),
+            );
       }
-      if (only.includes('throughput')) for (const kind of sinks) results.throughput.push(await throughputRun(dir, kind, recordsFor(kind), rounds, Math.min(recordsFor(kind), 10_000), moto, emulator));
+      if (only.includes('throughput'))
+        for (const kind of sinks)
+          results.throughput.push(await throughputRun(dir, kind, recordsFor(kind), rounds, Math.min(recordsFor(kind), 10_000), moto, emulator));
       await store.close();
       store = undefined;
       await moto?.stop();
@@ -123,8 +140,18 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
         emulator = await startPubSubEmulator();
         process.env['PUBSUB_EMULATOR_HOST'] = emulator.host;
       }
-      const memoryAccounts = opts.memoryAccounts ?? Number(process.env['BENCH_DELIVERY_MEMORY_ACCOUNTS'] ?? (memSink === 'kinesis' ? Math.ceil(memoryRecords / KINESIS_MEMORY_RECORDS_PER_SHARD) : 1));
-      results.memory = await memoryRun(memoryRecords, memoryMaxSeconds, dir, process.env['BENCH_DELIVERY_MEMORY_CAPPED'] !== '1', memSink, emulator, memoryAccounts);
+      const memoryAccounts =
+        opts.memoryAccounts ??
+        Number(process.env['BENCH_DELIVERY_MEMORY_ACCOUNTS'] ?? (memSink === 'kinesis' ? Math.ceil(memoryRecords / KINESIS_MEMORY_RECORDS_PER_SHARD) : 1));
+      results.memory = await memoryRun(
+        memoryRecords,
+        memoryMaxSeconds,
+        dir,
+        process.env['BENCH_DELIVERY_MEMORY_CAPPED'] !== '1',
+        memSink,
+        emulator,
+        memoryAccounts,
+      );
     }
   } finally {
     await store?.close().catch(() => {});

@@ -149,7 +149,9 @@ function sqliteLoader(path: string): Loader {
     },
     finish: async (heads) => {
       const t = performance.now();
-      const up = d.prepare('INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash');
+      const up = d.prepare(
+        'INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+      );
       d.transaction(() => {
         for (const [a, h] of heads) up.run(a, h.seq, h.hash);
       })();
@@ -347,16 +349,49 @@ async function buildCases(store: AuditStore): Promise<Case[]> {
   const cases: Case[] = [
     { name: 'account', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k) }, page: {} }) },
     { name: 'account + operation (UpdateUser, ~6 %)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), operation: 'UpdateUser' }, page: {} }) },
-    { name: 'account + operation (FailoverNamespace, ~1 %)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), operation: 'FailoverNamespace' }, page: {} }) },
-    { name: 'account + user_email (1 of 20 users)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), userEmail: emailOf(k % ACCOUNTS, k % USERS_PER_ACCOUNT) }, page: {} }) },
-    { name: 'account + namespace (1 of 4)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), namespace: `ns-${k % NAMESPACES_PER_ACCOUNT}.a${k % ACCOUNTS}` }, page: {} }) },
+    {
+      name: 'account + operation (FailoverNamespace, ~1 %)',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), operation: 'FailoverNamespace' }, page: {} }),
+    },
+    {
+      name: 'account + user_email (1 of 20 users)',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), userEmail: emailOf(k % ACCOUNTS, k % USERS_PER_ACCOUNT) }, page: {} }),
+    },
+    {
+      name: 'account + namespace (1 of 4)',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), namespace: `ns-${k % NAMESPACES_PER_ACCOUNT}.a${k % ACCOUNTS}` }, page: {} }),
+    },
     { name: 'account + status=ERROR (~2 %)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), status: 'ERROR' }, page: {} }) },
     { name: 'account + last 24 h', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), sinceMs: end - DAY }, page: {} }) },
-    { name: 'account + last 30 days (all its records)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), sinceMs: end - 31 * DAY }, page: {} }) },
-    { name: 'account + 24 h window 15 days back', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), sinceMs: mid, untilMs: mid + DAY }, page: {} }) },
-    { name: 'account + 7-day window 15 days back', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), sinceMs: mid - 7 * DAY, untilMs: mid }, page: {} }) },
-    { name: 'account + operation + status=ERROR (~0.1 %)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), operation: 'UpdateUser', status: 'ERROR' }, page: {} }) },
-    { name: 'account + operation, via HTTP GET', kind: 'first page', via: 'http', at: (k) => ({ filter: { accountId: acct(k), operation: 'UpdateUser' }, page: {} }) },
+    {
+      name: 'account + last 30 days (all its records)',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), sinceMs: end - 31 * DAY }, page: {} }),
+    },
+    {
+      name: 'account + 24 h window 15 days back',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), sinceMs: mid, untilMs: mid + DAY }, page: {} }),
+    },
+    {
+      name: 'account + 7-day window 15 days back',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), sinceMs: mid - 7 * DAY, untilMs: mid }, page: {} }),
+    },
+    {
+      name: 'account + operation + status=ERROR (~0.1 %)',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), operation: 'UpdateUser', status: 'ERROR' }, page: {} }),
+    },
+    {
+      name: 'account + operation, via HTTP GET',
+      kind: 'first page',
+      via: 'http',
+      at: (k) => ({ filter: { accountId: acct(k), operation: 'UpdateUser' }, page: {} }),
+    },
   ];
 
   // Deep pages: cursors prepared for a few tenants, the timed page rotates over them.
@@ -442,7 +477,9 @@ async function measureCases(store: AuditStore, cases: Case[], iterations: number
         ...(c.depth ? { depth: c.depth } : {}),
         ...(plan ? { plan } : {}),
       };
-      progress(`  ${store.engine} ${c.kind}: ${c.name}: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms (${r.rows.toFixed(0)} rows, ${lat.length} runs)`);
+      progress(
+        `  ${store.engine} ${c.kind}: ${c.name}: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms (${r.rows.toFixed(0)} rows, ${lat.length} runs)`,
+      );
       out.push(r);
     }
   } finally {
@@ -500,7 +537,9 @@ export async function runQuery(): Promise<QueryResults> {
         const tv = performance.now();
         const v = await verifyAccount(store, accountName(0), { trustedKeys: new Map() });
         const verify = { account: accountName(0), records: v.checked, seconds: (performance.now() - tv) / 1000, ok: v.ok };
-        progress(`  ${db.engine}: verify ${verify.account}: ${v.ok ? 'ok' : `BROKEN ${JSON.stringify(v.break)}`}, ${v.checked} records in ${verify.seconds.toFixed(1)} s`);
+        progress(
+          `  ${db.engine}: verify ${verify.account}: ${v.ok ? 'ok' : `BROKEN ${JSON.stringify(v.break)}`}, ${v.checked} records in ${verify.seconds.toFixed(1)} s`,
+        );
         if (!v.ok) throw new Error(`loaded chain does not verify: ${JSON.stringify(v.break)}`);
         progress(`  ${db.engine}: preparing cursors`);
         const cases = await buildCases(store);

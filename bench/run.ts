@@ -132,7 +132,10 @@ function ingestTable(e: EngineIngestResult): string[] {
 function ingestSection(r: IngestResults): string[] {
   const out: string[] = [];
   out.push(`## Ingest`, ``, `Run: ${r.date}. Each figure: ${r.secondsPerMeasurement} s of load; records/s = records acknowledged ÷ wall time. `);
-  out.push(`Ratios are against the **raw ceiling of the same database in the same run** (mean of the measurements at the start and at the end of that engine's run).`, ``);
+  out.push(
+    `Ratios are against the **raw ceiling of the same database in the same run** (mean of the measurements at the start and at the end of that engine's run).`,
+    ``,
+  );
   out.push(`### Targets`, ``, `| Engine | Path | Records/s | Baseline (same run) | Ratio | Target | Met |`, `|---|---|---:|---:|---:|---|---|`);
   for (const e of r.engines) {
     const lib = e.measurements.find((m) => m.path === 'library' && m.batchSize === 100 && m.concurrency === 16);
@@ -152,7 +155,9 @@ function ingestSection(r: IngestResults): string[] {
           `| ${engineName(e.engine)} | HTTP, 16 clients × 100 records, ${ids} | ${fmt(m.recordsPerSec)} | ${fmt(e.ceilingRecordsPerSec)} (raw ceiling) | ${ratio.toFixed(2)} | ≥ ${fmt(HTTP_TARGET_SQLITE)} records/s | ${m.recordsPerSec >= HTTP_TARGET_SQLITE ? 'yes' : '**no**'} |`,
         );
       } else {
-        out.push(`| ${engineName(e.engine)} | HTTP, 16 clients × 100 records, ${ids} | ${fmt(m.recordsPerSec)} | ${fmt(e.ceilingRecordsPerSec)} (raw ceiling) | ${ratio.toFixed(2)} | none set | — |`);
+        out.push(
+          `| ${engineName(e.engine)} | HTTP, 16 clients × 100 records, ${ids} | ${fmt(m.recordsPerSec)} | ${fmt(e.ceilingRecordsPerSec)} (raw ceiling) | ${ratio.toFixed(2)} | none set | — |`,
+        );
       }
     }
   }
@@ -205,7 +210,9 @@ function querySection(r: QueryResults): string[] {
     out.push(`| Query | Page | p50 (ms) | p99 (ms) | max (ms) | Runs | Rows | Plan |`, `|---|---|---:|---:|---:|---:|---:|---|`);
     for (const c of e.cases) {
       const page = c.kind === 'deep page' ? `deep (${c.depth})` : 'first';
-      out.push(`| ${c.name} | ${page} | ${ms(c.p50Ms)} | ${ms(c.p99Ms)} | ${ms(c.maxMs)} | ${c.iterations} | ${Math.round(c.rows)} | ${c.plan ? `\`${c.plan.replace(/\|/g, '\\|')}\`` : c.via === 'http' ? 'as above, plus HTTP and JSON' : ''} |`);
+      out.push(
+        `| ${c.name} | ${page} | ${ms(c.p50Ms)} | ${ms(c.p99Ms)} | ${ms(c.maxMs)} | ${c.iterations} | ${Math.round(c.rows)} | ${c.plan ? `\`${c.plan.replace(/\|/g, '\\|')}\`` : c.via === 'http' ? 'as above, plus HTTP and JSON' : ''} |`,
+      );
     }
     out.push(``);
   }
@@ -287,7 +294,9 @@ async function main(): Promise<void> {
     // Other scripts' sections (the delivery section of bench/delivery.ts) live between their own
     // markers: keep them, in order, after ours.
     const before = existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '';
-    const blocks = otherBlocks(before).map((b) => `\n${b}\n`).join('');
+    const blocks = otherBlocks(before)
+      .map((b) => `\n${b}\n`)
+      .join('');
     writeFileSync(reportPath, render(res).replace(/\n*$/, '\n') + blocks);
     progress(`wrote ${reportPath} and ${resultsPath}`);
   };

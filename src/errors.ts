@@ -81,12 +81,8 @@ export function isAuditError(err: unknown): err is AuditError {
 }
 
 /** Shorthand constructors for the errors thrown most. */
-export const invalidArgument = (message: string, details?: Record<string, unknown>) =>
-  new AuditError('AS_ERR_INVALID_ARGUMENT', message, details);
-export const notFound = (message: string, details?: Record<string, unknown>) =>
-  new AuditError('AS_ERR_NOT_FOUND', message, details);
-export const permissionDenied = (message: string, details?: Record<string, unknown>) =>
-  new AuditError('AS_ERR_PERMISSION_DENIED', message, details);
+export const invalidArgument = (message: string, details?: Record<string, unknown>) => new AuditError('AS_ERR_INVALID_ARGUMENT', message, details);
+export const notFound = (message: string, details?: Record<string, unknown>) => new AuditError('AS_ERR_NOT_FOUND', message, details);
+export const permissionDenied = (message: string, details?: Record<string, unknown>) => new AuditError('AS_ERR_PERMISSION_DENIED', message, details);
 export const unauthenticated = (message: string) => new AuditError('AS_ERR_UNAUTHENTICATED', message);
-export const failedPrecondition = (message: string, details?: Record<string, unknown>) =>
-  new AuditError('AS_ERR_FAILED_PRECONDITION', message, details);
+export const failedPrecondition = (message: string, details?: Record<string, unknown>) => new AuditError('AS_ERR_FAILED_PRECONDITION', message, details);

@@ -61,7 +61,13 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     setPrivateNetworksAllowed(config.sinkAllowPrivateNetworks);
 
     // Delivery: one worker per sink this process holds the lease of.
-    const engine = new DeliveryEngine({ sinks: sinkRegistry, store, flushIntervalMs: config.flushIntervalMs, gcpServiceAccount: config.gcpServiceAccount, logger });
+    const engine = new DeliveryEngine({
+      sinks: sinkRegistry,
+      store,
+      flushIntervalMs: config.flushIntervalMs,
+      gcpServiceAccount: config.gcpServiceAccount,
+      logger,
+    });
     engine.start();
     releasers.push({ name: 'delivery', release: () => engine.stop() });
     const notify = (accountId: string) => engine.notify(accountId);
@@ -84,7 +90,15 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
     const initialAdmin = await ensureInitialAccount(store, config.dataDir);
     if (initialAdmin) logger.info({ path: initialAdmin }, 'first start: created account "default"; its owner credentials are in this file (mode 0600)');
 
-    const control = createControlPlane({ store, config, logger, metrics, onCommit: notify, delivery: engine, checkpointKey: { keyId: signer.keyId, publicKey: signer.publicKey } });
+    const control = createControlPlane({
+      store,
+      config,
+      logger,
+      metrics,
+      onCommit: notify,
+      delivery: engine,
+      checkpointKey: { keyId: signer.keyId, publicKey: signer.publicKey },
+    });
     const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
     const consoleFiles = loadConsole();
     if (!consoleFiles) logger.warn('web console not built (ui/dist is missing): run npm run build');

@@ -22,7 +22,11 @@ for (const engine of engines()) {
     const s = appSuite(engine, (store) =>
       buildApp({
         store,
-        config: resolveConfig({ AUDITSTREAM_INGEST_TOKEN: TOKEN, AUDITSTREAM_MAX_BODY_BYTES: String(512 * 1024), AUDITSTREAM_MAX_RECORD_BYTES: String(64 * 1024) }),
+        config: resolveConfig({
+          AUDITSTREAM_INGEST_TOKEN: TOKEN,
+          AUDITSTREAM_MAX_BODY_BYTES: String(512 * 1024),
+          AUDITSTREAM_MAX_RECORD_BYTES: String(64 * 1024),
+        }),
       }),
     );
 
@@ -41,7 +45,10 @@ for (const engine of engines()) {
       assert.equal(res.status, 201);
       const body = (await res.json()) as { accepted: number; log_ids: string[] };
       assert.equal(body.accepted, firstOfEach.length);
-      assert.deepEqual(body.log_ids, firstOfEach.map((s) => s['log_id']));
+      assert.deepEqual(
+        body.log_ids,
+        firstOfEach.map((s) => s['log_id']),
+      );
 
       const page = (await (await get('/api/v1/audit-logs?account=seed-acct&order=asc&limit=100')).json()) as {
         items: { record: Record<string, unknown>; ingested_by: string; sequence: number }[];
@@ -108,11 +115,23 @@ for (const engine of engines()) {
         [post({ account_id: 'x', records: [seeds[0]] }, { authorization: '' }), 401, 'AS_ERR_UNAUTHENTICATED'],
         [post('account_id=x', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'AS_ERR_UNSUPPORTED_MEDIA_TYPE'],
         [post({ account_id: 'x', records: [{ ...seeds[0], details: { blob: 'x'.repeat(70 * 1024) } }] }), 413, 'AS_ERR_PAYLOAD_TOO_LARGE'],
-        [post({ account_id: 'x', records: Array.from({ length: 12 }, () => ({ ...seeds[0], details: { blob: 'x'.repeat(60 * 1024) } })) }), 413, 'AS_ERR_PAYLOAD_TOO_LARGE'],
-        [post({ account_id: 'x', records: [{ ...seeds[0], caller_ip_address: Array.from({ length: 21 }, (_, i) => `10.0.0.${i}`).join(', ') }] }), 400, 'AS_ERR_INVALID_RECORD'],
+        [
+          post({ account_id: 'x', records: Array.from({ length: 12 }, () => ({ ...seeds[0], details: { blob: 'x'.repeat(60 * 1024) } })) }),
+          413,
+          'AS_ERR_PAYLOAD_TOO_LARGE',
+        ],
+        [
+          post({ account_id: 'x', records: [{ ...seeds[0], caller_ip_address: Array.from({ length: 21 }, (_, i) => `10.0.0.${i}`).join(', ') }] }),
+          400,
+          'AS_ERR_INVALID_RECORD',
+        ],
         // caller_ip_address hops that cannot be hops: script, spaces, formulas, overlong, empty.
         ...['<script>', '10.0.0.1, rm -rf /', '=cmd|calc', 'a'.repeat(101), '10.0.0.1,,10.0.0.2', '10.0.0.1; DROP TABLE x'].map(
-          (cip): [Promise<Response>, number, string] => [post({ account_id: 'x', records: [{ ...seeds[0], caller_ip_address: cip }] }), 400, 'AS_ERR_INVALID_RECORD'],
+          (cip): [Promise<Response>, number, string] => [
+            post({ account_id: 'x', records: [{ ...seeds[0], caller_ip_address: cip }] }),
+            400,
+            'AS_ERR_INVALID_RECORD',
+          ],
         ),
         [get('/api/v1/nothing-here'), 404, 'AS_ERR_NOT_FOUND'],
         [get('/api/v1/audit-logs'), 400, 'AS_ERR_INVALID_ARGUMENT'],
@@ -134,7 +153,15 @@ for (const engine of engines()) {
     it('stores concurrent requests durably in one unbroken chain', async () => {
       const results = await Promise.all(
         Array.from({ length: 24 }, (_, i) =>
-          post({ account_id: 'busy-acct', records: Array.from({ length: 10 }, () => ({ ...seeds[2], log_id: undefined, caller_ip_address: '10.1.2.3, 10.4.5.6', user_email: `u${i}@example.com` })) }),
+          post({
+            account_id: 'busy-acct',
+            records: Array.from({ length: 10 }, () => ({
+              ...seeds[2],
+              log_id: undefined,
+              caller_ip_address: '10.1.2.3, 10.4.5.6',
+              user_email: `u${i}@example.com`,
+            })),
+          }),
         ),
       );
       for (const r of results) assert.equal(r.status, 201);
@@ -144,7 +171,10 @@ for (const engine of engines()) {
     });
 
     it('filters, paginates and exports through the API', async () => {
-      const p1 = (await (await get('/api/v1/audit-logs?account=busy-acct&limit=100&user_email=u3%40example.com')).json()) as { items: unknown[]; next_cursor: string | null };
+      const p1 = (await (await get('/api/v1/audit-logs?account=busy-acct&limit=100&user_email=u3%40example.com')).json()) as {
+        items: unknown[];
+        next_cursor: string | null;
+      };
       assert.equal(p1.items.length, 10);
       assert.equal(p1.next_cursor, null);
       const a = (await (await get('/api/v1/audit-logs?account=busy-acct&limit=150')).json()) as { items: { sequence: number }[]; next_cursor: string };
@@ -161,7 +191,10 @@ for (const engine of engines()) {
       assert.equal(jsonl.headers.get('content-type'), 'application/x-ndjson');
       const lines = (await jsonl.text()).trim().split('\n');
       assert.equal(lines.length, 240);
-      assert.deepEqual(lines.map((l) => (JSON.parse(l) as { sequence: number }).sequence), Array.from({ length: 240 }, (_, i) => i + 1));
+      assert.deepEqual(
+        lines.map((l) => (JSON.parse(l) as { sequence: number }).sequence),
+        Array.from({ length: 240 }, (_, i) => i + 1),
+      );
 
       const csv = await (await get('/api/v1/audit-logs/export?account=busy-acct&format=csv&limit=3')).text();
       const rows = csv.trim().split('\r\n');

@@ -80,7 +80,10 @@ for (const engine of engines()) {
           return { url: url.replace(':id', 'no-such-key'), payload: { operations: null, categories: null } };
         default:
           // Sink routes: an unknown sink, so an allowed caller gets 404 and nothing is sent anywhere.
-          return { url: url.replace(':name', 'no-such-sink'), ...(url.includes('replay') ? { payload: { since: '1h' } } : url.endsWith('verify') ? { payload: {} } : {}) };
+          return {
+            url: url.replace(':name', 'no-such-sink'),
+            ...(url.includes('replay') ? { payload: { since: '1h' } } : url.endsWith('verify') ? { payload: {} } : {}),
+          };
       }
     }
 
@@ -113,7 +116,13 @@ for (const engine of engines()) {
             if (res.statusCode !== 403) problems.push(`${label}: expected 403, got ${res.statusCode} ${res.body}`);
             const op = deniedOperation(route);
             const mine = added.filter((r) => r.principal.id === actor.userId);
-            if (mine.length !== 1 || mine[0]!.operation !== op || mine[0]!.status !== 'ERROR' || mine[0]!.level !== 'LOG_LEVEL_ERROR' || !validateEmitted(mine[0]!).ok) {
+            if (
+              mine.length !== 1 ||
+              mine[0]!.operation !== op ||
+              mine[0]!.status !== 'ERROR' ||
+              mine[0]!.level !== 'LOG_LEVEL_ERROR' ||
+              !validateEmitted(mine[0]!).ok
+            ) {
               problems.push(`${label}: expected one ERROR ${op} record, got ${JSON.stringify(mine)}`);
             } else if (!String(mine[0]!.details['reason']).startsWith('AS_ERR_PERMISSION_DENIED')) {
               problems.push(`${label}: the record's reason is ${String(mine[0]!.details['reason'])}`);
@@ -129,7 +138,12 @@ for (const engine of engines()) {
         const { url, payload } = await requestFor(route.url);
         const withAccount = route.ingestToken ? (route.method === 'GET' ? `${url}?account=${s.t.owner.accountId}` : url) : url;
         const body = route.ingestToken && payload ? { ...payload, account_id: s.t.owner.accountId } : payload;
-        const res = await s.app.inject({ method: route.method, url: withAccount, headers: { authorization: `Bearer ${INGEST_TOKEN}` }, ...(body ? { payload: body } : {}) });
+        const res = await s.app.inject({
+          method: route.method,
+          url: withAccount,
+          headers: { authorization: `Bearer ${INGEST_TOKEN}` },
+          ...(body ? { payload: body } : {}),
+        });
         if (route.ingestToken) assert.ok(res.statusCode < 300, `${route.method} ${url}: ${res.statusCode} ${res.body}`);
         else assert.equal(res.statusCode, 401, `${route.method} ${url}: the ingest token is no API key`);
       }
@@ -146,7 +160,12 @@ for (const engine of engines()) {
       const owner = await s.t.addUser('ROLE_OWNER');
       for (const c of cases) {
         const before = (await s.t.records(owner.accountId)).length;
-        const res = await s.app.inject({ method: c.method, url: c.url, headers: { authorization: `Bearer ${owner.apiKey}` }, ...(c.payload ? { payload: c.payload } : {}) });
+        const res = await s.app.inject({
+          method: c.method,
+          url: c.url,
+          headers: { authorization: `Bearer ${owner.apiKey}` },
+          ...(c.payload ? { payload: c.payload } : {}),
+        });
         assert.equal(res.statusCode, 403, res.body);
         const added = await records(owner.accountId, before);
         assert.deepEqual(
@@ -167,7 +186,10 @@ for (const engine of engines()) {
         assert.equal(res.statusCode, 403);
       }
       // Another principal has its own allowance.
-      assert.equal((await s.app.inject({ method: 'GET', url: '/api/v1/audit-logs/export', headers: { authorization: `Bearer ${neighbour.apiKey}` } })).statusCode, 403);
+      assert.equal(
+        (await s.app.inject({ method: 'GET', url: '/api/v1/audit-logs/export', headers: { authorization: `Bearer ${neighbour.apiKey}` } })).statusCode,
+        403,
+      );
       let added = await records(reader.accountId, before);
       const byReader = (rs: AuditRecord[]) => rs.filter((r) => r.principal.id === reader.userId);
       assert.equal(byReader(added).length, REFUSED_READS_PER_WINDOW);

@@ -40,7 +40,13 @@ describe('browser auth and /api/v1 with API keys', () => {
     const { csrf_token } = (await login.json()) as { csrf_token: string };
 
     const recs = (await s.t.records(s.t.owner.accountId)).slice(before);
-    assert.deepEqual(recs.map((r) => [r.operation, r.status]), [['UserLogin', 'ERROR'], ['UserLogin', 'OK']]);
+    assert.deepEqual(
+      recs.map((r) => [r.operation, r.status]),
+      [
+        ['UserLogin', 'ERROR'],
+        ['UserLogin', 'OK'],
+      ],
+    );
     for (const r of recs) {
       assert.ok(validateEmitted(r).ok);
       assert.deepEqual(r.principal, { id: userId, type: 'user', name: 'ada@example.com' });
@@ -52,9 +58,17 @@ describe('browser auth and /api/v1 with API keys', () => {
     const sessionCookie = cookie.split(';')[0]!;
     const users = await fetch(`${s.base}/cloud/users`, { headers: { cookie: sessionCookie } });
     assert.equal(users.status, 200);
-    const noCsrf = await post('/cloud/users', { spec: { email: 'eve@example.com', access: { account_access: { role: 'ROLE_READ' } } } }, { cookie: sessionCookie });
+    const noCsrf = await post(
+      '/cloud/users',
+      { spec: { email: 'eve@example.com', access: { account_access: { role: 'ROLE_READ' } } } },
+      { cookie: sessionCookie },
+    );
     assert.equal(noCsrf.status, 401);
-    const withCsrf = await post('/cloud/users', { spec: { email: 'eve@example.com', access: { account_access: { role: 'ROLE_READ' } } } }, { cookie: sessionCookie, 'x-csrf-token': csrf_token });
+    const withCsrf = await post(
+      '/cloud/users',
+      { spec: { email: 'eve@example.com', access: { account_access: { role: 'ROLE_READ' } } } },
+      { cookie: sessionCookie, 'x-csrf-token': csrf_token },
+    );
     assert.equal(withCsrf.status, 200, await withCsrf.clone().text());
     const last = (await s.t.records(s.t.owner.accountId)).pop()!;
     assert.equal(last.operation, 'InviteUsers');
@@ -80,9 +94,10 @@ describe('browser auth and /api/v1 with API keys', () => {
     const cp2 = createControlPlane({ store: store2, config: resolveConfig({}) });
     const app2 = await buildApp({ store: store2, config: resolveConfig({}), auth: cp2.apiAuth, register: (a) => cp2.registerRoutes(a) });
     try {
-      const login = (a: FastifyInstance) => a.inject({ method: 'POST', url: '/auth/login', payload: { email: 'shared-ghost@example.com', password: 'nothing at all here' } });
+      const login = (a: FastifyInstance) =>
+        a.inject({ method: 'POST', url: '/auth/login', payload: { email: 'shared-ghost@example.com', password: 'nothing at all here' } });
       for (let i = 0; i < 5; i++) assert.equal((await login(i < 3 ? s.app : app2)).statusCode, 401, `failure ${i + 1}`);
-      assert.equal((await login(app2)).statusCode, 429, 'the second process saw the first one\'s failures');
+      assert.equal((await login(app2)).statusCode, 429, "the second process saw the first one's failures");
       assert.equal((await login(s.app)).statusCode, 429);
     } finally {
       await app2.close();

@@ -1,13 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuditError } from '../src/errors.js';
-import {
-  MAX_CALLER_IP_ENTRY_CHARS,
-  buildCallerIpChain,
-  evaluateCallerIp,
-  normalizeIp,
-  parseTrustedProxies,
-} from '../src/record/caller-ip.js';
+import { MAX_CALLER_IP_ENTRY_CHARS, buildCallerIpChain, evaluateCallerIp, normalizeIp, parseTrustedProxies } from '../src/record/caller-ip.js';
 import { validateAccepted, validateEmitted } from '../src/record/schema.js';
 
 const none = parseTrustedProxies('');
@@ -48,7 +42,21 @@ describe('parseTrustedProxies', () => {
   });
 
   test('bad entries throw AS_ERR_INVALID_ARGUMENT naming the entry', () => {
-    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0/8', '10.0.0.0/', '10.0.0.0/8/8', 'proxy.example.com', '10.0.0.0/-1', '10.0.0.0/08', '[::1]', '1.2.3.4:80', 'fe80::1%eth0', '::ffff:10.0.0.0/64', '010.0.0.1']) {
+    for (const bad of [
+      '10.0.0.0/33',
+      '::/129',
+      '10.0.0/8',
+      '10.0.0.0/',
+      '10.0.0.0/8/8',
+      'proxy.example.com',
+      '10.0.0.0/-1',
+      '10.0.0.0/08',
+      '[::1]',
+      '1.2.3.4:80',
+      'fe80::1%eth0',
+      '::ffff:10.0.0.0/64',
+      '010.0.0.1',
+    ]) {
       assert.throws(
         () => parseTrustedProxies(`127.0.0.1, ${bad}`),
         (err: unknown) => {

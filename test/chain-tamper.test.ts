@@ -47,7 +47,6 @@ async function expectBreak(store: AuditStore, seq: number, reason: RegExp, accou
   assert.match(report.break!.reason, reason);
 }
 
-
 const sqlText = (v: string) => `'${v.replace(/'/g, "''")}'`;
 
 /**
@@ -97,7 +96,9 @@ for (const engine of engines()) {
 
     it('catches an edited record', async () => {
       await withChain(engine, async (fx, store) => {
-        await fx.raw(`${fx.dropGuards} UPDATE audit_records SET record_json = replace(record_json, '"status":"OK"', '"status":"ERROR"') WHERE account_id = '${ACCT}' AND seq = 4`);
+        await fx.raw(
+          `${fx.dropGuards} UPDATE audit_records SET record_json = replace(record_json, '"status":"OK"', '"status":"ERROR"') WHERE account_id = '${ACCT}' AND seq = 4`,
+        );
         await expectBreak(store, 4, /hash does not match/);
       });
     });
@@ -185,7 +186,9 @@ for (const engine of engines()) {
           const json = JSON.stringify(record).replace(/'/g, "''");
           const hash = linkHash(ACCT, row.seq, prev, canonicalJson(record));
           const email = row.seq === 7 ? 'innocent@example.com' : row.columns.userEmail;
-          updates.push(`UPDATE audit_records SET record_json = '${json}', user_email = '${email}', prev_hash = '${prev}', hash = '${hash}' WHERE account_id = '${ACCT}' AND seq = ${row.seq};`);
+          updates.push(
+            `UPDATE audit_records SET record_json = '${json}', user_email = '${email}', prev_hash = '${prev}', hash = '${hash}' WHERE account_id = '${ACCT}' AND seq = ${row.seq};`,
+          );
           prev = hash;
         }
         updates.push(`UPDATE chain_heads SET hash = '${prev}' WHERE account_id = '${ACCT}';`);
@@ -198,7 +201,10 @@ for (const engine of engines()) {
     it('refuses checkpoints signed by a key it does not trust', async () => {
       await withChain(engine, async (_fx, store) => {
         const forger = generateKeyPairSync('ed25519');
-        const forged = signCheckpoint({ keyId: keyIdOf(forger.publicKey), ...forger }, { accountId: ACCT, seq: 10, hash: 'f'.repeat(64), createdAt: Date.now() });
+        const forged = signCheckpoint(
+          { keyId: keyIdOf(forger.publicKey), ...forger },
+          { accountId: ACCT, seq: 10, hash: 'f'.repeat(64), createdAt: Date.now() },
+        );
         await store.saveCheckpoint(forged);
         await expectBreak(store, 10, /untrusted key/);
       });
@@ -215,7 +221,7 @@ for (const engine of engines()) {
         assert.equal(t3?.ok, false, 'the account is still verified');
         assert.match(t3!.break!.reason, /no chain but a signed checkpoint records 4 links/);
         // Its checkpoint rows gone too: only the file kept elsewhere still names it.
-        await fx.raw('DELETE FROM checkpoints WHERE account_id = \'t3\'');
+        await fx.raw("DELETE FROM checkpoints WHERE account_id = 't3'");
         const reports = await verifyAll(store, { trustedKeys, externalCheckpoints: kept });
         t3 = reports.find((r) => r.accountId === 't3');
         assert.equal(t3?.ok, false, 'an account named in the file is verified although the database forgot it');
@@ -305,13 +311,19 @@ for (const engine of engines()) {
         const anchor = await store.retentionAnchor(ACCT);
         assert.equal(anchor?.seq, 10);
         const rows = await store.readChain(ACCT, 1, 100);
-        assert.deepEqual(rows.slice(0, 3).map((r) => r.columns.operation), ['ChainCheckpoint', 'UpdateNamespace', 'UpdateNamespace']);
+        assert.deepEqual(
+          rows.slice(0, 3).map((r) => r.columns.operation),
+          ['ChainCheckpoint', 'UpdateNamespace', 'UpdateNamespace'],
+        );
         // One signed RetentionPurge record per purge transaction (batches of 4), together naming 1..10.
         const ranges = rows
           .filter((r) => r.columns.operation === 'RetentionPurge')
           .map((r) => (JSON.parse(r.recordJson) as { details: { from_sequence: number; to_sequence: number } }).details);
         assert.ok(ranges.length >= 3);
-        assert.deepEqual(ranges.flatMap((d) => Array.from({ length: d.to_sequence - d.from_sequence + 1 }, (_, i) => d.from_sequence + i)), Array.from({ length: 10 }, (_, i) => i + 1));
+        assert.deepEqual(
+          ranges.flatMap((d) => Array.from({ length: d.to_sequence - d.from_sequence + 1 }, (_, i) => d.from_sequence + i)),
+          Array.from({ length: 10 }, (_, i) => i + 1),
+        );
         for (const accountId of [ACCT, 'other']) {
           const report = await verifyAccount(store, accountId, { trustedKeys });
           assert.equal(report.ok, true, `${accountId}: ${report.break?.reason}`);
@@ -367,14 +379,24 @@ for (const engine of engines()) {
           const [evidence] = (await checkpointAll(store, signer, variant === 'too-young' ? now : now - 2 * DAY_MS)).filter((c) => c.accountId === ACCT);
           const toSeq = variant === 'beyond-evidence' ? 11 : 6;
           const [last] = await store.readChain(ACCT, toSeq, 1);
-          const by = variant === 'forged-key' ? (() => { const k = generateKeyPairSync('ed25519'); return { keyId: keyIdOf(k.publicKey), ...k }; })() : signer;
+          const by =
+            variant === 'forged-key'
+              ? (() => {
+                  const k = generateKeyPairSync('ed25519');
+                  return { keyId: keyIdOf(k.publicKey), ...k };
+                })()
+              : signer;
           const purge = signPurge(by, { accountId: ACCT, fromSeq: 1, toSeq, anchorHash: last!.hash, evidence: evidence!, retentionDays: 1, purgedAt: now });
           await fx.raw(
             `${fx.dropGuards} DELETE FROM audit_records WHERE account_id = '${ACCT}' AND seq <= ${toSeq};
              INSERT INTO retention_anchors (account_id, seq, hash) VALUES ('${ACCT}', ${toSeq}, '${last!.hash}')`,
           );
           await store.append({ accountId: ACCT, records: [purgeRecord(purge)], ingestedBy: null, clientLogIds: false });
-          const reason = { 'too-young': /not proven older than 1 days/, 'beyond-evidence': /not covered by its evidence checkpoint/, 'forged-key': /untrusted key/ }[variant];
+          const reason = {
+            'too-young': /not proven older than 1 days/,
+            'beyond-evidence': /not covered by its evidence checkpoint/,
+            'forged-key': /untrusted key/,
+          }[variant];
           const report = await verifyAccount(store, ACCT, { trustedKeys });
           assert.equal(report.ok, false, variant);
           assert.match(report.break!.reason, reason);

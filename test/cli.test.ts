@@ -13,7 +13,10 @@ import { runCli, startServe } from './helpers/cli.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const here = fileURLToPath(new URL('.', import.meta.url));
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 function freshRecords(n: number, tag: string) {
   return Array.from({ length: n }, (_, i) => {
@@ -105,13 +108,19 @@ for (const engine of engines()) {
 
       const r = await runCli(['logs', '--account', 'acme', '--all', '--format', 'jsonl'], env, dir);
       assert.equal(r.code, 0, r.stderr);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { sequence: number; record: { log_id: string; operation: string } });
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { sequence: number; record: { log_id: string; operation: string } });
       // 20 + the checkpoint signed at the graceful stop (seq 21) + 30; the SIGKILL signed nothing.
       assert.equal(lines.length, 51);
       assert.equal(lines[20]!.record.operation, 'ChainCheckpoint');
       const stored = new Set(lines.map((l) => l.record.log_id));
       for (const id of acked.log_ids) assert.ok(stored.has(id), `acknowledged ${id} survived SIGKILL`);
-      assert.deepEqual(lines.map((l) => l.sequence), Array.from({ length: 51 }, (_, i) => i + 1));
+      assert.deepEqual(
+        lines.map((l) => l.sequence),
+        Array.from({ length: 51 }, (_, i) => i + 1),
+      );
       assert.match(r.stderr, /exported 51 records/);
     });
 
@@ -127,7 +136,10 @@ for (const engine of engines()) {
       assert.ok(cursor, p1.stderr);
       const p2 = await runCli(['logs', '--account', 'acme', '--limit', '30', '--format', 'jsonl', '--cursor', cursor], env, dir);
       const seqs = [...p1.stdout.trim().split('\n'), ...p2.stdout.trim().split('\n')].map((l) => (JSON.parse(l) as { sequence: number }).sequence);
-      assert.deepEqual(seqs, Array.from({ length: 51 }, (_, i) => 51 - i));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 51 }, (_, i) => 51 - i),
+      );
 
       const csv = await runCli(['logs', '--account', 'acme', '--all', '--format', 'csv', '--operation', 'DeleteUser'], env, dir);
       const rows = csv.stdout.trim().split('\r\n');
@@ -146,11 +158,16 @@ for (const engine of engines()) {
       const kept = join(dir, 'kept.jsonl');
       writeFileSync(kept, cp.stdout);
       // serve's first start also made the `default` account: one checkpoint line per account.
-      const kept_ = cp.stdout.trim().split('\n').map((l) => JSON.parse(l) as { accountId: string; seq: number });
+      const kept_ = cp.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { accountId: string; seq: number });
       assert.equal(kept_.find((c) => c.accountId === 'acme')?.seq, 51);
       assert.ok(kept_.some((c) => c.accountId === 'default'));
 
-      await fx.raw(`${fx.dropGuards} UPDATE audit_records SET record_json = replace(record_json, 'b7@example.com', 'nobody@example.com') WHERE account_id = 'acme'`);
+      await fx.raw(
+        `${fx.dropGuards} UPDATE audit_records SET record_json = replace(record_json, 'b7@example.com', 'nobody@example.com') WHERE account_id = 'acme'`,
+      );
       const broken = await runCli(['verify', '--account', 'acme', '--checkpoints', kept], env, dir);
       assert.equal(broken.code, 1);
       assert.match(broken.stderr, /chain of acme is broken at seq 29: hash does not match/);

@@ -61,8 +61,25 @@ function makeCa(cn: string): Ca {
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '30', '-subj', `/CN=${cn}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+        '-days',
+        '30',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+      ],
       { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const pem = readFileSync(join(dir, 'c.pem'), 'utf8');
@@ -96,7 +113,10 @@ function https(base: string, method: string, path: string, opts: { body?: unknow
         method,
         ca: tls.caPem,
         agent: false,
-        headers: { ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}), ...opts.headers },
+        headers: {
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+          ...opts.headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -208,7 +228,11 @@ for (const engine of engines()) {
       const before = await server.store.count(accountId);
       const result = await fn();
       const records = (await allRecords()).slice(before);
-      assert.equal(records.length, expected.length, `records added: ${JSON.stringify(records.map((r) => r.operation))}, expected ${expected.map((e) => e.operation)}`);
+      assert.equal(
+        records.length,
+        expected.length,
+        `records added: ${JSON.stringify(records.map((r) => r.operation))}, expected ${expected.map((e) => e.operation)}`,
+      );
       expected.forEach((e, i) => {
         const r = records[i]!;
         const status = e.status ?? 'OK';
@@ -227,8 +251,24 @@ for (const engine of engines()) {
         assert.match(r.emit_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
         assert.match(r.log_id, /^[0-9a-z]{32}$/);
         // Key order on output follows the seeds' field list.
-        const order = ['emit_time', 'level', 'user_email', 'caller_ip_address', 'operation', 'details', 'status', 'category', 'version', 'log_id', 'principal', 'request_id'];
-        assert.deepEqual(Object.keys(r), order.filter((k) => k in r));
+        const order = [
+          'emit_time',
+          'level',
+          'user_email',
+          'caller_ip_address',
+          'operation',
+          'details',
+          'status',
+          'category',
+          'version',
+          'log_id',
+          'principal',
+          'request_id',
+        ];
+        assert.deepEqual(
+          Object.keys(r),
+          order.filter((k) => k in r),
+        );
         if (e.details) {
           if (status === 'OK') assert.deepEqual(r.details, e.details, `${e.operation}: details`);
           else for (const [k, v] of Object.entries(e.details)) assert.deepEqual(r.details[k], v, `${e.operation}: details.${k}`);
@@ -295,9 +335,20 @@ for (const engine of engines()) {
 
     it('UpdateAccount: one record with the CA fingerprints; a stale resource_version is FAILED_PRECONDITION with one ERROR record; a retry adds nothing', async () => {
       const acct = (await cloud().getAccount({})).account!;
-      const req = { spec: { metrics: { acceptedClientCa: caBytes(CA.metrics) } }, resourceVersion: acct.resourceVersion!, asyncOperationId: 'e2e-update-account' };
+      const req = {
+        spec: { metrics: { acceptedClientCa: caBytes(CA.metrics) } },
+        resourceVersion: acct.resourceVersion!,
+        asyncOperationId: 'e2e-update-account',
+      };
       const first = await audited(
-        [{ operation: 'UpdateAccount', who: owner, requestId: 'e2e-update-account', details: { client_ca_fingerprints: [CA.metrics.md5], search_attribute_update: {} } }],
+        [
+          {
+            operation: 'UpdateAccount',
+            who: owner,
+            requestId: 'e2e-update-account',
+            details: { client_ca_fingerprints: [CA.metrics.md5], search_attribute_update: {} },
+          },
+        ],
         () => cloud().updateAccount(req),
       );
       assert.equal(first.result.asyncOperation?.id, 'e2e-update-account');
@@ -310,7 +361,10 @@ for (const engine of engines()) {
       // A stale resource_version: refused, audited once, nothing changed.
       const before = (await cloud().getAccount({})).account!;
       await audited([{ operation: 'UpdateAccount', status: 'ERROR', who: owner }], () =>
-        assert.rejects(cloud().updateAccount({ spec: { metrics: { acceptedClientCa: Buffer.alloc(0) } }, resourceVersion: acct.resourceVersion! }), grpcCode(FAILED_PRECONDITION)),
+        assert.rejects(
+          cloud().updateAccount({ spec: { metrics: { acceptedClientCa: Buffer.alloc(0) } }, resourceVersion: acct.resourceVersion! }),
+          grpcCode(FAILED_PRECONDITION),
+        ),
       );
       const after = (await cloud().getAccount({})).account!;
       assert.equal(after.resourceVersion, before.resourceVersion);
@@ -320,7 +374,14 @@ for (const engine of engines()) {
     it('CreateUser (InviteUsers), GetUsers with paging, GetUser, UpdateUser; a retried CreateUser returns the same user', async () => {
       const req = { spec: { email: dev.email, access: { accountAccess: { role: Role.ROLE_READ } } }, asyncOperationId: 'e2e-invite-dev' };
       const { result } = await audited(
-        [{ operation: 'InviteUsers', who: owner, requestId: 'e2e-invite-dev', details: { target_users: [dev.email], account_role: 'ROLE_READ', search_attribute_update: {} } }],
+        [
+          {
+            operation: 'InviteUsers',
+            who: owner,
+            requestId: 'e2e-invite-dev',
+            details: { target_users: [dev.email], account_role: 'ROLE_READ', search_attribute_update: {} },
+          },
+        ],
         () => cloud().createUser(req),
       );
       dev = { ...dev, userId: result.userId! };
@@ -337,19 +398,32 @@ for (const engine of engines()) {
       } while (pageToken);
       assert.deepEqual(ids.sort(), [owner.userId, dev.userId].sort());
       const byEmail = await cloud().getUsers({ email: dev.email });
-      assert.deepEqual(byEmail.users.map((u) => u.id), [dev.userId]);
+      assert.deepEqual(
+        byEmail.users.map((u) => u.id),
+        [dev.userId],
+      );
 
       const got = (await cloud().getUser({ userId: dev.userId })).user!;
       assert.equal(got.spec?.email, dev.email);
       assert.ok(got.invitation?.createdTime, 'a pending invitation is shown');
       // UpdateUser without async_operation_id: no request_id in the record.
-      await audited([{ operation: 'UpdateUser', who: owner, details: { target_users: [dev.email], account_role: 'ROLE_DEVELOPER', search_attribute_update: {} } }], () =>
-        cloud().updateUser({ userId: dev.userId, resourceVersion: got.resourceVersion!, spec: { email: dev.email, access: { accountAccess: { role: Role.ROLE_DEVELOPER } } } }),
+      await audited(
+        [{ operation: 'UpdateUser', who: owner, details: { target_users: [dev.email], account_role: 'ROLE_DEVELOPER', search_attribute_update: {} } }],
+        () =>
+          cloud().updateUser({
+            userId: dev.userId,
+            resourceVersion: got.resourceVersion!,
+            spec: { email: dev.email, access: { accountAccess: { role: Role.ROLE_DEVELOPER } } },
+          }),
       );
       // The old resource_version is now stale.
       await audited([{ operation: 'UpdateUser', status: 'ERROR', who: owner }], () =>
         assert.rejects(
-          cloud().updateUser({ userId: dev.userId, resourceVersion: got.resourceVersion!, spec: { email: dev.email, access: { accountAccess: { role: Role.ROLE_ADMIN } } } }),
+          cloud().updateUser({
+            userId: dev.userId,
+            resourceVersion: got.resourceVersion!,
+            spec: { email: dev.email, access: { accountAccess: { role: Role.ROLE_ADMIN } } },
+          }),
           grpcCode(FAILED_PRECONDITION),
         ),
       );
@@ -387,15 +461,30 @@ for (const engine of engines()) {
       namespace = result.namespace!;
       assert.equal(namespace, `payments.${accountId}`);
       const list = await cloud().getNamespaces({ pageSize: 10 });
-      assert.deepEqual(list.namespaces.map((n) => n.namespace), [namespace]);
+      assert.deepEqual(
+        list.namespaces.map((n) => n.namespace),
+        [namespace],
+      );
       const ns = (await cloud().getNamespace({ namespace })).namespace!;
       assert.equal(ns.spec?.retentionDays, 14);
       assert.equal(ns.activeRegion, 'aws-us-east-1');
 
       const user = (await cloud().getUser({ userId: dev.userId })).user!;
       await audited(
-        [{ operation: 'UpdateUserNamespacePermissions', who: owner, details: { namespace, target_users: [dev.email], permission: 'PERMISSION_WRITE', search_attribute_update: {} } }],
-        () => cloud().setUserNamespaceAccess({ namespace, userId: dev.userId, resourceVersion: user.resourceVersion!, access: { permission: Permission.PERMISSION_WRITE } }),
+        [
+          {
+            operation: 'UpdateUserNamespacePermissions',
+            who: owner,
+            details: { namespace, target_users: [dev.email], permission: 'PERMISSION_WRITE', search_attribute_update: {} },
+          },
+        ],
+        () =>
+          cloud().setUserNamespaceAccess({
+            namespace,
+            userId: dev.userId,
+            resourceVersion: user.resourceVersion!,
+            access: { permission: Permission.PERMISSION_WRITE },
+          }),
       );
       const after = (await cloud().getUser({ userId: dev.userId })).user!;
       assert.equal(after.spec?.access?.namespaceAccesses?.[namespace]?.permission, Permission.PERMISSION_WRITE);
@@ -405,27 +494,54 @@ for (const engine of engines()) {
     it('UpdateNamespace with a certificate change (client_ca_fingerprints), RenameCustomSearchAttribute, FailoverNamespaceRegion', async () => {
       const ns = (await cloud().getNamespace({ namespace })).namespace!;
       const spec = ns.spec!;
-      await audited([{ operation: 'UpdateNamespace', who: owner, requestId: 'e2e-update-ns', details: { namespace, client_ca_fingerprints: [CA.ns2.md5], search_attribute_update: {} } }], () =>
-        cloud().updateNamespace({
-          namespace,
-          resourceVersion: ns.resourceVersion!,
-          spec: { ...spec, mtlsAuth: { ...spec.mtlsAuth, acceptedClientCa: caBytes(CA.ns2), acceptedClientCaDeprecated: '' } },
-          asyncOperationId: 'e2e-update-ns',
-        }),
+      await audited(
+        [
+          {
+            operation: 'UpdateNamespace',
+            who: owner,
+            requestId: 'e2e-update-ns',
+            details: { namespace, client_ca_fingerprints: [CA.ns2.md5], search_attribute_update: {} },
+          },
+        ],
+        () =>
+          cloud().updateNamespace({
+            namespace,
+            resourceVersion: ns.resourceVersion!,
+            spec: { ...spec, mtlsAuth: { ...spec.mtlsAuth, acceptedClientCa: caBytes(CA.ns2), acceptedClientCaDeprecated: '' } },
+            asyncOperationId: 'e2e-update-ns',
+          }),
       );
       // The stale resource_version from before the update: refused and audited once.
       await audited([{ operation: 'UpdateNamespace', status: 'ERROR', who: owner, details: { namespace } }], () =>
-        assert.rejects(cloud().updateNamespace({ namespace, resourceVersion: ns.resourceVersion!, spec: { ...spec, retentionDays: 30 } }), grpcCode(FAILED_PRECONDITION)),
+        assert.rejects(
+          cloud().updateNamespace({ namespace, resourceVersion: ns.resourceVersion!, spec: { ...spec, retentionDays: 30 } }),
+          grpcCode(FAILED_PRECONDITION),
+        ),
       );
       const updated = (await cloud().getNamespace({ namespace })).namespace!;
       assert.equal(updated.spec?.retentionDays, 14, 'the refused update changed nothing');
       assert.deepEqual(Buffer.from(updated.spec?.mtlsAuth?.acceptedClientCa ?? []), caBytes(CA.ns2));
 
-      await audited([{ operation: 'RenameCustomSearchAttribute', who: owner, details: { namespace, old_name: 'OrderId', new_name: 'OrderKey', search_attribute_update: {} } }], () =>
-        cloud().renameCustomSearchAttribute({ namespace, existingCustomSearchAttributeName: 'OrderId', newCustomSearchAttributeName: 'OrderKey' }),
+      await audited(
+        [
+          {
+            operation: 'RenameCustomSearchAttribute',
+            who: owner,
+            details: { namespace, old_name: 'OrderId', new_name: 'OrderKey', search_attribute_update: {} },
+          },
+        ],
+        () => cloud().renameCustomSearchAttribute({ namespace, existingCustomSearchAttributeName: 'OrderId', newCustomSearchAttributeName: 'OrderKey' }),
       );
-      await audited([{ operation: 'FailoverNamespace', who: owner, requestId: 'e2e-failover', details: { namespace, region: 'aws-us-west-2', search_attribute_update: {} } }], () =>
-        cloud().failoverNamespaceRegion({ namespace, region: 'aws-us-west-2', asyncOperationId: 'e2e-failover' }),
+      await audited(
+        [
+          {
+            operation: 'FailoverNamespace',
+            who: owner,
+            requestId: 'e2e-failover',
+            details: { namespace, region: 'aws-us-west-2', search_attribute_update: {} },
+          },
+        ],
+        () => cloud().failoverNamespaceRegion({ namespace, region: 'aws-us-west-2', asyncOperationId: 'e2e-failover' }),
       );
       const after = (await cloud().getNamespace({ namespace })).namespace!;
       assert.equal(after.activeRegion, 'aws-us-west-2');
@@ -436,7 +552,13 @@ for (const engine of engines()) {
       const expiry = Math.floor(Date.now() / 1000) + 30 * 86_400;
       const { result } = await audited([{ operation: 'CreateAPIKey', who: owner, requestId: 'e2e-create-key' }], () =>
         cloud().createApiKey({
-          spec: { ownerId: owner.userId, ownerType: OwnerType.OWNER_TYPE_USER, displayName: 'ci key', description: 'e2e', expiryTime: { seconds: expiry as never } },
+          spec: {
+            ownerId: owner.userId,
+            ownerType: OwnerType.OWNER_TYPE_USER,
+            displayName: 'ci key',
+            description: 'e2e',
+            expiryTime: { seconds: expiry as never },
+          },
           asyncOperationId: 'e2e-create-key',
         }),
       );
@@ -452,12 +574,22 @@ for (const engine of engines()) {
       assert.equal(me.principalApiKey?.id, createdKeyId);
       const viaNewKey: Who = { ...owner, keyId: createdKeyId };
       await as(result.token!, () =>
-        audited([{ operation: 'UpdateAPIKey', who: viaNewKey, ip: '198.51.100.7, 127.0.0.1', details: { target_api_keys: [owner.keyId!], disabled: false, search_attribute_update: {} } }], async () => {
-          const k = (await cloud().getApiKey({ keyId: owner.keyId! })).apiKey!;
-          return client.withMetadata({ 'x-forwarded-for': '198.51.100.7' }, () =>
-            cloud().updateApiKey({ keyId: owner.keyId!, resourceVersion: k.resourceVersion!, spec: { ...k.spec, description: 'touched by the new key' } }),
-          );
-        }),
+        audited(
+          [
+            {
+              operation: 'UpdateAPIKey',
+              who: viaNewKey,
+              ip: '198.51.100.7, 127.0.0.1',
+              details: { target_api_keys: [owner.keyId!], disabled: false, search_attribute_update: {} },
+            },
+          ],
+          async () => {
+            const k = (await cloud().getApiKey({ keyId: owner.keyId! })).apiKey!;
+            return client.withMetadata({ 'x-forwarded-for': '198.51.100.7' }, () =>
+              cloud().updateApiKey({ keyId: owner.keyId!, resourceVersion: k.resourceVersion!, spec: { ...k.spec, description: 'touched by the new key' } }),
+            );
+          },
+        ),
       );
 
       const keys = await cloud().getApiKeys({ pageSize: 10 });
@@ -466,40 +598,46 @@ for (const engine of engines()) {
       assert.equal(key.spec?.displayName, 'ci key');
       assert.equal(Number(key.spec?.expiryTime?.seconds), expiry);
 
-      await audited([{ operation: 'UpdateAPIKey', who: owner, details: { target_api_keys: [createdKeyId], disabled: true, search_attribute_update: {} } }], () =>
-        cloud().updateApiKey({ keyId: createdKeyId, resourceVersion: key.resourceVersion!, spec: { ...key.spec, disabled: true } }),
+      await audited(
+        [{ operation: 'UpdateAPIKey', who: owner, details: { target_api_keys: [createdKeyId], disabled: true, search_attribute_update: {} } }],
+        () => cloud().updateApiKey({ keyId: createdKeyId, resourceVersion: key.resourceVersion!, spec: { ...key.spec, disabled: true } }),
       );
       // A disabled key no longer authenticates (and belongs to no tenant: no record).
       await audited([], () => as(result.token!, () => assert.rejects(cloud().getCurrentIdentity({}), (err: { code: number }) => err.code === 16)));
       const disabled = (await cloud().getApiKey({ keyId: createdKeyId })).apiKey!;
       assert.equal(disabled.spec?.disabled, true);
-      await audited([{ operation: 'DeleteAPIKey', who: owner, requestId: 'e2e-delete-key', details: { target_api_keys: [createdKeyId], search_attribute_update: {} } }], () =>
-        cloud().deleteApiKey({ keyId: createdKeyId, resourceVersion: disabled.resourceVersion!, asyncOperationId: 'e2e-delete-key' }),
+      await audited(
+        [{ operation: 'DeleteAPIKey', who: owner, requestId: 'e2e-delete-key', details: { target_api_keys: [createdKeyId], search_attribute_update: {} } }],
+        () => cloud().deleteApiKey({ keyId: createdKeyId, resourceVersion: disabled.resourceVersion!, asyncOperationId: 'e2e-delete-key' }),
       );
       await assert.rejects(cloud().getApiKey({ keyId: createdKeyId }), grpcCode(NOT_FOUND));
     });
 
     it('UserLogin over HTTPS after an invitation is re-issued and accepted; a wrong password is one ERROR record; the session creates its own key (CSRF)', async () => {
       const invitee: Who = { userId: '', email: 'invitee@example.com' };
-      const created = await audited([{ operation: 'InviteUsers', who: owner, details: { target_users: [invitee.email], account_role: 'ROLE_DEVELOPER', search_attribute_update: {} } }], () =>
-        cloud().createUser({ spec: { email: invitee.email, access: { accountAccess: { role: Role.ROLE_DEVELOPER } } } }),
+      const created = await audited(
+        [{ operation: 'InviteUsers', who: owner, details: { target_users: [invitee.email], account_role: 'ROLE_DEVELOPER', search_attribute_update: {} } }],
+        () => cloud().createUser({ spec: { email: invitee.email, access: { accountAccess: { role: Role.ROLE_DEVELOPER } } } }),
       );
       invitee.userId = created.result.userId!;
       const auth = { authorization: `Bearer ${apiKey}` };
-      const issued = await audited([{ operation: 'InviteUsers', who: owner, details: { target_users: [invitee.email], account_role: 'ROLE_DEVELOPER', search_attribute_update: {} } }], () =>
-        https(server.httpUrl, 'POST', `/api/v1/users/${invitee.userId}/invitation`, { headers: auth }),
+      const issued = await audited(
+        [{ operation: 'InviteUsers', who: owner, details: { target_users: [invitee.email], account_role: 'ROLE_DEVELOPER', search_attribute_update: {} } }],
+        () => https(server.httpUrl, 'POST', `/api/v1/users/${invitee.userId}/invitation`, { headers: auth }),
       );
       assert.equal(issued.result.status, 200, issued.result.text);
       const token = issued.result.json.token as string;
       assert.ok(token);
       const password = `pw-${randomBytes(12).toString('base64url')}`;
-      const accepted = await audited([{ operation: 'UpdateUser', who: invitee, details: { target_users: [invitee.email], invitation: 'accepted', search_attribute_update: {} } }], () =>
-        https(server.httpUrl, 'POST', '/auth/accept-invite', { body: { token, password } }),
+      const accepted = await audited(
+        [{ operation: 'UpdateUser', who: invitee, details: { target_users: [invitee.email], invitation: 'accepted', search_attribute_update: {} } }],
+        () => https(server.httpUrl, 'POST', '/auth/accept-invite', { body: { token, password } }),
       );
       assert.equal(accepted.result.status, 200, accepted.result.text);
 
-      const login = await audited([{ operation: 'UserLogin', who: invitee, details: { target_users: [invitee.email], method: 'password', search_attribute_update: {} } }], () =>
-        https(server.httpUrl, 'POST', '/auth/login', { body: { email: invitee.email, password } }),
+      const login = await audited(
+        [{ operation: 'UserLogin', who: invitee, details: { target_users: [invitee.email], method: 'password', search_attribute_update: {} } }],
+        () => https(server.httpUrl, 'POST', '/auth/login', { body: { email: invitee.email, password } }),
       );
       assert.equal(login.result.status, 200, login.result.text);
       const cookie = String(([] as string[]).concat(login.result.headers['set-cookie'] ?? [])[0] ?? '');
@@ -516,8 +654,15 @@ for (const engine of engines()) {
       );
       assert.equal(wrong.result.status, 401);
       // Also the owner (created with a password) can log in.
-      const ownerLogin = await audited([{ operation: 'UserLogin', who: { userId: owner.userId, email: owner.email }, details: { target_users: [owner.email], method: 'password', search_attribute_update: {} } }], () =>
-        https(server.httpUrl, 'POST', '/auth/login', { body: { email: owner.email, password: ownerPassword } }),
+      const ownerLogin = await audited(
+        [
+          {
+            operation: 'UserLogin',
+            who: { userId: owner.userId, email: owner.email },
+            details: { target_users: [owner.email], method: 'password', search_attribute_update: {} },
+          },
+        ],
+        () => https(server.httpUrl, 'POST', '/auth/login', { body: { email: owner.email, password: ownerPassword } }),
       );
       assert.equal(ownerLogin.result.status, 200, ownerLogin.result.text);
 
@@ -529,7 +674,9 @@ for (const engine of engines()) {
         const res = await https(server.httpUrl, 'POST', '/cloud/api-keys', { headers: { cookie: session.cookie }, body: keyBody });
         assert.equal(res.status, 401, `a session mutation without x-csrf-token is refused: ${res.text}`);
       });
-      const own = await audited([{ operation: 'CreateAPIKey', who: invitee }], () => https(server.httpUrl, 'POST', '/cloud/api-keys', { headers: session, body: keyBody }));
+      const own = await audited([{ operation: 'CreateAPIKey', who: invitee }], () =>
+        https(server.httpUrl, 'POST', '/cloud/api-keys', { headers: session, body: keyBody }),
+      );
       assert.equal(own.result.status, 200, own.result.text);
       const keyId = (own.result.json.keyId ?? own.result.json.key_id) as string;
       assert.deepEqual(own.records[0]!.details, { target_api_keys: [keyId], target_users: [invitee.userId], search_attribute_update: {} });
@@ -542,20 +689,26 @@ for (const engine of engines()) {
       assert.ok(inviteeKey, 'the invitee has a key');
       await as(inviteeKey!.token, () =>
         audited([{ operation: 'InviteUsers', status: 'ERROR', who: inviteeKey!.who, details: { target_users: ['x@example.com'] } }], () =>
-          assert.rejects(cloud().createUser({ spec: { email: 'x@example.com', access: { accountAccess: { role: Role.ROLE_READ } } } }), grpcCode(PERMISSION_DENIED)),
+          assert.rejects(
+            cloud().createUser({ spec: { email: 'x@example.com', access: { accountAccess: { role: Role.ROLE_READ } } } }),
+            grpcCode(PERMISSION_DENIED),
+          ),
         ),
       );
     });
 
     it('DeleteUser and DeleteNamespace', async () => {
       const user = (await cloud().getUser({ userId: dev.userId })).user!;
-      await audited([{ operation: 'DeleteUser', who: owner, requestId: 'e2e-delete-user', details: { target_users: [dev.userId], search_attribute_update: {} } }], () =>
-        cloud().deleteUser({ userId: dev.userId, resourceVersion: user.resourceVersion!, asyncOperationId: 'e2e-delete-user' }),
+      await audited(
+        [{ operation: 'DeleteUser', who: owner, requestId: 'e2e-delete-user', details: { target_users: [dev.userId], search_attribute_update: {} } }],
+        () => cloud().deleteUser({ userId: dev.userId, resourceVersion: user.resourceVersion!, asyncOperationId: 'e2e-delete-user' }),
       );
       await assert.rejects(cloud().getUser({ userId: dev.userId }), grpcCode(NOT_FOUND));
       // A deleted user's keys go with it.
       const inv = inviteeKey!.who;
-      await audited([{ operation: 'DeleteUser', who: owner, details: { target_users: [inv.userId], search_attribute_update: {} } }], () => cloud().deleteUser({ userId: inv.userId }));
+      await audited([{ operation: 'DeleteUser', who: owner, details: { target_users: [inv.userId], search_attribute_update: {} } }], () =>
+        cloud().deleteUser({ userId: inv.userId }),
+      );
       await as(inviteeKey!.token, () => assert.rejects(cloud().getCurrentIdentity({}), (err: { code: number }) => err.code === 16));
 
       const ns = (await cloud().getNamespace({ namespace })).namespace!;
@@ -568,8 +721,20 @@ for (const engine of engines()) {
     it('every seed operation was performed and recorded', async () => {
       const ops = new Set((await allRecords()).filter((r) => r.category === 'LOG_CATEGORY_ADMIN' && r.status === 'OK').map((r) => r.operation));
       for (const op of [
-        'UpdateAccount', 'InviteUsers', 'DeleteUser', 'UpdateUser', 'UpdateUserNamespacePermissions', 'UserLogin', 'CreateNamespace', 'UpdateNamespace',
-        'DeleteNamespace', 'RenameCustomSearchAttribute', 'FailoverNamespace', 'CreateAPIKey', 'DeleteAPIKey', 'UpdateAPIKey',
+        'UpdateAccount',
+        'InviteUsers',
+        'DeleteUser',
+        'UpdateUser',
+        'UpdateUserNamespacePermissions',
+        'UserLogin',
+        'CreateNamespace',
+        'UpdateNamespace',
+        'DeleteNamespace',
+        'RenameCustomSearchAttribute',
+        'FailoverNamespace',
+        'CreateAPIKey',
+        'DeleteAPIKey',
+        'UpdateAPIKey',
       ]) {
         assert.ok(ops.has(op), `${op} was recorded`);
       }
@@ -590,7 +755,10 @@ for (const engine of engines()) {
         pages++;
       } while (pageToken && pages < 100);
       assert.ok(pages > 2, 'several pages');
-      assert.deepEqual(logs.map((l) => l.logId), stored.map((r) => r.log_id));
+      assert.deepEqual(
+        logs.map((l) => l.logId),
+        stored.map((r) => r.log_id),
+      );
       for (const [i, l] of logs.entries()) {
         const r = stored[i]!;
         assert.equal(l.operation, r.operation);
@@ -606,7 +774,10 @@ for (const engine of engines()) {
         assert.deepEqual(jsonOfStruct(l.rawDetails), { ...r.details, auditstream_ingested_by: null });
       }
       // A range before anything happened is empty; a bad page token is INVALID_ARGUMENT.
-      const empty = await cloud().getAuditLogs({ startTimeInclusive: { seconds: (started - 7200) as never }, endTimeExclusive: { seconds: (started - 3600) as never } });
+      const empty = await cloud().getAuditLogs({
+        startTimeInclusive: { seconds: (started - 7200) as never },
+        endTimeExclusive: { seconds: (started - 3600) as never },
+      });
       assert.deepEqual(empty.logs, []);
       await assert.rejects(cloud().getAuditLogs({ pageToken: 'not-a-token' }), grpcCode(3));
     });
@@ -618,7 +789,11 @@ for (const engine of engines()) {
       await server.stop();
       server = await startServer(config);
       await connect();
-      for (const [id, type] of [['e2e-update-account', 'UpdateAccount'], ['e2e-create-ns', 'CreateNamespace'], ['e2e-delete-key', 'DeleteApiKey']] as const) {
+      for (const [id, type] of [
+        ['e2e-update-account', 'UpdateAccount'],
+        ['e2e-create-ns', 'CreateNamespace'],
+        ['e2e-delete-key', 'DeleteApiKey'],
+      ] as const) {
         const op = (await cloud().getAsyncOperation({ asyncOperationId: id })).asyncOperation!;
         assert.equal(op.id, id);
         assert.equal(op.state, OpState.STATE_FULFILLED);
@@ -627,7 +802,10 @@ for (const engine of engines()) {
         assert.ok(Number(op.startedTime?.seconds) >= started);
         assert.ok(Number(op.finishedTime?.seconds) >= Number(op.startedTime?.seconds));
       }
-      assert.equal(Number(beforeRestart.finishedTime?.seconds), Number((await cloud().getAsyncOperation({ asyncOperationId: 'e2e-create-ns' })).asyncOperation!.finishedTime?.seconds));
+      assert.equal(
+        Number(beforeRestart.finishedTime?.seconds),
+        Number((await cloud().getAsyncOperation({ asyncOperationId: 'e2e-create-ns' })).asyncOperation!.finishedTime?.seconds),
+      );
       await assert.rejects(cloud().getAsyncOperation({ asyncOperationId: 'never-used' }), grpcCode(NOT_FOUND));
       // A retry after the restart still returns the first result and adds no record.
       await audited([], () => cloud().failoverNamespaceRegion({ namespace, region: 'aws-us-west-2', asyncOperationId: 'e2e-failover' }));
@@ -636,7 +814,14 @@ for (const engine of engines()) {
     it('the same flows over the HTTP mapping: snake_case JSON in, namespaces CRUD, GetAuditLogs with RFC 3339 times, 501 for an RPC not served', async () => {
       const headers = { authorization: `Bearer ${apiKey}` };
       const created = await audited(
-        [{ operation: 'CreateNamespace', who: owner, requestId: 'http-create', details: { namespace: `web.${accountId}`, regions: ['aws-us-east-1'], retention_days: 3, search_attribute_update: {} } }],
+        [
+          {
+            operation: 'CreateNamespace',
+            who: owner,
+            requestId: 'http-create',
+            details: { namespace: `web.${accountId}`, regions: ['aws-us-east-1'], retention_days: 3, search_attribute_update: {} },
+          },
+        ],
         () =>
           https(server.httpUrl, 'POST', '/cloud/namespaces', {
             headers,
@@ -674,7 +859,12 @@ for (const engine of engines()) {
       const current = (await https(server.httpUrl, 'GET', `/cloud/namespaces/${ns}`, { headers })).json.namespace;
       assert.equal(current.spec.retentionDays ?? current.spec.retention_days, 9);
       await audited([{ operation: 'DeleteNamespace', who: owner, details: { namespace: ns, search_attribute_update: {} } }], async () => {
-        const res = await https(server.httpUrl, 'DELETE', `/cloud/namespaces/${ns}?resource_version=${encodeURIComponent(current.resourceVersion ?? current.resource_version)}`, { headers });
+        const res = await https(
+          server.httpUrl,
+          'DELETE',
+          `/cloud/namespaces/${ns}?resource_version=${encodeURIComponent(current.resourceVersion ?? current.resource_version)}`,
+          { headers },
+        );
         assert.equal(res.status, 200, res.text);
       });
       assert.equal((await https(server.httpUrl, 'GET', `/cloud/namespaces/${ns}`, { headers })).status, 404);
@@ -691,7 +881,10 @@ for (const engine of engines()) {
         seen.push(...(page.json.logs as { logId?: string; log_id?: string }[]).map((l) => l.logId ?? l.log_id ?? ''));
         token = page.json.nextPageToken ?? page.json.next_page_token ?? '';
       } while (token);
-      assert.deepEqual(seen, stored.map((r) => r.log_id));
+      assert.deepEqual(
+        seen,
+        stored.map((r) => r.log_id),
+      );
 
       const regions = await https(server.httpUrl, 'GET', '/cloud/regions', { headers });
       assert.equal(regions.status, 501, regions.text);

@@ -69,7 +69,10 @@ describe('audit log sink RPCs with the official @temporalio/cloud client', () =>
     assert.equal(got.sink?.spec?.kinesisSink?.destinationUri, spec.kinesisSink.destinationUri);
     assert.ok(got.sink?.resourceVersion);
     const list = await cloud.getAccountAuditLogSinks({});
-    assert.deepEqual(list.sinks?.map((s) => s.name), ['audit-kinesis']);
+    assert.deepEqual(
+      list.sinks?.map((s) => s.name),
+      ['audit-kinesis'],
+    );
 
     await cloud.updateAccountAuditLogSink({ spec: { ...spec, enabled: false }, resourceVersion: got.sink!.resourceVersion! });
     assert.equal((await cloud.getAccountAuditLogSink({ name: 'audit-kinesis' })).sink?.spec?.enabled, false);

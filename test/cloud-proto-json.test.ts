@@ -32,7 +32,14 @@ describe('Timestamp and Duration text', () => {
     assert.deepEqual(parseTimestamp('0001-01-01T00:00:00Z'), { seconds: '-62135596800', nanos: 0 });
     assert.deepEqual(parseTimestamp('9999-12-31T23:59:59Z'), { seconds: '253402300799', nanos: 0 });
     assert.deepEqual(parseTimestamp('1969-12-31T23:59:59.5z'), { seconds: '-1', nanos: 500_000_000 });
-    for (const bad of ['2023-02-29T00:00:00Z', '2024-01-01 00:00:00Z', '2024-01-01T00:00:00', '2024-01-01T24:00:00Z', '2024-01-01T00:00:00.1234567891Z', '0000-12-31T23:59:59Z']) {
+    for (const bad of [
+      '2023-02-29T00:00:00Z',
+      '2024-01-01 00:00:00Z',
+      '2024-01-01T00:00:00',
+      '2024-01-01T24:00:00Z',
+      '2024-01-01T00:00:00.1234567891Z',
+      '0000-12-31T23:59:59Z',
+    ]) {
       assert.equal(typeof parseTimestamp(bad), 'string', bad);
     }
   });
@@ -96,8 +103,14 @@ describe('fromProto3Json', () => {
 
   test('int64 from numbers and strings, normalised to strings; range checks', () => {
     const plain = fromProto3Json(BillingReport, { downloadInfo: [{ fileSizeBytes: 12 }, { file_size_bytes: '9223372036854775807' }] });
-    assert.deepEqual((plain.downloadInfo as Record<string, unknown>[]).map((d) => d.fileSizeBytes), ['12', '9223372036854775807']);
-    assert.throws(() => fromProto3Json(BillingReport, { downloadInfo: [{ fileSizeBytes: '9223372036854775808' }] }), invalid(/downloadInfo\[0\]\.fileSizeBytes: .*out of range/));
+    assert.deepEqual(
+      (plain.downloadInfo as Record<string, unknown>[]).map((d) => d.fileSizeBytes),
+      ['12', '9223372036854775807'],
+    );
+    assert.throws(
+      () => fromProto3Json(BillingReport, { downloadInfo: [{ fileSizeBytes: '9223372036854775808' }] }),
+      invalid(/downloadInfo\[0\]\.fileSizeBytes: .*out of range/),
+    );
     assert.throws(() => fromProto3Json(BillingReport, { downloadInfo: [{ fileSizeBytes: 2 ** 60 }] }), invalid(/send int64 values as strings/));
     assert.throws(() => fromProto3Json(NamespaceSpec, { retentionDays: 1.5 }), invalid(/retentionDays: expected an integer/));
     assert.throws(() => fromProto3Json(NamespaceSpec, { retentionDays: 2 ** 31 }), invalid(/out of range for int32/));
@@ -107,11 +120,17 @@ describe('fromProto3Json', () => {
     assert.throws(() => fromProto3Json(NamespaceSpec, { nmae: 'x' }), invalid(/^field nmae: unknown field$/));
     assert.throws(() => fromProto3Json(NamespaceSpec, { name: 5 }), invalid(/^field name: expected a string, got number 5$/));
     assert.throws(() => fromProto3Json(NamespaceSpec, { name: 'a', name_: 'b' }), invalid(/name_: unknown field/));
-    assert.throws(() => fromProto3Json(NamespaceSpec, { retentionDays: 1, retention_days: 2 }), invalid(/retention_days: given twice \(also as retentionDays\)/));
+    assert.throws(
+      () => fromProto3Json(NamespaceSpec, { retentionDays: 1, retention_days: 2 }),
+      invalid(/retention_days: given twice \(also as retentionDays\)/),
+    );
     assert.throws(() => fromProto3Json(NamespaceSpec, { mtlsAuth: { enabled: 'yes' } }), invalid(/mtlsAuth\.enabled: expected true or false/));
     assert.throws(() => fromProto3Json(NamespaceSpec, { connectivityRuleIds: 'a' }), invalid(/expected an array/));
     assert.throws(() => fromProto3Json(NamespaceSpec, { connectivityRuleIds: [null] }), invalid(/connectivityRuleIds\[0\]: list elements cannot be null/));
-    assert.throws(() => fromProto3Json(NamespaceSpec, { searchAttributes: { a: 'TEXT' } }), invalid(/searchAttributes\["a"\]: expected one of SEARCH_ATTRIBUTE_TYPE_UNSPECIFIED/));
+    assert.throws(
+      () => fromProto3Json(NamespaceSpec, { searchAttributes: { a: 'TEXT' } }),
+      invalid(/searchAttributes\["a"\]: expected one of SEARCH_ATTRIBUTE_TYPE_UNSPECIFIED/),
+    );
     assert.throws(() => fromProto3Json(NamespaceSpec, { mtlsAuth: { acceptedClientCa: 'not base64!' } }), invalid(/expected base64/));
     assert.throws(() => fromProto3Json(NamespaceSpec, { ['__proto__']: {} }), invalid(/__proto__: unknown field/));
     assert.throws(
@@ -132,7 +151,10 @@ describe('fromProto3Json', () => {
     const any = op.operationInput as { type_url: string; value: Buffer };
     assert.equal(any.type_url, 'type.googleapis.com/temporal.api.cloud.identity.v1.UserSpec');
     assert.equal(type('temporal.api.cloud.identity.v1.UserSpec').decode(any.value).toJSON().email, 'a@b.c');
-    assert.throws(() => fromProto3Json(AsyncOperation, { operationInput: { '@type': 'type.googleapis.com/nope.Nope' } }), invalid(/operationInput\.@type: unknown message type/));
+    assert.throws(
+      () => fromProto3Json(AsyncOperation, { operationInput: { '@type': 'type.googleapis.com/nope.Nope' } }),
+      invalid(/operationInput\.@type: unknown message type/),
+    );
     assert.throws(() => fromProto3Json(AsyncOperation, { operationInput: { email: 'x' } }), invalid(/needs a string "@type"/));
   });
 });
@@ -164,7 +186,9 @@ describe('toProto3Json', () => {
   });
 
   test('bytes as base64, doubles, Any round trip', () => {
-    assert.deepEqual(toProto3Json(NamespaceSpec, { mtlsAuth: { acceptedClientCa: Buffer.from([0, 1, 2, 255]) } }), { mtlsAuth: { acceptedClientCa: 'AAEC/w==' } });
+    assert.deepEqual(toProto3Json(NamespaceSpec, { mtlsAuth: { acceptedClientCa: Buffer.from([0, 1, 2, 255]) } }), {
+      mtlsAuth: { acceptedClientCa: 'AAEC/w==' },
+    });
     assert.deepEqual(toProto3Json(NamespaceSpec, { capacitySpec: { provisioned: { value: 0.25 } } }), { capacitySpec: { provisioned: { value: 0.25 } } });
     const input = { operationInput: { '@type': 'type.googleapis.com/temporal.api.cloud.identity.v1.UserSpec', email: 'a@b.c' } };
     assert.deepEqual(toProto3Json(AsyncOperation, fromProto3Json(AsyncOperation, input)), input);

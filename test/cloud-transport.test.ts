@@ -6,14 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import { AuditError } from '../src/errors.js';
-import {
-  durationFromMs,
-  structFromJson,
-  timestampFromDate,
-  type CallContext,
-  type CloudHandlers,
-  type CloudRequest,
-} from '../src/api/cloud/handlers.js';
+import { durationFromMs, structFromJson, timestampFromDate, type CallContext, type CloudHandlers, type CloudRequest } from '../src/api/cloud/handlers.js';
 import { cloudMethods } from '../src/api/cloud/proto.js';
 import { registerCloudHttpRoutes } from '../src/api/cloud/http-routes.js';
 import { makeTestTls } from './helpers/tls.js';
@@ -154,9 +147,7 @@ describe('gRPC with the official @temporalio/cloud client over TLS', () => {
   });
 
   test('round trip with authorization, client headers, peer and request id', async () => {
-    const res = await client.withMetadata({ 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'req-42' }, () =>
-      client.cloudService.getCurrentIdentity({}),
-    );
+    const res = await client.withMetadata({ 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'req-42' }, () => client.cloudService.getCurrentIdentity({}));
     assert.equal(res.user?.id, 'u-1');
     assert.equal(res.user?.spec?.email, 'owner@example.com');
     assert.equal(res.user?.state, 3); // RESOURCE_STATE_ACTIVE
@@ -197,12 +188,15 @@ describe('gRPC with the official @temporalio/cloud client over TLS', () => {
   });
 
   test('an AuditError passes through with its code and is not retried', async () => {
-    await assert.rejects(client.cloudService.createNamespace({ spec: { name: '' } }), (err: { code: number; details: string; metadata: { get(k: string): unknown[] } }) => {
-      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
-      assert.equal(err.details, 'spec.name is required');
-      assert.deepEqual(err.metadata.get('auditstream-error-code'), ['AS_ERR_INVALID_ARGUMENT']);
-      return true;
-    });
+    await assert.rejects(
+      client.cloudService.createNamespace({ spec: { name: '' } }),
+      (err: { code: number; details: string; metadata: { get(k: string): unknown[] } }) => {
+        assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+        assert.equal(err.details, 'spec.name is required');
+        assert.deepEqual(err.metadata.get('auditstream-error-code'), ['AS_ERR_INVALID_ARGUMENT']);
+        return true;
+      },
+    );
     assert.equal(callsOf('CreateNamespace').length, 1);
   });
 
@@ -358,12 +352,7 @@ describe('HTTP mapping', () => {
     assert.equal(lastCall('GetNamespaceExportSink').req.name, 'a/b.c');
   });
 
-  const expectError = async (
-    opts: InjectOptions,
-    status: number,
-    code: number,
-    message: RegExp,
-  ) => {
+  const expectError = async (opts: InjectOptions, status: number, code: number, message: RegExp) => {
     const res = await app.inject(opts);
     assert.equal(res.statusCode, status, res.body);
     const body = res.json();
@@ -403,7 +392,12 @@ describe('HTTP mapping', () => {
   });
 
   test('415 for non-JSON bodies, 404 in the same shape for unknown paths; empty body is an empty message', async () => {
-    await expectError({ method: 'POST', url: '/cloud/namespaces', payload: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 3, /unsupported content type/);
+    await expectError(
+      { method: 'POST', url: '/cloud/namespaces', payload: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      415,
+      3,
+      /unsupported content type/,
+    );
     await expectError({ method: 'GET', url: '/cloud/nothing-here' }, 404, 5, /no Cloud API route/);
     const res = await app.inject({ method: 'POST', url: '/cloud/billing-reports', headers: { 'content-type': 'application/json' }, payload: '' });
     assert.equal(res.statusCode, 200, res.body);

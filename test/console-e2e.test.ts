@@ -24,7 +24,10 @@ import { makeTestTls } from './helpers/tls.js';
 import Database from 'better-sqlite3';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const STREAM = 'console-audit';
 const STREAM_ARN = `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/${STREAM}`;
@@ -102,7 +105,11 @@ describe('web console in Chromium against auditstream serve', () => {
   /** Every stored record of the account (API export), oldest first. */
   const allRecords = async (query = '') => {
     const res = await fetch(`${serve.url}/api/v1/audit-logs/export?format=jsonl${query}`, { headers: { authorization: `Bearer ${initial.api_key}` } });
-    return (await res.text()).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { sequence: number; record: Record<string, unknown> });
+    return (await res.text())
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { sequence: number; record: Record<string, unknown> });
   };
   const checkA11y = async (p: Page, name: string) => {
     const v = await seriousViolations(p);
@@ -213,7 +220,9 @@ describe('web console in Chromium against auditstream serve', () => {
     await checkA11y(page, 'sink-detail');
 
     // The console's create left exactly the audit record the API call makes.
-    const creates = (await allRecords('&operation=UpdateAccount')).filter((r) => (r.record['details'] as Record<string, unknown>)['sink_name'] === 'manual-kinesis');
+    const creates = (await allRecords('&operation=UpdateAccount')).filter(
+      (r) => (r.record['details'] as Record<string, unknown>)['sink_name'] === 'manual-kinesis',
+    );
     assert.equal(creates.length, 1);
     assert.equal((creates[0]!.record['details'] as Record<string, unknown>)['sink_action'], 'create');
     assert.equal(creates[0]!.record['user_email'], initial.email);
@@ -311,7 +320,7 @@ describe('web console in Chromium against auditstream serve', () => {
     }
   };
   /** Runs SQL on the served database (to fake what a dead process or a refusing destination leaves). */
-  const onDb = <T,>(fn: (db: Database.Database) => T): T => {
+  const onDb = <T>(fn: (db: Database.Database) => T): T => {
     const db = new Database(join(dir, 'audit.db'));
     db.pragma('busy_timeout = 5000');
     try {
@@ -330,7 +339,12 @@ describe('web console in Chromium against auditstream serve', () => {
     // Another process claimed the sink and died: its lease has 10 s left (a delete request waits 2 s).
     const leaseEnds = Date.now() + 10_000;
     onDb((db) =>
-      assert.equal(db.prepare("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE name = 'orphan-kinesis'").run(leaseEnds).changes, 1),
+      assert.equal(
+        db
+          .prepare("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE name = 'orphan-kinesis'")
+          .run(leaseEnds).changes,
+        1,
+      ),
     );
     await dialog.getByRole('button', { name: 'Delete orphan-kinesis' }).click();
     await page.getByText(/The delete of orphan-kinesis is still in progress: the process that delivered it must let go first/).waitFor(WAIT);
@@ -383,8 +397,13 @@ describe('web console in Chromium against auditstream serve', () => {
       // Each dead letter went to the stream once more, and the replay is one audited change.
       const after = await readStream(kinesis, 'console-dead-letters');
       for (const id of ids) assert.equal(count(after, id), count(before, id) + 1, id);
-      const replays = (await allRecords('&operation=UpdateAccount')).filter((r) => (r.record['details'] as Record<string, unknown>)['sink_action'] === 'replay-dead-letters');
-      assert.deepEqual(replays.map((r) => [(r.record['details'] as Record<string, unknown>)['sink_name'], r.record['user_email']]), [['dl-kinesis', initial.email]]);
+      const replays = (await allRecords('&operation=UpdateAccount')).filter(
+        (r) => (r.record['details'] as Record<string, unknown>)['sink_action'] === 'replay-dead-letters',
+      );
+      assert.deepEqual(
+        replays.map((r) => [(r.record['details'] as Record<string, unknown>)['sink_name'], r.record['user_email']]),
+        [['dl-kinesis', initial.email]],
+      );
     } finally {
       kinesis.destroy();
       await api('DELETE', '/cloud/audit-log-sinks/dl-kinesis?resource_version=').catch(() => {});
@@ -417,11 +436,13 @@ describe('web console in Chromium against auditstream serve', () => {
 
   it('viewer: newest first, filters in the URL, keyset paging both ways, a record as JSON, export of the filter', async () => {
     // 60 records from the seeds, each with its own user email.
-    await ingest(Array.from({ length: 60 }, (_, i) => {
-      const r: Record<string, unknown> = { ...seeds[i % seeds.length]!, user_email: `viewer-${i}@example.com` };
-      delete r['log_id'];
-      return r;
-    }));
+    await ingest(
+      Array.from({ length: 60 }, (_, i) => {
+        const r: Record<string, unknown> = { ...seeds[i % seeds.length]!, user_email: `viewer-${i}@example.com` };
+        delete r['log_id'];
+        return r;
+      }),
+    );
     const stored = await allRecords();
     await go('/audit-log');
     await page.locator('table.log tbody tr').first().waitFor(WAIT);
@@ -458,7 +479,9 @@ describe('web console in Chromium against auditstream serve', () => {
     const logId = wanted[0]!.record['log_id'] as string;
     await page.getByRole('button', { name: `open record ${logId}` }).click();
     const db = new Database(join(dir, 'audit.db'), { readonly: true });
-    const storedText = (db.prepare('SELECT record_json FROM audit_records WHERE account_id = ? AND log_id = ?').get(initial.account_id, logId) as { record_json: string }).record_json;
+    const storedText = (
+      db.prepare('SELECT record_json FROM audit_records WHERE account_id = ? AND log_id = ?').get(initial.account_id, logId) as { record_json: string }
+    ).record_json;
     db.close();
     await page.getByLabel('Record JSON').waitFor(WAIT);
     const json = await page.getByLabel('Record JSON').innerText();
@@ -475,7 +498,10 @@ describe('web console in Chromium against auditstream serve', () => {
     await page.getByRole('link', { name: 'Export JSONL' }).click();
     const jsonlFile = join(dir, 'export.jsonl');
     await (await jsonl).saveAs(jsonlFile);
-    const lines = readFileSync(jsonlFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { record: Record<string, unknown> });
+    const lines = readFileSync(jsonlFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { record: Record<string, unknown> });
     assert.equal(lines.length, wanted.length);
     assert.ok(lines.every((l) => l.record['operation'] === 'DeleteUser' && l.record['status'] === 'OK'));
     const csv = page.waitForEvent('download', WAIT);
@@ -512,7 +538,9 @@ describe('web console in Chromium against auditstream serve', () => {
 
     await go('/audit-log');
     await page.getByLabel('Live').check();
-    await ingest([{ ...seeds[0]!, log_id: undefined, user_email: 'live-record@example.com' }].map((r) => JSON.parse(JSON.stringify(r)) as Record<string, unknown>));
+    await ingest(
+      [{ ...seeds[0]!, log_id: undefined, user_email: 'live-record@example.com' }].map((r) => JSON.parse(JSON.stringify(r)) as Record<string, unknown>),
+    );
     await page.locator('table.log tbody tr td:nth-child(3)', { hasText: 'live-record@example.com' }).waitFor(WAIT);
     await page.getByText(/1 new record/).waitFor(WAIT);
   });
@@ -560,7 +588,10 @@ describe('web console in Chromium against auditstream serve', () => {
       assert.equal(await p.getByRole('link', { name: 'Audit log' }).count(), 0);
       assert.deepEqual(await p.getByRole('button').allInnerTexts(), ['Sign out'], 'no mutation button');
       await checkA11y(p, 'settings-read-only');
-      for (const [path, heading] of [['/settings/users', 'Users'], ['/settings/api-keys', 'API keys']] as const) {
+      for (const [path, heading] of [
+        ['/settings/users', 'Users'],
+        ['/settings/api-keys', 'API keys'],
+      ] as const) {
         await p.goto(`${serve.url}${path}`);
         await p.getByRole('heading', { name: heading }).waitFor(WAIT);
         await p.locator('table, p.muted').first().waitFor(WAIT);
@@ -625,8 +656,12 @@ describe('web console in Chromium against auditstream serve', () => {
     const db = new Database(join(dir, 'audit.db'));
     try {
       db.exec('DROP TRIGGER IF EXISTS audit_records_no_update; DROP TRIGGER IF EXISTS audit_records_no_delete;');
-      const row = db.prepare(`SELECT seq FROM audit_records WHERE account_id = ? AND record_json LIKE '%"viewer-5@example.com"%'`).get(initial.account_id) as { seq: number };
-      db.prepare(`UPDATE audit_records SET record_json = replace(record_json, '"viewer-5@example.com"', '"someone-else@example.com"') WHERE account_id = ? AND seq = ?`).run(initial.account_id, row.seq);
+      const row = db.prepare(`SELECT seq FROM audit_records WHERE account_id = ? AND record_json LIKE '%"viewer-5@example.com"%'`).get(initial.account_id) as {
+        seq: number;
+      };
+      db.prepare(
+        `UPDATE audit_records SET record_json = replace(record_json, '"viewer-5@example.com"', '"someone-else@example.com"') WHERE account_id = ? AND seq = ?`,
+      ).run(initial.account_id, row.seq);
       tampered = row.seq;
     } finally {
       db.close();

@@ -24,7 +24,10 @@ import { until } from './helpers/fake-sink.js';
 import { aggregate } from '../src/consumer/deaggregate.js';
 
 const here = new URL('.', import.meta.url).pathname;
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 interface Line {
   sequence: number;
@@ -88,10 +91,13 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     const made = JSON.parse(second.stdout) as { account_id: string; api_key: string };
     accounts.push({ id: made.account_id, key: made.api_key });
     for (const a of accounts) {
-      const r = await runCli(['sinks', 'create', 'kin', '--kinesis-stream-arn', streamArn, '--kinesis-role-name', 'auditstream-writer', '--kinesis-region', 'us-east-1'], {
-        AUDITSTREAM_URL: serve.url,
-        AUDITSTREAM_API_KEY: a.key,
-      });
+      const r = await runCli(
+        ['sinks', 'create', 'kin', '--kinesis-stream-arn', streamArn, '--kinesis-role-name', 'auditstream-writer', '--kinesis-region', 'us-east-1'],
+        {
+          AUDITSTREAM_URL: serve.url,
+          AUDITSTREAM_API_KEY: a.key,
+        },
+      );
       assert.equal(r.code, 0, r.stderr);
     }
     const keys = await runCli(['keys', 'public'], { AUDITSTREAM_DATA_DIR: join(dir, 'data') }, dir);
@@ -146,10 +152,15 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
   };
   /** Every account's chain ends in a checkpoint (signed after its last record). */
   const settled = () =>
-    until(async () => {
-      for (const a of accounts) if ((await chain(a)).at(-1)!.operation !== 'ChainCheckpoint') return false;
-      return true;
-    }, 'a checkpoint after the last record of every account', 15_000, 200);
+    until(
+      async () => {
+        for (const a of accounts) if ((await chain(a)).at(-1)!.operation !== 'ChainCheckpoint') return false;
+        return true;
+      },
+      'a checkpoint after the last record of every account',
+      15_000,
+      200,
+    );
 
   const startConsumer = (args: string[]): Running => {
     const child = spawn(process.execPath, [BIN, 'consume', ...args], { env: { ...process.env, ...awsEnv }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -160,18 +171,28 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
   };
   const outDir = () => join(dir, 'out');
   const consumerArgs = (extra: string[] = []) => [
-    '--kinesis-stream-arn', streamArn,
-    '--output', outDir(),
-    '--checkpoint-db', join(dir, 'consumer.db'),
-    '--public-key', pubKey,
-    '--reject-file', join(dir, 'rejects.jsonl'),
+    '--kinesis-stream-arn',
+    streamArn,
+    '--output',
+    outDir(),
+    '--checkpoint-db',
+    join(dir, 'consumer.db'),
+    '--public-key',
+    pubKey,
+    '--reject-file',
+    join(dir, 'rejects.jsonl'),
     ...extra,
   ];
   const outputLines = (): string[] => {
     if (!existsSync(outDir())) return [];
     return readdirSync(outDir())
       .sort()
-      .flatMap((f) => gunzipSync(readFileSync(join(outDir(), f))).toString('utf8').split('\n').filter(Boolean));
+      .flatMap((f) =>
+        gunzipSync(readFileSync(join(outDir(), f)))
+          .toString('utf8')
+          .split('\n')
+          .filter(Boolean),
+      );
   };
   const outputBytes = () => (existsSync(outDir()) ? readdirSync(outDir()).reduce((s, f) => s + statSync(join(outDir(), f)).size, 0) : 0);
 
@@ -218,7 +239,11 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
       const expected = await delivered(a);
       const ids = new Set(expected.map((l) => l.logId));
       const mine = out.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id));
-      assert.deepEqual(mine, expected.map((l) => l.text), `account ${a.id}: every delivered record once, in chain order, byte for byte`);
+      assert.deepEqual(
+        mine,
+        expected.map((l) => l.text),
+        `account ${a.id}: every delivered record once, in chain order, byte for byte`,
+      );
       const lastCheckpoint = JSON.parse(expected.at(-1)!.text) as { operation: string; details: { sequence: number } };
       assert.equal(lastCheckpoint.operation, 'ChainCheckpoint');
       const acc = report.accounts.find((x) => x.account === a.id)!;
@@ -237,7 +262,10 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     const lines = await delivered(a);
     const cps = lines.map((l, i) => (l.operation === 'ChainCheckpoint' ? i : -1)).filter((i) => i >= 0);
     // Intervals between consecutive checkpoint records that hold at least two records.
-    const intervals = cps.slice(1).map((end, k) => ({ from: cps[k]! + 1, to: end })).filter((iv) => iv.to - iv.from >= 2);
+    const intervals = cps
+      .slice(1)
+      .map((end, k) => ({ from: cps[k]! + 1, to: end }))
+      .filter((iv) => iv.to - iv.from >= 2);
     assert.ok(intervals.length >= 3, `enough checkpointed intervals: ${intervals.length}`);
     const [del, edit, swap] = intervals;
     const texts = lines.map((l) => l.text);
@@ -259,7 +287,9 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     });
     const arn = await createStream(kinesis, 'consume-tampered');
     const put = async (data: Buffer | string) => {
-      const r = await kinesis.send(new PutRecordCommand({ StreamName: 'consume-tampered', PartitionKey: a.id, Data: typeof data === 'string' ? Buffer.from(data) : data }));
+      const r = await kinesis.send(
+        new PutRecordCommand({ StreamName: 'consume-tampered', PartitionKey: a.id, Data: typeof data === 'string' ? Buffer.from(data) : data }),
+      );
       return r.SequenceNumber!;
     };
     // Before the swap: one record at a time; from the swap on, KPL-aggregated in groups of 5.
@@ -273,8 +303,23 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
 
     const report = join(dir, 'tampered.json');
     const r = await runCli(
-      ['consume', '--kinesis-stream-arn', arn, '--output', join(dir, 'tampered-out'), '--checkpoint-db', join(dir, 'tampered.db'), '--public-key', pubKey,
-        '--reject-file', join(dir, 'tampered-rejects.jsonl'), '--exit-when-idle', '1500ms', '--json-report', report],
+      [
+        'consume',
+        '--kinesis-stream-arn',
+        arn,
+        '--output',
+        join(dir, 'tampered-out'),
+        '--checkpoint-db',
+        join(dir, 'tampered.db'),
+        '--public-key',
+        pubKey,
+        '--reject-file',
+        join(dir, 'tampered-rejects.jsonl'),
+        '--exit-when-idle',
+        '1500ms',
+        '--json-report',
+        report,
+      ],
       awsEnv,
       dir,
     );
@@ -294,26 +339,44 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     );
     assert.match(r.stderr, new RegExp(`account ${a.id}: BROKEN, 4 problem\\(s\\)`));
     // The bytes that are no audit record: reported, written to the reject file with shard and sequence, consumption went on.
-    const rejects = readFileSync(join(dir, 'tampered-rejects.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { shard: string; sequence: string; reason: string; data: string });
-    assert.deepEqual(rejects.map((x) => [x.shard, x.sequence, x.reason.split(':')[0]]), [
-      [shard, notJsonSeq, 'not JSON'],
-      [shard, wrongShape, 'not an audit record'],
-    ]);
+    const rejects = readFileSync(join(dir, 'tampered-rejects.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { shard: string; sequence: string; reason: string; data: string });
+    assert.deepEqual(
+      rejects.map((x) => [x.shard, x.sequence, x.reason.split(':')[0]]),
+      [
+        [shard, notJsonSeq, 'not JSON'],
+        [shard, wrongShape, 'not an audit record'],
+      ],
+    );
     assert.match(r.stderr, new RegExp(`rejected ${shard}/${notJsonSeq}: not JSON`));
     // Everything else was written, aggregated or not, in the order received.
-    const out = readdirSync(join(dir, 'tampered-out')).flatMap((f) => gunzipSync(readFileSync(join(dir, 'tampered-out', f))).toString('utf8').split('\n').filter(Boolean));
+    const out = readdirSync(join(dir, 'tampered-out')).flatMap((f) =>
+      gunzipSync(readFileSync(join(dir, 'tampered-out', f)))
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean),
+    );
     assert.deepEqual(out, tampered);
   });
 
   it('stdout output is the records byte for byte; a replay of the same stream into a fresh checkpoint database verifies too', async () => {
-    const r = await runCli(['consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', join(dir, 'stdout.db'), '--public-key', pubKey, '--exit-when-idle', '1500ms'], awsEnv, dir);
+    const r = await runCli(
+      ['consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', join(dir, 'stdout.db'), '--public-key', pubKey, '--exit-when-idle', '1500ms'],
+      awsEnv,
+      dir,
+    );
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.equal(lines.pop(), '', 'each record ends with a newline');
     for (const a of accounts) {
       const expected = (await delivered(a)).map((l) => l.text);
       const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
-      assert.deepEqual(lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)), expected);
+      assert.deepEqual(
+        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
+        expected,
+      );
       assert.match(r.stderr, new RegExp(`account ${a.id}: verified through sequence \\d+`));
     }
   });
@@ -334,14 +397,22 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
     assert.match(stderr, /consume: stopped \(signal\)/);
-    const second = await runCli(['consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', db, '--public-key', pubKey, '--exit-when-idle', '1500ms'], awsEnv, dir);
+    const second = await runCli(
+      ['consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', db, '--public-key', pubKey, '--exit-when-idle', '1500ms'],
+      awsEnv,
+      dir,
+    );
     assert.equal(second.code, 0, second.stderr);
     const lines = (first + second.stdout).split('\n').filter(Boolean);
     assert.equal(new Set(lines).size, lines.length, 'no record twice');
     for (const a of accounts) {
       const expected = (await delivered(a)).map((l) => l.text);
       const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
-      assert.deepEqual(lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)), expected, `account ${a.id}`);
+      assert.deepEqual(
+        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
+        expected,
+        `account ${a.id}`,
+      );
     }
   });
 
@@ -356,14 +427,34 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
       for (const target of targets) {
         // Twice from the beginning (fresh checkpoint databases): the second pass adds nothing.
         for (const pass of [1, 2]) {
-          const r = await runCli(['consume', '--kinesis-stream-arn', streamArn, '--output', target, '--checkpoint-db', join(dir, `table-${targets.indexOf(target)}-${pass}.db`), '--exit-when-idle', '1500ms'], awsEnv, dir);
+          const r = await runCli(
+            [
+              'consume',
+              '--kinesis-stream-arn',
+              streamArn,
+              '--output',
+              target,
+              '--checkpoint-db',
+              join(dir, `table-${targets.indexOf(target)}-${pass}.db`),
+              '--exit-when-idle',
+              '1500ms',
+            ],
+            awsEnv,
+            dir,
+          );
           assert.equal(r.code, 0, r.stderr);
         }
         const rows: { account_id: string; record: string }[] = target.startsWith('sqlite:')
-          ? (new (await import('better-sqlite3')).default(target.slice(7), { readonly: true }).prepare('SELECT account_id, record FROM consumed_audit_records ORDER BY id').all() as { account_id: string; record: string }[])
+          ? (new (await import('better-sqlite3')).default(target.slice(7), { readonly: true })
+              .prepare('SELECT account_id, record FROM consumed_audit_records ORDER BY id')
+              .all() as { account_id: string; record: string }[])
           : (await admin.query(`SELECT account_id, record FROM "${schema}".consumed_audit_records ORDER BY id`)).rows;
         for (const a of accounts) {
-          assert.deepEqual(rows.filter((x) => x.account_id === a.id).map((x) => x.record), (await delivered(a)).map((l) => l.text), `${target}: account ${a.id}`);
+          assert.deepEqual(
+            rows.filter((x) => x.account_id === a.id).map((x) => x.record),
+            (await delivered(a)).map((l) => l.text),
+            `${target}: account ${a.id}`,
+          );
         }
       }
     } finally {
@@ -384,13 +475,33 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     writeFileSync(priv, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const rsa = join(dir, 'rsa.pem');
     writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
-    oneLine(await runCli(['consume', '--kinesis-stream-arn', streamArn, ...base, '--public-key', priv], awsEnv, dir), /holds a PRIVATE KEY, not a PUBLIC KEY/, 'private key');
-    oneLine(await runCli(['consume', '--kinesis-stream-arn', streamArn, ...base, '--public-key', rsa], awsEnv, dir), /rsa key; checkpoints are signed with Ed25519/, 'rsa key');
-    oneLine(await runCli(['consume', '--kinesis-stream-arn', streamArn, ...base, '--public-key', join(dir, 'nope.pem')], awsEnv, dir), /cannot read public key file/, 'missing key');
-    oneLine(await runCli(['consume', '--kinesis-stream-arn', streamArn.replace('consume-e2e', 'no-such-stream'), ...base], awsEnv, dir), /does not exist/, 'missing stream');
+    oneLine(
+      await runCli(['consume', '--kinesis-stream-arn', streamArn, ...base, '--public-key', priv], awsEnv, dir),
+      /holds a PRIVATE KEY, not a PUBLIC KEY/,
+      'private key',
+    );
+    oneLine(
+      await runCli(['consume', '--kinesis-stream-arn', streamArn, ...base, '--public-key', rsa], awsEnv, dir),
+      /rsa key; checkpoints are signed with Ed25519/,
+      'rsa key',
+    );
+    oneLine(
+      await runCli(['consume', '--kinesis-stream-arn', streamArn, ...base, '--public-key', join(dir, 'nope.pem')], awsEnv, dir),
+      /cannot read public key file/,
+      'missing key',
+    );
+    oneLine(
+      await runCli(['consume', '--kinesis-stream-arn', streamArn.replace('consume-e2e', 'no-such-stream'), ...base], awsEnv, dir),
+      /does not exist/,
+      'missing stream',
+    );
     const garbage = join(dir, 'garbage.db');
     writeFileSync(garbage, 'this is not a SQLite database, just some text that is long enough to have a header........');
-    oneLine(await runCli(['consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', garbage], awsEnv, dir), /cannot use checkpoint database/, 'garbage checkpoint db');
+    oneLine(
+      await runCli(['consume', '--kinesis-stream-arn', streamArn, '--checkpoint-db', garbage], awsEnv, dir),
+      /cannot use checkpoint database/,
+      'garbage checkpoint db',
+    );
     oneLine(await runCli(['consume', '--s3-uri', 's3://bucket/prefix', ...base], awsEnv, dir), /S3 source is not available yet/, 's3');
     oneLine(await runCli(['consume', ...base], awsEnv, dir), /exactly one source/, 'no source');
   });

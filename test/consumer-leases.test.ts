@@ -82,7 +82,13 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
     writeFileSync(join(dir, 'pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
     admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
-    awsEnv = { AWS_ENDPOINT_URL: moto.url, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1' };
+    awsEnv = {
+      AWS_ENDPOINT_URL: moto.url,
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_REGION: 'us-east-1',
+      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+    };
   });
 
   after(async () => {
@@ -103,7 +109,25 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
   const start = (name: string, extra: string[]) => {
     const child = spawn(
       process.execPath,
-      [BIN, 'consume', '--kinesis-stream-arn', streamArn, '--lease-db', dbUrl, '--lease-ttl', '3s', '--output', dbUrl, '--public-key', join(dir, 'pub.pem'), '--reject-file', join(dir, `${name}-rejects.jsonl`), '--json-report', join(dir, `${name}.json`), ...extra],
+      [
+        BIN,
+        'consume',
+        '--kinesis-stream-arn',
+        streamArn,
+        '--lease-db',
+        dbUrl,
+        '--lease-ttl',
+        '3s',
+        '--output',
+        dbUrl,
+        '--public-key',
+        join(dir, 'pub.pem'),
+        '--reject-file',
+        join(dir, `${name}-rejects.jsonl`),
+        '--json-report',
+        join(dir, `${name}.json`),
+        ...extra,
+      ],
       { env: { ...process.env, ...awsEnv }, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -123,12 +147,22 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
     const a = start('a', []);
     const b = start('b', ['--exit-when-idle', '8s']);
     // Both hold leases: the shards are shared out.
-    await until(async () => Number((await q<{ n: string }>(`SELECT count(DISTINCT owner) AS n FROM "${schema}".consumer_leases WHERE owner IS NOT NULL`))[0]?.n) === 2, 'two lease holders', 20_000, 100).catch((err: Error) => {
+    await until(
+      async () => Number((await q<{ n: string }>(`SELECT count(DISTINCT owner) AS n FROM "${schema}".consumer_leases WHERE owner IS NOT NULL`))[0]?.n) === 2,
+      'two lease holders',
+      20_000,
+      100,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\nA: ${a.stderr()}\nB: ${b.stderr()}`);
     });
     const owners = await q<{ owner: string; n: string }>(`SELECT owner, count(*) AS n FROM "${schema}".consumer_leases WHERE owner IS NOT NULL GROUP BY owner`);
     assert.deepEqual(owners.map((o) => Number(o.n)).sort(), [2, 2], 'four shards, two each');
-    await until(async () => Number((await q<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".consumed_audit_records`))[0]?.n ?? 0) > 0, 'records in the table', 20_000, 100);
+    await until(
+      async () => Number((await q<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".consumed_audit_records`))[0]?.n ?? 0) > 0,
+      'records in the table',
+      20_000,
+      100,
+    );
     await putRound(10);
     a.child.kill('SIGKILL');
     await a.exited;
@@ -136,10 +170,20 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
     assert.equal(await b.exited, 0, b.stderr());
 
     const rows = await q<{ account_id: string; record: string }>(`SELECT account_id, record FROM "${schema}".consumed_audit_records ORDER BY id`);
-    assert.equal(rows.length, chains.reduce((s, c) => s + c.texts.length, 0), 'every record once');
-    const report = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8')) as { accounts: { account: string; status: string; verified_through_sequence: number; problems: string[] }[] };
+    assert.equal(
+      rows.length,
+      chains.reduce((s, c) => s + c.texts.length, 0),
+      'every record once',
+    );
+    const report = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8')) as {
+      accounts: { account: string; status: string; verified_through_sequence: number; problems: string[] }[];
+    };
     for (const c of chains) {
-      assert.deepEqual(rows.filter((r) => r.account_id === c.account).map((r) => r.record), c.texts, `${c.account}: in chain order`);
+      assert.deepEqual(
+        rows.filter((r) => r.account_id === c.account).map((r) => r.record),
+        c.texts,
+        `${c.account}: in chain order`,
+      );
       const acc = report.accounts.find((x) => x.account === c.account);
       assert.deepEqual(acc && [acc.status, acc.verified_through_sequence, acc.problems], ['verified', c.lastSigned, []], c.account);
     }

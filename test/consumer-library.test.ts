@@ -65,7 +65,10 @@ function buildChain(s: Signer, rounds: number[]): Delivered[] {
     const cp = signCheckpoint(s, { accountId: ACCOUNT, seq, hash, createdAt: 1_700_000_000_000 + seq });
     const covered =
       previousCp !== undefined
-        ? { fromSeq: previousCp + 2, entries: out.filter((d) => d.seq >= previousCp! + 2).map((d) => `${recordDigest(canonicalJson(d.record))}:${d.record.log_id}`) }
+        ? {
+            fromSeq: previousCp + 2,
+            entries: out.filter((d) => d.seq >= previousCp! + 2).map((d) => `${recordDigest(canonicalJson(d.record))}:${d.record.log_id}`),
+          }
         : undefined;
     previousCp = seq;
     link(checkpointRecord(cp, covered));
@@ -88,7 +91,10 @@ describe('proof', () => {
     const chain = buildChain(s, [3, 4, 5, 2]);
     // A sink starting mid-chain: the first records are not yet verifiable.
     const tracker = new ProofTracker(trusted);
-    feed(tracker, chain.slice(2).map((d) => d.record));
+    feed(
+      tracker,
+      chain.slice(2).map((d) => d.record),
+    );
     const [r] = tracker.report();
     const last = chain.filter((d) => d.record.operation === 'ChainCheckpoint').at(-1)!;
     assert.deepEqual(
@@ -99,7 +105,10 @@ describe('proof', () => {
 
   it('names exactly the record deleted, altered, swapped or added, at any place after the first checkpoint (random trials)', () => {
     for (let trial = 0; trial < 60; trial++) {
-      const chain = buildChain(s, Array.from({ length: 4 }, () => 2 + Math.floor(Math.random() * 6)));
+      const chain = buildChain(
+        s,
+        Array.from({ length: 4 }, () => 2 + Math.floor(Math.random() * 6)),
+      );
       const firstCp = chain.findIndex((d) => d.record.operation === 'ChainCheckpoint');
       const candidates = chain.map((d, i) => i).filter((i) => i > firstCp && chain[i]!.record.operation !== 'ChainCheckpoint');
       const i = candidates[Math.floor(Math.random() * candidates.length)]!;
@@ -138,7 +147,10 @@ describe('proof', () => {
   it('a checkpoint signed by another key, or with a broken signature, is a break; without the per-record list the break is counted', () => {
     const chain = buildChain(s, [2, 3, 3]);
     const other = new ProofTracker(new Map([[signer().keyId, signer().publicKey]]));
-    feed(other, chain.map((d) => d.record));
+    feed(
+      other,
+      chain.map((d) => d.record),
+    );
     assert.match(other.report()[0]!.problems[0]!, /is signed by key [0-9a-f]{16}, not one given with --public-key/);
 
     const forged = chain.map((d) => d.record);
@@ -233,7 +245,17 @@ describe('dedupe', () => {
 describe('package exports', () => {
   it('auditstream/consumer resolves to the library', async () => {
     const lib = (await import('auditstream/consumer')) as Record<string, unknown>;
-    for (const name of ['consume', 'KinesisSource', 'PubSubSource', 'DirectoryOutput', 'StdoutOutput', 'CheckpointDb', 'ProofTracker', 'deaggregate', 'loadTrustedKeys']) {
+    for (const name of [
+      'consume',
+      'KinesisSource',
+      'PubSubSource',
+      'DirectoryOutput',
+      'StdoutOutput',
+      'CheckpointDb',
+      'ProofTracker',
+      'deaggregate',
+      'loadTrustedKeys',
+    ]) {
       assert.equal(typeof lib[name], 'function', name);
     }
   });

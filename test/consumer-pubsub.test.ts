@@ -19,7 +19,10 @@ import { emulatorClient, startPubSubEmulator, type PubSubEmulator } from './help
 import { until } from './helpers/fake-sink.js';
 
 const here = new URL('.', import.meta.url).pathname;
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
 const PROJECT = 'consume-e2e';
 const SUBSCRIPTION = `projects/${PROJECT}/subscriptions/audit-sub`;
 
@@ -44,16 +47,36 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
     dbUrl = join(dir, 'audit.db');
     env = { PUBSUB_EMULATOR_HOST: emulator.host };
     serve = await startServe(
-      { ...env, DATABASE_URL: dbUrl, AUDITSTREAM_DATA_DIR: join(dir, 'data'), AUDITSTREAM_FLUSH_INTERVAL_MS: '100', AUDITSTREAM_CHECKPOINT_INTERVAL_MS: '1000', AUDITSTREAM_GCP_SERVICE_ACCOUNT: 'auditstream@operator-proj.iam.gserviceaccount.com' },
+      {
+        ...env,
+        DATABASE_URL: dbUrl,
+        AUDITSTREAM_DATA_DIR: join(dir, 'data'),
+        AUDITSTREAM_FLUSH_INTERVAL_MS: '100',
+        AUDITSTREAM_CHECKPOINT_INTERVAL_MS: '1000',
+        AUDITSTREAM_GCP_SERVICE_ACCOUNT: 'auditstream@operator-proj.iam.gserviceaccount.com',
+      },
       dir,
     );
     const initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as { account_id: string; api_key: string };
     apiKey = initial.api_key;
     accountId = initial.account_id;
-    const r = await runCli(['sinks', 'create', 'ps', '--pubsub-topic', 'audit', '--pubsub-project', PROJECT, '--pubsub-service-account', 'audit-publisher@customer-proj.iam.gserviceaccount.com'], {
-      AUDITSTREAM_URL: serve.url,
-      AUDITSTREAM_API_KEY: apiKey,
-    });
+    const r = await runCli(
+      [
+        'sinks',
+        'create',
+        'ps',
+        '--pubsub-topic',
+        'audit',
+        '--pubsub-project',
+        PROJECT,
+        '--pubsub-service-account',
+        'audit-publisher@customer-proj.iam.gserviceaccount.com',
+      ],
+      {
+        AUDITSTREAM_URL: serve.url,
+        AUDITSTREAM_API_KEY: apiKey,
+      },
+    );
     assert.equal(r.code, 0, r.stderr);
     const keys = await runCli(['keys', 'public'], { AUDITSTREAM_DATA_DIR: join(dir, 'data') }, dir);
     assert.equal(keys.code, 0, keys.stderr);
@@ -73,7 +96,10 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
 
   const chain = async () => {
     const res = await fetch(`${serve.url}/api/v1/audit-logs/export?format=jsonl`, { headers: { authorization: `Bearer ${apiKey}` } });
-    const lines = (await res.text()).trim().split('\n').map((line) => line.slice(line.indexOf(',"record":') + ',"record":'.length, -1));
+    const lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((line) => line.slice(line.indexOf(',"record":') + ',"record":'.length, -1));
     const from = lines.findIndex((t) => t.includes('"operation":"UpdateAccount"') && t.includes('"sink_action":"create"'));
     return lines.slice(from);
   };
@@ -94,13 +120,38 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
   const settled = () => until(async () => (await chain()).at(-1)!.includes('"operation":"ChainCheckpoint"'), 'a checkpoint after the last record', 15_000, 200);
   const outDir = () => join(dir, 'out');
   const outputLines = () =>
-    existsSync(outDir()) ? readdirSync(outDir()).sort().flatMap((f) => gunzipSync(readFileSync(join(outDir(), f))).toString('utf8').split('\n').filter(Boolean)) : [];
+    existsSync(outDir())
+      ? readdirSync(outDir())
+          .sort()
+          .flatMap((f) =>
+            gunzipSync(readFileSync(join(outDir(), f)))
+              .toString('utf8')
+              .split('\n')
+              .filter(Boolean),
+          )
+      : [];
   const start = (extra: string[]) => {
-    const child = spawn(process.execPath, [BIN, 'consume', '--pubsub-subscription', SUBSCRIPTION, '--output', outDir(), '--checkpoint-db', join(dir, 'consumer.db'), '--public-key', pubKey, ...extra], {
-      env: { ...process.env, ...env },
-      cwd: dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'consume',
+        '--pubsub-subscription',
+        SUBSCRIPTION,
+        '--output',
+        outDir(),
+        '--checkpoint-db',
+        join(dir, 'consumer.db'),
+        '--public-key',
+        pubKey,
+        ...extra,
+      ],
+      {
+        env: { ...process.env, ...env },
+        cwd: dir,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     return { child, stderr: () => stderr, exited: new Promise<number | null>((r) => child.on('exit', (code) => r(code))) };
@@ -126,8 +177,13 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
     assert.deepEqual(outputLines(), expected, 'every delivered record once, in chain order, byte for byte');
     const last = JSON.parse(expected.at(-1)!) as { operation: string; details: { sequence: number } };
     assert.equal(last.operation, 'ChainCheckpoint');
-    const acc = (JSON.parse(readFileSync(report, 'utf8')) as { accounts: { account: string; status: string; verified_through_sequence: number; problems: string[] }[] }).accounts;
-    assert.deepEqual(acc.map((a) => [a.account, a.status, a.verified_through_sequence, a.problems]), [[accountId, 'verified', last.details.sequence, []]]);
+    const acc = (
+      JSON.parse(readFileSync(report, 'utf8')) as { accounts: { account: string; status: string; verified_through_sequence: number; problems: string[] }[] }
+    ).accounts;
+    assert.deepEqual(
+      acc.map((a) => [a.account, a.status, a.verified_through_sequence, a.problems]),
+      [[accountId, 'verified', last.details.sequence, []]],
+    );
   });
 
   it('a missing subscription is one line and exit 2', async () => {

@@ -32,8 +32,25 @@ function makeCert(cn: string, ca = true): TestCa {
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '30', '-subj', `/CN=${cn}`,
-        '-addext', `basicConstraints=critical,CA:${ca ? 'TRUE' : 'FALSE'}`],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+        '-days',
+        '30',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        `basicConstraints=critical,CA:${ca ? 'TRUE' : 'FALSE'}`,
+      ],
       { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const out = execFileSync('openssl', ['x509', '-in', 'c.pem', '-noout', '-fingerprint', '-md5'], { cwd: dir }).toString();
@@ -102,7 +119,11 @@ for (const engine of engines()) {
 
     it('sets the observability CA: one UpdateAccount record in the seed shape, metrics URI, idempotent retry', async () => {
       const before = await account();
-      const makeReq = () => ({ resourceVersion: before['resourceVersion'], spec: { metrics: { acceptedClientCa: caField(cas.a) } }, asyncOperationId: 'op-acct-1' });
+      const makeReq = () => ({
+        resourceVersion: before['resourceVersion'],
+        spec: { metrics: { acceptedClientCa: caField(cas.a) } },
+        asyncOperationId: 'op-acct-1',
+      });
       const req = makeReq();
       let res: CloudResponse = {};
       const recs = await added(async () => (res = await call('UpdateAccount', req)));
@@ -143,12 +164,20 @@ for (const engine of engines()) {
 
     it('replaces and removes the CA, recording the fingerprints now set', async () => {
       let a = await account();
-      let recs = await added(() => call('UpdateAccount', { resourceVersion: a['resourceVersion'], spec: { metrics: { acceptedClientCa: caField(cas.a, cas.b) } } }));
-      assert.deepEqual(recs.map((r) => r.details), [{ client_ca_fingerprints: [cas.a.md5, cas.b.md5], search_attribute_update: {} }]);
+      let recs = await added(() =>
+        call('UpdateAccount', { resourceVersion: a['resourceVersion'], spec: { metrics: { acceptedClientCa: caField(cas.a, cas.b) } } }),
+      );
+      assert.deepEqual(
+        recs.map((r) => r.details),
+        [{ client_ca_fingerprints: [cas.a.md5, cas.b.md5], search_attribute_update: {} }],
+      );
       assert.equal(recs[0]!.request_id, undefined);
       a = await account();
       recs = await added(() => call('UpdateAccount', { resourceVersion: a['resourceVersion'], spec: { metrics: null } }));
-      assert.deepEqual(recs.map((r) => r.details), [{ client_ca_fingerprints: [], search_attribute_update: {} }]);
+      assert.deepEqual(
+        recs.map((r) => r.details),
+        [{ client_ca_fingerprints: [], search_attribute_update: {} }],
+      );
       a = await account();
       assert.deepEqual(a['spec'], {});
       assert.deepEqual(a['metrics'], { uri: '' });

@@ -37,10 +37,19 @@ import { FakeDestination, until } from './helpers/fake-sink.js';
 async function snapshot(store: AuditStore, accountId: string): Promise<string> {
   const out: Record<string, string[]> = {};
   const queries: [string, string][] = [
-    ...[['accounts', 'id'], ['users', 'account_id'], ['namespaces', 'account_id'], ['api_keys', 'account_id'], ['async_operations', 'account_id'], ['sessions', 'account_id'], ['account_external_ids', 'account_id']].map(
-      ([table, col]) => [table!, `SELECT * FROM ${table} WHERE ${col} = ?`] as [string, string],
-    ),
-    ['audit_log_sinks', 'SELECT id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, dead_letter_count, expired_count FROM audit_log_sinks WHERE account_id = ?'],
+    ...[
+      ['accounts', 'id'],
+      ['users', 'account_id'],
+      ['namespaces', 'account_id'],
+      ['api_keys', 'account_id'],
+      ['async_operations', 'account_id'],
+      ['sessions', 'account_id'],
+      ['account_external_ids', 'account_id'],
+    ].map(([table, col]) => [table!, `SELECT * FROM ${table} WHERE ${col} = ?`] as [string, string]),
+    [
+      'audit_log_sinks',
+      'SELECT id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, dead_letter_count, expired_count FROM audit_log_sinks WHERE account_id = ?',
+    ],
     ['audit_log_sink_replays', 'SELECT r.* FROM audit_log_sink_replays r JOIN audit_log_sinks s ON s.id = r.sink_id WHERE s.account_id = ?'],
     ['audit_log_sink_dead_letters', 'SELECT d.* FROM audit_log_sink_dead_letters d JOIN audit_log_sinks s ON s.id = d.sink_id WHERE s.account_id = ?'],
   ];
@@ -53,7 +62,11 @@ async function snapshot(store: AuditStore, accountId: string): Promise<string> {
 
 /** A Kinesis sink spec writing to `stream` in AWS account `aws`. */
 function sinkSpec(name: string, stream: string, aws = '111122223333', enabled = true): CloudRequest {
-  return { name, enabled, kinesisSink: { roleName: 'auditstream-writer', destinationUri: `arn:aws:kinesis:us-east-1:${aws}:stream/${stream}`, region: 'us-east-1' } };
+  return {
+    name,
+    enabled,
+    kinesisSink: { roleName: 'auditstream-writer', destinationUri: `arn:aws:kinesis:us-east-1:${aws}:stream/${stream}`, region: 'us-east-1' },
+  };
 }
 
 async function chainOf(store: AuditStore, accountId: string): Promise<string[]> {
@@ -134,12 +147,24 @@ for (const engine of engines()) {
       bNsName = 'payments';
       const created = await s.t.call(
         'CreateNamespace',
-        { spec: { name: bNsName, regions: ['aws-us-east-1', 'aws-us-west-2'], retentionDays: 7, apiKeyAuth: { enabled: true }, customSearchAttributes: { OrderId: 'Keyword' } } },
+        {
+          spec: {
+            name: bNsName,
+            regions: ['aws-us-east-1', 'aws-us-west-2'],
+            retentionDays: 7,
+            apiKeyAuth: { enabled: true },
+            customSearchAttributes: { OrderId: 'Keyword' },
+          },
+        },
         b,
       );
       bNs = created['namespace'] as string;
       await s.t.call('SetUserNamespaceAccess', { namespace: bNs, userId: bDev.userId, access: { permission: 'PERMISSION_WRITE' } }, b);
-      const aCreated = await s.t.call('CreateNamespace', { spec: { name: 'orders', regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true } } }, a);
+      const aCreated = await s.t.call(
+        'CreateNamespace',
+        { spec: { name: 'orders', regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true } } },
+        a,
+      );
       aNs = aCreated['namespace'] as string;
       // B's sinks, delivering.
       await s.t.call('CreateAccountAuditLogSink', { spec: sinkSpec('audit', 'b-audit-stream', '444455556666') }, b);
@@ -178,28 +203,85 @@ for (const engine of engines()) {
       { rpc: 'GetAsyncOperation', why: "B's operation id", req: () => ({ asyncOperationId: bOpId }), expect: 'NOT_FOUND' },
 
       { rpc: 'GetUsers', why: "B's user's email", req: () => ({ email: bDev.email }), expect: 'OK', check: (res) => assert.deepEqual(res['users'], []) },
-      { rpc: 'GetUsers', why: "all users: A's only", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.equal((res['users'] as unknown[]).length, 1) },
+      {
+        rpc: 'GetUsers',
+        why: "all users: A's only",
+        req: () => ({ pageSize: 1000 }),
+        expect: 'OK',
+        check: (res) => assert.equal((res['users'] as unknown[]).length, 1),
+      },
       { rpc: 'GetUsers', why: "B's namespace as a filter", req: () => ({ namespace: ns() }), expect: ['OK', 'NOT_FOUND'] },
       { rpc: 'GetUser', why: "B's user id", req: () => ({ userId: bDev.userId }), expect: 'NOT_FOUND' },
       { rpc: 'GetUser', why: "B's owner id", req: () => ({ userId: b.userId }), expect: 'NOT_FOUND' },
-      { rpc: 'UpdateUser', why: "B's user id", req: () => ({ userId: bDev.userId, spec: { email: bDev.email, access: { accountAccess: { role: 'ROLE_ADMIN' } } } }), expect: 'NOT_FOUND' },
+      {
+        rpc: 'UpdateUser',
+        why: "B's user id",
+        req: () => ({ userId: bDev.userId, spec: { email: bDev.email, access: { accountAccess: { role: 'ROLE_ADMIN' } } } }),
+        expect: 'NOT_FOUND',
+      },
       { rpc: 'DeleteUser', why: "B's user id", req: () => ({ userId: bDev.userId }), expect: 'NOT_FOUND' },
       { rpc: 'DeleteUser', why: "B's owner id", req: () => ({ userId: b.userId }), expect: 'NOT_FOUND' },
-      { rpc: 'SetUserNamespaceAccess', why: "B's namespace and user", req: () => ({ namespace: ns(), userId: bDev.userId, access: { permission: 'PERMISSION_ADMIN' } }), expect: 'NOT_FOUND' },
-      { rpc: 'SetUserNamespaceAccess', why: "B's namespace, A's user", req: () => ({ namespace: ns(), userId: a.userId, access: { permission: 'PERMISSION_ADMIN' } }), expect: 'NOT_FOUND' },
-      { rpc: 'SetUserNamespaceAccess', why: "A's namespace, B's user", req: () => ({ namespace: aNs, userId: bDev.userId, access: { permission: 'PERMISSION_ADMIN' } }), expect: 'NOT_FOUND' },
+      {
+        rpc: 'SetUserNamespaceAccess',
+        why: "B's namespace and user",
+        req: () => ({ namespace: ns(), userId: bDev.userId, access: { permission: 'PERMISSION_ADMIN' } }),
+        expect: 'NOT_FOUND',
+      },
+      {
+        rpc: 'SetUserNamespaceAccess',
+        why: "B's namespace, A's user",
+        req: () => ({ namespace: ns(), userId: a.userId, access: { permission: 'PERMISSION_ADMIN' } }),
+        expect: 'NOT_FOUND',
+      },
+      {
+        rpc: 'SetUserNamespaceAccess',
+        why: "A's namespace, B's user",
+        req: () => ({ namespace: aNs, userId: bDev.userId, access: { permission: 'PERMISSION_ADMIN' } }),
+        expect: 'NOT_FOUND',
+      },
       {
         rpc: 'CreateUser',
         why: "a namespace access on B's namespace",
-        req: () => ({ spec: { email: 'a-new@example.com', access: { accountAccess: { role: 'ROLE_READ' }, namespaceAccesses: { [ns()]: { permission: 'PERMISSION_READ' } } } } }),
+        req: () => ({
+          spec: {
+            email: 'a-new@example.com',
+            access: { accountAccess: { role: 'ROLE_READ' }, namespaceAccesses: { [ns()]: { permission: 'PERMISSION_READ' } } },
+          },
+        }),
         expect: 'NOT_FOUND',
       },
 
-      { rpc: 'GetNamespaces', why: "A's namespaces only", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.deepEqual((res['namespaces'] as { namespace: string }[]).map((n) => n.namespace), [aNs]) },
-      { rpc: 'GetNamespaces', why: "B's namespace name as a filter", req: () => ({ name: bNsName }), expect: 'OK', check: (res) => assert.deepEqual(res['namespaces'], []) },
+      {
+        rpc: 'GetNamespaces',
+        why: "A's namespaces only",
+        req: () => ({ pageSize: 1000 }),
+        expect: 'OK',
+        check: (res) =>
+          assert.deepEqual(
+            (res['namespaces'] as { namespace: string }[]).map((n) => n.namespace),
+            [aNs],
+          ),
+      },
+      {
+        rpc: 'GetNamespaces',
+        why: "B's namespace name as a filter",
+        req: () => ({ name: bNsName }),
+        expect: 'OK',
+        check: (res) => assert.deepEqual(res['namespaces'], []),
+      },
       { rpc: 'GetNamespace', why: "B's namespace", req: () => ({ namespace: ns() }), expect: 'NOT_FOUND' },
-      { rpc: 'UpdateNamespace', why: "B's namespace", req: () => ({ namespace: ns(), spec: { name: bNsName, regions: ['aws-us-east-1'], retentionDays: 30 } }), expect: 'NOT_FOUND' },
-      { rpc: 'RenameCustomSearchAttribute', why: "B's namespace", req: () => ({ namespace: ns(), existingCustomSearchAttributeName: 'OrderId', newCustomSearchAttributeName: 'Stolen' }), expect: 'NOT_FOUND' },
+      {
+        rpc: 'UpdateNamespace',
+        why: "B's namespace",
+        req: () => ({ namespace: ns(), spec: { name: bNsName, regions: ['aws-us-east-1'], retentionDays: 30 } }),
+        expect: 'NOT_FOUND',
+      },
+      {
+        rpc: 'RenameCustomSearchAttribute',
+        why: "B's namespace",
+        req: () => ({ namespace: ns(), existingCustomSearchAttributeName: 'OrderId', newCustomSearchAttributeName: 'Stolen' }),
+        expect: 'NOT_FOUND',
+      },
       { rpc: 'FailoverNamespaceRegion', why: "B's namespace", req: () => ({ namespace: ns(), region: 'aws-us-west-2' }), expect: 'NOT_FOUND' },
       { rpc: 'DeleteNamespace', why: "B's namespace", req: () => ({ namespace: ns() }), expect: 'NOT_FOUND' },
       {
@@ -214,18 +296,61 @@ for (const engine of engines()) {
         },
       },
 
-      { rpc: 'GetApiKeys', why: "B's user as owner filter", req: () => ({ ownerId: bDev.userId }), expect: 'OK', check: (res) => assert.deepEqual(res['apiKeys'], []) },
-      { rpc: 'GetApiKeys', why: "all keys: A's only", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.equal((res['apiKeys'] as unknown[]).length, 1) },
+      {
+        rpc: 'GetApiKeys',
+        why: "B's user as owner filter",
+        req: () => ({ ownerId: bDev.userId }),
+        expect: 'OK',
+        check: (res) => assert.deepEqual(res['apiKeys'], []),
+      },
+      {
+        rpc: 'GetApiKeys',
+        why: "all keys: A's only",
+        req: () => ({ pageSize: 1000 }),
+        expect: 'OK',
+        check: (res) => assert.equal((res['apiKeys'] as unknown[]).length, 1),
+      },
       { rpc: 'GetApiKey', why: "B's key id", req: () => ({ keyId: bKey() }), expect: 'NOT_FOUND' },
-      { rpc: 'CreateApiKey', why: "a key for B's user", req: () => ({ spec: { ownerId: bDev.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'stolen' } }), expect: 'NOT_FOUND' },
-      { rpc: 'UpdateApiKey', why: "B's key id", req: () => ({ keyId: bKey(), spec: { ownerId: bDev.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }), expect: 'NOT_FOUND' },
-      { rpc: 'UpdateApiKey', why: "B's key id, A as owner", req: () => ({ keyId: bKey(), spec: { ownerId: a.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }), expect: 'NOT_FOUND' },
+      {
+        rpc: 'CreateApiKey',
+        why: "a key for B's user",
+        req: () => ({ spec: { ownerId: bDev.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'stolen' } }),
+        expect: 'NOT_FOUND',
+      },
+      {
+        rpc: 'UpdateApiKey',
+        why: "B's key id",
+        req: () => ({ keyId: bKey(), spec: { ownerId: bDev.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }),
+        expect: 'NOT_FOUND',
+      },
+      {
+        rpc: 'UpdateApiKey',
+        why: "B's key id, A as owner",
+        req: () => ({ keyId: bKey(), spec: { ownerId: a.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'x', disabled: true } }),
+        expect: 'NOT_FOUND',
+      },
       { rpc: 'DeleteApiKey', why: "B's key id", req: () => ({ keyId: bKey() }), expect: 'NOT_FOUND' },
 
-      { rpc: 'GetAccountAuditLogSinks', why: "A's sinks only (A has none yet)", req: () => ({ pageSize: 1000 }), expect: 'OK', check: (res) => assert.deepEqual(res['sinks'], []) },
+      {
+        rpc: 'GetAccountAuditLogSinks',
+        why: "A's sinks only (A has none yet)",
+        req: () => ({ pageSize: 1000 }),
+        expect: 'OK',
+        check: (res) => assert.deepEqual(res['sinks'], []),
+      },
       { rpc: 'GetAccountAuditLogSink', why: "B's sink name", req: () => ({ name: bSink }), expect: 'NOT_FOUND' },
-      { rpc: 'UpdateAccountAuditLogSink', why: "B's sink name: pause it", req: () => ({ spec: sinkSpec(bSink, 'b-private-stream', '444455556666', false) }), expect: 'NOT_FOUND' },
-      { rpc: 'UpdateAccountAuditLogSink', why: "B's sink name: point it at A's stream", req: () => ({ spec: sinkSpec(bSink, 'stolen-by-a') }), expect: 'NOT_FOUND' },
+      {
+        rpc: 'UpdateAccountAuditLogSink',
+        why: "B's sink name: pause it",
+        req: () => ({ spec: sinkSpec(bSink, 'b-private-stream', '444455556666', false) }),
+        expect: 'NOT_FOUND',
+      },
+      {
+        rpc: 'UpdateAccountAuditLogSink',
+        why: "B's sink name: point it at A's stream",
+        req: () => ({ spec: sinkSpec(bSink, 'stolen-by-a') }),
+        expect: 'NOT_FOUND',
+      },
       { rpc: 'DeleteAccountAuditLogSink', why: "B's sink name", req: () => ({ name: bSink }), expect: 'NOT_FOUND' },
       {
         // Validate takes a spec, never a stored sink: B's sink name reads nothing of B. (Writing to
@@ -233,7 +358,9 @@ for (const engine of engines()) {
         // kinesis-moto.test.ts.) A malformed ARN keeps this test off the network.
         rpc: 'ValidateAccountAuditLogSink',
         why: "B's sink name with a malformed ARN",
-        req: () => ({ spec: { ...sinkSpec(bSink, 'x'), kinesisSink: { roleName: 'r', destinationUri: 'arn:aws:kinesis:us-east-1:1:stream/x', region: 'us-east-1' } } }),
+        req: () => ({
+          spec: { ...sinkSpec(bSink, 'x'), kinesisSink: { roleName: 'r', destinationUri: 'arn:aws:kinesis:us-east-1:1:stream/x', region: 'us-east-1' } },
+        }),
         expect: ['INVALID_ARGUMENT', 'FAILED_PRECONDITION'],
       },
       {
@@ -277,7 +404,8 @@ for (const engine of engines()) {
           if (err instanceof assert.AssertionError) throw err;
           const got = codeOf(err).replace('AS_ERR_', '');
           if (!allowed.includes(got as Expect)) problems.push(`${label}: expected ${allowed.join(' or ')}, got ${codeOf(err)} (${(err as Error).message})`);
-          for (const s of secrets) if ((err as Error).message.includes(s) && !JSON.stringify(c.req()).includes(s)) problems.push(`${label}: the error shows B's ${s}`);
+          for (const s of secrets)
+            if ((err as Error).message.includes(s) && !JSON.stringify(c.req()).includes(s)) problems.push(`${label}: the error shows B's ${s}`);
         }
       }
       assert.deepEqual(problems, [], problems.join('\n'));
@@ -286,7 +414,9 @@ for (const engine of engines()) {
     it("GetAuditLogs answers A's records only, and A's refusals went to A's chain", async () => {
       const aChain = await s.store.query({ accountId: a.accountId }, { order: 'asc', limit: 1000 });
       const aLogIds = new Set(aChain.items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id));
-      const bLogIds = new Set((await s.store.query({ accountId: b.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id));
+      const bLogIds = new Set(
+        (await s.store.query({ accountId: b.accountId }, { order: 'asc', limit: 1000 })).items.map((r) => (JSON.parse(r.recordJson) as AuditRecord).log_id),
+      );
       const logs: { logId: string }[] = [];
       let token = '';
       do {
@@ -347,7 +477,12 @@ for (const engine of engines()) {
           ['GET', 'setup'],
         ];
         for (const [method, path, payload] of calls) {
-          const res = await app.inject({ method: method as 'GET' | 'POST', url: `/api/v1/audit-log-sinks/${bSink}/${path}`, headers, ...(payload ? { payload } : {}) });
+          const res = await app.inject({
+            method: method as 'GET' | 'POST',
+            url: `/api/v1/audit-log-sinks/${bSink}/${path}`,
+            headers,
+            ...(payload ? { payload } : {}),
+          });
           assert.equal(res.statusCode, 404, `${method} ${path}: ${res.body}`);
           for (const s of secrets) assert.ok(!res.body.includes(s), `${method} ${path} shows B's ${s}: ${res.body}`);
         }
@@ -395,16 +530,27 @@ for (const engine of engines()) {
       for (const arn of [B_STREAM, 'arn:aws:kinesis:us-east-1:444455556666:stream/b-audit-stream']) {
         await until(() => dest(arn).received.some((r) => r.logId === last), `B's sink to ${arn} delivers B's new record`);
         const got = dest(arn).received;
-        assert.ok(got.every((r) => r.key === b.accountId), `only B's records reach ${arn}`);
+        assert.ok(
+          got.every((r) => r.key === b.accountId),
+          `only B's records reach ${arn}`,
+        );
         // Every B record from the sink's creation on, in chain order, each once.
         const first = bIds.indexOf(got[0]!.logId);
         assert.ok(first >= 0);
-        assert.deepEqual(got.map((r) => r.logId), bIds.slice(first));
+        assert.deepEqual(
+          got.map((r) => r.logId),
+          bIds.slice(first),
+        );
       }
       // A's own sink named like B's delivers A's records only.
       const aGot = dest('arn:aws:kinesis:us-east-1:111122223333:stream/a-audit-stream').received;
       assert.ok(aGot.length > 0 && aGot.every((r) => r.key === a.accountId));
-      for (const [arn, d] of dests) if (!arn.includes('444455556666')) assert.ok(d.received.every((r) => r.key !== b.accountId), `B's records reached ${arn}`);
+      for (const [arn, d] of dests)
+        if (!arn.includes('444455556666'))
+          assert.ok(
+            d.received.every((r) => r.key !== b.accountId),
+            `B's records reached ${arn}`,
+          );
       const sink = await s.t.call('GetAccountAuditLogSink', { name: bSink }, b);
       assert.equal((sink['sink'] as { health: string }).health, 'HEALTH_OK');
       assert.equal((sink['sink'] as { spec: { enabled: boolean } }).spec.enabled, true);

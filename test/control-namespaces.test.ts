@@ -36,8 +36,25 @@ function makeCert(cn: string, ca = true): TestCa {
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '30', '-subj', `/CN=${cn}`,
-        '-addext', `basicConstraints=critical,CA:${ca ? 'TRUE' : 'FALSE'}`],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+        '-days',
+        '30',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        `basicConstraints=critical,CA:${ca ? 'TRUE' : 'FALSE'}`,
+      ],
       { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const out = execFileSync('openssl', ['x509', '-in', 'c.pem', '-noout', '-fingerprint', '-md5'], { cwd: dir }).toString();
@@ -51,7 +68,12 @@ function makeCert(cn: string, ca = true): TestCa {
 /** `accepted_client_ca` as the API documents it: the bytes of base64 of the PEM bundle. */
 const caField = (...certs: TestCa[]) => Buffer.from(Buffer.from(certs.map((c) => c.pem).join('\n')).toString('base64'));
 
-const cas = { a: makeCert('auditstream test CA a'), b: makeCert('auditstream test CA b'), c: makeCert('auditstream test CA c'), leaf: makeCert('not a ca', false) };
+const cas = {
+  a: makeCert('auditstream test CA a'),
+  b: makeCert('auditstream test CA b'),
+  c: makeCert('auditstream test CA c'),
+  leaf: makeCert('not a ca', false),
+};
 
 for (const engine of engines()) {
   describe(`control plane namespaces: ${engine}`, () => {
@@ -106,7 +128,13 @@ for (const engine of engines()) {
       return r;
     };
 
-    const baseSpec = (name: string, extra: Record<string, unknown> = {}) => ({ name, regions: ['aws-us-east-1'], retentionDays: 7, apiKeyAuth: { enabled: true }, ...extra });
+    const baseSpec = (name: string, extra: Record<string, unknown> = {}) => ({
+      name,
+      regions: ['aws-us-east-1'],
+      retentionDays: 7,
+      apiKeyAuth: { enabled: true },
+      ...extra,
+    });
     const create = async (name: string, extra: Record<string, unknown> = {}, actor: Actor = s.t.owner) =>
       (await call('CreateNamespace', { spec: baseSpec(name, extra) }, actor))['namespace'] as string;
 
@@ -164,7 +192,11 @@ for (const engine of engines()) {
         'aws-us-east-1': { state: 'STATE_ACTIVE', stateDeprecated: 'active' },
         'aws-us-west-2': { state: 'STATE_PASSIVE', stateDeprecated: 'passive' },
       });
-      assert.deepEqual(ns['endpoints'], { webAddress: `${id}.web.tmprl.cloud`, mtlsGrpcAddress: `${id}.tmprl.cloud:7233`, grpcAddress: `${id}.tmprl.cloud:7233` });
+      assert.deepEqual(ns['endpoints'], {
+        webAddress: `${id}.web.tmprl.cloud`,
+        mtlsGrpcAddress: `${id}.tmprl.cloud:7233`,
+        grpcAddress: `${id}.tmprl.cloud:7233`,
+      });
       assert.deepEqual(ns['tags'], { team: 'payments' });
       assert.ok(Number(ns['createdTime'].seconds) > 0);
       assert.deepEqual(ns['createdTime'], ns['lastModifiedTime']);
@@ -250,7 +282,10 @@ for (const engine of engines()) {
       const user = (await s.t.call('GetUser', { userId: dev.userId }))['user'] as { spec: { access: { namespaceAccesses: Record<string, unknown> } } };
       assert.deepEqual(user.spec.access.namespaceAccesses, { [devNs]: { permission: 'PERMISSION_ADMIN', permissionDeprecated: 'admin' } });
       const listed = (await call('GetNamespaces', {}, dev))['namespaces'] as { namespace: string }[];
-      assert.deepEqual(listed.map((n) => n.namespace), [devNs]);
+      assert.deepEqual(
+        listed.map((n) => n.namespace),
+        [devNs],
+      );
       assert.equal((await getNs(devNs, dev))['namespace'], devNs);
 
       // An owner-created namespace gives the owner no explicit entry (Owner is Admin everywhere).
@@ -269,7 +304,10 @@ for (const engine of engines()) {
       // Read permission: visible, but not enough to change it.
       const reader = await s.t.addUser('ROLE_READ', { [ownerNs]: 'PERMISSION_READ' });
       assert.equal((await getNs(ownerNs, reader))['namespace'], ownerNs);
-      assert.deepEqual(((await call('GetNamespaces', {}, reader))['namespaces'] as { namespace: string }[]).map((n) => n.namespace), [ownerNs]);
+      assert.deepEqual(
+        ((await call('GetNamespaces', {}, reader))['namespaces'] as { namespace: string }[]).map((n) => n.namespace),
+        [ownerNs],
+      );
       await refused('UpdateNamespace', { namespace: ownerNs, spec: baseSpec('owner-made') }, 'AS_ERR_PERMISSION_DENIED', 'UpdateNamespace', reader);
       await refused('FailoverNamespaceRegion', { namespace: ownerNs, region: 'aws-us-west-2' }, 'AS_ERR_PERMISSION_DENIED', 'FailoverNamespace', reader);
       await refused('CreateNamespace', { spec: baseSpec('reader-made') }, 'AS_ERR_PERMISSION_DENIED', 'CreateNamespace', reader);
@@ -290,7 +328,10 @@ for (const engine of engines()) {
       assert.deepEqual(seen, all);
       assert.deepEqual([...all].sort(), all);
       const byName = (await call('GetNamespaces', { name: 'page-b' }))['namespaces'] as { namespace: string }[];
-      assert.deepEqual(byName.map((n) => n.namespace), [`page-b.${s.t.owner.accountId}`]);
+      assert.deepEqual(
+        byName.map((n) => n.namespace),
+        [`page-b.${s.t.owner.accountId}`],
+      );
       assert.deepEqual((await call('GetNamespaces', { name: 'nothing-here' }))['namespaces'], []);
       await assert.rejects(call('GetNamespaces', { pageToken: 'bogus' }), code('AS_ERR_INVALID_ARGUMENT'));
       await assert.rejects(call('GetNamespaces', { pageSize: 5000 }), code('AS_ERR_INVALID_ARGUMENT'));
@@ -301,7 +342,14 @@ for (const engine of engines()) {
       let ns = await getNs(id);
 
       // New CA bundle: the seed's UpdateNamespace shape, key for key.
-      let recs = await added(() => call('UpdateNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], spec: { ...ns['spec'], mtlsAuth: { acceptedClientCa: caField(cas.c) } }, asyncOperationId: 'op-upd-ca' }));
+      let recs = await added(() =>
+        call('UpdateNamespace', {
+          namespace: id,
+          resourceVersion: ns['resourceVersion'],
+          spec: { ...ns['spec'], mtlsAuth: { acceptedClientCa: caField(cas.c) } },
+          asyncOperationId: 'op-upd-ca',
+        }),
+      );
       assert.equal(recs.length, 1);
       assert.equal(recs[0]!.operation, 'UpdateNamespace');
       assert.equal(JSON.stringify(recs[0]!.details), JSON.stringify({ namespace: id, client_ca_fingerprints: [cas.c.md5], search_attribute_update: {} }));
@@ -315,9 +363,16 @@ for (const engine of engines()) {
 
       // Certificate filters only: no fingerprints (the CA did not change).
       recs = await added(() =>
-        call('UpdateNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], spec: { ...ns['spec'], mtlsAuth: { ...ns['spec'].mtlsAuth, certificateFilters: [{ organization: 'Acme' }] } } }),
+        call('UpdateNamespace', {
+          namespace: id,
+          resourceVersion: ns['resourceVersion'],
+          spec: { ...ns['spec'], mtlsAuth: { ...ns['spec'].mtlsAuth, certificateFilters: [{ organization: 'Acme' }] } },
+        }),
       );
-      assert.deepEqual(recs.map((r) => r.details), [{ namespace: id, search_attribute_update: {} }]);
+      assert.deepEqual(
+        recs.map((r) => r.details),
+        [{ namespace: id, search_attribute_update: {} }],
+      );
       ns = await getNs(id);
       assert.equal(ns['spec'].mtlsAuth.certificateFilters[0].organization, 'Acme');
 
@@ -338,17 +393,46 @@ for (const engine of engines()) {
       const rv = ns['resourceVersion'];
       const spec = ns['spec'];
       await refused('UpdateNamespace', { namespace: id, resourceVersion: 'stale', spec }, 'AS_ERR_FAILED_PRECONDITION', 'UpdateNamespace');
-      await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, searchAttributes: { Region: 'SEARCH_ATTRIBUTE_TYPE_KEYWORD' }, customSearchAttributes: {} } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
       await refused(
         'UpdateNamespace',
-        { namespace: id, resourceVersion: rv, spec: { ...spec, searchAttributes: { Region: 'SEARCH_ATTRIBUTE_TYPE_TEXT', Score: 'SEARCH_ATTRIBUTE_TYPE_INT' }, customSearchAttributes: {} } },
+        { namespace: id, resourceVersion: rv, spec: { ...spec, searchAttributes: { Region: 'SEARCH_ATTRIBUTE_TYPE_KEYWORD' }, customSearchAttributes: {} } },
         'AS_ERR_INVALID_ARGUMENT',
         'UpdateNamespace',
       );
-      await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, name: 'renamed' } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
-      await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, retentionDays: 120 } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
-      await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, regions: ['aws-eu-west-1'], replicas: [] } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
-      await refused('UpdateNamespace', { namespace: id, resourceVersion: rv, spec: { ...spec, mtlsAuth: null, apiKeyAuth: { enabled: false } } }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
+      await refused(
+        'UpdateNamespace',
+        {
+          namespace: id,
+          resourceVersion: rv,
+          spec: { ...spec, searchAttributes: { Region: 'SEARCH_ATTRIBUTE_TYPE_TEXT', Score: 'SEARCH_ATTRIBUTE_TYPE_INT' }, customSearchAttributes: {} },
+        },
+        'AS_ERR_INVALID_ARGUMENT',
+        'UpdateNamespace',
+      );
+      await refused(
+        'UpdateNamespace',
+        { namespace: id, resourceVersion: rv, spec: { ...spec, name: 'renamed' } },
+        'AS_ERR_INVALID_ARGUMENT',
+        'UpdateNamespace',
+      );
+      await refused(
+        'UpdateNamespace',
+        { namespace: id, resourceVersion: rv, spec: { ...spec, retentionDays: 120 } },
+        'AS_ERR_INVALID_ARGUMENT',
+        'UpdateNamespace',
+      );
+      await refused(
+        'UpdateNamespace',
+        { namespace: id, resourceVersion: rv, spec: { ...spec, regions: ['aws-eu-west-1'], replicas: [] } },
+        'AS_ERR_INVALID_ARGUMENT',
+        'UpdateNamespace',
+      );
+      await refused(
+        'UpdateNamespace',
+        { namespace: id, resourceVersion: rv, spec: { ...spec, mtlsAuth: null, apiKeyAuth: { enabled: false } } },
+        'AS_ERR_INVALID_ARGUMENT',
+        'UpdateNamespace',
+      );
       const missing = await refused('UpdateNamespace', { namespace: `missing.${s.t.owner.accountId}`, spec }, 'AS_ERR_NOT_FOUND', 'UpdateNamespace');
       assert.equal(missing.details['namespace'], `missing.${s.t.owner.accountId}`);
       await refused('UpdateNamespace', { namespace: '', spec }, 'AS_ERR_INVALID_ARGUMENT', 'UpdateNamespace');
@@ -359,14 +443,41 @@ for (const engine of engines()) {
       const id = await create('rename', { searchAttributes: { OldName: 'SEARCH_ATTRIBUTE_TYPE_BOOL', Other: 'SEARCH_ATTRIBUTE_TYPE_TEXT' } });
       const ns = await getNs(id);
       const base = { namespace: id, resourceVersion: ns['resourceVersion'] };
-      await refused('RenameCustomSearchAttribute', { ...base, existingCustomSearchAttributeName: 'Nope', newCustomSearchAttributeName: 'Fresh' }, 'AS_ERR_INVALID_ARGUMENT', 'RenameCustomSearchAttribute');
-      const taken = await refused('RenameCustomSearchAttribute', { ...base, existingCustomSearchAttributeName: 'OldName', newCustomSearchAttributeName: 'Other' }, 'AS_ERR_ALREADY_EXISTS', 'RenameCustomSearchAttribute');
+      await refused(
+        'RenameCustomSearchAttribute',
+        { ...base, existingCustomSearchAttributeName: 'Nope', newCustomSearchAttributeName: 'Fresh' },
+        'AS_ERR_INVALID_ARGUMENT',
+        'RenameCustomSearchAttribute',
+      );
+      const taken = await refused(
+        'RenameCustomSearchAttribute',
+        { ...base, existingCustomSearchAttributeName: 'OldName', newCustomSearchAttributeName: 'Other' },
+        'AS_ERR_ALREADY_EXISTS',
+        'RenameCustomSearchAttribute',
+      );
       assert.equal(taken.details['old_name'], 'OldName');
       assert.equal(taken.details['new_name'], 'Other');
-      await refused('RenameCustomSearchAttribute', { ...base, existingCustomSearchAttributeName: 'OldName', newCustomSearchAttributeName: 'bad name' }, 'AS_ERR_INVALID_ARGUMENT', 'RenameCustomSearchAttribute');
-      await refused('RenameCustomSearchAttribute', { ...base, resourceVersion: 'stale', existingCustomSearchAttributeName: 'OldName', newCustomSearchAttributeName: 'NewName' }, 'AS_ERR_FAILED_PRECONDITION', 'RenameCustomSearchAttribute');
+      await refused(
+        'RenameCustomSearchAttribute',
+        { ...base, existingCustomSearchAttributeName: 'OldName', newCustomSearchAttributeName: 'bad name' },
+        'AS_ERR_INVALID_ARGUMENT',
+        'RenameCustomSearchAttribute',
+      );
+      await refused(
+        'RenameCustomSearchAttribute',
+        { ...base, resourceVersion: 'stale', existingCustomSearchAttributeName: 'OldName', newCustomSearchAttributeName: 'NewName' },
+        'AS_ERR_FAILED_PRECONDITION',
+        'RenameCustomSearchAttribute',
+      );
 
-      const recs = await added(() => call('RenameCustomSearchAttribute', { ...base, existingCustomSearchAttributeName: 'OldName', newCustomSearchAttributeName: 'NewName', asyncOperationId: 'op-rename' }));
+      const recs = await added(() =>
+        call('RenameCustomSearchAttribute', {
+          ...base,
+          existingCustomSearchAttributeName: 'OldName',
+          newCustomSearchAttributeName: 'NewName',
+          asyncOperationId: 'op-rename',
+        }),
+      );
       assert.equal(recs.length, 1);
       assert.equal(recs[0]!.operation, 'RenameCustomSearchAttribute');
       assert.equal(JSON.stringify(recs[0]!.details), JSON.stringify({ namespace: id, old_name: 'OldName', new_name: 'NewName', search_attribute_update: {} }));
@@ -394,7 +505,13 @@ for (const engine of engines()) {
         'aws-us-east-1': { state: 'STATE_PASSIVE', stateDeprecated: 'passive' },
         'aws-us-east-2': { state: 'STATE_ACTIVE', stateDeprecated: 'active' },
       });
-      assert.deepEqual(ns['replicas'].map((r: { region: string; isPrimary: boolean }) => [r.region, r.isPrimary]), [['aws-us-east-1', false], ['aws-us-east-2', true]]);
+      assert.deepEqual(
+        ns['replicas'].map((r: { region: string; isPrimary: boolean }) => [r.region, r.isPrimary]),
+        [
+          ['aws-us-east-1', false],
+          ['aws-us-east-2', true],
+        ],
+      );
     });
 
     it('deletes a namespace unless protected, and removes every permission on it', async () => {
@@ -404,7 +521,11 @@ for (const engine of engines()) {
       await refused('DeleteNamespace', { namespace: id }, 'AS_ERR_FAILED_PRECONDITION', 'DeleteNamespace', dev);
       let ns = await getNs(id);
       await refused('DeleteNamespace', { namespace: id, resourceVersion: 'stale' }, 'AS_ERR_FAILED_PRECONDITION', 'DeleteNamespace', dev);
-      await call('UpdateNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], spec: { ...ns['spec'], lifecycle: { enableDeleteProtection: false } } }, dev);
+      await call(
+        'UpdateNamespace',
+        { namespace: id, resourceVersion: ns['resourceVersion'], spec: { ...ns['spec'], lifecycle: { enableDeleteProtection: false } } },
+        dev,
+      );
       ns = await getNs(id);
 
       const recs = await added(() => call('DeleteNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], asyncOperationId: 'op-delete-ns' }, dev));
@@ -421,7 +542,9 @@ for (const engine of engines()) {
         assert.ok(!(id in user.spec.access.namespaceAccesses), `${u.email} keeps no permission on the deleted namespace`);
       }
       // The retry of the delete is answered from the stored operation, adding nothing.
-      const again = await added(() => call('DeleteNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], asyncOperationId: 'op-delete-ns' }, dev));
+      const again = await added(() =>
+        call('DeleteNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], asyncOperationId: 'op-delete-ns' }, dev),
+      );
       assert.equal(again.length, 0);
       await refused('DeleteNamespace', { namespace: id }, 'AS_ERR_NOT_FOUND', 'DeleteNamespace');
     });
@@ -434,11 +557,17 @@ for (const engine of engines()) {
       const mineBefore = (await s.t.records(s.t.owner.accountId)).length;
       const spec = before['spec'];
       await refused('UpdateNamespace', { namespace: mine, spec }, 'AS_ERR_NOT_FOUND', 'UpdateNamespace', other);
-      await refused('RenameCustomSearchAttribute', { namespace: mine, existingCustomSearchAttributeName: 'A', newCustomSearchAttributeName: 'B' }, 'AS_ERR_NOT_FOUND', 'RenameCustomSearchAttribute', other);
+      await refused(
+        'RenameCustomSearchAttribute',
+        { namespace: mine, existingCustomSearchAttributeName: 'A', newCustomSearchAttributeName: 'B' },
+        'AS_ERR_NOT_FOUND',
+        'RenameCustomSearchAttribute',
+        other,
+      );
       await refused('FailoverNamespaceRegion', { namespace: mine, region: 'aws-us-east-1' }, 'AS_ERR_NOT_FOUND', 'FailoverNamespace', other);
       await refused('DeleteNamespace', { namespace: mine }, 'AS_ERR_NOT_FOUND', 'DeleteNamespace', other);
-      assert.deepEqual(((await call('GetNamespaces', {}, other))['namespaces'] as unknown[]), []);
-      assert.deepEqual(((await call('GetNamespaces', { name: mine }, other))['namespaces'] as unknown[]), []);
+      assert.deepEqual((await call('GetNamespaces', {}, other))['namespaces'] as unknown[], []);
+      assert.deepEqual((await call('GetNamespaces', { name: mine }, other))['namespaces'] as unknown[], []);
       assert.equal((await s.t.records(s.t.owner.accountId)).length, mineBefore, 'nothing recorded in the owning account');
       assert.deepEqual(await getNs(mine), before);
       // The same name in the other account is a different namespace.
@@ -448,7 +577,9 @@ for (const engine of engines()) {
 
     it('settles concurrent creates and updates of one namespace: one wins, the other is refused and recorded', async () => {
       const outcomes = async (calls: (() => Promise<unknown>)[]) =>
-        (await Promise.allSettled(calls.map((f) => f()))).map((o) => (o.status === 'fulfilled' ? 'ok' : isAuditError(o.reason) ? o.reason.code : String(o.reason)));
+        (await Promise.allSettled(calls.map((f) => f()))).map((o) =>
+          o.status === 'fulfilled' ? 'ok' : isAuditError(o.reason) ? o.reason.code : String(o.reason),
+        );
       let got: string[] = [];
       let recs: AuditRecord[] = await added(async () => (got = await outcomes([() => create('race'), () => create('race')])));
       assert.deepEqual([...got].sort(), ['AS_ERR_ALREADY_EXISTS', 'ok']);
@@ -456,7 +587,8 @@ for (const engine of engines()) {
 
       const id = `race.${s.t.owner.accountId}`;
       const ns = await getNs(id);
-      const update = (days: number) => () => call('UpdateNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], spec: { ...ns['spec'], retentionDays: days } });
+      const update = (days: number) => () =>
+        call('UpdateNamespace', { namespace: id, resourceVersion: ns['resourceVersion'], spec: { ...ns['spec'], retentionDays: days } });
       recs = await added(async () => (got = await outcomes([update(10), update(20)])));
       assert.deepEqual([...got].sort(), ['AS_ERR_FAILED_PRECONDITION', 'ok']);
       assert.deepEqual(recs.map((r) => r.status).sort(), ['ERROR', 'OK']);
@@ -468,7 +600,10 @@ for (const engine of engines()) {
       const count = await s.store.count();
       for (const rpc of ['GetNamespaces', 'CreateNamespace', 'DeleteNamespace']) {
         await assert.rejects(
-          handlers[rpc]!({ spec: baseSpec('anon'), namespace: 'x' }, { method: rpc, transport: 'grpc', authorization: 'Bearer nope', headers: {}, peer: '10.0.0.1' }),
+          handlers[rpc]!(
+            { spec: baseSpec('anon'), namespace: 'x' },
+            { method: rpc, transport: 'grpc', authorization: 'Bearer nope', headers: {}, peer: '10.0.0.1' },
+          ),
           code('AS_ERR_UNAUTHENTICATED'),
         );
       }

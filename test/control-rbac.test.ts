@@ -180,13 +180,22 @@ const BUILDERS: Record<string, (a: BuildArgs) => Promise<Prepared>> = {
   DeleteAccountAuditLogSink: async ({ env }) => ({ req: { name: await freshSink(env) } }),
   // A malformed ARN: the allowed side is refused by validation (no destination needed).
   ValidateAccountAuditLogSink: async ({ env }) => ({
-    req: { spec: { ...sinkSpec(env.unique('probe')), kinesisSink: { roleName: 'writer', destinationUri: 'arn:aws:kinesis:us-east-1:1234:stream/audit', region: 'us-east-1' } } },
+    req: {
+      spec: {
+        ...sinkSpec(env.unique('probe')),
+        kinesisSink: { roleName: 'writer', destinationUri: 'arn:aws:kinesis:us-east-1:1234:stream/audit', region: 'us-east-1' },
+      },
+    },
   }),
 };
 
 /** A Kinesis sink spec; no engine runs in this file, so nothing is ever sent to it. */
 function sinkSpec(name: string): CloudRequest {
-  return { name, enabled: true, kinesisSink: { roleName: 'auditstream-writer', destinationUri: 'arn:aws:kinesis:us-east-1:111122223333:stream/audit', region: 'us-east-1' } };
+  return {
+    name,
+    enabled: true,
+    kinesisSink: { roleName: 'auditstream-writer', destinationUri: 'arn:aws:kinesis:us-east-1:111122223333:stream/audit', region: 'us-east-1' },
+  };
 }
 
 async function freshSink(env: Env): Promise<string> {
@@ -294,7 +303,9 @@ for (const engine of engines()) {
         sharedSink: '',
         unique: (prefix) => `${prefix}-${engine}-${++n}`,
       };
-      served = Object.keys(t.control.handlers).filter((rpc) => t.control.handlers[rpc] !== undefined).sort();
+      served = Object.keys(t.control.handlers)
+        .filter((rpc) => t.control.handlers[rpc] !== undefined)
+        .sort();
       actors.set('ROLE_OWNER', t.owner);
       for (const role of ACCOUNT_ROLES) if (role !== 'ROLE_OWNER') actors.set(role, await t.addUser(role));
       env.victim = await t.addUser('ROLE_READ');
@@ -334,7 +345,10 @@ for (const engine of engines()) {
         principal: { id: 'u', type: 'user', name: 'o@example.com' },
         via: 'apikey',
       };
-      assert.throws(() => authorize(caller, 'GetRegions'), (err: unknown) => errorCode(err) === 'AS_ERR_PERMISSION_DENIED');
+      assert.throws(
+        () => authorize(caller, 'GetRegions'),
+        (err: unknown) => errorCode(err) === 'AS_ERR_PERMISSION_DENIED',
+      );
     });
 
     // One test per RPC; the RPC list is only known once the fixture exists, so the matrix of
@@ -381,7 +395,9 @@ for (const engine of engines()) {
                 if (!outcome.ok && refusedAfterRbac) {
                   // Past RBAC and refused for the request itself, as the builder intends.
                   if (!refusedAfterRbac.codes.includes(outcome.code) || !refusedAfterRbac.message.test(outcome.message)) {
-                    problems.push(`${label}: expected past RBAC (${refusedAfterRbac.codes.join(' or ')} matching ${refusedAfterRbac.message}), got ${outcome.code} (${outcome.message})`);
+                    problems.push(
+                      `${label}: expected past RBAC (${refusedAfterRbac.codes.join(' or ')} matching ${refusedAfterRbac.message}), got ${outcome.code} (${outcome.message})`,
+                    );
                   }
                   if (added.length !== 0) problems.push(`${label}: added ${added.length} records, expected none`);
                   continue;
@@ -410,7 +426,14 @@ for (const engine of engines()) {
                 if (!audited) {
                   // A refused read leaves one ERROR record named after the RPC (src/control/refusals.ts).
                   const r = added[0];
-                  if (added.length !== 1 || r!.status !== 'ERROR' || r!.level !== 'LOG_LEVEL_ERROR' || r!.operation !== rpc || r!.principal.id !== actor.userId || !validateEmitted(r!).ok) {
+                  if (
+                    added.length !== 1 ||
+                    r!.status !== 'ERROR' ||
+                    r!.level !== 'LOG_LEVEL_ERROR' ||
+                    r!.operation !== rpc ||
+                    r!.principal.id !== actor.userId ||
+                    !validateEmitted(r!).ok
+                  ) {
                     problems.push(`${label}: a denied read should add one ERROR ${rpc} record, got ${JSON.stringify(added)}`);
                   }
                 } else if (added.length !== 1) {
@@ -443,7 +466,10 @@ for (const engine of engines()) {
 
     it("a caller the rule denies is refused (one ERROR record), never answered from another caller's async_operation_id", async () => {
       const reader = actors.get('ROLE_READ')!;
-      const req = { spec: { email: `${env.unique('replayed')}@example.com`, access: { accountAccess: { role: 'ROLE_READ' } } }, asyncOperationId: env.unique('replay-op') };
+      const req = {
+        spec: { email: `${env.unique('replayed')}@example.com`, access: { accountAccess: { role: 'ROLE_READ' } } },
+        asyncOperationId: env.unique('replay-op'),
+      };
       const first = await callAsTransport(env.t, 'CreateUser', req, env.owner);
       const beforeCount = await store.count(reader.accountId);
       const outcome = await callAsTransport(env.t, 'CreateUser', req, reader).then(
@@ -454,7 +480,10 @@ for (const engine of engines()) {
       // ("already used for a different request"): either way a refusal, never the owner's answer.
       assert.ok(['AS_ERR_PERMISSION_DENIED', 'AS_ERR_INVALID_ARGUMENT'].includes(outcome), outcome);
       const added = await lastRecords(store, reader.accountId, (await store.count(reader.accountId)) - beforeCount);
-      assert.deepEqual(added.map((r) => [r.operation, r.status, r.principal.id]), [['InviteUsers', 'ERROR', reader.userId]]);
+      assert.deepEqual(
+        added.map((r) => [r.operation, r.status, r.principal.id]),
+        [['InviteUsers', 'ERROR', reader.userId]],
+      );
     });
 
     // Temporal's reference lets Global Admin and Owner view, update and delete ANY key, but create
@@ -462,7 +491,12 @@ for (const engine of engines()) {
     // otherwise a Global Admin could mint a key owned by the Owner and act as the Owner.
     it('a Global Admin cannot obtain a credential of another user (no escalation to Owner)', async () => {
       const admin = actors.get('ROLE_ADMIN')!;
-      const outcome = await callAsTransport(env.t, 'CreateApiKey', { spec: { ownerId: env.owner.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'mine now' } }, admin).then(
+      const outcome = await callAsTransport(
+        env.t,
+        'CreateApiKey',
+        { spec: { ownerId: env.owner.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'mine now' } },
+        admin,
+      ).then(
         (res) => `created a key of the Owner: ${String(res['keyId'])}`,
         (err: unknown) => errorCode(err),
       );
@@ -482,12 +516,17 @@ for (const engine of engines()) {
           const want = expectedAllowed(rule, role, 'none', true);
           const beforeState = await snapshot(store, actor.accountId);
           const beforeCount = await store.count(actor.accountId);
-          const res = await app.inject({ method: 'POST', url: `/api/v1/users/${target.userId}/invitation`, headers: { authorization: `Bearer ${actor.apiKey}` } });
+          const res = await app.inject({
+            method: 'POST',
+            url: `/api/v1/users/${target.userId}/invitation`,
+            headers: { authorization: `Bearer ${actor.apiKey}` },
+          });
           const added = await lastRecords(store, actor.accountId, (await store.count(actor.accountId)) - beforeCount);
           const rec = added.length === 1 ? added[0]! : undefined;
           if (want) {
             if (res.statusCode !== 200) problems.push(`${role}: expected 200, got ${res.statusCode} ${res.body}`);
-            if (!rec || rec.status !== 'OK' || rec.operation !== 'InviteUsers' || rec.principal.id !== actor.userId) problems.push(`${role}: expected one OK InviteUsers record, got ${JSON.stringify(added)}`);
+            if (!rec || rec.status !== 'OK' || rec.operation !== 'InviteUsers' || rec.principal.id !== actor.userId)
+              problems.push(`${role}: expected one OK InviteUsers record, got ${JSON.stringify(added)}`);
           } else {
             if (res.statusCode !== 403) problems.push(`${role}: expected 403, got ${res.statusCode} ${res.body}`);
             if (!rec || rec.status !== 'ERROR' || rec.operation !== 'InviteUsers' || rec.principal.id !== actor.userId || !validateEmitted(rec).ok) {
@@ -506,15 +545,42 @@ for (const engine of engines()) {
     // governed by one rule of the table — reads by GetAccountAuditLogSink, verify by
     // ValidateAccountAuditLogSink, both replays by the extension entry ReplayAccountAuditLogSink.
     it('the /api/v1/audit-log-sinks/:name extensions (status, verify, replay, dead letters, setup): allowed exactly for the roles of their rule', async () => {
-      const routes: { method: 'GET' | 'POST'; path: string; rule: string; body?: unknown; audited: boolean; ok: (body: Record<string, unknown>) => boolean }[] = [
-        { method: 'GET', path: 'status', rule: 'GetAccountAuditLogSink', audited: false, ok: (b) => b['name'] === env.sharedSink && typeof b['backlog'] === 'number' },
-        { method: 'GET', path: 'dead-letters', rule: 'GetAccountAuditLogSink', audited: false, ok: (b) => Array.isArray(b['dead_letters']) },
-        { method: 'GET', path: 'setup', rule: 'GetAccountAuditLogSink', audited: false, ok: (b) => b['kind'] === 'kinesis' && typeof b['external_id'] === 'string' },
-        // Allowed, it really writes: AWS points at a closed port here, so it answers Failed at once.
-        { method: 'POST', path: 'verify', rule: 'ValidateAccountAuditLogSink', body: {}, audited: false, ok: (b) => b['status'] === 'Failed' && b['cause'] === 'endpoint_unreachable' },
-        { method: 'POST', path: 'replay', rule: 'ReplayAccountAuditLogSink', body: { since: '1h' }, audited: true, ok: (b) => typeof b['replay_id'] === 'string' },
-        { method: 'POST', path: 'dead-letters/replay', rule: 'ReplayAccountAuditLogSink', body: {}, audited: true, ok: (b) => 'replay_id' in b },
-      ];
+      const routes: { method: 'GET' | 'POST'; path: string; rule: string; body?: unknown; audited: boolean; ok: (body: Record<string, unknown>) => boolean }[] =
+        [
+          {
+            method: 'GET',
+            path: 'status',
+            rule: 'GetAccountAuditLogSink',
+            audited: false,
+            ok: (b) => b['name'] === env.sharedSink && typeof b['backlog'] === 'number',
+          },
+          { method: 'GET', path: 'dead-letters', rule: 'GetAccountAuditLogSink', audited: false, ok: (b) => Array.isArray(b['dead_letters']) },
+          {
+            method: 'GET',
+            path: 'setup',
+            rule: 'GetAccountAuditLogSink',
+            audited: false,
+            ok: (b) => b['kind'] === 'kinesis' && typeof b['external_id'] === 'string',
+          },
+          // Allowed, it really writes: AWS points at a closed port here, so it answers Failed at once.
+          {
+            method: 'POST',
+            path: 'verify',
+            rule: 'ValidateAccountAuditLogSink',
+            body: {},
+            audited: false,
+            ok: (b) => b['status'] === 'Failed' && b['cause'] === 'endpoint_unreachable',
+          },
+          {
+            method: 'POST',
+            path: 'replay',
+            rule: 'ReplayAccountAuditLogSink',
+            body: { since: '1h' },
+            audited: true,
+            ok: (b) => typeof b['replay_id'] === 'string',
+          },
+          { method: 'POST', path: 'dead-letters/replay', rule: 'ReplayAccountAuditLogSink', body: {}, audited: true, ok: (b) => 'replay_id' in b },
+        ];
       const saved = { ...process.env };
       const closed = await closedPort();
       Object.assign(process.env, {
@@ -546,10 +612,17 @@ for (const engine of engines()) {
             });
             const added = await lastRecords(store, actor.accountId, (await store.count(actor.accountId)) - beforeCount);
             if (want) {
-              if (res.statusCode !== 200 || !route.ok(res.json() as Record<string, unknown>)) problems.push(`${label}: expected 200, got ${res.statusCode} ${res.body}`);
+              if (res.statusCode !== 200 || !route.ok(res.json() as Record<string, unknown>))
+                problems.push(`${label}: expected 200, got ${res.statusCode} ${res.body}`);
               const rec = added[0];
               if (route.audited) {
-                if (added.length !== 1 || rec!.status !== 'OK' || rec!.operation !== 'UpdateAccount' || rec!.principal.id !== actor.userId || rec!.details['sink_name'] !== env.sharedSink) {
+                if (
+                  added.length !== 1 ||
+                  rec!.status !== 'OK' ||
+                  rec!.operation !== 'UpdateAccount' ||
+                  rec!.principal.id !== actor.userId ||
+                  rec!.details['sink_name'] !== env.sharedSink
+                ) {
                   problems.push(`${label}: expected one OK UpdateAccount record naming the sink, got ${JSON.stringify(added)}`);
                 }
               } else if (added.length !== 0) problems.push(`${label}: a read added ${added.length} records`);
@@ -558,12 +631,25 @@ for (const engine of engines()) {
               if ((await snapshot(store, actor.accountId)) !== beforeState) problems.push(`${label}: a denied call changed the account's state`);
               if (!route.audited) {
                 const rec = added[0];
-                if (added.length !== 1 || rec!.status !== 'ERROR' || rec!.operation !== route.rule || rec!.principal.id !== actor.userId || !validateEmitted(rec!).ok) {
+                if (
+                  added.length !== 1 ||
+                  rec!.status !== 'ERROR' ||
+                  rec!.operation !== route.rule ||
+                  rec!.principal.id !== actor.userId ||
+                  !validateEmitted(rec!).ok
+                ) {
                   problems.push(`${label}: a denied read should add one ERROR ${route.rule} record, got ${JSON.stringify(added)}`);
                 }
               } else {
                 const rec = added[0];
-                if (added.length !== 1 || rec!.status !== 'ERROR' || rec!.operation !== 'UpdateAccount' || rec!.principal.id !== actor.userId || rec!.details['sink_name'] !== env.sharedSink || !validateEmitted(rec!).ok) {
+                if (
+                  added.length !== 1 ||
+                  rec!.status !== 'ERROR' ||
+                  rec!.operation !== 'UpdateAccount' ||
+                  rec!.principal.id !== actor.userId ||
+                  rec!.details['sink_name'] !== env.sharedSink ||
+                  !validateEmitted(rec!).ok
+                ) {
                   problems.push(`${label}: expected one ERROR UpdateAccount record naming the sink, got ${JSON.stringify(added)}`);
                 }
               }
@@ -587,7 +673,9 @@ for (const engine of engines()) {
       await env.t.call('UpdateNamespace', { namespace: ns, spec: { ...spec, retentionDays: 30 } }, dev);
       // ... which can be revoked (by an admin), like any explicit permission.
       await env.t.call('SetUserNamespaceAccess', { namespace: ns, userId: dev.userId, access: { permission: 'PERMISSION_UNSPECIFIED' } });
-      await assert.rejects(env.t.call('DeleteNamespace', { namespace: ns }, dev), (err: unknown) => ['AS_ERR_PERMISSION_DENIED', 'AS_ERR_NOT_FOUND'].includes(errorCode(err)));
+      await assert.rejects(env.t.call('DeleteNamespace', { namespace: ns }, dev), (err: unknown) =>
+        ['AS_ERR_PERMISSION_DENIED', 'AS_ERR_NOT_FOUND'].includes(errorCode(err)),
+      );
     });
   });
 }

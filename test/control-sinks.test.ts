@@ -71,7 +71,11 @@ function kinesisSpec(name: string, stream: string, over: Record<string, unknown>
 }
 
 function pubSubSpec(name: string, over: Record<string, unknown> = {}, enabled = false): CloudRequest {
-  return { name, enabled, pubSubSink: { serviceAccountId: 'audit-writer@customer-proj.iam.gserviceaccount.com', topicName: 'audit-logs', gcpProjectId: 'customer-proj', ...over } };
+  return {
+    name,
+    enabled,
+    pubSubSink: { serviceAccountId: 'audit-writer@customer-proj.iam.gserviceaccount.com', topicName: 'audit-logs', gcpProjectId: 'customer-proj', ...over },
+  };
 }
 
 const codeOf = (err: unknown) => (isAuditError(err) ? err.code : `non-AuditError: ${(err as Error)?.message}`);
@@ -172,7 +176,8 @@ for (const engineName of engines()) {
     };
     /** A control-plane operation of the owner (an audited record). */
     let users = 0;
-    const operate = async () => call('CreateUser', { spec: { email: `invitee-${engineName}-${++users}@example.com`, access: { accountAccess: { role: 'ROLE_READ' } } } });
+    const operate = async () =>
+      call('CreateUser', { spec: { email: `invitee-${engineName}-${++users}@example.com`, access: { accountAccess: { role: 'ROLE_READ' } } } });
     const keyId = () => keyIdOfToken(t.owner.apiKey);
 
     // First, while no sink delivers: IAM enforcement is switched on for the whole moto server.
@@ -185,15 +190,34 @@ for (const engineName of engines()) {
       const user = `auditstream-${engineName}`;
       await iam.send(new CreateUserCommand({ UserName: user }));
       const key = (await iam.send(new CreateAccessKeyCommand({ UserName: user }))).AccessKey!;
-      await iam.send(new PutUserPolicyCommand({ UserName: user, PolicyName: 'assume', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }] }) }));
+      await iam.send(
+        new PutUserPolicyCommand({
+          UserName: user,
+          PolicyName: 'assume',
+          PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }] }),
+        }),
+      );
       const trust = (id: string) =>
         JSON.stringify({
           Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${MOTO_ACCOUNT}:user/${user}` }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:ExternalId': id } } }],
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { AWS: `arn:aws:iam::${MOTO_ACCOUNT}:user/${user}` },
+              Action: 'sts:AssumeRole',
+              Condition: { StringEquals: { 'sts:ExternalId': id } },
+            },
+          ],
         });
       // moto denies resource-scoped Kinesis statements wrongly under enforcement: "*" here.
-      const write = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kinesis:PutRecords', 'kinesis:PutRecord'], Resource: '*' }] });
-      for (const [role, id] of [[`good-${engineName}`, externalId], [`other-${engineName}`, 'the-external-id-of-another-account']] as const) {
+      const write = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['kinesis:PutRecords', 'kinesis:PutRecord'], Resource: '*' }],
+      });
+      for (const [role, id] of [
+        [`good-${engineName}`, externalId],
+        [`other-${engineName}`, 'the-external-id-of-another-account'],
+      ] as const) {
         await iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust(id) }));
         await iam.send(new PutRolePolicyCommand({ RoleName: role, PolicyName: 'w', PolicyDocument: write }));
       }
@@ -211,7 +235,10 @@ for (const engineName of engines()) {
         for (const role of [`other-${engineName}`]) {
           await assert.rejects(
             call('ValidateAccountAuditLogSink', { spec: kinesisSpec('probe', s, { roleName: role }) }),
-            refused('AS_ERR_FAILED_PRECONDITION', new RegExp(`verification failed \\(role_not_assumable\\): cannot assume role arn:aws:iam::${MOTO_ACCOUNT}:role/${role}.*ExternalId`)),
+            refused(
+              'AS_ERR_FAILED_PRECONDITION',
+              new RegExp(`verification failed \\(role_not_assumable\\): cannot assume role arn:aws:iam::${MOTO_ACCOUNT}:role/${role}.*ExternalId`),
+            ),
           );
         }
       } finally {
@@ -221,8 +248,14 @@ for (const engineName of engines()) {
       }
       const calls = proxy.assumeRoleCalls().slice(callsBefore);
       assert.ok(calls.length >= 2);
-      assert.ok(calls.every((c) => c['ExternalId'] === externalId), 'every AssumeRole carries the account ExternalId');
-      assert.deepEqual((await readStream(kinesis, s)).map((r) => r.json['operation']), ['VerifyAuditLogSink']);
+      assert.ok(
+        calls.every((c) => c['ExternalId'] === externalId),
+        'every AssumeRole carries the account ExternalId',
+      );
+      assert.deepEqual(
+        (await readStream(kinesis, s)).map((r) => r.json['operation']),
+        ['VerifyAuditLogSink'],
+      );
     });
 
     it('Create: one UpdateAccount record naming the sink; the sink starts at the head, so its first delivered record is its own creation', async () => {
@@ -264,8 +297,14 @@ for (const engineName of engines()) {
       await call('CreateAccountAuditLogSink', { spec: kinesisSpec('zz-paused', stream('never'), {}, false) });
       const page1 = await call('GetAccountAuditLogSinks', { pageSize: 2 });
       const page2 = await call('GetAccountAuditLogSinks', { pageSize: 2, pageToken: page1['nextPageToken'] as string });
-      assert.deepEqual((page1['sinks'] as SinkMsg[]).map((x) => x.name), ['main', 'paused-ps']);
-      assert.deepEqual((page2['sinks'] as SinkMsg[]).map((x) => x.name), ['zz-paused']);
+      assert.deepEqual(
+        (page1['sinks'] as SinkMsg[]).map((x) => x.name),
+        ['main', 'paused-ps'],
+      );
+      assert.deepEqual(
+        (page2['sinks'] as SinkMsg[]).map((x) => x.name),
+        ['zz-paused'],
+      );
       assert.equal(page2['nextPageToken'], '');
       const ps = (page1['sinks'] as SinkMsg[])[1]!;
       assert.deepEqual(ps.spec, pubSubSpec('paused-ps'));
@@ -298,7 +337,13 @@ for (const engineName of engines()) {
       const v1 = (await getSink('main')).resourceVersion;
       const pause = await added(() => call('UpdateAccountAuditLogSink', { spec: kinesisSpec('main', s, {}, false), resourceVersion: v1 }));
       assert.equal(pause.length, 1);
-      assert.deepEqual(pause[0]!.details, { sink_name: 'main', search_attribute_update: {}, sink_action: 'update', sink_destination: arnOf(s), sink_enabled: false });
+      assert.deepEqual(pause[0]!.details, {
+        sink_name: 'main',
+        search_attribute_update: {},
+        sink_action: 'update',
+        sink_destination: arnOf(s),
+        sink_enabled: false,
+      });
       for (let i = 0; i < 3; i++) await operate();
       await new Promise((r) => setTimeout(r, 700));
       assert.equal((await logIds(s)).length, delivered, 'nothing arrives while paused');
@@ -312,7 +357,10 @@ for (const engineName of engines()) {
 
       // Stale version: refused, one ERROR record, nothing changed.
       const stale = await added(() =>
-        assert.rejects(call('UpdateAccountAuditLogSink', { spec: kinesisSpec('main', s), resourceVersion: v1 }), refused('AS_ERR_FAILED_PRECONDITION', /modified since resource_version/)),
+        assert.rejects(
+          call('UpdateAccountAuditLogSink', { spec: kinesisSpec('main', s), resourceVersion: v1 }),
+          refused('AS_ERR_FAILED_PRECONDITION', /modified since resource_version/),
+        ),
       );
       assert.equal(stale.length, 1);
       assert.equal(stale[0]!.status, 'ERROR');
@@ -349,19 +397,33 @@ for (const engineName of engines()) {
 
     it('spec refusals name the field and the rule; a duplicate name is ALREADY_EXISTS; each leaves one ERROR record', async () => {
       const cases: [CloudRequest, string, RegExp][] = [
-        [kinesisSpec('bad-arn', 'x', { destinationUri: 'arn:aws:kinesis:us-east-1:1234:stream/x' }), 'AS_ERR_INVALID_ARGUMENT', /destination_uri "arn:aws:kinesis:us-east-1:1234:stream\/x" is not a Kinesis stream ARN: the account id "1234" must be 12 digits/],
+        [
+          kinesisSpec('bad-arn', 'x', { destinationUri: 'arn:aws:kinesis:us-east-1:1234:stream/x' }),
+          'AS_ERR_INVALID_ARGUMENT',
+          /destination_uri "arn:aws:kinesis:us-east-1:1234:stream\/x" is not a Kinesis stream ARN: the account id "1234" must be 12 digits/,
+        ],
         [kinesisSpec('bad-arn', 'x', { destinationUri: 'my-stream' }), 'AS_ERR_INVALID_ARGUMENT', /destination_uri "my-stream" is not a Kinesis stream ARN/],
-        [kinesisSpec('bad-region', 'x', { region: 'eu-west-1' }), 'AS_ERR_INVALID_ARGUMENT', /region "eu-west-1" does not match the stream ARN's region "us-east-1"/],
+        [
+          kinesisSpec('bad-region', 'x', { region: 'eu-west-1' }),
+          'AS_ERR_INVALID_ARGUMENT',
+          /region "eu-west-1" does not match the stream ARN's region "us-east-1"/,
+        ],
         [kinesisSpec('bad-role', 'x', { roleName: `arn:aws:iam::${MOTO_ACCOUNT}:role/w` }), 'AS_ERR_INVALID_ARGUMENT', /role_name must be the role's name/],
         [pubSubSpec('bad-topic', { topicName: 'projects/customer-proj/topics/audit' }), 'AS_ERR_INVALID_ARGUMENT', /topic_name must be the short topic id/],
         [pubSubSpec('bad-topic', { topicName: 'goog-audit' }), 'AS_ERR_INVALID_ARGUMENT', /topic_name "goog-audit" must not start with "goog"/],
         [pubSubSpec('bad-project', { gcpProjectId: 'Customer_Proj' }), 'AS_ERR_INVALID_ARGUMENT', /gcp_project_id "Customer_Proj" is not a GCP project id/],
-        [pubSubSpec('bad-sa', { serviceAccountId: 'someone@gmail.com' }), 'AS_ERR_INVALID_ARGUMENT', /service_account_id "someone@gmail.com" is not a service account email/],
+        [
+          pubSubSpec('bad-sa', { serviceAccountId: 'someone@gmail.com' }),
+          'AS_ERR_INVALID_ARGUMENT',
+          /service_account_id "someone@gmail.com" is not a service account email/,
+        ],
         [{ ...kinesisSpec('bad name', 'x') }, 'AS_ERR_INVALID_ARGUMENT', /spec.name "bad name" must be 1-64/],
         [{ name: 'nowhere', enabled: true }, 'AS_ERR_INVALID_ARGUMENT', /one of kinesis_sink or pub_sub_sink/],
         [kinesisSpec('main', 'x'), 'AS_ERR_ALREADY_EXISTS', /an audit log sink named main already exists/],
       ];
-      const sinksBefore = JSON.stringify(await store.sql.all('SELECT id, spec_json, resource_version FROM audit_log_sinks WHERE account_id = ? ORDER BY id', [t.owner.accountId]));
+      const sinksBefore = JSON.stringify(
+        await store.sql.all('SELECT id, spec_json, resource_version FROM audit_log_sinks WHERE account_id = ? ORDER BY id', [t.owner.accountId]),
+      );
       for (const [spec, code, re] of cases) {
         const recs = await added(() => assert.rejects(call('CreateAccountAuditLogSink', { spec }), refused(code, re)));
         assert.equal(recs.length, 1, `${JSON.stringify(spec)}: one ERROR record`);
@@ -372,10 +434,15 @@ for (const engineName of engines()) {
         assert.deepEqual(validateEmitted(recs[0]!), { ok: true });
       }
       // Update and delete of a sink that does not exist.
-      await assert.rejects(call('UpdateAccountAuditLogSink', { spec: kinesisSpec('ghost', 'x') }), refused('AS_ERR_NOT_FOUND', /audit log sink ghost not found/));
+      await assert.rejects(
+        call('UpdateAccountAuditLogSink', { spec: kinesisSpec('ghost', 'x') }),
+        refused('AS_ERR_NOT_FOUND', /audit log sink ghost not found/),
+      );
       await assert.rejects(call('DeleteAccountAuditLogSink', { name: 'ghost' }), refused('AS_ERR_NOT_FOUND', /audit log sink ghost not found/));
       await assert.rejects(call('DeleteAccountAuditLogSink', { name: '' }), refused('AS_ERR_INVALID_ARGUMENT', /name is required/));
-      const sinksAfter = JSON.stringify(await store.sql.all('SELECT id, spec_json, resource_version FROM audit_log_sinks WHERE account_id = ? ORDER BY id', [t.owner.accountId]));
+      const sinksAfter = JSON.stringify(
+        await store.sql.all('SELECT id, spec_json, resource_version FROM audit_log_sinks WHERE account_id = ? ORDER BY id', [t.owner.accountId]),
+      );
       assert.equal(sinksAfter, sinksBefore, 'no refusal changed a sink');
     });
 
@@ -414,7 +481,10 @@ for (const engineName of engines()) {
       );
       await assert.rejects(
         call('ValidateAccountAuditLogSink', { spec: kinesisSpec('probe', s, { region: 'us-west-2' }) }),
-        refused('AS_ERR_FAILED_PRECONDITION', /^verification failed \(wrong_region\): spec.kinesis_sink.region "us-west-2" does not match the stream ARN's region "us-east-1"/),
+        refused(
+          'AS_ERR_FAILED_PRECONDITION',
+          /^verification failed \(wrong_region\): spec.kinesis_sink.region "us-west-2" does not match the stream ARN's region "us-east-1"/,
+        ),
       );
       await assert.rejects(
         call('ValidateAccountAuditLogSink', { spec: kinesisSpec('probe', s, { destinationUri: 'arn:aws:kinesis:us-east-1:1234:stream/x' }) }),
@@ -438,9 +508,16 @@ for (const engineName of engines()) {
       await createStream(kinesis, s);
       const op = `retry-create-${engineName}`;
       const first = await call('CreateAccountAuditLogSink', { spec: kinesisSpec('retried', s), asyncOperationId: op });
-      const again = await added(async () => assert.deepEqual(await call('CreateAccountAuditLogSink', { spec: kinesisSpec('retried', s), asyncOperationId: op }), first));
+      const again = await added(async () =>
+        assert.deepEqual(await call('CreateAccountAuditLogSink', { spec: kinesisSpec('retried', s), asyncOperationId: op }), first),
+      );
       assert.deepEqual(again, []);
-      const other = await added(() => assert.rejects(call('CreateAccountAuditLogSink', { spec: kinesisSpec('retried-2', s), asyncOperationId: op }), refused('AS_ERR_INVALID_ARGUMENT', /already used for a different request/)));
+      const other = await added(() =>
+        assert.rejects(
+          call('CreateAccountAuditLogSink', { spec: kinesisSpec('retried-2', s), asyncOperationId: op }),
+          refused('AS_ERR_INVALID_ARGUMENT', /already used for a different request/),
+        ),
+      );
       assert.equal(other.length, 1);
       await assert.rejects(call('GetAccountAuditLogSink', { name: 'retried-2' }), refused('AS_ERR_NOT_FOUND', /not found/));
       const v = (await getSink('retried')).resourceVersion;
@@ -460,12 +537,25 @@ for (const engineName of engines()) {
       await call('CreateAccountAuditLogSink', { spec: kinesisSpec('orphaned', s, {}, false) });
       const row = (await sinkByName(store.sql, t.owner.accountId, 'orphaned'))!;
       // A process claimed it and died: its lease runs 2.5 s more. A control plane that waits 300 ms.
-      const leased = await store.transaction((tx) => tx.run("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE id = ?", [Date.now() + 2500, row.id]));
+      const leased = await store.transaction((tx) =>
+        tx.run("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE id = ?", [Date.now() + 2500, row.id]),
+      );
       assert.equal(leased.changes, 1);
-      const impatient = createControlPlane({ store, config: resolveConfig({}), delivery: { sinksChanged: (a) => engine.sinksChanged(a), leaseTtlMs: 5000, deleteWaitMs: 300 } });
+      const impatient = createControlPlane({
+        store,
+        config: resolveConfig({}),
+        delivery: { sinksChanged: (a) => engine.sinksChanged(a), leaseTtlMs: 5000, deleteWaitMs: 300 },
+      });
       const del = { name: 'orphaned', asyncOperationId: `orphan-delete-${engineName}` };
       const viaImpatient = (req: CloudRequest) =>
-        impatient.handlers['DeleteAccountAuditLogSink']!(req, { method: 'DeleteAccountAuditLogSink', transport: 'grpc', authorization: `Bearer ${t.owner.apiKey}`, headers: {}, peer: '10.0.0.1', forwardedFor: '' });
+        impatient.handlers['DeleteAccountAuditLogSink']!(req, {
+          method: 'DeleteAccountAuditLogSink',
+          transport: 'grpc',
+          authorization: `Bearer ${t.owner.apiKey}`,
+          headers: {},
+          peer: '10.0.0.1',
+          forwardedFor: '',
+        });
       const t0 = Date.now();
       const first = (await viaImpatient(del))['asyncOperation'] as CloudResponse;
       assert.ok(Date.now() - t0 < 2000, 'answered without waiting for the lease');
@@ -629,8 +719,22 @@ for (const engineName of engines()) {
         assert.equal(p.body['kind'], 'pubsub');
         assert.equal(p.body['service_account'], 'auditstream@operator-proj.iam.gserviceaccount.com');
         const texts = (p.body['commands'] as { text: string; required: boolean }[]).map((c) => c.text);
-        assert.ok(texts.some((x) => x.includes('service-accounts add-iam-policy-binding audit-writer@customer-proj.iam.gserviceaccount.com') && x.includes('--member=serviceAccount:auditstream@operator-proj.iam.gserviceaccount.com') && x.includes('roles/iam.serviceAccountTokenCreator')), texts.join('\n'));
-        assert.ok(texts.some((x) => x.includes('pubsub topics add-iam-policy-binding audit-logs') && x.includes('--project=customer-proj') && x.includes('roles/pubsub.publisher')), texts.join('\n'));
+        assert.ok(
+          texts.some(
+            (x) =>
+              x.includes('service-accounts add-iam-policy-binding audit-writer@customer-proj.iam.gserviceaccount.com') &&
+              x.includes('--member=serviceAccount:auditstream@operator-proj.iam.gserviceaccount.com') &&
+              x.includes('roles/iam.serviceAccountTokenCreator'),
+          ),
+          texts.join('\n'),
+        );
+        assert.ok(
+          texts.some(
+            (x) =>
+              x.includes('pubsub topics add-iam-policy-binding audit-logs') && x.includes('--project=customer-proj') && x.includes('roles/pubsub.publisher'),
+          ),
+          texts.join('\n'),
+        );
       } finally {
         await app2.close();
         await call('DeleteAccountAuditLogSink', { name: 'ps-setup' });
@@ -662,7 +766,10 @@ for (const engineName of engines()) {
         assert.deepEqual(del.details, { sink_name: 'main', search_attribute_update: {}, sink_action: 'delete' });
         await new Promise((r) => setTimeout(r, 900));
         assert.equal((await readStream(kinesis, s)).length, count, 'no record arrived after the delete returned');
-        assert.deepEqual(proxy.calls.filter((c) => c.action.endsWith('PutRecords') && c.forwardedAt !== undefined && c.forwardedAt > done), []);
+        assert.deepEqual(
+          proxy.calls.filter((c) => c.action.endsWith('PutRecords') && c.forwardedAt !== undefined && c.forwardedAt > done),
+          [],
+        );
         assert.ok(!(await logIds(s)).includes(del.log_id), 'its own delete record is never delivered');
       } finally {
         writing = false;

@@ -19,7 +19,10 @@ for (const engine of engines()) {
 
     it('invites a user: one InviteUsers record with the caller, caller IP and request id', async () => {
       const before = (await s.t.records(s.t.owner.accountId)).length;
-      const res = await s.t.call('CreateUser', { spec: { email: 'New.Person@Example.com', access: { accountAccess: { role: 'ROLE_DEVELOPER' } } }, asyncOperationId: 'op-invite-1' });
+      const res = await s.t.call('CreateUser', {
+        spec: { email: 'New.Person@Example.com', access: { accountAccess: { role: 'ROLE_DEVELOPER' } } },
+        asyncOperationId: 'op-invite-1',
+      });
       assert.match(res['userId'] as string, /^[0-9a-f-]{36}$/);
       assert.equal((res['asyncOperation'] as { state: string }).state, 'STATE_FULFILLED');
       const recs = (await s.t.records(s.t.owner.accountId)).slice(before);
@@ -35,7 +38,12 @@ for (const engine of engines()) {
       assert.deepEqual(r.principal, { id: s.t.owner.userId, type: 'user', name: 'owner@example.com', api_key_id: s.t.owner.apiKey.split('_')[1] });
 
       const got = await s.t.call('GetUser', { userId: res['userId'] });
-      const user = got['user'] as { spec: { email: string; access: { accountAccess: { role: string; roleDeprecated: string } } }; invitation?: unknown; state: string; stateDeprecated: string };
+      const user = got['user'] as {
+        spec: { email: string; access: { accountAccess: { role: string; roleDeprecated: string } } };
+        invitation?: unknown;
+        state: string;
+        stateDeprecated: string;
+      };
       assert.equal(user.spec.email, 'new.person@example.com');
       assert.deepEqual(user.spec.access.accountAccess, { role: 'ROLE_DEVELOPER', roleDeprecated: 'developer' });
       assert.ok(user.invitation, 'pending invitation is shown');
@@ -66,7 +74,12 @@ for (const engine of engines()) {
         ['UpdateUser', { userId: dev.userId, resourceVersion: 'stale', spec: user.spec }, 'AS_ERR_FAILED_PRECONDITION', 'UpdateUser'],
         ['DeleteUser', { userId: '00000000-0000-0000-0000-000000000000' }, 'AS_ERR_NOT_FOUND', 'DeleteUser'],
         ['DeleteUser', { userId: s.t.owner.userId }, 'AS_ERR_FAILED_PRECONDITION', 'DeleteUser'],
-        ['SetUserNamespaceAccess', { namespace: 'missing.ns', userId: dev.userId, access: { permission: 'PERMISSION_READ' } }, 'AS_ERR_NOT_FOUND', 'UpdateUserNamespacePermissions'],
+        [
+          'SetUserNamespaceAccess',
+          { namespace: 'missing.ns', userId: dev.userId, access: { permission: 'PERMISSION_READ' } },
+          'AS_ERR_NOT_FOUND',
+          'UpdateUserNamespacePermissions',
+        ],
       ];
       for (const [rpc, req, errCode, operation] of cases) {
         const before = await s.t.records(s.t.owner.accountId);
@@ -87,8 +100,15 @@ for (const engine of engines()) {
       const dev = await s.t.addUser('ROLE_DEVELOPER');
       const user = (await s.t.call('GetUser', { userId: dev.userId }))['user'] as { resourceVersion: string };
       const before = (await s.t.records(s.t.owner.accountId)).length;
-      await s.t.call('UpdateUser', { userId: dev.userId, resourceVersion: user.resourceVersion, spec: { email: dev.email, access: { accountAccess: { role: 'ROLE_ADMIN' } } } });
-      const updated = (await s.t.call('GetUser', { userId: dev.userId }))['user'] as { resourceVersion: string; spec: { access: { accountAccess: { role: string } } } };
+      await s.t.call('UpdateUser', {
+        userId: dev.userId,
+        resourceVersion: user.resourceVersion,
+        spec: { email: dev.email, access: { accountAccess: { role: 'ROLE_ADMIN' } } },
+      });
+      const updated = (await s.t.call('GetUser', { userId: dev.userId }))['user'] as {
+        resourceVersion: string;
+        spec: { access: { accountAccess: { role: string } } };
+      };
       assert.equal(updated.spec.access.accountAccess.role, 'ROLE_ADMIN');
       assert.notEqual(updated.resourceVersion, user.resourceVersion);
       await s.t.call('DeleteUser', { userId: dev.userId, resourceVersion: updated.resourceVersion });
@@ -96,17 +116,27 @@ for (const engine of engines()) {
       // The deleted user's API key stops working.
       await assert.rejects(s.t.call('GetUsers', {}, dev), code('AS_ERR_UNAUTHENTICATED'));
       const recs = (await s.t.records(s.t.owner.accountId)).slice(before);
-      assert.deepEqual(recs.map((r) => r.operation), ['UpdateUser', 'DeleteUser']);
+      assert.deepEqual(
+        recs.map((r) => r.operation),
+        ['UpdateUser', 'DeleteUser'],
+      );
       assert.deepEqual(recs[0]!.details['target_users'], [dev.email]);
       assert.deepEqual(recs[1]!.details, { target_users: [dev.userId], search_attribute_update: {} });
     });
 
     it('only an owner grants the owner role, and the last owner stays', async () => {
       const admin = await s.t.addUser('ROLE_ADMIN');
-      await assert.rejects(s.t.call('CreateUser', { spec: { email: 'boss@example.com', access: { accountAccess: { role: 'ROLE_OWNER' } } } }, admin), code('AS_ERR_PERMISSION_DENIED'));
+      await assert.rejects(
+        s.t.call('CreateUser', { spec: { email: 'boss@example.com', access: { accountAccess: { role: 'ROLE_OWNER' } } } }, admin),
+        code('AS_ERR_PERMISSION_DENIED'),
+      );
       const ownerUser = (await s.t.call('GetUser', { userId: s.t.owner.userId }))['user'] as { resourceVersion: string };
       await assert.rejects(
-        s.t.call('UpdateUser', { userId: s.t.owner.userId, resourceVersion: ownerUser.resourceVersion, spec: { email: s.t.owner.email, access: { accountAccess: { role: 'ROLE_ADMIN' } } } }),
+        s.t.call('UpdateUser', {
+          userId: s.t.owner.userId,
+          resourceVersion: ownerUser.resourceVersion,
+          spec: { email: s.t.owner.email, access: { accountAccess: { role: 'ROLE_ADMIN' } } },
+        }),
         code('AS_ERR_FAILED_PRECONDITION'),
       );
     });
@@ -114,7 +144,12 @@ for (const engine of engines()) {
     it('creates, lists, updates, disables and deletes API keys; the secret works once shown and never again after delete', async () => {
       const before = (await s.t.records(s.t.owner.accountId)).length;
       const created = await s.t.call('CreateApiKey', {
-        spec: { ownerId: s.t.owner.userId, ownerType: 'OWNER_TYPE_USER', displayName: 'ci key', expiryTime: { seconds: String(Math.floor(Date.now() / 1000) + 86400), nanos: 0 } },
+        spec: {
+          ownerId: s.t.owner.userId,
+          ownerType: 'OWNER_TYPE_USER',
+          displayName: 'ci key',
+          expiryTime: { seconds: String(Math.floor(Date.now() / 1000) + 86400), nanos: 0 },
+        },
       });
       const keyId = created['keyId'] as string;
       const token = created['token'] as string;
@@ -125,11 +160,17 @@ for (const engine of engines()) {
       assert.equal(key.spec['displayName'], 'ci key');
       assert.equal(key.spec['ownerTypeDeprecated'], 'user');
       await s.t.call('UpdateApiKey', { keyId, resourceVersion: key.resourceVersion, spec: { ...key.spec, disabled: true } });
-      await assert.rejects(s.t.call('GetApiKeys', {}, me), (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_UNAUTHENTICATED' && /disabled/.test(e.message));
+      await assert.rejects(
+        s.t.call('GetApiKeys', {}, me),
+        (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_UNAUTHENTICATED' && /disabled/.test(e.message),
+      );
       await s.t.call('DeleteApiKey', { keyId });
       await assert.rejects(s.t.call('GetApiKey', { keyId }), code('AS_ERR_NOT_FOUND'));
       const recs = (await s.t.records(s.t.owner.accountId)).slice(before);
-      assert.deepEqual(recs.map((r) => r.operation), ['CreateAPIKey', 'UpdateAPIKey', 'DeleteAPIKey']);
+      assert.deepEqual(
+        recs.map((r) => r.operation),
+        ['CreateAPIKey', 'UpdateAPIKey', 'DeleteAPIKey'],
+      );
       assert.deepEqual(recs[0]!.details['target_api_keys'], [keyId]);
       // The secret never appears in any record.
       // (The secret is base64url and may itself contain "_": take everything after the key id.)
@@ -142,7 +183,7 @@ for (const engine of engines()) {
       );
     });
 
-    it("lets a developer manage only its own keys", async () => {
+    it('lets a developer manage only its own keys', async () => {
       const dev = await s.t.addUser('ROLE_DEVELOPER');
       const own = await s.t.call('CreateApiKey', { spec: { ownerId: dev.userId, displayName: 'mine' } }, dev);
       assert.ok(own['keyId']);
@@ -154,11 +195,24 @@ for (const engine of engines()) {
     it('serves the account audit log as LogRecords with time range and page tokens', async () => {
       const all = await s.t.records(s.t.owner.accountId);
       const page1 = await s.t.call('GetAuditLogs', { pageSize: 3 });
-      const logs = page1['logs'] as { logId: string; operation: string; principal: { id: string }; xForwardedFor: string; rawDetails: unknown; emitTime: { seconds: string } }[];
+      const logs = page1['logs'] as {
+        logId: string;
+        operation: string;
+        principal: { id: string };
+        xForwardedFor: string;
+        rawDetails: unknown;
+        emitTime: { seconds: string };
+      }[];
       assert.equal(logs.length, 3);
-      assert.deepEqual(logs.map((l) => l.logId), all.slice(0, 3).map((r) => r.log_id));
+      assert.deepEqual(
+        logs.map((l) => l.logId),
+        all.slice(0, 3).map((r) => r.log_id),
+      );
       const page2 = await s.t.call('GetAuditLogs', { pageSize: 3, pageToken: page1['nextPageToken'] });
-      assert.deepEqual((page2['logs'] as { logId: string }[]).map((l) => l.logId), all.slice(3, 6).map((r) => r.log_id));
+      assert.deepEqual(
+        (page2['logs'] as { logId: string }[]).map((l) => l.logId),
+        all.slice(3, 6).map((r) => r.log_id),
+      );
       await assert.rejects(s.t.call('GetAuditLogs', { pageToken: 'bogus' }), code('AS_ERR_INVALID_ARGUMENT'));
       await assert.rejects(s.t.call('GetAuditLogs', { pageSize: 5000 }), code('AS_ERR_INVALID_ARGUMENT'));
       const future = await s.t.call('GetAuditLogs', { startTimeInclusive: { seconds: String(Math.floor(Date.now() / 1000) + 3600), nanos: 0 } });
@@ -172,11 +226,17 @@ for (const engine of engines()) {
       const before = await s.store.count();
       for (const authorization of [undefined, 'Bearer nope', `Bearer as_${'a'.repeat(24)}_${'b'.repeat(43)}`, `Bearer ${s.t.owner.apiKey}x`]) {
         await assert.rejects(
-          s.t.control.handlers['GetUsers']!({}, { method: 'GetUsers', transport: 'grpc', headers: {}, peer: '10.0.0.1', ...(authorization ? { authorization } : {}) }),
+          s.t.control.handlers['GetUsers']!(
+            {},
+            { method: 'GetUsers', transport: 'grpc', headers: {}, peer: '10.0.0.1', ...(authorization ? { authorization } : {}) },
+          ),
           code('AS_ERR_UNAUTHENTICATED'),
         );
         await assert.rejects(
-          s.t.control.handlers['CreateUser']!({ spec: {} }, { method: 'CreateUser', transport: 'grpc', headers: {}, peer: '10.0.0.1', ...(authorization ? { authorization } : {}) }),
+          s.t.control.handlers['CreateUser']!(
+            { spec: {} },
+            { method: 'CreateUser', transport: 'grpc', headers: {}, peer: '10.0.0.1', ...(authorization ? { authorization } : {}) },
+          ),
           code('AS_ERR_UNAUTHENTICATED'),
         );
       }

@@ -90,7 +90,10 @@ for (const engineName of engines()) {
       engine.notify('acct-order');
       await until(() => d.received.length >= 47, 'delivery');
       assert.deepEqual(d.seqs(), seqs);
-      assert.ok(d.sends.every((s) => s.seqs.length <= 10), 'batches stay within maxBatchRecords');
+      assert.ok(
+        d.sends.every((s) => s.seqs.length <= 10),
+        'batches stay within maxBatchRecords',
+      );
       await until(async () => (await sinkStatus(store.sql, 'acct-order', 'main')).cursorSeq === 52, 'cursor');
       const st = await sinkStatus(store.sql, 'acct-order', 'main');
       assert.equal(st.health, 'ok');
@@ -161,7 +164,13 @@ for (const engineName of engines()) {
 
     it('holds a sink to its byte rate, not a record count: a Pub/Sub-shaped limit sends ~400-byte records faster than 1,000/s', async () => {
       // PUBSUB_LIMITS' shape: 1 MB/s per ordering key, no count limit.
-      const limits: SinkLimits = { maxBatchRecords: 1000, maxBatchBytes: 9_000_000, maxRecordBytes: 9_000_000, recordsPerSecond: null, bytesPerSecond: 1_000_000 };
+      const limits: SinkLimits = {
+        maxBatchRecords: 1000,
+        maxBatchBytes: 9_000_000,
+        maxRecordBytes: 9_000_000,
+        recordsPerSecond: null,
+        bytesPerSecond: 1_000_000,
+      };
       const d = dest('s-bytes', limits);
       await create('acct-bytes', kinesisSpec('main', 's-bytes'));
       const n = 4000;
@@ -171,7 +180,14 @@ for (const engineName of engines()) {
         pageSize: 1000,
         createAdapter: (row: SinkRow): SinkAdapter => {
           const a = dests.get(row.spec.kinesisSink!.destinationUri)!.adapter();
-          return { ...a, encode: (...args) => { const e = a.encode(...args); sizes.push(entrySize(e)); return e; } };
+          return {
+            ...a,
+            encode: (...args) => {
+              const e = a.encode(...args);
+              sizes.push(entrySize(e));
+              return e;
+            },
+          };
         },
       });
       await until(() => d.received.length >= n, 'delivery', 20_000);
@@ -203,13 +219,19 @@ for (const engineName of engines()) {
       const got = new Set(d.seqs());
       const oversize = r1.sequences[1]!;
       const rejected = d.sends[0]!.seqs[1]!;
-      assert.ok(d.sends.every((s) => !s.seqs.includes(oversize)), 'the oversize record was never sent');
+      assert.ok(
+        d.sends.every((s) => !s.seqs.includes(oversize)),
+        'the oversize record was never sent',
+      );
       const dl = await store.sql.all<{ seq: number; reason: string }>('SELECT seq, reason FROM audit_log_sink_dead_letters ORDER BY seq');
       assert.equal(dl.length, 2);
       assert.match(dl.find((r) => r.seq === oversize)!.reason, /over the destination's limit of 2000/);
       assert.match(dl.find((r) => r.seq === rejected)!.reason, /ValidationException/);
       // Replaying dead letters: the rejected one goes through now; the oversize one stays.
-      assert.deepEqual(dl.map((r) => r.seq), [oversize, rejected].sort((a, b) => a - b));
+      assert.deepEqual(
+        dl.map((r) => r.seq),
+        [oversize, rejected].sort((a, b) => a - b),
+      );
       for (const s of [...r1.sequences, ...r2.sequences]) assert.equal(got.has(s), s !== oversize && s !== rejected, `seq ${s}`);
       const before = d.received.length;
       await store.transaction((tx) => replayDeadLetters(tx, 'acct-dead', 'main'));
@@ -299,11 +321,17 @@ for (const engineName of engines()) {
       assert.equal(await awaitSinkDeleted(store, deletion, { engine, leaseTtlMs: 3000 }), true);
       const done = Date.now();
       const received = d.received.length;
-      assert.ok(d.sends.every((s) => s.endedAt !== undefined && s.endedAt <= done), 'every send settled before the delete returned');
+      assert.ok(
+        d.sends.every((s) => s.endedAt !== undefined && s.endedAt <= done),
+        'every send settled before the delete returned',
+      );
       await append('acct-delete', 10);
       engine.notify('acct-delete');
       await new Promise((r) => setTimeout(r, 400));
-      assert.ok(d.sends.every((s) => s.startedAt <= done), 'no send started after the delete');
+      assert.ok(
+        d.sends.every((s) => s.startedAt <= done),
+        'no send started after the delete',
+      );
       assert.equal(d.received.length, received);
       assert.equal(await sinkByName(store.sql, 'acct-delete', 'main'), undefined);
       await engine.stop();
@@ -363,16 +391,25 @@ for (const engineName of engines()) {
       await store.transaction((tx) => tx.run('UPDATE audit_log_sinks SET cursor_seq = 0 WHERE id = ?', [row.id]));
       const engine = startEngine({ pageSize: 25 }, watched);
       await until(() => d.received.length === 600, 'backlog delivered', 20_000);
-      assert.deepEqual(d.seqs(), Array.from({ length: 600 }, (_, i) => i + 1));
+      assert.deepEqual(
+        d.seqs(),
+        Array.from({ length: 600 }, (_, i) => i + 1),
+      );
       // maxBatchRecords (10) + one page (25), plus the batch in flight, plus at most two
       // acknowledged batches whose cursor commit is still under way (cursor-committer.ts).
       assert.ok(maxAhead <= 10 + 25 + 10 + 2 * 10, `read ${maxAhead} records ahead of the cursor`);
       await engine.stop();
     });
 
-    it('bounds all sinks\' read-ahead by one shared budget, and every sink still delivers all, in order', async () => {
+    it("bounds all sinks' read-ahead by one shared budget, and every sink still delivers all, in order", async () => {
       const accounts = Array.from({ length: 8 }, (_, i) => `acct-budget-${i}`);
-      const limits: SinkLimits = { maxBatchRecords: 100, maxBatchBytes: 1 << 20, maxRecordBytes: 64 * 1024, recordsPerSecond: 1_000_000, bytesPerSecond: 1 << 30 };
+      const limits: SinkLimits = {
+        maxBatchRecords: 100,
+        maxBatchBytes: 1 << 20,
+        maxRecordBytes: 64 * 1024,
+        recordsPerSecond: 1_000_000,
+        bytesPerSecond: 1 << 30,
+      };
       const ds = accounts.map((a) => dest(`s-${a}`, limits));
       const expected = new Map<string, number[]>();
       for (const a of accounts) {
@@ -440,7 +477,10 @@ for (const engineName of engines()) {
         return true;
       }, 'all claimed');
       const held1 = new Set(e1.heldSinks());
-      assert.ok(e2.heldSinks().every((id) => !held1.has(id)), 'no sink held twice');
+      assert.ok(
+        e2.heldSinks().every((id) => !held1.has(id)),
+        'no sink held twice',
+      );
       const expected = new Map<string, number[]>();
       for (const a of accounts) expected.set(a, await append(a, 15));
       for (const a of accounts) {
@@ -449,10 +489,14 @@ for (const engineName of engines()) {
       }
       await until(() => accounts.every((a) => dests.get(`arn:aws:kinesis:us-east-1:123456789012:stream/s-${a}`)!.received.length >= 15), 'delivered');
       await e1.stop();
-      await until(async () => {
-        for (const a of accounts) if (!(await holds(e2, a))) return false;
-        return true;
-      }, 'hand-over after graceful stop', 5000);
+      await until(
+        async () => {
+          for (const a of accounts) if (!(await holds(e2, a))) return false;
+          return true;
+        },
+        'hand-over after graceful stop',
+        5000,
+      );
       for (const a of accounts) expected.set(a, [...expected.get(a)!, ...(await append(a, 5))]);
       for (const a of accounts) e2.notify(a);
       for (const a of accounts) {

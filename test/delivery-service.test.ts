@@ -100,7 +100,10 @@ for (const engineName of engines()) {
       const st = await sinkStatus(store.sql, 'acct-s', 'main');
       assert.equal(st.cursorSeq, 2, 'starts at the head: its own creation record is the first delivered');
       assert.equal(st.backlog, 1);
-      await assert.rejects(store.transaction((tx) => createSink(tx, 'acct-s', kinesis())), (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_ALREADY_EXISTS');
+      await assert.rejects(
+        store.transaction((tx) => createSink(tx, 'acct-s', kinesis())),
+        (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_ALREADY_EXISTS',
+      );
       await assert.rejects(
         store.transaction(async (tx) => {
           await createSink(tx, 'acct-s', kinesis({}, 'rolled-back'));
@@ -116,7 +119,9 @@ for (const engineName of engines()) {
     it('updates with optimistic concurrency and keeps the cursor', async () => {
       const before = await getSink(store.sql, 'acct-s', 'main');
       await store.transaction((tx) => tx.run("UPDATE audit_log_sinks SET cursor_seq = 3 WHERE account_id = 'acct-s' AND name = 'main'"));
-      const after = await store.transaction((tx) => updateSink(tx, 'acct-s', kinesis({ destinationUri: 'arn:aws:kinesis:us-east-1:111122223333:stream/other' }), before.resourceVersion));
+      const after = await store.transaction((tx) =>
+        updateSink(tx, 'acct-s', kinesis({ destinationUri: 'arn:aws:kinesis:us-east-1:111122223333:stream/other' }), before.resourceVersion),
+      );
       assert.notEqual(after.resourceVersion, before.resourceVersion);
       assert.equal(after.spec.kinesisSink!.destinationUri, 'arn:aws:kinesis:us-east-1:111122223333:stream/other');
       assert.equal((await sinkStatus(store.sql, 'acct-s', 'main')).cursorSeq, 3);
@@ -124,8 +129,14 @@ for (const engineName of engines()) {
         store.transaction((tx) => updateSink(tx, 'acct-s', kinesis(), before.resourceVersion)),
         (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_FAILED_PRECONDITION' && /modified since/.test(e.message),
       );
-      await assert.rejects(store.transaction((tx) => updateSink(tx, 'acct-s', kinesis({}, 'nope'), '')), (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_NOT_FOUND');
-      await assert.rejects(store.transaction((tx) => updateSink(tx, 'acct-s', kinesis({ region: 'eu-west-1' }), '')), invalid(/does not match/));
+      await assert.rejects(
+        store.transaction((tx) => updateSink(tx, 'acct-s', kinesis({}, 'nope'), '')),
+        (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_NOT_FOUND',
+      );
+      await assert.rejects(
+        store.transaction((tx) => updateSink(tx, 'acct-s', kinesis({ region: 'eu-west-1' }), '')),
+        invalid(/does not match/),
+      );
       // Switching kind keeps the cursor too.
       const ps = await store.transaction((tx) => updateSink(tx, 'acct-s', { ...pubsub(), name: 'main' }, ''));
       assert.ok(ps.spec.pubSubSink && !ps.spec.kinesisSink);
@@ -135,11 +146,20 @@ for (const engineName of engines()) {
     it('lists by name with page tokens, and refuses bad page sizes and tokens', async () => {
       for (const n of ['c', 'a', 'e', 'b', 'd']) await store.transaction((tx) => createSink(tx, 'acct-list', kinesis({}, n)));
       const p1 = await listSinks(store.sql, 'acct-list', 2, '');
-      assert.deepEqual(p1.sinks.map((s) => s.name), ['a', 'b']);
+      assert.deepEqual(
+        p1.sinks.map((s) => s.name),
+        ['a', 'b'],
+      );
       const p2 = await listSinks(store.sql, 'acct-list', 2, p1.nextPageToken);
-      assert.deepEqual(p2.sinks.map((s) => s.name), ['c', 'd']);
+      assert.deepEqual(
+        p2.sinks.map((s) => s.name),
+        ['c', 'd'],
+      );
       const p3 = await listSinks(store.sql, 'acct-list', 2, p2.nextPageToken);
-      assert.deepEqual(p3.sinks.map((s) => s.name), ['e']);
+      assert.deepEqual(
+        p3.sinks.map((s) => s.name),
+        ['e'],
+      );
       assert.equal(p3.nextPageToken, '');
       assert.equal((await listSinks(store.sql, 'acct-list', 0, '')).sinks.length, 5);
       await assert.rejects(listSinks(store.sql, 'acct-list', 1001, ''), invalid(/page_size/));
@@ -147,12 +167,21 @@ for (const engineName of engines()) {
     });
 
     it('deletes: NOT_FOUND for unknown, version checked, shown as deleting until finished', async () => {
-      await assert.rejects(store.transaction((tx) => deleteSink(tx, 'acct-list', 'zzz', '')), (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_NOT_FOUND');
-      await assert.rejects(store.transaction((tx) => deleteSink(tx, 'acct-list', 'a', 'stale')), (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_FAILED_PRECONDITION');
+      await assert.rejects(
+        store.transaction((tx) => deleteSink(tx, 'acct-list', 'zzz', '')),
+        (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_NOT_FOUND',
+      );
+      await assert.rejects(
+        store.transaction((tx) => deleteSink(tx, 'acct-list', 'a', 'stale')),
+        (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_FAILED_PRECONDITION',
+      );
       const d = await store.transaction((tx) => deleteSink(tx, 'acct-list', 'a', ''));
       assert.equal(d.name, 'a');
       assert.equal((await getSink(store.sql, 'acct-list', 'a')).state, 'deleting');
-      await assert.rejects(store.transaction((tx) => createSink(tx, 'acct-list', kinesis({}, 'a'))), (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_FAILED_PRECONDITION');
+      await assert.rejects(
+        store.transaction((tx) => createSink(tx, 'acct-list', kinesis({}, 'a'))),
+        (e: unknown) => isAuditError(e) && e.code === 'AS_ERR_FAILED_PRECONDITION',
+      );
     });
 
     it('gives each account one stable random ExternalId', async () => {
@@ -180,12 +209,20 @@ for (const engineName of engines()) {
         const seqs = [...new Set(Array.from({ length: rand(12) }, () => 1 + rand(30)))];
         await store.transaction(async (tx) => {
           await tx.run('DELETE FROM audit_log_sink_dead_letters WHERE sink_id = ?', [sinkId]);
-          await insertDeadLetters(tx, sinkId, seqs.map((seq) => ({ seq, logId: bodies.get(seq)?.logId ?? `gone-${seq}`, reason: 'refused' })));
+          await insertDeadLetters(
+            tx,
+            sinkId,
+            seqs.map((seq) => ({ seq, logId: bodies.get(seq)?.logId ?? `gone-${seq}`, reason: 'refused' })),
+          );
         });
         const from = 1 + rand(30);
         const to = from + rand(30);
         const limit = 1 + rand(8);
-        const want = seqs.filter((q) => q >= from && q <= to && bodies.has(q)).sort((a, b) => a - b).slice(0, limit).map((q) => bodies.get(q));
+        const want = seqs
+          .filter((q) => q >= from && q <= to && bodies.has(q))
+          .sort((a, b) => a - b)
+          .slice(0, limit)
+          .map((q) => bodies.get(q));
         const got = await deadLetterBodies(store.sql, acct, sinkId, from, to, limit);
         assert.deepEqual(got, want, `dead letters ${JSON.stringify(seqs)}, ${from}..${to}, limit ${limit}`);
       }
@@ -202,13 +239,19 @@ for (const engineName of engines()) {
       // The checkpoint that proves them expired adds its ChainCheckpoint record (7), each purge a RetentionPurge record.
       const attestor = await attestorAfterCheckpoint(store, testSigner());
       while ((await store.purgeExpired({ cutoffMs: future, batchSize: 100, attestor, hold: sinkRetentionHold(0) })) > 0);
-      assert.deepEqual((await store.readChain(acct, 1, 4)).map((r) => r.seq), [3, 4, 5, 6]);
+      assert.deepEqual(
+        (await store.readChain(acct, 1, 4)).map((r) => r.seq),
+        [3, 4, 5, 6],
+      );
       const paused = await sinkStatus(store.sql, acct, 'paused');
       assert.equal(paused.expiredUndelivered, 2, 'a paused sink is not held for, but counts what it missed');
       assert.equal((await sinkStatus(store.sql, acct, 'main')).expiredUndelivered, 0);
       // Past the hard cap they go, and the sink counts them.
       while ((await store.purgeExpired({ cutoffMs: future, batchSize: 100, attestor, hold: sinkRetentionHold(future) })) > 0);
-      assert.deepEqual((await store.readChain(acct, 1, 10)).map((r) => r.columns.operation), ['ChainCheckpoint', 'RetentionPurge', 'RetentionPurge']);
+      assert.deepEqual(
+        (await store.readChain(acct, 1, 10)).map((r) => r.columns.operation),
+        ['ChainCheckpoint', 'RetentionPurge', 'RetentionPurge'],
+      );
       const main = await sinkStatus(store.sql, acct, 'main');
       assert.equal(main.expiredUndelivered, 4);
       assert.equal(main.backlog, 3, 'only the three system records written since wait for it');

@@ -38,7 +38,12 @@ function randomText(len: number): string {
   let s = '';
   for (let i = 0; i < len; i++) {
     const r = Math.random();
-    s += r < 0.6 ? String.fromCharCode(32 + Math.floor(Math.random() * 95)) : r < 0.9 ? String.fromCharCode(0xa0 + Math.floor(Math.random() * 0xd000)) : String.fromCodePoint(0x1f300 + Math.floor(Math.random() * 500));
+    s +=
+      r < 0.6
+        ? String.fromCharCode(32 + Math.floor(Math.random() * 95))
+        : r < 0.9
+          ? String.fromCharCode(0xa0 + Math.floor(Math.random() * 0xd000))
+          : String.fromCodePoint(0x1f300 + Math.floor(Math.random() * 500));
   }
   return s;
 }
@@ -68,7 +73,10 @@ describe('KPL aggregated record format', () => {
       const key = randomText(1 + Math.floor(Math.random() * 40));
       const n = 1 + Math.floor(Math.random() * 40);
       // Sizes around the varint boundaries (127/128, 16383/16384) as well as small ones.
-      const sizes = Array.from({ length: n }, () => [0, 1, 127, 128, 200, 16_383, 16_384, 20_000][Math.floor(Math.random() * 8)]! + Math.floor(Math.random() * 3));
+      const sizes = Array.from(
+        { length: n },
+        () => [0, 1, 127, 128, 200, 16_383, 16_384, 20_000][Math.floor(Math.random() * 8)]! + Math.floor(Math.random() * 3),
+      );
       const datas = sizes.map((len) => Buffer.from(randomText(len)).subarray(0, len));
       const blob = encodeAggregate(key, datas);
       assert.deepEqual(deaggregate(blob, key), datas, `round ${round}`);
@@ -88,7 +96,10 @@ describe('KPL aggregated record format', () => {
       for (const [i, [from, to]] of packs.entries()) {
         assert.ok(to > from);
         if (i > 0) assert.equal(from, packs[i - 1]![1], 'consecutive');
-        const blob = encodeAggregate(key, sizes.slice(from, to).map((s) => Buffer.alloc(s, 0x61)));
+        const blob = encodeAggregate(
+          key,
+          sizes.slice(from, to).map((s) => Buffer.alloc(s, 0x61)),
+        );
         assert.ok(blob.length + Buffer.byteLength(key) <= max, `pack ${i} of round ${round} over ${max}`);
         // Greedy: the next record would not have fitted.
         if (to < sizes.length) assert.ok(blob.length + Buffer.byteLength(key) + packedRecordBytes(sizes[to]!) > max);
@@ -126,9 +137,21 @@ describe('KPL aggregated record format', () => {
     assert.equal(agg.limits.maxRecordBytes + overhead, 1024 * 1024);
     const entries = Array.from({ length: 2500 }, (_, i) => agg.encode('acct-units', i + 1, `l${i}`, JSON.stringify(makeRecord())));
     const u = agg.units!(entries);
-    const packs = planAggregates(entries.map((e) => e.data.length), 'acct-units');
+    const packs = planAggregates(
+      entries.map((e) => e.data.length),
+      'acct-units',
+    );
     assert.equal(u.records, packs.length);
-    const actual = packs.reduce((s, [from, to]) => s + encodeAggregate('acct-units', entries.slice(from, to).map((e) => e.data)).length + Buffer.byteLength('acct-units'), 0);
+    const actual = packs.reduce(
+      (s, [from, to]) =>
+        s +
+        encodeAggregate(
+          'acct-units',
+          entries.slice(from, to).map((e) => e.data),
+        ).length +
+        Buffer.byteLength('acct-units'),
+      0,
+    );
     assert.equal(u.bytes, actual, 'bytes charged = data + partition key of the aggregated records');
     assert.ok(u.records < 5, `2,500 records of ~400 bytes pack into ${u.records} Kinesis records`);
     // An entry as large as the limit allows still fits one Kinesis record alone.
@@ -166,7 +189,15 @@ describe('KPL aggregation against moto', () => {
   });
 
   const startEngine = (onSent?: (s: string, v: Verdict['kind'], n: number) => void) => {
-    const e = new DeliveryEngine({ store, flushIntervalMs: 50, idlePollMs: 200, scanIntervalMs: 100, leaseTtlMs: 5000, backoff: { baseMs: 50, maxMs: 400 }, ...(onSent ? { onSent } : {}) });
+    const e = new DeliveryEngine({
+      store,
+      flushIntervalMs: 50,
+      idlePollMs: 200,
+      scanIntervalMs: 100,
+      leaseTtlMs: 5000,
+      backoff: { baseMs: 50, maxMs: 400 },
+      ...(onSent ? { onSent } : {}),
+    });
     engines.push(e);
     e.start();
     return e;
@@ -174,7 +205,8 @@ describe('KPL aggregation against moto', () => {
   /** Every Kinesis record of the stream, and the user records aws-kinesis-agg reads from them. */
   const readAggregated = async (stream: string): Promise<{ kinesisRecords: number; logIds: string[]; partitionKeys: Set<string> }> => {
     const shards = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
-    let it = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shards.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+    let it = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shards.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' })))
+      .ShardIterator;
     const logIds: string[] = [];
     const partitionKeys = new Set<string>();
     let kinesisRecords = 0;
@@ -183,7 +215,8 @@ describe('KPL aggregation against moto', () => {
       for (const r of page.Records ?? []) {
         kinesisRecords++;
         partitionKeys.add(r.PartitionKey!);
-        for (const d of deaggregate(r.Data!, r.PartitionKey!, r.SequenceNumber!)) logIds.push(String((JSON.parse(d.toString('utf8')) as { log_id: string }).log_id));
+        for (const d of deaggregate(r.Data!, r.PartitionKey!, r.SequenceNumber!))
+          logIds.push(String((JSON.parse(d.toString('utf8')) as { log_id: string }).log_id));
       }
       if (!page.Records?.length || !page.NextShardIterator) break;
       it = page.NextShardIterator;
@@ -214,10 +247,20 @@ describe('KPL aggregation against moto', () => {
     await createStream(kinesis, 'agg-partial');
     const adapter = createKinesisAdapter(spec('main', 'agg-partial', true).kinesisSink!, { accountId: 'acct-partial', sinkName: 'main', externalId: 'x' });
     // ~300 KB records: three packs (3 + 3 + 1) in one call.
-    const entries = Array.from({ length: 7 }, (_, i) => adapter.encode('acct-partial', i + 1, `l${i}`, JSON.stringify({ log_id: `l${i}`, pad: 'p'.repeat(300_000) })));
+    const entries = Array.from({ length: 7 }, (_, i) =>
+      adapter.encode('acct-partial', i + 1, `l${i}`, JSON.stringify({ log_id: `l${i}`, pad: 'p'.repeat(300_000) })),
+    );
     const answer = await adapter.send(entries);
     assert.equal((answer as { Records: unknown[] }).Records.length, 3);
-    const verdict = adapter.classify({ value: { FailedRecordCount: 1, Records: [{ SequenceNumber: '1' }, { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'slow down' }, { SequenceNumber: '3' }] } }, entries);
+    const verdict = adapter.classify(
+      {
+        value: {
+          FailedRecordCount: 1,
+          Records: [{ SequenceNumber: '1' }, { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'slow down' }, { SequenceNumber: '3' }],
+        },
+      },
+      entries,
+    );
     assert.equal(verdict.kind, 'throttle');
     assert.deepEqual(verdict.kind === 'throttle' && verdict.only, [3, 4, 5]);
     await adapter.close();
@@ -254,13 +297,30 @@ describe('KPL aggregation against moto', () => {
     assert.equal(v2.spec.kinesisSink!.aggregate, true);
     assert.equal(v2.spec.kinesisSink!.destinationUri, arn('agg-ext-2'));
     // A stale version is refused.
-    await assert.rejects(store.transaction((tx) => setSinkExtensions(tx, 'acct-ext', 'k', { kinesisAggregate: false }, v1.resourceVersion)), (e: Error & { code?: string }) => e.code === 'AS_ERR_FAILED_PRECONDITION');
+    await assert.rejects(
+      store.transaction((tx) => setSinkExtensions(tx, 'acct-ext', 'k', { kinesisAggregate: false }, v1.resourceVersion)),
+      (e: Error & { code?: string }) => e.code === 'AS_ERR_FAILED_PRECONDITION',
+    );
     const v3 = await store.transaction((tx) => setSinkExtensions(tx, 'acct-ext', 'k', { kinesisAggregate: false }, v2.resourceVersion));
     assert.equal(v3.spec.kinesisSink!.aggregate, undefined);
-    await store.transaction((tx) => createSink(tx, 'acct-ext', { name: 'p', enabled: true, pubSubSink: { serviceAccountId: 'writer@proj-123456.iam.gserviceaccount.com', topicName: 'audit', gcpProjectId: 'proj-123456' } }));
-    await assert.rejects(store.transaction((tx) => setSinkExtensions(tx, 'acct-ext', 'p', { kinesisAggregate: true }, '')), /Kinesis sinks only/);
+    await store.transaction((tx) =>
+      createSink(tx, 'acct-ext', {
+        name: 'p',
+        enabled: true,
+        pubSubSink: { serviceAccountId: 'writer@proj-123456.iam.gserviceaccount.com', topicName: 'audit', gcpProjectId: 'proj-123456' },
+      }),
+    );
     await assert.rejects(
-      store.transaction((tx) => createSink(tx, 'acct-ext', { ...spec('bad', 'agg-ext'), kinesisSink: { ...spec('bad', 'agg-ext').kinesisSink!, aggregate: 'yes' as unknown as boolean } })),
+      store.transaction((tx) => setSinkExtensions(tx, 'acct-ext', 'p', { kinesisAggregate: true }, '')),
+      /Kinesis sinks only/,
+    );
+    await assert.rejects(
+      store.transaction((tx) =>
+        createSink(tx, 'acct-ext', {
+          ...spec('bad', 'agg-ext'),
+          kinesisSink: { ...spec('bad', 'agg-ext').kinesisSink!, aggregate: 'yes' as unknown as boolean },
+        }),
+      ),
       /aggregate must be true or false/,
     );
   });

@@ -29,7 +29,8 @@ interface Case {
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { cases } = JSON.parse(readFileSync(`${here}/../../test/fixtures/kinesis-responses.json`, 'utf8')) as { cases: Case[] };
 
-const entries = (n: number): EncodedEntry[] => Array.from({ length: n }, (_, i) => ({ seq: i + 1, logId: `l${i}`, partitionKey: 'acct', data: Buffer.from('{}') }));
+const entries = (n: number): EncodedEntry[] =>
+  Array.from({ length: n }, (_, i) => ({ seq: i + 1, logId: `l${i}`, partitionKey: 'acct', data: Buffer.from('{}') }));
 
 describe('kinesis classify on recorded responses', () => {
   let server: Server;
@@ -42,7 +43,13 @@ describe('kinesis classify on recorded responses', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
-    client = new KinesisClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1, requestHandler: new NodeHttpHandler() });
+    client = new KinesisClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler(),
+    });
   });
   after(async () => {
     client.destroy();
@@ -55,7 +62,10 @@ describe('kinesis classify on recorded responses', () => {
       const sent = entries(c.entries);
       const outcome = await client
         .send(new PutRecordsCommand({ StreamName: 'audit', Records: sent.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey })) }))
-        .then((value: unknown) => ({ value }), (error: unknown) => ({ error }));
+        .then(
+          (value: unknown) => ({ value }),
+          (error: unknown) => ({ error }),
+        );
       const v = classifyPutRecords(outcome, sent);
       assert.equal(v.kind, c.expect.kind, JSON.stringify(v));
       if (c.expect.only) assert.deepEqual((v as { only?: number[] }).only, c.expect.only);
@@ -67,7 +77,10 @@ describe('kinesis classify on recorded responses', () => {
   }
 
   it('classifies errors of the role and of the network', () => {
-    const denied = new RoleAssumptionError('arn:aws:iam::1:role/r', Object.assign(new Error('not authorized to perform: sts:AssumeRole'), { name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 } }));
+    const denied = new RoleAssumptionError(
+      'arn:aws:iam::1:role/r',
+      Object.assign(new Error('not authorized to perform: sts:AssumeRole'), { name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 } }),
+    );
     assert.equal(classifyPutRecords({ error: denied }, entries(1)).kind, 'fatal');
     assert.equal((diagnoseKinesis({ error: denied }, { kind: 'fatal', reason: '' }) as { cause: string }).cause, 'role_not_assumable');
     const stsDown = new RoleAssumptionError('arn:aws:iam::1:role/r', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }));

@@ -32,7 +32,9 @@ describe('CloudFormation template', () => {
       const file = join(dir, 'template.json');
       writeFileSync(file, cloudFormationTemplate());
       const out = await new Promise<{ code: number; text: string }>((resolve) => {
-        execFile('cfn-lint', [file], (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: `${stdout}${stderr}` }));
+        execFile('cfn-lint', [file], (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: `${stdout}${stderr}` }),
+        );
       });
       assert.equal(out.code, 0, out.text);
     } finally {
@@ -60,12 +62,24 @@ describe('CloudFormation template', () => {
     const policies = props['Policies'] as { PolicyDocument: { Statement: Json[] } }[];
     assert.equal(policies.length, 1);
     const [write, kms] = policies[0]!.PolicyDocument.Statement as [Json, Json];
-    assert.deepEqual(write, { Sid: 'WriteAuditLogs', Effect: 'Allow', Action: ['kinesis:PutRecord', 'kinesis:PutRecords', 'kinesis:DescribeStreamSummary'], Resource: { Ref: 'StreamArn' } });
+    assert.deepEqual(write, {
+      Sid: 'WriteAuditLogs',
+      Effect: 'Allow',
+      Action: ['kinesis:PutRecord', 'kinesis:PutRecords', 'kinesis:DescribeStreamSummary'],
+      Resource: { Ref: 'StreamArn' },
+    });
     assert.deepEqual(kms, {
-      'Fn::If': ['HasKmsKey', { Sid: 'EncryptWithStreamKey', Effect: 'Allow', Action: ['kms:GenerateDataKey'], Resource: { Ref: 'KmsKeyArn' } }, { Ref: 'AWS::NoValue' }],
+      'Fn::If': [
+        'HasKmsKey',
+        { Sid: 'EncryptWithStreamKey', Effect: 'Allow', Action: ['kms:GenerateDataKey'], Resource: { Ref: 'KmsKeyArn' } },
+        { Ref: 'AWS::NoValue' },
+      ],
     });
     assert.deepEqual((t['Conditions'] as Json)['HasKmsKey'], { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'KmsKeyArn' }, ''] }] });
-    assert.deepEqual([...STREAM_ACTIONS, ...KMS_ACTIONS].filter((a) => a.includes('*')), []);
+    assert.deepEqual(
+      [...STREAM_ACTIONS, ...KMS_ACTIONS].filter((a) => a.includes('*')),
+      [],
+    );
     assert.ok(!JSON.stringify(t).includes('"*"'), 'no wildcard anywhere');
     assert.deepEqual(Object.keys(t['Parameters'] as Json), ['ExternalId', 'StreamArn', 'RoleName', 'AuditstreamPrincipalArn', 'KmsKeyArn']);
   });
@@ -91,7 +105,15 @@ describe('CloudFormation template', () => {
     assert.equal(q.get('param_AuditstreamPrincipalArn'), 'arn:aws:iam::999988887777:role/auditstream');
     assert.equal(q.has('param_KmsKeyArn'), false, 'empty parameters are left to their default');
     assert.equal(setup.template, cloudFormationTemplate());
-    assert.match(quickCreateUrl({ region: 'us-east-1', templateUrl: 'https://x/t.json', stackName: 's', parameters: { ...setup.parameters, KmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/abc' } }), /param_KmsKeyArn=arn%3Aaws%3Akms/);
+    assert.match(
+      quickCreateUrl({
+        region: 'us-east-1',
+        templateUrl: 'https://x/t.json',
+        stackName: 's',
+        parameters: { ...setup.parameters, KmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/abc' },
+      }),
+      /param_KmsKeyArn=arn%3Aaws%3Akms/,
+    );
   });
 
   describe('deployed on moto', () => {
@@ -117,9 +139,18 @@ describe('CloudFormation template', () => {
         const externalId = await store.transaction((tx) => ensureExternalId(tx, 'acct-cfn'));
         await iam.send(new CreateUserCommand({ UserName: 'auditstream-cfn' }));
         const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'auditstream-cfn' }))).AccessKey!;
-        await iam.send(new PutUserPolicyCommand({ UserName: 'auditstream-cfn', PolicyName: 'assume', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }] }) }));
+        await iam.send(
+          new PutUserPolicyCommand({
+            UserName: 'auditstream-cfn',
+            PolicyName: 'assume',
+            PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }] }),
+          }),
+        );
         const principal = `arn:aws:iam::${MOTO_ACCOUNT}:user/auditstream-cfn`;
-        const setup = kinesisSetup('main', { roleName: 'cfn-writer', destinationUri: arn, region: 'us-east-1' }, externalId, { principalArn: principal, templateUrl: 'https://b.s3.amazonaws.com/t.json' });
+        const setup = kinesisSetup('main', { roleName: 'cfn-writer', destinationUri: arn, region: 'us-east-1' }, externalId, {
+          principalArn: principal,
+          templateUrl: 'https://b.s3.amazonaws.com/t.json',
+        });
         const cfn = new CloudFormationClient({ region: 'us-east-1' });
         await cfn.send(
           new CreateStackCommand({
@@ -142,7 +173,10 @@ describe('CloudFormation template', () => {
         try {
           const ok = await sts.send(new AssumeRoleCommand({ RoleArn: role.Arn!, RoleSessionName: 't', ExternalId: externalId }));
           assert.ok(ok.Credentials?.AccessKeyId);
-          await assert.rejects(sts.send(new AssumeRoleCommand({ RoleArn: role.Arn!, RoleSessionName: 't', ExternalId: 'wrong' })), /not authorized|AccessDenied/);
+          await assert.rejects(
+            sts.send(new AssumeRoleCommand({ RoleArn: role.Arn!, RoleSessionName: 't', ExternalId: 'wrong' })),
+            /not authorized|AccessDenied/,
+          );
           // (moto lets a call with no ExternalId at all through — its condition check skips absent
           // keys — where AWS denies it; so only the wrong-ExternalId case is asserted.)
         } finally {
@@ -150,13 +184,18 @@ describe('CloudFormation template', () => {
           sts.destroy();
         }
         // The delivery path uses the role the stack created.
-        await store.transaction((tx) => createSink(tx, 'acct-cfn', { name: 'main', enabled: true, kinesisSink: { roleName: 'cfn-writer', destinationUri: arn, region: 'us-east-1' } }));
+        await store.transaction((tx) =>
+          createSink(tx, 'acct-cfn', { name: 'main', enabled: true, kinesisSink: { roleName: 'cfn-writer', destinationUri: arn, region: 'us-east-1' } }),
+        );
         engine.start();
         const records = Array.from({ length: 50 }, () => makeRecord());
         await store.append({ accountId: 'acct-cfn', records, ingestedBy: null });
         engine.notify('acct-cfn');
         await until(async () => (await readStream(kinesis, 'cfn-stream')).length >= 50, 'delivery through the stack role');
-        assert.deepEqual((await readStream(kinesis, 'cfn-stream')).map((r) => r.logId), records.map((r) => r.log_id));
+        assert.deepEqual(
+          (await readStream(kinesis, 'cfn-stream')).map((r) => r.logId),
+          records.map((r) => r.log_id),
+        );
       } finally {
         await engine.stop();
         iam.destroy();

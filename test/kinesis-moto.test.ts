@@ -95,7 +95,10 @@ describe('kinesis delivery against moto', () => {
     const missing = await verifySink(store, 'acct-verify', spec('v', 'no-such-stream'));
     assert.equal(missing.ok, false);
     assert.equal(!missing.ok && missing.cause, 'destination_not_found');
-    const wrongRegion = await verifySink(store, 'acct-verify', { ...spec('v', 'verify-ok'), kinesisSink: { ...spec('v', 'verify-ok').kinesisSink!, region: 'eu-west-1' } });
+    const wrongRegion = await verifySink(store, 'acct-verify', {
+      ...spec('v', 'verify-ok'),
+      kinesisSink: { ...spec('v', 'verify-ok').kinesisSink!, region: 'eu-west-1' },
+    });
     assert.equal(!wrongRegion.ok && wrongRegion.cause, 'wrong_region');
     assert.match(!wrongRegion.ok ? wrongRegion.message : '', /eu-west-1.*us-east-1/);
     proxy.setMode({ kind: 'down' });
@@ -113,19 +116,41 @@ describe('kinesis delivery against moto', () => {
     const externalId = await store.transaction((tx) => ensureExternalId(tx, 'acct-iam'));
     await iam.send(new CreateUserCommand({ UserName: 'auditstream' }));
     const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'auditstream' }))).AccessKey!;
-    await iam.send(new PutUserPolicyCommand({ UserName: 'auditstream', PolicyName: 'assume', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }] }) }));
+    await iam.send(
+      new PutUserPolicyCommand({
+        UserName: 'auditstream',
+        PolicyName: 'assume',
+        PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }] }),
+      }),
+    );
     await iam.send(
       new CreateRoleCommand({
         RoleName: 'iam-writer',
         AssumeRolePolicyDocument: JSON.stringify({
           Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${MOTO_ACCOUNT}:user/auditstream` }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:ExternalId': externalId } } }],
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { AWS: `arn:aws:iam::${MOTO_ACCOUNT}:user/auditstream` },
+              Action: 'sts:AssumeRole',
+              Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+            },
+          ],
         }),
       }),
     );
     // moto denies resource-scoped Kinesis statements wrongly under enforcement: "*" here, and
     // least privilege is asserted on the CloudFormation template itself.
-    await iam.send(new PutRolePolicyCommand({ RoleName: 'iam-writer', PolicyName: 'w', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kinesis:PutRecords', 'kinesis:PutRecord'], Resource: '*' }] }) }));
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: 'iam-writer',
+        PolicyName: 'w',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: ['kinesis:PutRecords', 'kinesis:PutRecord'], Resource: '*' }],
+        }),
+      }),
+    );
     iam.destroy();
     const saved = { id: process.env['AWS_ACCESS_KEY_ID'], secret: process.env['AWS_SECRET_ACCESS_KEY'] };
     process.env['AWS_ACCESS_KEY_ID'] = key.AccessKeyId!;
@@ -162,9 +187,17 @@ describe('kinesis delivery against moto', () => {
     const b = await appendN('acct-b', 300);
     engine.notify('acct-a');
     engine.notify('acct-b');
-    await until(async () => (await readStream(kinesis, 'steady-a')).length >= 1200 && (await readStream(kinesis, 'steady-b')).length >= 300, 'delivery', 20_000, 200);
+    await until(
+      async () => (await readStream(kinesis, 'steady-a')).length >= 1200 && (await readStream(kinesis, 'steady-b')).length >= 300,
+      'delivery',
+      20_000,
+      200,
+    );
     const gotA = await readStream(kinesis, 'steady-a');
-    assert.deepEqual(gotA.map((r) => r.logId), a);
+    assert.deepEqual(
+      gotA.map((r) => r.logId),
+      a,
+    );
     assert.ok(gotA.every((r) => r.partitionKey === 'acct-a'));
     assert.deepEqual(await logIds('steady-b'), b);
     await until(async () => (await sinkStatus(store.sql, 'acct-a', 'main')).backlog === 0, 'status caught up');
@@ -227,7 +260,15 @@ describe('kinesis delivery against moto', () => {
     const engine = startEngine({
       createAdapter: (row, externalId) => {
         const real = createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId });
-        return { ...real, kind: real.kind, limits: { ...real.limits, maxRecordBytes: 4000 }, encode: real.encode, send: real.send, classify: real.classify, close: real.close };
+        return {
+          ...real,
+          kind: real.kind,
+          limits: { ...real.limits, maxRecordBytes: 4000 },
+          encode: real.encode,
+          send: real.send,
+          classify: real.classify,
+          close: real.close,
+        };
       },
     });
     const small1 = makeRecord();

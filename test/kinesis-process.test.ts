@@ -30,7 +30,14 @@ interface Child {
 function startChild(databaseUrl: string, awsUrl: string): Promise<Child> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [CHILD], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, AWS_ENDPOINT_URL: awsUrl, LEASE_TTL_MS: '1500', FLUSH_INTERVAL_MS: '50', CHILD_LOG_LEVEL: process.env['CHILD_LOG_LEVEL'] ?? '' },
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        AWS_ENDPOINT_URL: awsUrl,
+        LEASE_TTL_MS: '1500',
+        FLUSH_INTERVAL_MS: '50',
+        CHILD_LOG_LEVEL: process.env['CHILD_LOG_LEVEL'] ?? '',
+      },
       stdio: ['ignore', 'pipe', process.env['CHILD_STDERR'] ? 'inherit' : 'pipe'],
     });
     let stderr = '';
@@ -93,17 +100,21 @@ describe('delivering processes that die', () => {
       const more = await appendN(store, 'acct-kill', 200);
       const second = await startChild(fx.databaseUrl, moto.url);
       children.push(second);
-      await until(async () => (await sinkStatus(store.sql, 'acct-kill', 'main')).backlog === 0, 'caught up after restart', 30_000, 100).catch(async (err: unknown) => {
-        const t0 = Date.now();
-        const row = await sinkByName(store.sql, 'acct-kill', 'main');
-        let w = 'write ok';
-        try {
-          await store.transaction((tx) => tx.run('UPDATE audit_log_sinks SET modified_ms = modified_ms WHERE id = ?', [row!.id]));
-        } catch (e) {
-          w = String(e);
-        }
-        throw new Error(`${String(err)}; expires in ${row!.leaseExpiresMs! - t0}; ${w} after ${Date.now() - t0} ms; first ${first.owner} second ${second.owner}; status ${JSON.stringify(await sinkStatus(store.sql, 'acct-kill', 'main'))}; child: ${second.stderr()}`);
-      });
+      await until(async () => (await sinkStatus(store.sql, 'acct-kill', 'main')).backlog === 0, 'caught up after restart', 30_000, 100).catch(
+        async (err: unknown) => {
+          const t0 = Date.now();
+          const row = await sinkByName(store.sql, 'acct-kill', 'main');
+          let w = 'write ok';
+          try {
+            await store.transaction((tx) => tx.run('UPDATE audit_log_sinks SET modified_ms = modified_ms WHERE id = ?', [row!.id]));
+          } catch (e) {
+            w = String(e);
+          }
+          throw new Error(
+            `${String(err)}; expires in ${row!.leaseExpiresMs! - t0}; ${w} after ${Date.now() - t0} ms; first ${first.owner} second ${second.owner}; status ${JSON.stringify(await sinkStatus(store.sql, 'acct-kill', 'main'))}; child: ${second.stderr()}`,
+          );
+        },
+      );
       second.proc.kill('SIGTERM');
       assert.equal(await second.exited, 0, 'graceful stop');
       assert.equal((await sinkByName(store.sql, 'acct-kill', 'main'))!.leaseOwner, null, 'lease released on SIGTERM');

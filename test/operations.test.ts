@@ -64,7 +64,9 @@ describe('registry', () => {
 
   test('listOperations starts with the built-ins in order', () => {
     assert.deepEqual(
-      listOperations().slice(0, BUILTIN_OPERATIONS.length).map((o) => o.name),
+      listOperations()
+        .slice(0, BUILTIN_OPERATIONS.length)
+        .map((o) => o.name),
       BUILTIN_OPERATIONS.map((o) => o.name),
     );
   });

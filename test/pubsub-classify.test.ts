@@ -7,20 +7,28 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EncodedEntry, Verdict } from '../src/delivery/adapter.js';
-import {
-  classifyPublish,
-  diagnosePubSub,
-  MixedOrderingKeysError,
-  PubSubCredentialsError,
-  PubSubPublishError,
-} from '../src/sinks/pubsub/index.js';
+import { classifyPublish, diagnosePubSub, MixedOrderingKeysError, PubSubCredentialsError, PubSubPublishError } from '../src/sinks/pubsub/index.js';
 
 const entries = (n: number, size = 10): EncodedEntry[] =>
   Array.from({ length: n }, (_, i) => ({ seq: i + 1, logId: `l${i}`, partitionKey: 'acct', data: Buffer.alloc(size) }));
 
 /** A grpc-js ServiceError as google-gax rejects with it (code, details, metadata, message). */
 function grpcError(code: number, details: string, extra: Record<string, unknown> = {}): Error {
-  const names: Record<number, string> = { 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND', 7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 10: 'ABORTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 16: 'UNAUTHENTICATED', 2: 'UNKNOWN', 1: 'CANCELLED', 9: 'FAILED_PRECONDITION', 12: 'UNIMPLEMENTED' };
+  const names: Record<number, string> = {
+    3: 'INVALID_ARGUMENT',
+    4: 'DEADLINE_EXCEEDED',
+    5: 'NOT_FOUND',
+    7: 'PERMISSION_DENIED',
+    8: 'RESOURCE_EXHAUSTED',
+    10: 'ABORTED',
+    13: 'INTERNAL',
+    14: 'UNAVAILABLE',
+    16: 'UNAUTHENTICATED',
+    2: 'UNKNOWN',
+    1: 'CANCELLED',
+    9: 'FAILED_PRECONDITION',
+    12: 'UNIMPLEMENTED',
+  };
   return Object.assign(new Error(`${code} ${names[code]}: ${details}`), { code, details, metadata: { 'content-type': 'application/grpc' }, ...extra });
 }
 
@@ -56,7 +64,7 @@ describe('classifyPublish: gRPC statuses', () => {
     ['CANCELLED', grpcError(1, 'The operation was cancelled.'), 'retry'],
     ['UNKNOWN', grpcError(2, 'Stream removed'), 'retry'],
     // Configuration.
-    ['PERMISSION_DENIED', grpcError(7, "User not authorized to perform this action."), 'fatal', /grant it roles\/pubsub.publisher/],
+    ['PERMISSION_DENIED', grpcError(7, 'User not authorized to perform this action.'), 'fatal', /grant it roles\/pubsub.publisher/],
     ['UNAUTHENTICATED', grpcError(16, 'Request had invalid authentication credentials. Expected OAuth 2 access token'), 'fatal'],
     ['FAILED_PRECONDITION (KMS key disabled)', grpcError(9, 'Cloud KMS key is disabled.'), 'fatal'],
     ['UNIMPLEMENTED (not a Pub/Sub endpoint)', grpcError(12, 'Method not found.'), 'fatal'],
@@ -77,7 +85,10 @@ describe('classifyPublish: gRPC statuses', () => {
     assert.equal(v.kind, 'fatal');
     assert.match((v as { reason: string }).reason, /^topic projects\/p-123456\/topics\/audit not found/);
     const d = kindOf(wrap(grpcError(7, 'User not authorized to perform this action.') as Error & { code: number; details: string }));
-    assert.match((d as { reason: string }).reason, /service account pub@p-123456\.iam\.gserviceaccount\.com may not publish to topic projects\/p-123456\/topics\/audit/);
+    assert.match(
+      (d as { reason: string }).reason,
+      /service account pub@p-123456\.iam\.gserviceaccount\.com may not publish to topic projects\/p-123456\/topics\/audit/,
+    );
   });
 
   test('RESOURCE_EXHAUSTED with RetryInfo waits as long as the server asks', () => {

@@ -100,7 +100,10 @@ describe('Pub/Sub adapter against the emulator', () => {
     const a = recordJsons(60);
     const b = recordJsons(60);
     for (let i = 0; i < 60; i += 20) {
-      for (const [acct, recs] of [['acct-a', a], ['acct-b', b]] as const) {
+      for (const [acct, recs] of [
+        ['acct-a', a],
+        ['acct-b', b],
+      ] as const) {
         const { verdict } = await sendAndClassify(adapter, encodeAll(adapter, acct, i + 1, recs.slice(i, i + 20)));
         assert.deepEqual(verdict, { kind: 'ok' });
       }
@@ -108,7 +111,11 @@ describe('Pub/Sub adapter against the emulator', () => {
     const got = await receive(sub, 120);
     for (const acct of ['acct-a', 'acct-b']) {
       const seqs = got.filter((m) => m.orderingKey === acct).map((m) => Number(m.attributes.sequence));
-      assert.deepEqual(seqs, Array.from({ length: 60 }, (_, i) => i + 1), `${acct} arrives in chain order`);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 60 }, (_, i) => i + 1),
+        `${acct} arrives in chain order`,
+      );
     }
     await adapter.close();
   });
@@ -120,7 +127,10 @@ describe('Pub/Sub adapter against the emulator', () => {
     const ok = await sendAndClassify(adapter, encodeAll(adapter, 'acct-a', 1, recs.slice(0, full)));
     assert.deepEqual(ok.verdict, { kind: 'ok' });
     const got = await receive(sub, full, 30_000);
-    assert.deepEqual(got.map((m) => Number(m.attributes.sequence)), Array.from({ length: full }, (_, i) => i + 1));
+    assert.deepEqual(
+      got.map((m) => Number(m.attributes.sequence)),
+      Array.from({ length: full }, (_, i) => i + 1),
+    );
     // One over the limit: the emulator enforces the count (INVALID_ARGUMENT), and the verdict is
     // fatal — the records are fine, the batching is wrong — never a silent retry loop.
     const over = await sendAndClassify(adapter, encodeAll(adapter, 'acct-a', 1, recs));
@@ -165,9 +175,15 @@ describe('Pub/Sub adapter against the emulator', () => {
   });
 
   test('an invalid spec is refused by verify before anything is sent', async () => {
-    const v = await verifyPubSub({ serviceAccountId: 'nobody', topicName: 'ab', gcpProjectId: 'X' }, { accountId: 'acct-a' }, {
-      logId: 'x', recordJson: '{}',
-    }, { env: { PUBSUB_EMULATOR_HOST: emulator.host } });
+    const v = await verifyPubSub(
+      { serviceAccountId: 'nobody', topicName: 'ab', gcpProjectId: 'X' },
+      { accountId: 'acct-a' },
+      {
+        logId: 'x',
+        recordJson: '{}',
+      },
+      { env: { PUBSUB_EMULATOR_HOST: emulator.host } },
+    );
     assert.equal(v.ok, false);
     assert.equal(!v.ok && v.cause, 'invalid_spec');
   });
@@ -212,7 +228,10 @@ describe('Pub/Sub adapter against the emulator', () => {
       assert.deepEqual((await sendAndClassify(adapter, batch(2))).verdict, { kind: 'ok' });
 
       const got = await receive(sub, 3);
-      assert.deepEqual(got.map((m) => m.attributes.sequence), ['1', '2', '3']);
+      assert.deepEqual(
+        got.map((m) => m.attributes.sequence),
+        ['1', '2', '3'],
+      );
     } finally {
       await adapter.close();
       await proxy.close();
@@ -245,9 +264,15 @@ describe('Pub/Sub adapter against the emulator', () => {
     const proxy = await startTcpProxy(emulator.host);
     await proxy.setMode('refuse');
     try {
-      const v = await verifyPubSub({ serviceAccountId: SA, topicName: 'whatever-topic', gcpProjectId: PROJECT }, { accountId: 'a' }, {
-        logId: 'x', recordJson: '{}',
-      }, { env: { PUBSUB_EMULATOR_HOST: proxy.host }, timeoutMs: 2_000 });
+      const v = await verifyPubSub(
+        { serviceAccountId: SA, topicName: 'whatever-topic', gcpProjectId: PROJECT },
+        { accountId: 'a' },
+        {
+          logId: 'x',
+          recordJson: '{}',
+        },
+        { env: { PUBSUB_EMULATOR_HOST: proxy.host }, timeoutMs: 2_000 },
+      );
       assert.equal(v.ok, false);
       assert.equal(!v.ok && v.cause, 'endpoint_unreachable');
     } finally {
@@ -267,7 +292,10 @@ describe('Pub/Sub adapter against the emulator', () => {
       assert.equal(proxy.publishCalls, 1, 'no hidden client-side retry: the engine decides');
       assert.deepEqual((await sendAndClassify(adapter, entries)).verdict, { kind: 'ok' });
       const got = await receive(sub, 2);
-      assert.deepEqual(got.map((m) => m.attributes.log_id), recs.map((r) => r.logId));
+      assert.deepEqual(
+        got.map((m) => m.attributes.log_id),
+        recs.map((r) => r.logId),
+      );
     } finally {
       await adapter.close();
       await proxy.close();

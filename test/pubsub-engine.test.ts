@@ -14,14 +14,7 @@ import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
-import {
-  createOrderedTopic,
-  emulatorClient,
-  startPubSubEmulator,
-  startTcpProxy,
-  type PubSubEmulator,
-  type TcpProxy,
-} from './helpers/pubsub-emulator.js';
+import { createOrderedTopic, emulatorClient, startPubSubEmulator, startTcpProxy, type PubSubEmulator, type TcpProxy } from './helpers/pubsub-emulator.js';
 import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
 import { sinkRegistry } from '../src/sinks/index.js';
@@ -127,7 +120,11 @@ describe('records → engine → Pub/Sub emulator', () => {
     const delivered = firstArrivals(got.messages);
     const stored = await store.readChain(ACCOUNT, 2, 2_000);
     assert.equal(stored.length, 1_800);
-    assert.deepEqual(delivered.map((m) => Number(m.attributes.sequence)), stored.map((r) => r.seq), 'chain order, nothing missing, history skipped');
+    assert.deepEqual(
+      delivered.map((m) => Number(m.attributes.sequence)),
+      stored.map((r) => r.seq),
+      'chain order, nothing missing, history skipped',
+    );
     delivered.forEach((m, i) => {
       const r = stored[i]!;
       assert.ok(m.data.equals(Buffer.from(r.recordJson, 'utf8')), `seq ${r.seq}: data is the stored JSON`);

@@ -28,12 +28,7 @@ import type * as GrpcModule from '@grpc/grpc-js';
 import type { EncodedEntry } from '../src/delivery/adapter.js';
 import type * as PubSubSink from '../src/sinks/pubsub/index.js';
 import { makeTestTls, type TestTls } from './helpers/tls.js';
-import {
-  startIamCredentialsStandIn,
-  startMetadataStandIn,
-  type IamCredentialsStandIn,
-  type MetadataStandIn,
-} from './helpers/iam-credentials-standin.js';
+import { startIamCredentialsStandIn, startMetadataStandIn, type IamCredentialsStandIn, type MetadataStandIn } from './helpers/iam-credentials-standin.js';
 
 const AUDITSTREAM_SA = 'auditstream@auditstream-ops.iam.gserviceaccount.com';
 const CUSTOMER_SA = 'audit-publisher@customer-proj.iam.gserviceaccount.com';
@@ -65,8 +60,13 @@ async function startTlsPublisherStandIn(): Promise<typeof publisher> {
   server.addService(
     {
       Publish: {
-        path: '/google.pubsub.v1.Publisher/Publish', requestStream: false, responseStream: false,
-        requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw,
+        path: '/google.pubsub.v1.Publisher/Publish',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: raw,
+        requestDeserialize: raw,
+        responseSerialize: raw,
+        responseDeserialize: raw,
       },
     },
     {
@@ -93,9 +93,7 @@ async function startTlsPublisherStandIn(): Promise<typeof publisher> {
     },
   );
   const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }], false);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
   return { host: `127.0.0.1:${port}`, calls, close: () => new Promise((r) => server.tryShutdown(() => r())) };
 }
 
@@ -143,9 +141,7 @@ function env(over: Partial<PubSubSink.PubSubEnv> = {}): PubSubSink.PubSubEnv {
 }
 
 function batch(adapter: PubSubSink.PubSubAdapter, firstSeq: number, n = 2): EncodedEntry[] {
-  return Array.from({ length: n }, (_, i) =>
-    adapter.encode('acct-1', firstSeq + i, `log${String(firstSeq + i).padStart(29, '0')}`, `{"n":${firstSeq + i}}`),
-  );
+  return Array.from({ length: n }, (_, i) => adapter.encode('acct-1', firstSeq + i, `log${String(firstSeq + i).padStart(29, '0')}`, `{"n":${firstSeq + i}}`));
 }
 
 async function send(adapter: PubSubSink.PubSubAdapter, entries: EncodedEntry[]) {
@@ -168,19 +164,22 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
       const [req] = iam.requests;
       assert.equal(req!.targetServiceAccount, CUSTOMER_SA);
       assert.deepEqual(req!.scope, [PUBSUB_SCOPE]);
-      assert.deepEqual(req!.delegates, [], 'ADC is auditstream\'s identity: no delegate');
+      assert.deepEqual(req!.delegates, [], "ADC is auditstream's identity: no delegate");
       assert.equal(req!.lifetime, '3600s');
-      assert.equal(req!.authorization, 'Bearer ya29.auditstream-own-token', 'called with auditstream\'s own (ADC) token');
+      assert.equal(req!.authorization, 'Bearer ya29.auditstream-own-token', "called with auditstream's own (ADC) token");
 
       assert.equal(publisher.calls.length, 1, 'one batch, one Publish');
       const call = publisher.calls[0]!;
       const issuedToken = [...iam.issued.keys()].at(-1)!;
       assert.equal(call.authorization, `Bearer ${issuedToken}`, 'Publish carries the impersonated token');
       assert.equal(call.topic, 'projects/customer-proj/topics/audit-logs');
-      assert.deepEqual(call.messages.map((m) => [m.data.toString(), m.orderingKey, m.attributes.sequence]), [
-        ['{"n":1}', 'acct-1', '1'],
-        ['{"n":2}', 'acct-1', '2'],
-      ]);
+      assert.deepEqual(
+        call.messages.map((m) => [m.data.toString(), m.orderingKey, m.attributes.sequence]),
+        [
+          ['{"n":1}', 'acct-1', '1'],
+          ['{"n":2}', 'acct-1', '2'],
+        ],
+      );
 
       // Within the token's lifetime it is reused: no second token request.
       assert.deepEqual((await send(adapter, batch(adapter, 3))).verdict, { kind: 'ok' });
@@ -209,7 +208,7 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
     }
   });
 
-  test('when ADC is another principal, the request goes through auditstream\'s identity as a delegate', async () => {
+  test("when ADC is another principal, the request goes through auditstream's identity as a delegate", async () => {
     metadata.email = 'ci-runner@auditstream-ops.iam.gserviceaccount.com';
     const adapter = sink.createPubSubAdapter(SPEC, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { env: env() });
     try {
@@ -226,12 +225,20 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
     try {
       const r = await send(adapter, batch(adapter, 1));
       assert.equal(r.verdict.kind, 'fatal');
-      assert.match((r.verdict as { reason: string }).reason, /auditstream@auditstream-ops\.iam\.gserviceaccount\.com cannot impersonate not-granted@customer-proj\.iam\.gserviceaccount\.com: grant it roles\/iam\.serviceAccountTokenCreator/);
+      assert.match(
+        (r.verdict as { reason: string }).reason,
+        /auditstream@auditstream-ops\.iam\.gserviceaccount\.com cannot impersonate not-granted@customer-proj\.iam\.gserviceaccount\.com: grant it roles\/iam\.serviceAccountTokenCreator/,
+      );
       assert.equal(publisher.calls.length, 0);
     } finally {
       await adapter.close();
     }
-    const v = await sink.verifyPubSub(spec, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { logId: 'v'.repeat(32), recordJson: '{}' }, { env: env() });
+    const v = await sink.verifyPubSub(
+      spec,
+      { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA },
+      { logId: 'v'.repeat(32), recordJson: '{}' },
+      { env: env() },
+    );
     assert.equal(v.ok, false);
     assert.equal(!v.ok && v.cause, 'role_not_assumable');
   });
@@ -250,9 +257,14 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
   });
 
   test('an unreachable IAM Credentials endpoint: verify says endpoint_unreachable', async () => {
-    const v = await sink.verifyPubSub(SPEC, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, { logId: 'v'.repeat(32), recordJson: '{}' }, {
-      env: env({ CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: 'http://127.0.0.1:9/' }),
-    });
+    const v = await sink.verifyPubSub(
+      SPEC,
+      { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA },
+      { logId: 'v'.repeat(32), recordJson: '{}' },
+      {
+        env: env({ CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: 'http://127.0.0.1:9/' }),
+      },
+    );
     assert.equal(v.ok, false);
     assert.equal(!v.ok && v.cause, 'endpoint_unreachable');
   });
@@ -262,10 +274,14 @@ describe('impersonation (IAM Credentials, metadata server and Publisher are loca
     const { GoogleAuth } = await import('google-auth-library');
     const other = 'other@customer-proj.iam.gserviceaccount.com';
     iam.grant(other);
-    const adapter = sink.createPubSubAdapter({ ...SPEC, serviceAccountId: other }, { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA }, {
-      env: env(),
-      source: new GoogleAuth(),
-    });
+    const adapter = sink.createPubSubAdapter(
+      { ...SPEC, serviceAccountId: other },
+      { accountId: 'acct-1', gcpServiceAccount: AUDITSTREAM_SA },
+      {
+        env: env(),
+        source: new GoogleAuth(),
+      },
+    );
     try {
       const r = await send(adapter, batch(adapter, 1));
       assert.equal(r.verdict.kind, 'fatal');

@@ -58,7 +58,8 @@ describe('GCP naming rules', () => {
       'audit-publisher@customer-proj.iam.gserviceaccount.com',
       '123456789012-compute@developer.gserviceaccount.com',
       'customer-proj@appspot.gserviceaccount.com',
-    ]) assert.equal(serviceAccountEmailProblem(ok), undefined, ok);
+    ])
+      assert.equal(serviceAccountEmailProblem(ok), undefined, ok);
     const bad: [string, RegExp][] = [
       ['audit-publisher', /must be a service account email/],
       ['a@b@c', /must be a service account email/],
@@ -77,7 +78,10 @@ describe('GCP naming rules', () => {
       [],
     );
     const problems = pubSubSpecProblems({ serviceAccountId: '', topicName: 'goog', gcpProjectId: 'P' });
-    assert.deepEqual(problems.map((p) => p.field), ['serviceAccountId', 'topicName', 'gcpProjectId']);
+    assert.deepEqual(
+      problems.map((p) => p.field),
+      ['serviceAccountId', 'topicName', 'gcpProjectId'],
+    );
     assert.equal(problems[0]!.message, 'serviceAccountId is required');
   });
 
@@ -99,12 +103,22 @@ describe('gcloud commands for the customer', () => {
       cmds[1]!.text,
       'gcloud pubsub topics add-iam-policy-binding audit-logs --project=customer-proj --member=serviceAccount:audit-publisher@customer-proj.iam.gserviceaccount.com --role=roles/pubsub.publisher',
     );
-    assert.deepEqual(cmds.map((c) => c.required), [true, true, false]);
+    assert.deepEqual(
+      cmds.map((c) => c.required),
+      [true, true, false],
+    );
   });
 
   test('the optional consumer subscription enables message ordering', () => {
     assert.deepEqual(cmds[2]!.argv, [
-      'gcloud', 'pubsub', 'subscriptions', 'create', 'audit-logs-audit-consumer', '--project=customer-proj', '--topic=audit-logs', '--enable-message-ordering',
+      'gcloud',
+      'pubsub',
+      'subscriptions',
+      'create',
+      'audit-logs-audit-consumer',
+      '--project=customer-proj',
+      '--topic=audit-logs',
+      '--enable-message-ordering',
     ]);
   });
 
@@ -118,16 +132,23 @@ describe('gcloud commands for the customer', () => {
 describe('endpoints from the standard environment variables', () => {
   test('PUBSUB_EMULATOR_HOST wins and means plaintext', () => {
     assert.deepEqual(publisherEndpoint({ PUBSUB_EMULATOR_HOST: 'localhost:8681', CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB: 'https://x.googleapis.com/' }), {
-      kind: 'emulator', host: 'localhost', port: 8681,
+      kind: 'emulator',
+      host: 'localhost',
+      port: 8681,
     });
     assert.deepEqual(publisherEndpoint({ PUBSUB_EMULATOR_HOST: '[::1]:8085' }), { kind: 'emulator', host: '[::1]', port: 8085 });
   });
   test('gcloud endpoint override (e.g. a locational endpoint) keeps TLS', () => {
     assert.deepEqual(publisherEndpoint({ CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB: 'https://europe-west1-pubsub.googleapis.com/' }), {
-      kind: 'google', host: 'europe-west1-pubsub.googleapis.com', port: 443,
+      kind: 'google',
+      host: 'europe-west1-pubsub.googleapis.com',
+      port: 443,
     });
     assert.deepEqual(publisherEndpoint({}), { kind: 'google', host: 'pubsub.googleapis.com', port: 443 });
-    assert.equal(iamCredentialsEndpoint({ CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: 'https://iamcredentials.p.googleapis.com/v1/' }), 'https://iamcredentials.p.googleapis.com');
+    assert.equal(
+      iamCredentialsEndpoint({ CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: 'https://iamcredentials.p.googleapis.com/v1/' }),
+      'https://iamcredentials.p.googleapis.com',
+    );
     assert.equal(iamCredentialsEndpoint({}), undefined);
   });
   test('a malformed value is refused', () => {

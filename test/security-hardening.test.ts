@@ -87,8 +87,15 @@ for (const engine of engines()) {
       assert.equal(statuses.filter((s) => s !== 401 && s !== 429 && s !== 200).length, 0);
 
       // A burst once the limit is reached: nothing is checked, the right password included.
-      const again = await Promise.all([...Array.from({ length: 10 }, (_, i) => `still wrong ${i}`), password].map((p, i) => login(i % 2 ? a1.base : a2.base, 'burst@example.com', p, `198.51.100.${100 + i}`)));
-      assert.deepEqual(again.map((r) => r.status), Array(11).fill(429));
+      const again = await Promise.all(
+        [...Array.from({ length: 10 }, (_, i) => `still wrong ${i}`), password].map((p, i) =>
+          login(i % 2 ? a1.base : a2.base, 'burst@example.com', p, `198.51.100.${100 + i}`),
+        ),
+      );
+      assert.deepEqual(
+        again.map((r) => r.status),
+        Array(11).fill(429),
+      );
       // Exactly the checked failures were recorded in the account (UserLogin ERROR).
       const page = await store1.query({ accountId: account_id, operation: 'UserLogin', status: 'ERROR' }, { order: 'asc', limit: 100 });
       assert.equal(page.items.length, 5);
@@ -97,7 +104,9 @@ for (const engine of engines()) {
     it('the per-IP limit is keyed on the evaluated caller address, so one address cannot lock out everyone', async () => {
       // 20 failures from one client (behind the trusted proxy), over many emails.
       const attacker = '203.0.113.66';
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => login(i % 2 ? a1.base : a2.base, `nobody-${i}@example.com`, 'not a password at all', attacker)));
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => login(i % 2 ? a1.base : a2.base, `nobody-${i}@example.com`, 'not a password at all', attacker)),
+      );
       assert.equal(results.filter((r) => r.status === 401).length, 20);
       assert.equal(results.filter((r) => r.status === 429).length, 10);
       // Someone else behind the same proxy is not locked out, and a real login works.
@@ -108,19 +117,25 @@ for (const engine of engines()) {
 
     it('a successful login gives its attempt back', async () => {
       await createAccount(store1, { email: 'often@example.com', password: 'often logs in, fine' });
-      for (let i = 0; i < 8; i++) assert.equal((await login(i % 2 ? a1.base : a2.base, 'often@example.com', 'often logs in, fine', '198.51.100.200')).status, 200, `login ${i + 1}`);
+      for (let i = 0; i < 8; i++)
+        assert.equal((await login(i % 2 ? a1.base : a2.base, 'often@example.com', 'often logs in, fine', '198.51.100.200')).status, 200, `login ${i + 1}`);
     });
   });
 
   describe(`nobody obtains a credential of a higher-ranked user: ${engine}`, () => {
     const s = servedSuite(engine, { onRefused: true });
 
-    const invite = (userId: string, key: string) => fetch(`${s.base}/api/v1/users/${userId}/invitation`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+    const invite = (userId: string, key: string) =>
+      fetch(`${s.base}/api/v1/users/${userId}/invitation`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
 
     it('every new owner has a password (generated when none is given), so no invitation can claim the account', async () => {
       const created = await createAccount(s.store, { email: 'fresh-owner@example.com' });
       assert.ok(created.password && created.password.length >= 16);
-      const res = await fetch(`${s.base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'fresh-owner@example.com', password: created.password }) });
+      const res = await fetch(`${s.base}/auth/login`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ email: 'fresh-owner@example.com', password: created.password }),
+      });
       assert.equal(res.status, 200);
       assert.equal(((await res.json()) as { role: string }).role, 'ROLE_OWNER');
       const given = await createAccount(s.store, { email: 'given-owner@example.com', password: 'a password the operator chose' });
@@ -132,7 +147,11 @@ for (const engine of engines()) {
       assert.equal(res.code, 0, res.stderr);
       const out = JSON.parse(res.stdout) as { account_id: string; password?: string };
       assert.ok(out.password && out.password.length >= 16);
-      const login = await fetch(`${s.base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: `cli-owner-${engine}@example.com`, password: out.password }) });
+      const login = await fetch(`${s.base}/auth/login`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ email: `cli-owner-${engine}@example.com`, password: out.password }),
+      });
       assert.equal(login.status, 200);
       const page = await s.store.query({ accountId: out.account_id }, { order: 'asc', limit: 100 });
       assert.ok(!page.items.some((r) => r.recordJson.includes(out.password!)), 'the password is in no record');
@@ -145,7 +164,10 @@ for (const engine of engines()) {
       const res = await invite(s.t.owner.userId, admin.apiKey);
       assert.equal(res.status, 403, await res.clone().text());
       const added = (await s.t.records(s.t.owner.accountId)).slice(before);
-      assert.deepEqual(added.map((r) => [r.operation, r.status, r.principal.id]), [['InviteUsers', 'ERROR', admin.userId]]);
+      assert.deepEqual(
+        added.map((r) => [r.operation, r.status, r.principal.id]),
+        [['InviteUsers', 'ERROR', admin.userId]],
+      );
       const row = await s.store.sql.get<{ invite_token_hash: string | null }>('SELECT invite_token_hash FROM users WHERE id = ?', [s.t.owner.userId]);
       assert.equal(row?.invite_token_hash ?? null, null, 'no invitation was issued');
     });
@@ -237,7 +259,13 @@ for (const engine of engines()) {
       assert.equal(created.status, 200, await created.clone().text());
       assert.equal((await s.t.records(s.t.owner.accountId)).pop()!.request_id, ok);
       const bad = ['', 'x'.repeat(MAX_REQUEST_ID_CHARS + 1), 'x'.repeat(15_000), 'has space', 'tab\there', 'naïve'];
-      const routes: [string, string][] = [['GET', '/api/v1/audit-logs'], ['POST', '/cloud/users'], ['POST', '/auth/login'], ['GET', '/healthz'], ['GET', '/api/v1/audit-log-sinks/x/status']];
+      const routes: [string, string][] = [
+        ['GET', '/api/v1/audit-logs'],
+        ['POST', '/cloud/users'],
+        ['POST', '/auth/login'],
+        ['GET', '/healthz'],
+        ['GET', '/api/v1/audit-log-sinks/x/status'],
+      ];
       const before = await s.store.count();
       for (const id of bad) {
         for (const [method, path] of routes) {
@@ -274,14 +302,21 @@ for (const engine of engines()) {
         body: JSON.stringify({ spec: { name: `xff-${engine}`, regions: ['aws-us-east-1'], retention_days: 30, api_key_auth: { enabled: true } } }),
       });
       assert.equal(res.status, 200, await res.clone().text());
-      assert.equal((await s.t.records(s.t.owner.accountId)).pop()!.caller_ip_address, 'unknown, proxy.example.com:8080, _hidden, unknown, 203.0.113.9, 127.0.0.1');
+      assert.equal(
+        (await s.t.records(s.t.owner.accountId)).pop()!.caller_ip_address,
+        'unknown, proxy.example.com:8080, _hidden, unknown, 203.0.113.9, 127.0.0.1',
+      );
       // Property: random strings are either accepted entries or refused by the chain check, never both ways.
       for (let i = 0; i < 500; i++) {
-        const e = Array.from({ length: 1 + Math.floor(Math.random() * 30) }, () => String.fromCharCode(32 + Math.floor(Math.random() * 95))).join('').replace(/,/g, '');
+        const e = Array.from({ length: 1 + Math.floor(Math.random() * 30) }, () => String.fromCharCode(32 + Math.floor(Math.random() * 95)))
+          .join('')
+          .replace(/,/g, '');
         assert.equal(callerIpChainProblem(`10.0.0.1, ${e}`) === undefined, isCallerIpEntry(e.trim()), e);
       }
-      for (const good of ['10.0.0.1', '2001:db8::1', '[2001:db8::1]:443', '10.0.0.1:8080', 'lb-1.internal', 'unknown', '_gazonk']) assert.ok(isCallerIpEntry(good), good);
-      for (const bad of ['', 'a b', '1.2.3.999', '<x>', 'x'.repeat(101), '-lead.example', 'host:99999', '999.1.1.1']) assert.equal(isCallerIpEntry(bad), false, bad);
+      for (const good of ['10.0.0.1', '2001:db8::1', '[2001:db8::1]:443', '10.0.0.1:8080', 'lb-1.internal', 'unknown', '_gazonk'])
+        assert.ok(isCallerIpEntry(good), good);
+      for (const bad of ['', 'a b', '1.2.3.999', '<x>', 'x'.repeat(101), '-lead.example', 'host:99999', '999.1.1.1'])
+        assert.equal(isCallerIpEntry(bad), false, bad);
     });
 
     it('"__proto__" keys are refused with an accurate 400 naming where; bad JSON says it is bad JSON', async () => {
@@ -324,7 +359,14 @@ for (const engine of engines()) {
           assert.equal(e.field, field, e.message);
         }
       }
-      const record = { emit_time: '2026-01-01T00:00:00Z', level: 'LOG_LEVEL_INFO', operation: 'X', status: 'OK', category: 'LOG_CATEGORY_ADMIN', principal: { id: 'p', type: 'user', name: 'p' } };
+      const record = {
+        emit_time: '2026-01-01T00:00:00Z',
+        level: 'LOG_LEVEL_INFO',
+        operation: 'X',
+        status: 'OK',
+        category: 'LOG_CATEGORY_ADMIN',
+        principal: { id: 'p', type: 'user', name: 'p' },
+      };
       const empty = await fetch(`${s.base}/api/v1/audit-logs`, { method: 'POST', headers: owner, body: JSON.stringify({ account_id: '', records: [record] }) });
       assert.equal(empty.status, 400);
       assert.equal((await errorOf(empty)).field, 'account_id');
@@ -360,8 +402,17 @@ for (const engine of engines()) {
         assert.equal(r.headers.get('cache-control'), 'no-store', r.url);
         assert.equal(r.headers.get('strict-transport-security'), null, 'no HSTS over plain HTTP');
       }
-      for (let i = 0; i < 6; i++) await fetch(`${s.base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'limited@example.com', password: 'wrong wrong wrong' }) });
-      const limited = await fetch(`${s.base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'limited@example.com', password: 'wrong wrong wrong' }) });
+      for (let i = 0; i < 6; i++)
+        await fetch(`${s.base}/auth/login`, {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ email: 'limited@example.com', password: 'wrong wrong wrong' }),
+        });
+      const limited = await fetch(`${s.base}/auth/login`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ email: 'limited@example.com', password: 'wrong wrong wrong' }),
+      });
       assert.equal(limited.status, 429);
       assert.match(limited.headers.get('retry-after') ?? '', /^\d+$/);
     });
@@ -374,7 +425,17 @@ for (const engine of engines()) {
       const tokenApp = await buildApp({ store: s.store, config: resolveConfig({ AUDITSTREAM_METRICS_ACCESS: 'token:metrics-token-0123456789' }) });
       try {
         assert.equal((await tokenApp.inject({ method: 'GET', url: '/metrics', remoteAddress: '198.51.100.7' })).statusCode, 401);
-        assert.equal((await tokenApp.inject({ method: 'GET', url: '/metrics', remoteAddress: '198.51.100.7', headers: { authorization: 'Bearer metrics-token-0123456789' } })).statusCode, 200);
+        assert.equal(
+          (
+            await tokenApp.inject({
+              method: 'GET',
+              url: '/metrics',
+              remoteAddress: '198.51.100.7',
+              headers: { authorization: 'Bearer metrics-token-0123456789' },
+            })
+          ).statusCode,
+          200,
+        );
       } finally {
         await tokenApp.close();
       }
@@ -421,7 +482,13 @@ describe('files that hold secrets are 0600', () => {
       await (await SqliteStore.open(dbPath)).close();
       assert.equal(statSync(dbPath).mode & 0o777, 0o644);
       const { startServer } = await import('../src/server.js');
-      const config: Readonly<Config> = resolveConfig({ DATABASE_URL: dbPath, AUDITSTREAM_DATA_DIR: join(dir, 'data'), AUDITSTREAM_HTTP_PORT: '0', AUDITSTREAM_GRPC_PORT: '0', LOG_LEVEL: 'silent' });
+      const config: Readonly<Config> = resolveConfig({
+        DATABASE_URL: dbPath,
+        AUDITSTREAM_DATA_DIR: join(dir, 'data'),
+        AUDITSTREAM_HTTP_PORT: '0',
+        AUDITSTREAM_GRPC_PORT: '0',
+        LOG_LEVEL: 'silent',
+      });
       const server = await startServer(config);
       try {
         await fetch(`${server.httpUrl}/healthz`);

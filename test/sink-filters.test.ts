@@ -45,14 +45,18 @@ function randomFilter(): SinkFilter {
     if (randomInt(2)) f.categories = [pick(['LOG_CATEGORY_ADMIN', 'LOG_CATEGORY_SYSTEM'] as const)];
     if (f.includeOperations?.length === 0) delete f.includeOperations;
     if (f.excludeOperations?.length === 0) delete f.excludeOperations;
-    const candidates = OPS.filter(([o, c]) => (!f.includeOperations || f.includeOperations.includes(o)) && !f.excludeOperations?.includes(o) && (!f.categories || f.categories.includes(c)));
+    const candidates = OPS.filter(
+      ([o, c]) => (!f.includeOperations || f.includeOperations.includes(o)) && !f.excludeOperations?.includes(o) && (!f.categories || f.categories.includes(c)),
+    );
     if (candidates.length > 0 && Object.keys(f).length > 0) return f;
   }
 }
 
 const destinationOf: Record<string, (name: string) => Partial<AuditLogSinkSpec>> = {
   kinesis: (name) => ({ kinesisSink: { roleName: 'writer', destinationUri: `arn:aws:kinesis:us-east-1:111122223333:stream/${name}`, region: 'us-east-1' } }),
-  pubsub: (name) => ({ pubSubSink: { serviceAccountId: 'audit-writer@my-project-1.iam.gserviceaccount.com', topicName: `t-${name}`, gcpProjectId: 'my-project-1' } }),
+  pubsub: (name) => ({
+    pubSubSink: { serviceAccountId: 'audit-writer@my-project-1.iam.gserviceaccount.com', topicName: `t-${name}`, gcpProjectId: 'my-project-1' },
+  }),
   webhook: (name) => ({ webhookSink: { url: `https://receiver.example.com/${name}`, format: 'json', headers: [] } }),
 };
 
@@ -100,21 +104,33 @@ for (const engineName of engines()) {
       it(`${kind}: exactly the records the filter passes, in order; the cursor reaches the head; status counts the filtered`, async () => {
         const account = `acct-${kind}`;
         const sinks = Array.from({ length: 3 }, (_, i) => ({ name: `${kind}-f${i}`, filter: randomFilter() }));
-        for (const s of sinks) await store.transaction((tx) => createSink(tx, account, { name: s.name, enabled: true, filter: s.filter, ...destinationOf[kind]!(s.name) } as AuditLogSinkSpec));
+        for (const s of sinks)
+          await store.transaction((tx) =>
+            createSink(tx, account, { name: s.name, enabled: true, filter: s.filter, ...destinationOf[kind]!(s.name) } as AuditLogSinkSpec),
+          );
         engine.sinksChanged(account);
         const stored = await appendRandom(account, 120);
         for (const s of sinks) {
           const passes = recordFilter(s.filter)!;
           // Independent of the engine's predicate: the filter's meaning spelled out.
-          const expected = stored.filter(({ record: r }) =>
-            (!s.filter.includeOperations || s.filter.includeOperations.includes(r.operation)) &&
-            !s.filter.excludeOperations?.includes(r.operation) &&
-            (!s.filter.status || r.status === s.filter.status) &&
-            (!s.filter.categories || s.filter.categories.includes(r.category)));
-          assert.deepEqual(stored.filter((x) => passes(x.json)).map((x) => x.seq), expected.map((x) => x.seq));
+          const expected = stored.filter(
+            ({ record: r }) =>
+              (!s.filter.includeOperations || s.filter.includeOperations.includes(r.operation)) &&
+              !s.filter.excludeOperations?.includes(r.operation) &&
+              (!s.filter.status || r.status === s.filter.status) &&
+              (!s.filter.categories || s.filter.categories.includes(r.category)),
+          );
+          assert.deepEqual(
+            stored.filter((x) => passes(x.json)).map((x) => x.seq),
+            expected.map((x) => x.seq),
+          );
           await until(async () => (await sinkStatus(store.sql, account, s.name)).backlog === 0, `${s.name} caught up`, 15_000);
           const st = await sinkStatus(store.sql, account, s.name);
-          assert.deepEqual(dest(s.name).seqs(), expected.map((x) => x.seq), `${s.name} ${JSON.stringify(s.filter)}`);
+          assert.deepEqual(
+            dest(s.name).seqs(),
+            expected.map((x) => x.seq),
+            `${s.name} ${JSON.stringify(s.filter)}`,
+          );
           assert.equal(st.cursorSeq, st.headSeq);
           assert.equal(st.filteredCount, stored.length - expected.length);
           assert.equal(st.deliveredCount, expected.length);
@@ -126,7 +142,9 @@ for (const engineName of engines()) {
       const account = 'acct-replay';
       const filter: SinkFilter = { status: 'ERROR' };
       const stored = await appendRandom(account, 40);
-      await store.transaction((tx) => createSink(tx, account, { name: 'errs', enabled: true, filter, ...destinationOf['webhook']!('errs') } as AuditLogSinkSpec));
+      await store.transaction((tx) =>
+        createSink(tx, account, { name: 'errs', enabled: true, filter, ...destinationOf['webhook']!('errs') } as AuditLogSinkSpec),
+      );
       engine.sinksChanged(account);
       await store.transaction((tx) => replaySink(tx, account, 'errs', 0, Date.now() + 1));
       engine.sinksChanged(account);
@@ -134,12 +152,17 @@ for (const engineName of engines()) {
       await until(async () => (await sinkStatus(store.sql, account, 'errs')).replays.every((r) => r.state === 'done'), 'replay done', 15_000);
       assert.deepEqual(dest('errs').seqs(), errors);
       // Now only OK records.
-      await store.transaction((tx) => updateSink(tx, account, { name: 'errs', enabled: true, filter: { status: 'OK' }, ...destinationOf['webhook']!('errs') } as AuditLogSinkSpec, ''));
+      await store.transaction((tx) =>
+        updateSink(tx, account, { name: 'errs', enabled: true, filter: { status: 'OK' }, ...destinationOf['webhook']!('errs') } as AuditLogSinkSpec, ''),
+      );
       engine.sinksChanged(account);
       const more = await appendRandom(account, 30);
       await until(async () => (await sinkStatus(store.sql, account, 'errs')).backlog === 0, 'caught up', 15_000);
       await until(() => dest('errs').seqs().length >= errors.length + more.filter((x) => x.record.status === 'OK').length, 'delivered');
-      assert.deepEqual(dest('errs').seqs().slice(errors.length), more.filter((x) => x.record.status === 'OK').map((x) => x.seq));
+      assert.deepEqual(
+        dest('errs').seqs().slice(errors.length),
+        more.filter((x) => x.record.status === 'OK').map((x) => x.seq),
+      );
     });
   });
 }

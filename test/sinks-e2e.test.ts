@@ -29,7 +29,10 @@ import { KPL_MAGIC } from '../src/sinks/kinesis/aggregate.js';
 import { deaggregate } from './helpers/kpl.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const STREAM = 'e2e-audit';
 const STREAM_ARN = `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/${STREAM}`;
@@ -191,8 +194,16 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
   /** Both destinations hold exactly these chain records (verify probes aside), in order, byte for byte. */
   const bothHold = async (kin: ChainLine[], ps: ChainLine[]) => {
     await until(async () => (await kinesisLive()).length >= kin.length && pubsubLive().length >= ps.length, 'both destinations caught up', ARRIVAL_MS, 100);
-    assert.deepEqual(await kinesisLive(), kin.map((l) => l.text), 'Kinesis: every record in chain order, byte-equal to `auditstream logs`');
-    assert.deepEqual(pubsubLive(), ps.map((l) => l.text), 'Pub/Sub: every record in chain order, byte-equal to `auditstream logs`');
+    assert.deepEqual(
+      await kinesisLive(),
+      kin.map((l) => l.text),
+      'Kinesis: every record in chain order, byte-equal to `auditstream logs`',
+    );
+    assert.deepEqual(
+      pubsubLive(),
+      ps.map((l) => l.text),
+      'Pub/Sub: every record in chain order, byte-equal to `auditstream logs`',
+    );
   };
   let kinFrom = 0;
   let psFrom = 0;
@@ -211,11 +222,17 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     );
     assert.equal(ps.spec.pubSubSink.topicName, TOPIC);
     const list = json<{ name: string }[]>(await sinks('list'), 'list');
-    assert.deepEqual(list.map((s) => s.name), ['kin', 'ps']);
+    assert.deepEqual(
+      list.map((s) => s.name),
+      ['kin', 'ps'],
+    );
 
     const lines = await chain();
     const created = lines.filter((l) => /"operation":"UpdateAccount"/.test(l.text) && /"sink_action":"create"/.test(l.text));
-    assert.deepEqual(created.map((l) => (JSON.parse(l.text) as { details: { sink_name: string } }).details.sink_name), ['kin', 'ps']);
+    assert.deepEqual(
+      created.map((l) => (JSON.parse(l.text) as { details: { sink_name: string } }).details.sink_name),
+      ['kin', 'ps'],
+    );
     kinFrom = created[0]!.sequence;
     psFrom = created[1]!.sequence;
 
@@ -224,7 +241,12 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     const p = json<{ status: string; log_id: string }>(vp, 'verify ps');
     assert.equal(k.status, 'Success');
     assert.equal(p.status, 'Success');
-    await until(async () => (await readStreamText(kinesis)).some((t) => logIdOf(t) === k.log_id) && received.some((m) => m.attributes['log_id'] === p.log_id), 'the verify records', ARRIVAL_MS, 100);
+    await until(
+      async () => (await readStreamText(kinesis)).some((t) => logIdOf(t) === k.log_id) && received.some((m) => m.attributes['log_id'] === p.log_id),
+      'the verify records',
+      ARRIVAL_MS,
+      100,
+    );
     const probe = JSON.parse((await readStreamText(kinesis)).find((t) => logIdOf(t) === k.log_id)!) as Record<string, unknown>;
     assert.equal(probe['operation'], 'VerifyAuditLogSink');
     assert.equal(probe['category'], 'LOG_CATEGORY_SYSTEM');
@@ -244,7 +266,10 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     await createNamespace();
     const lines = await chainFromCli();
     assert.deepEqual(await chain(), lines, 'the API export shows what `auditstream logs` shows');
-    await bothHold(lines.filter((l) => l.sequence >= kinFrom), lines.filter((l) => l.sequence >= psFrom));
+    await bothHold(
+      lines.filter((l) => l.sequence >= kinFrom),
+      lines.filter((l) => l.sequence >= psFrom),
+    );
     // Pub/Sub attributes and ordering key, for consumers that dedupe and order.
     for (const m of received.filter((x) => !isVerify(x.data.toString('utf8')))) {
       const line = lines.find((l) => l.logId === m.attributes['log_id'])!;
@@ -253,10 +278,15 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     }
     for (const name of ['kin', 'ps']) {
       let st: { health: string; backlog: number; enabled: boolean; lastSuccessMs: number | null } | undefined;
-      await until(async () => {
-        st = json<typeof st>(await sinks('status', name), `status ${name}`);
-        return st!.backlog === 0;
-      }, `${name} backlog 0`, ARRIVAL_MS, 200);
+      await until(
+        async () => {
+          st = json<typeof st>(await sinks('status', name), `status ${name}`);
+          return st!.backlog === 0;
+        },
+        `${name} backlog 0`,
+        ARRIVAL_MS,
+        200,
+      );
       assert.equal(st!.health, 'ok');
       assert.equal(st!.enabled, true);
       assert.ok(st!.lastSuccessMs !== null);
@@ -293,7 +323,9 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
       ]);
       const missing = `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/no-such-stream`;
       await assert.rejects(
-        call('ValidateAccountAuditLogSink', { spec: { name: 'probe', enabled: true, kinesisSink: { roleName: 'w', destinationUri: missing, region: 'us-east-1' } } }),
+        call('ValidateAccountAuditLogSink', {
+          spec: { name: 'probe', enabled: true, kinesisSink: { roleName: 'w', destinationUri: missing, region: 'us-east-1' } },
+        }),
         (err: grpc.ServiceError) => err.code === grpc.status.FAILED_PRECONDITION && /verification failed \(destination_not_found\)/.test(err.details),
       );
     } finally {
@@ -318,16 +350,22 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     // committed first, and been delivered, since the two updates run side by side).
     assert.ok(st.backlog >= 5, `backlog ${st.backlog}: its pause record and what followed`);
 
-    await Promise.all([sinks('update', 'kin', '--enable'), sinks('update', 'ps', '--enable')]).then((rs) => rs.forEach((r) => assert.equal(r.code, 0, r.stderr)));
+    await Promise.all([sinks('update', 'kin', '--enable'), sinks('update', 'ps', '--enable')]).then((rs) =>
+      rs.forEach((r) => assert.equal(r.code, 0, r.stderr)),
+    );
     const lines = await chain();
-    await bothHold(lines.filter((l) => l.sequence >= kinFrom), lines.filter((l) => l.sequence >= psFrom));
+    await bothHold(
+      lines.filter((l) => l.sequence >= kinFrom),
+      lines.filter((l) => l.sequence >= psFrom),
+    );
   });
 
   it('replay --since 1h re-delivers the stored records to each sink, after the live ones', async () => {
     const before = await chain();
     const kinCount = (await kinesisLive()).length;
     const psCount = pubsubLive().length;
-    const texts = (all: ChainLine[], r: { from_seq: number; to_seq: number }) => all.filter((l) => l.sequence >= r.from_seq && l.sequence <= r.to_seq).map((l) => l.text);
+    const texts = (all: ChainLine[], r: { from_seq: number; to_seq: number }) =>
+      all.filter((l) => l.sequence >= r.from_seq && l.sequence <= r.to_seq).map((l) => l.text);
 
     const rk = json<{ replay_id: string; from_seq: number; to_seq: number }>(await sinks('replay', 'kin', '--since', '1h'), 'replay kin');
     assert.match(rk.replay_id, /^rpl_/);
@@ -369,21 +407,41 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     assert.equal(received.length, psCount, 'Pub/Sub: nothing after the delete');
     assert.deepEqual(json<unknown[]>(await sinks('list'), 'list'), []);
     const deletes = (await chain()).filter((l) => /"sink_action":"delete"/.test(l.text));
-    assert.deepEqual(deletes.map((l) => (JSON.parse(l.text) as { details: { sink_name: string } }).details.sink_name), ['kin', 'ps']);
+    assert.deepEqual(
+      deletes.map((l) => (JSON.parse(l.text) as { details: { sink_name: string } }).details.sink_name),
+      ['kin', 'ps'],
+    );
   });
 
   it('delete of a sink whose delivering process died: --no-wait reports it in progress; delete waits for the lease, with progress, then succeeds', async () => {
-    const c = await sinks('create', 'orphan', '--kinesis-stream-arn', STREAM_ARN, '--kinesis-role-name', 'auditstream-writer', '--kinesis-region', 'us-east-1', '--disabled');
+    const c = await sinks(
+      'create',
+      'orphan',
+      '--kinesis-stream-arn',
+      STREAM_ARN,
+      '--kinesis-role-name',
+      'auditstream-writer',
+      '--kinesis-region',
+      'us-east-1',
+      '--disabled',
+    );
     assert.equal(c.code, 0, c.stderr);
     // Another process claimed it and died: its lease has 7 s left (a delete request waits 2 s).
     const db = new Database(join(dir, 'audit.db'));
     db.pragma('busy_timeout = 5000');
     const leaseEnds = Date.now() + 7000;
-    assert.equal(db.prepare("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE name = 'orphan'").run(leaseEnds).changes, 1);
+    assert.equal(
+      db.prepare("UPDATE audit_log_sinks SET lease_owner = 'dead-process', lease_expires_ms = ?, fence = fence + 1 WHERE name = 'orphan'").run(leaseEnds)
+        .changes,
+      1,
+    );
     db.close();
     const quick = await sinks('delete', 'orphan', '--no-wait');
     assert.equal(quick.code, 0, quick.stderr);
-    assert.match(quick.stderr, /deleting orphan: committed, still in progress \(operation [0-9a-f-]{36}; GET \/cloud\/operations\/[0-9a-f-]{36} shows when it is done\)/);
+    assert.match(
+      quick.stderr,
+      /deleting orphan: committed, still in progress \(operation [0-9a-f-]{36}; GET \/cloud\/operations\/[0-9a-f-]{36} shows when it is done\)/,
+    );
     assert.match(json<{ state: string }>(await sinks('get', 'orphan'), 'get while deleting').state, /RESOURCE_STATE_DELETING/);
     // The dead holder's lease is renewed just before the waiting delete, so a slow machine (each
     // CLI run starts a Node process) cannot let it expire before that delete even arrives.
@@ -408,7 +466,9 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     await createStream(kinesis, stream);
     const raw = async () => {
       const shards = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
-      let it = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shards.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+      let it = (
+        await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shards.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
+      ).ShardIterator;
       const out: Buffer[] = [];
       for (;;) {
         const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: it!, Limit: 10_000 }));
@@ -418,7 +478,20 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
       }
       return out;
     };
-    const created = json<{ spec: { enabled: boolean } }>(await sinks('create', 'agg', '--kinesis-stream-arn', arn, '--kinesis-role-name', 'auditstream-writer', '--kinesis-region', 'us-east-1', '--kinesis-aggregate'), 'create agg');
+    const created = json<{ spec: { enabled: boolean } }>(
+      await sinks(
+        'create',
+        'agg',
+        '--kinesis-stream-arn',
+        arn,
+        '--kinesis-role-name',
+        'auditstream-writer',
+        '--kinesis-region',
+        'us-east-1',
+        '--kinesis-aggregate',
+      ),
+      'create agg',
+    );
     assert.equal(created.spec.enabled, true, 'enabled once aggregation is set');
     const ext = await fetch(`${serve.url}/api/v1/audit-log-sinks/agg/extensions`, { headers: { authorization: `Bearer ${apiKey}` } });
     assert.equal(((await ext.json()) as { kinesis_aggregate: boolean }).kinesis_aggregate, true);
@@ -429,9 +502,16 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     const expected = all.filter((l) => l.sequence >= from).map((l) => l.logId);
     await until(async () => (await raw()).flatMap((d) => deaggregate(d)).length >= expected.length, 'aggregated records', ARRIVAL_MS, 100);
     const blobs = await raw();
-    assert.ok(blobs.every((b) => b.subarray(0, 4).equals(KPL_MAGIC)), 'every Kinesis record is an aggregated record');
+    assert.ok(
+      blobs.every((b) => b.subarray(0, 4).equals(KPL_MAGIC)),
+      'every Kinesis record is an aggregated record',
+    );
     assert.ok(blobs.length < expected.length, `${expected.length} records in ${blobs.length} Kinesis records`);
-    assert.deepEqual(blobs.flatMap((b) => deaggregate(b)).map((d) => logIdOf(d.toString('utf8'))), expected, 'chain order');
+    assert.deepEqual(
+      blobs.flatMap((b) => deaggregate(b)).map((d) => logIdOf(d.toString('utf8'))),
+      expected,
+      'chain order',
+    );
 
     const off = await sinks('update', 'agg', '--no-kinesis-aggregate');
     assert.equal(off.code, 0, off.stderr);
@@ -439,8 +519,13 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     await ingest(2);
     await until(async () => (await raw()).length >= before + 2, 'plain records', ARRIVAL_MS, 100);
     const plain = (await raw()).slice(before);
-    assert.ok(plain.every((b) => b[0] === 0x7b), 'one plain JSON record per audit record again');
-    const actions = (await chain()).filter((l) => /"sink_name":"agg"/.test(l.text)).map((l) => (JSON.parse(l.text) as { details: { sink_action: string; sink_kinesis_aggregate?: boolean } }).details);
+    assert.ok(
+      plain.every((b) => b[0] === 0x7b),
+      'one plain JSON record per audit record again',
+    );
+    const actions = (await chain())
+      .filter((l) => /"sink_name":"agg"/.test(l.text))
+      .map((l) => (JSON.parse(l.text) as { details: { sink_action: string; sink_kinesis_aggregate?: boolean } }).details);
     assert.deepEqual(
       actions.map((d) => [d.sink_action, d.sink_kinesis_aggregate]),
       [
@@ -451,14 +536,24 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
         ['update-extensions', false],
       ],
     );
-    oneLineError(await sinks('create', 'agg-ps', '--pubsub-topic', TOPIC, '--pubsub-project', PROJECT, '--pubsub-service-account', SERVICE_ACCOUNT, '--kinesis-aggregate'), 2, /--kinesis-aggregate applies to Kinesis sinks only/, 'aggregate on pubsub');
+    oneLineError(
+      await sinks('create', 'agg-ps', '--pubsub-topic', TOPIC, '--pubsub-project', PROJECT, '--pubsub-service-account', SERVICE_ACCOUNT, '--kinesis-aggregate'),
+      2,
+      /--kinesis-aggregate applies to Kinesis sinks only/,
+      'aggregate on pubsub',
+    );
     assert.equal((await sinks('delete', 'agg')).code, 0);
   });
 
   it("the CLI's errors are one line with exit code 1 (refused or unreachable) or 2 (usage)", async () => {
     const cases: [string[], Record<string, string>, 1 | 2, RegExp][] = [
       [['get', 'nope'], {}, 1, /GET \/cloud\/audit-log-sinks\/nope: 404 audit log sink nope not found/],
-      [['create', 'bad', '--kinesis-stream-arn', 'arn:aws:kinesis:us-east-1:1:stream/x', '--kinesis-role-name', 'w', '--kinesis-region', 'us-east-1'], {}, 1, /400 .*the account id "1" must be 12 digits/],
+      [
+        ['create', 'bad', '--kinesis-stream-arn', 'arn:aws:kinesis:us-east-1:1:stream/x', '--kinesis-role-name', 'w', '--kinesis-region', 'us-east-1'],
+        {},
+        1,
+        /400 .*the account id "1" must be 12 digits/,
+      ],
       [['create', 'bad'], {}, 2, /a sink needs a destination/],
       [['replay', 'kin'], {}, 2, /required option '--since <time>' not specified \(run with --help for usage\)/],
       [['update', 'kin', '--enable', '--disable'], {}, 2, /option '--enable' cannot be used with option '--disable'/],

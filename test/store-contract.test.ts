@@ -36,8 +36,14 @@ for (const engine of engines()) {
       const res2 = await store.append({ accountId: 'acct-order', records: [makeRecord()], ingestedBy: 'token:deployment' });
       assert.deepEqual(res2.sequences, [4]);
       const chain = await store.readChain('acct-order', 1, 10);
-      assert.deepEqual(chain.map((r) => r.seq), [1, 2, 3, 4]);
-      assert.deepEqual(chain.slice(0, 3).map((r) => JSON.parse(r.recordJson)), records);
+      assert.deepEqual(
+        chain.map((r) => r.seq),
+        [1, 2, 3, 4],
+      );
+      assert.deepEqual(
+        chain.slice(0, 3).map((r) => JSON.parse(r.recordJson)),
+        records,
+      );
       assert.equal(chain[3]!.ingestedBy, 'token:deployment');
       assert.equal(chain[1]!.prevHash, chain[0]!.hash);
       // What delivery reads: the same records, bodies only.
@@ -86,7 +92,10 @@ for (const engine of engines()) {
       const seeds = lines.map((l) => normalizeRecord(JSON.parse(l) as AcceptedRecord));
       const byId = new Map<string, number>();
       seeds.forEach((s) => byId.set(s.log_id, (byId.get(s.log_id) ?? 0) + 1));
-      assert.ok([...byId.values()].some((n) => n > 1), 'the seeds reuse a log_id');
+      assert.ok(
+        [...byId.values()].some((n) => n > 1),
+        'the seeds reuse a log_id',
+      );
       let conflicts = 0;
       for (const s of seeds) {
         try {
@@ -109,7 +118,10 @@ for (const engine of engines()) {
         ),
       );
       const seqs = results.flatMap((r) => r.sequences).sort((a, b) => a - b);
-      assert.deepEqual(seqs, Array.from({ length: writers * per }, (_, i) => i + 1));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: writers * per }, (_, i) => i + 1),
+      );
       assert.equal((await verifyAccount(store, 'acct-concurrent', noKeys)).ok, true);
     });
 
@@ -177,7 +189,10 @@ for (const engine of engines()) {
         /operation refused/,
       );
       const keys = await store.sql.all<{ k: string }>('SELECT k FROM tx_probe ORDER BY k');
-      assert.deepEqual(keys.map((r) => r.k), ['committed']);
+      assert.deepEqual(
+        keys.map((r) => r.k),
+        ['committed'],
+      );
       assert.equal(await store.count('acct-tx'), 1);
       // The rolled-back append left no hole: the next record takes seq 2.
       const next = await store.append({ accountId: 'acct-tx', records: [makeRecord()], ingestedBy: null });
@@ -188,26 +203,37 @@ for (const engine of engines()) {
       // What the engine is asked for inside the transaction, and in the next ones (SQLite: the
       // write connection's synchronous level, 2 = FULL; PostgreSQL: synchronous_commit).
       const level = async (tx: { get<T>(sql: string): Promise<T | undefined> }): Promise<string> =>
-        engine === 'sqlite' ? String((await tx.get<{ synchronous: number }>('PRAGMA synchronous'))!.synchronous) : (await tx.get<{ synchronous_commit: string }>('SHOW synchronous_commit'))!.synchronous_commit;
+        engine === 'sqlite'
+          ? String((await tx.get<{ synchronous: number }>('PRAGMA synchronous'))!.synchronous)
+          : (await tx.get<{ synchronous_commit: string }>('SHOW synchronous_commit'))!.synchronous_commit;
       const full = engine === 'sqlite' ? '2' : 'on';
       const relaxed = engine === 'sqlite' ? '1' : 'off';
       await store.transaction((tx) => tx.run('CREATE TABLE IF NOT EXISTS relaxed_probe (k TEXT PRIMARY KEY)'));
       assert.equal(await store.transaction(level), full);
       assert.equal(
-        await store.transaction(async (tx) => {
-          await tx.run('INSERT INTO relaxed_probe (k) VALUES (?)', ['kept']);
-          return level(tx);
-        }, { durable: false }),
+        await store.transaction(
+          async (tx) => {
+            await tx.run('INSERT INTO relaxed_probe (k) VALUES (?)', ['kept']);
+            return level(tx);
+          },
+          { durable: false },
+        ),
         relaxed,
       );
       await assert.rejects(
-        store.transaction(async (tx) => {
-          await tx.run('INSERT INTO relaxed_probe (k) VALUES (?)', ['rolled-back']);
-          throw new Error('refused');
-        }, { durable: false }),
+        store.transaction(
+          async (tx) => {
+            await tx.run('INSERT INTO relaxed_probe (k) VALUES (?)', ['rolled-back']);
+            throw new Error('refused');
+          },
+          { durable: false },
+        ),
         /refused/,
       );
-      assert.deepEqual((await store.sql.all<{ k: string }>('SELECT k FROM relaxed_probe ORDER BY k')).map((r) => r.k), ['kept']);
+      assert.deepEqual(
+        (await store.sql.all<{ k: string }>('SELECT k FROM relaxed_probe ORDER BY k')).map((r) => r.k),
+        ['kept'],
+      );
       // Commits afterwards are durable again, after a rolled-back one too. (No records appended
       // here: the retention test below counts the accounts of this shared store.)
       assert.equal(await store.transaction(level), full);
@@ -215,8 +241,14 @@ for (const engine of engines()) {
 
     it('refuses UPDATE and DELETE on stored records', async () => {
       await store.append({ accountId: 'acct-guard', records: [makeRecord()], ingestedBy: null });
-      await assert.rejects(store.transaction((tx) => tx.run("UPDATE audit_records SET status = 'ERROR' WHERE account_id = ?", ['acct-guard'])), /append-only/);
-      await assert.rejects(store.transaction((tx) => tx.run('DELETE FROM audit_records WHERE account_id = ?', ['acct-guard'])), /append-only|only retention/);
+      await assert.rejects(
+        store.transaction((tx) => tx.run("UPDATE audit_records SET status = 'ERROR' WHERE account_id = ?", ['acct-guard'])),
+        /append-only/,
+      );
+      await assert.rejects(
+        store.transaction((tx) => tx.run('DELETE FROM audit_records WHERE account_id = ?', ['acct-guard'])),
+        /append-only|only retention/,
+      );
       assert.equal(await store.count('acct-guard'), 1);
     });
 
@@ -251,7 +283,10 @@ for (const engine of engines()) {
         assert.equal((await ops({ accountId: acct, status: 'ERROR' })).length, 3);
         assert.equal((await ops({ accountId: acct, namespace: 'prod.acme' })).length, 9);
         const window = await ops({ accountId: acct, sinceMs: Date.parse('2026-02-01T00:00:05Z'), untilMs: Date.parse('2026-02-01T00:00:10Z') });
-        assert.deepEqual(window.map((r) => r.emit_time).sort(), ['05', '06', '07', '08', '09'].map((s) => `2026-02-01T00:00:${s}Z`));
+        assert.deepEqual(
+          window.map((r) => r.emit_time).sort(),
+          ['05', '06', '07', '08', '09'].map((s) => `2026-02-01T00:00:${s}Z`),
+        );
         assert.equal((await ops({ accountId: acct, operation: 'InviteUsers', status: 'ERROR' })).length, 0);
         assert.equal((await ops({ accountId: acct, operation: 'DeleteUser', status: 'ERROR' })).length, 3);
       });
@@ -268,25 +303,40 @@ for (const engine of engines()) {
         assert.equal(p3.items.length, 5);
         assert.equal(p3.nextCursor, undefined);
         const ids = [...p1.items, ...p2.items, ...p3.items].map((r) => r.id);
-        assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
+        assert.deepEqual(
+          ids,
+          [...ids].sort((a, b) => b - a),
+        );
         assert.equal(new Set(ids).size, 25);
         const back = await store.query({ accountId: acct }, { limit: 10, cursor: p3.prevCursor! });
-        assert.deepEqual(back.items.map((r) => r.id), p2.items.map((r) => r.id));
+        assert.deepEqual(
+          back.items.map((r) => r.id),
+          p2.items.map((r) => r.id),
+        );
         const back1 = await store.query({ accountId: acct }, { limit: 10, cursor: back.prevCursor! });
-        assert.deepEqual(back1.items.map((r) => r.id), p1.items.map((r) => r.id));
+        assert.deepEqual(
+          back1.items.map((r) => r.id),
+          p1.items.map((r) => r.id),
+        );
         assert.ok(back1.prevCursor, 'the record added meanwhile is one page back');
         const newest = await store.query({ accountId: acct }, { limit: 10, cursor: back1.prevCursor! });
         assert.equal(newest.items.length, 1);
         assert.equal(newest.prevCursor, undefined);
         const asc = await store.query({ accountId: acct }, { limit: 30, order: 'asc' });
-        assert.deepEqual(asc.items.map((r) => r.seq), Array.from({ length: 26 }, (_, i) => i + 1));
+        assert.deepEqual(
+          asc.items.map((r) => r.seq),
+          Array.from({ length: 26 }, (_, i) => i + 1),
+        );
       });
 
       it('pages a time window forward and back (the id-sorted window plan)', async () => {
         const f = { accountId: acct, sinceMs: Date.parse('2026-02-01T00:00:03Z'), untilMs: Date.parse('2026-02-01T00:00:20Z') };
         const all = (await store.query(f, { limit: 100 })).items.map((r) => r.id);
         assert.equal(all.length, 17);
-        assert.deepEqual(all, [...all].sort((a, b) => b - a));
+        assert.deepEqual(
+          all,
+          [...all].sort((a, b) => b - a),
+        );
         const walked: number[] = [];
         let page = await store.query(f, { limit: 5 });
         walked.push(...page.items.map((r) => r.id));
@@ -296,9 +346,15 @@ for (const engine of engines()) {
         }
         assert.deepEqual(walked, all);
         const back = await store.query(f, { limit: 5, cursor: page.prevCursor! });
-        assert.deepEqual(back.items.map((r) => r.id), all.slice(10, 15));
+        assert.deepEqual(
+          back.items.map((r) => r.id),
+          all.slice(10, 15),
+        );
         const asc = (await store.query({ accountId: acct, sinceMs: f.sinceMs }, { limit: 100, order: 'asc' })).items.map((r) => r.id);
-        assert.deepEqual(asc, [...asc].sort((a, b) => a - b));
+        assert.deepEqual(
+          asc,
+          [...asc].sort((a, b) => a - b),
+        );
         assert.ok(asc.length >= 22);
       });
 
@@ -334,10 +390,13 @@ for (const engine of engines()) {
         assert.ok(round <= 2);
         purged += round;
       } while (round > 0);
-      assert.ok(purged >= 3, "other accounts of this shared store may go too");
+      assert.ok(purged >= 3, 'other accounts of this shared store may go too');
       // Each purge transaction (1..2, then 3) appended its signed RetentionPurge record.
       const remaining = await store.readChain(acct, 1, 10);
-      assert.deepEqual(remaining.map((r) => r.seq), [4, 5, 6, 7, 8]);
+      assert.deepEqual(
+        remaining.map((r) => r.seq),
+        [4, 5, 6, 7, 8],
+      );
       assert.deepEqual(remaining.map((r) => r.columns.operation).slice(2), ['ChainCheckpoint', 'RetentionPurge', 'RetentionPurge']);
       const last = JSON.parse(remaining[4]!.recordJson) as { category: string; details: Record<string, unknown> };
       assert.equal(last.category, 'LOG_CATEGORY_SYSTEM');
@@ -374,7 +433,10 @@ for (const engine of engines()) {
       const seqs = () => purgedRanges.flatMap(([, a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
       const attestor = await attestorAfterCheckpoint(store, testSigner());
       while ((await store.purgeExpired({ cutoffMs: future, batchSize: 2, attestor, hold: hold(0) })) > 0);
-      assert.deepEqual((await store.readChain(acct, 1, 3)).map((r) => r.seq), [3, 4, 5]);
+      assert.deepEqual(
+        (await store.readChain(acct, 1, 3)).map((r) => r.seq),
+        [3, 4, 5],
+      );
       assert.deepEqual(seqs(), [1, 2]);
       while ((await store.purgeExpired({ cutoffMs: future, batchSize: 2, attestor, hold: hold(future) })) > 0);
       // What is left is the system records written since the evidence checkpoint (seq 5).

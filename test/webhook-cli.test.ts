@@ -19,11 +19,15 @@ import { until } from './helpers/fake-sink.js';
 /** The receiver's check, written from the Standard Webhooks text (not the sender's module). */
 function verify(secret: string, headers: Record<string, string | string[] | undefined>, body: Buffer): boolean {
   const key = Buffer.from(secret.split('_')[1]!, 'base64');
-  const expected = createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${headers['webhook-id']}.${headers['webhook-timestamp']}.`), body])).digest();
-  return String(headers['webhook-signature']).split(' ').some((e) => {
-    const sig = Buffer.from(e.replace(/^v1,/, ''), 'base64');
-    return e.startsWith('v1,') && sig.length === expected.length && timingSafeEqual(sig, expected);
-  });
+  const expected = createHmac('sha256', key)
+    .update(Buffer.concat([Buffer.from(`${headers['webhook-id']}.${headers['webhook-timestamp']}.`), body]))
+    .digest();
+  return String(headers['webhook-signature'])
+    .split(' ')
+    .some((e) => {
+      const sig = Buffer.from(e.replace(/^v1,/, ''), 'base64');
+      return e.startsWith('v1,') && sig.length === expected.length && timingSafeEqual(sig, expected);
+    });
 }
 
 describe('webhook sink through serve and the CLI', () => {
@@ -48,7 +52,12 @@ describe('webhook sink through serve and the CLI', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     writeFileSync(join(dir, 'ca.pem'), tls.caPem);
     serve = await startServe(
-      { DATABASE_URL: join(dir, 'audit.db'), AUDITSTREAM_DATA_DIR: join(dir, 'data'), AUDITSTREAM_FLUSH_INTERVAL_MS: '50', AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS: 'true' },
+      {
+        DATABASE_URL: join(dir, 'audit.db'),
+        AUDITSTREAM_DATA_DIR: join(dir, 'data'),
+        AUDITSTREAM_FLUSH_INTERVAL_MS: '50',
+        AUDITSTREAM_SINK_ALLOW_PRIVATE_NETWORKS: 'true',
+      },
       dir,
     );
     const initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as { api_key: string };
@@ -68,8 +77,22 @@ describe('webhook sink through serve and the CLI', () => {
   it('create --json prints the signing secret once; the filtered records arrive signed; reads say "set"', async () => {
     const port = (server.address() as AddressInfo).port;
     const c = await runCli(
-      ['sinks', 'create', 'hook', '--webhook-url', `https://localhost:${port}/in`, '--webhook-format', 'ndjson', '--webhook-header', 'DD-API-KEY: dd-key-123',
-        '--webhook-ca-file', join(dir, 'ca.pem'), '--include-operations', 'UpdateAccount,DeleteUser', '--json'],
+      [
+        'sinks',
+        'create',
+        'hook',
+        '--webhook-url',
+        `https://localhost:${port}/in`,
+        '--webhook-format',
+        'ndjson',
+        '--webhook-header',
+        'DD-API-KEY: dd-key-123',
+        '--webhook-ca-file',
+        join(dir, 'ca.pem'),
+        '--include-operations',
+        'UpdateAccount,DeleteUser',
+        '--json',
+      ],
       cliEnv,
       dir,
     );
@@ -84,7 +107,11 @@ describe('webhook sink through serve and the CLI', () => {
     assert.equal(first.headers['dd-api-key'], 'dd-key-123');
     assert.equal(first.headers['content-type'], 'application/x-ndjson');
     assert.ok(verify(created.signing_secret, first.headers, first.body), 'signature verifies with the printed secret');
-    const records = first.body.toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { operation: string; details: Record<string, unknown> });
+    const records = first.body
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { operation: string; details: Record<string, unknown> });
     assert.equal(records[0]!.operation, 'UpdateAccount');
     assert.equal(records[0]!.details['sink_name'], 'hook');
 
@@ -93,7 +120,10 @@ describe('webhook sink through serve and the CLI', () => {
     assert.ok(!get.stdout.includes(created.signing_secret.slice(6)) && !get.stdout.includes('dd-key-123'));
     assert.match(get.stdout, /"DD-API-KEY: set"/);
     const list = JSON.parse((await runCli(['sinks', 'list'], cliEnv, dir)).stdout) as { name: string; kind?: string; spec: Record<string, unknown> }[];
-    assert.deepEqual(list.map((s) => [s.name, s.kind, Object.keys(s.spec).includes('webhook_sink')]), [['hook', 'webhook', true]]);
+    assert.deepEqual(
+      list.map((s) => [s.name, s.kind, Object.keys(s.spec).includes('webhook_sink')]),
+      [['hook', 'webhook', true]],
+    );
     const status = JSON.parse((await runCli(['sinks', 'status', 'hook'], cliEnv, dir)).stdout) as { filteredCount: number };
     assert.equal(typeof status.filteredCount, 'number');
     // The key file was generated with mode 0600 and holds no sink secret in clear in the database.

@@ -40,7 +40,9 @@ interface Received {
 async function signatureValid(secret: string, h: Received['headers'], body: Buffer): Promise<boolean> {
   const id = String(h['webhook-id']);
   const ts = String(h['webhook-timestamp']);
-  const key = await webcrypto.subtle.importKey('raw', Buffer.from(secret.replace(/^whsec_/, ''), 'base64'), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  const key = await webcrypto.subtle.importKey('raw', Buffer.from(secret.replace(/^whsec_/, ''), 'base64'), { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'verify',
+  ]);
   const signed = Buffer.concat([Buffer.from(`${id}.${ts}.`), body]);
   for (const entry of String(h['webhook-signature'] ?? '').split(' ')) {
     const [version, sig] = entry.split(',');
@@ -52,7 +54,12 @@ async function signatureValid(secret: string, h: Received['headers'], body: Buff
 /** The records a request carried, parsed by format. */
 function recordsOf(r: Received): { log_id: string; operation: string }[] {
   const type = String(r.headers['content-type']);
-  if (type === 'application/x-ndjson') return r.body.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  if (type === 'application/x-ndjson')
+    return r.body
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l));
   return JSON.parse(r.body.toString('utf8'));
 }
 
@@ -91,7 +98,16 @@ describe('webhook sink', () => {
     port = (server.address() as AddressInfo).port;
     fx = await createFixture(engine0);
     store = await fx.open();
-    engine = new DeliveryEngine({ sinks: sinkRegistry, store, flushIntervalMs: 30, idlePollMs: 100, scanIntervalMs: 100, leaseTtlMs: 5000, backoff: { baseMs: 30, maxMs: 200 }, fatalBackoff: { baseMs: 50, maxMs: 200 } });
+    engine = new DeliveryEngine({
+      sinks: sinkRegistry,
+      store,
+      flushIntervalMs: 30,
+      idlePollMs: 100,
+      scanIntervalMs: 100,
+      leaseTtlMs: 5000,
+      backoff: { baseMs: 30, maxMs: 200 },
+      fatalBackoff: { baseMs: 50, maxMs: 200 },
+    });
     engine.start();
   });
   after(async () => {
@@ -131,7 +147,11 @@ describe('webhook sink', () => {
     const ids = await ingest('acct-w1', 25);
     await until(() => forPath('w1').flatMap(recordsOf).length >= 25, 'all 25 delivered');
     const got = forPath('w1');
-    assert.deepEqual(got.flatMap(recordsOf).map((r) => r.log_id), ids, 'every record once, in chain order');
+    assert.deepEqual(
+      got.flatMap(recordsOf).map((r) => r.log_id),
+      ids,
+      'every record once, in chain order',
+    );
     for (const r of got) {
       assert.equal(r.headers['content-type'], 'application/json');
       assert.equal(r.headers['authorization'], 'Splunk 0123-token');
@@ -164,7 +184,9 @@ describe('webhook sink', () => {
     assert.ok(await signatureValid(first, r0.headers, r0.body));
 
     // Rotate: a new secret shown once; both sign until the next rotation.
-    const rotated = await store.transaction((tx) => updateSink(tx, 'acct-w2', { ...spec('w2', { format: 'ndjson', headers: ['X-Sink: set', 'DD-API-KEY: set'], rotateSigningSecret: true }) }, ''));
+    const rotated = await store.transaction((tx) =>
+      updateSink(tx, 'acct-w2', { ...spec('w2', { format: 'ndjson', headers: ['X-Sink: set', 'DD-API-KEY: set'], rotateSigningSecret: true }) }, ''),
+    );
     engine.sinksChanged('acct-w2');
     const second = rotated.shownOnce['signing_secret']!;
     assert.ok(second && second !== first);
@@ -190,16 +212,26 @@ describe('webhook sink', () => {
     const ids = [...(await ingest('acct-w3', 5)), ...(await ingest('acct-w3', 1, { user_email: 'huge@example.com' })), ...(await ingest('acct-w3', 4))];
     await until(async () => (await sinkStatus(store.sql, 'acct-w3', 'w3')).backlog === 0, 'all acknowledged or dead-lettered', 15_000);
     const got = forPath('w3');
-    assert.ok(got.every((r) => recordsOf(r).length <= 3), 'no accepted request over the receiver limit');
+    assert.ok(
+      got.every((r) => recordsOf(r).length <= 3),
+      'no accepted request over the receiver limit',
+    );
     const delivered = got.flatMap(recordsOf).map((r) => r.log_id);
     const huge = ids[5]!;
     const expected = ids.filter((id) => id !== huge);
     for (const id of expected) assert.ok(delivered.includes(id), `${id} delivered`);
     const firsts = expected.map((id) => delivered.indexOf(id));
-    assert.deepEqual(firsts, [...firsts].sort((a, b) => a - b), 'first deliveries in chain order');
+    assert.deepEqual(
+      firsts,
+      [...firsts].sort((a, b) => a - b),
+      'first deliveries in chain order',
+    );
     assert.ok(!delivered.includes(huge));
     const dead = await deadLetters(store.sql, 'acct-w3', 'w3');
-    assert.deepEqual(dead.map((d) => d.logId), [huge]);
+    assert.deepEqual(
+      dead.map((d) => d.logId),
+      [huge],
+    );
     assert.match(dead[0]!.reason, /HTTP 413/);
     respond = () => ({ status: 200 });
   });
@@ -208,12 +240,29 @@ describe('webhook sink', () => {
     const e: EncodedEntry[] = [0, 1, 2].map((i) => ({ seq: i + 1, logId: `l${i}`, partitionKey: 'a', data: Buffer.from('{}') }));
     const result = (parts: object[]) => ({ value: { total: 3, host: 'h', parts } });
     assert.deepEqual(classifyWebhook(result([{ from: 0, to: 3, status: 204 }]), e), { kind: 'ok' });
-    assert.deepEqual(classifyWebhook(result([{ from: 0, to: 1, status: 200 }, { from: 1, to: 3, status: 429, retryAfter: '7' }]), e), { kind: 'throttle', only: [1, 2], afterMs: 7000, reason: 'webhook h answered HTTP 429' });
+    assert.deepEqual(
+      classifyWebhook(
+        result([
+          { from: 0, to: 1, status: 200 },
+          { from: 1, to: 3, status: 429, retryAfter: '7' },
+        ]),
+        e,
+      ),
+      { kind: 'throttle', only: [1, 2], afterMs: 7000, reason: 'webhook h answered HTTP 429' },
+    );
     assert.equal(classifyWebhook(result([{ from: 0, to: 3, status: 503 }]), e).kind, 'retry');
     assert.equal(classifyWebhook(result([{ from: 0, to: 3, status: 408 }]), e).kind, 'retry');
-    assert.deepEqual(classifyWebhook(result([{ from: 0, to: 3, status: 503, retryAfter: '2' }]), e), { kind: 'throttle', only: [0, 1, 2], afterMs: 2000, reason: 'webhook h answered HTTP 503' });
+    assert.deepEqual(classifyWebhook(result([{ from: 0, to: 3, status: 503, retryAfter: '2' }]), e), {
+      kind: 'throttle',
+      only: [0, 1, 2],
+      afterMs: 2000,
+      reason: 'webhook h answered HTTP 503',
+    });
     assert.equal(classifyWebhook(result([{ from: 0, to: 3, error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) }]), e).kind, 'retry');
-    assert.equal(classifyWebhook(result([{ from: 0, to: 3, error: Object.assign(new Error('bad cert'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }) }]), e).kind, 'fatal');
+    assert.equal(
+      classifyWebhook(result([{ from: 0, to: 3, error: Object.assign(new Error('bad cert'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }) }]), e).kind,
+      'fatal',
+    );
     for (const status of [400, 401, 403, 404, 301]) assert.equal(classifyWebhook(result([{ from: 0, to: 3, status }]), e).kind, 'fatal', String(status));
     assert.equal(retryAfterMs(new Date(Date.now() + 5000).toUTCString())! > 3000, true);
     assert.equal(retryAfterMs('soon'), undefined);
@@ -225,7 +274,12 @@ describe('webhook sink', () => {
     const ids = await ingest('acct-w4', 4);
     await until(() => forPath('w4').flatMap(recordsOf).length >= 4, 'delivered after the 503s');
     assert.equal(refusals >= 2, true);
-    assert.deepEqual(forPath('w4').flatMap(recordsOf).map((r) => r.log_id), ids);
+    assert.deepEqual(
+      forPath('w4')
+        .flatMap(recordsOf)
+        .map((r) => r.log_id),
+      ids,
+    );
 
     // The connection drops twice without an answer: retried, then delivered once, in order.
     let drops = 0;
@@ -234,7 +288,12 @@ describe('webhook sink', () => {
     const ids9 = await ingest('acct-w9', 3);
     await until(() => forPath('w9').flatMap(recordsOf).length >= 3, 'delivered after the dropped connections');
     assert.ok(drops >= 2);
-    assert.deepEqual(forPath('w9').flatMap(recordsOf).map((r) => r.log_id), ids9);
+    assert.deepEqual(
+      forPath('w9')
+        .flatMap(recordsOf)
+        .map((r) => r.log_id),
+      ids9,
+    );
 
     // A receiver that hangs: the send is aborted before the lease runs out, then resent.
     let hung = 0;
@@ -243,7 +302,12 @@ describe('webhook sink', () => {
     const ids10 = await ingest('acct-w10', 2);
     await until(() => forPath('w10').flatMap(recordsOf).length >= 2, 'delivered after the hung request', 20_000);
     assert.equal(hung >= 1, true);
-    assert.deepEqual(forPath('w10').flatMap(recordsOf).map((r) => r.log_id), ids10);
+    assert.deepEqual(
+      forPath('w10')
+        .flatMap(recordsOf)
+        .map((r) => r.log_id),
+      ids10,
+    );
 
     // A 403: the sink's health names the status; nothing is skipped.
     respond = (r) => (r.headers['x-sink'] === 'w5' ? { status: 403 } : { status: 200 });
@@ -273,7 +337,22 @@ describe('webhook sink', () => {
   it('SSRF: loopback, private, link-local and metadata addresses are refused, literal or resolved, unless allowed', async () => {
     setPrivateNetworksAllowed(false);
     try {
-      for (const host of ['127.0.0.1', '10.1.2.3', '172.16.0.9', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00:ec2::254', '::ffff:127.0.0.1', '::ffff:7f00:1', '::', '224.0.0.1']) {
+      for (const host of [
+        '127.0.0.1',
+        '10.1.2.3',
+        '172.16.0.9',
+        '192.168.1.1',
+        '169.254.169.254',
+        '100.64.0.1',
+        '0.0.0.0',
+        '::1',
+        'fe80::1',
+        'fd00:ec2::254',
+        '::ffff:127.0.0.1',
+        '::ffff:7f00:1',
+        '::',
+        '224.0.0.1',
+      ]) {
         assert.ok(forbiddenAddress(host), `${host} refused`);
       }
       for (const host of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) assert.equal(forbiddenAddress(host), undefined, `${host} allowed`);
@@ -284,7 +363,10 @@ describe('webhook sink', () => {
         assert.ok(forbiddenAddress(`127.${b[0]}.${b[1]}.${b[2]}`));
       }
       // A literal is refused at create time, naming the field.
-      await assert.rejects(create('acct-w7', spec('w7', { url: 'https://169.254.169.254/latest/meta-data' })), /spec\.webhook_sink\.url: 169\.254\.169\.254 is a loopback, private/);
+      await assert.rejects(
+        create('acct-w7', spec('w7', { url: 'https://169.254.169.254/latest/meta-data' })),
+        /spec\.webhook_sink\.url: 169\.254\.169\.254 is a loopback, private/,
+      );
       await assert.rejects(create('acct-w7', spec('w7', { url: `https://[::1]:${port}/x` })), /spec\.webhook_sink\.url/);
       // A name is checked after DNS resolution, on the connection: localhost → 127.0.0.1 is refused.
       await create('acct-w8', spec('w8', { headers: ['X-Sink: w8'] }));
@@ -318,14 +400,28 @@ describe('/api/v1/sinks: webhook and filters through the API', () => {
     await fx?.destroy();
   });
   const api = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown) => {
-    const res = await app.inject({ method, url, headers: { authorization: `Bearer ${t.owner.apiKey}` }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+    const res = await app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${t.owner.apiKey}` },
+      ...(payload !== undefined ? { payload: payload as object } : {}),
+    });
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
   };
   const changes = async () => (await t.records(t.owner.accountId)).filter((r) => r.operation === 'UpdateAccount' && r.status === 'OK').length;
 
   it('creates a webhook sink: 201 with the signing secret once; reads say "set"; one UpdateAccount record', async () => {
     const before = await changes();
-    const res = await api('POST', '/api/v1/sinks', { spec: { name: 'hec', webhook_sink: { url: 'https://splunk.example.com:8088/services/collector/raw?channel=chan-secret-7', format: 'ndjson', headers: ['Authorization: Splunk abc-123'] } } });
+    const res = await api('POST', '/api/v1/sinks', {
+      spec: {
+        name: 'hec',
+        webhook_sink: {
+          url: 'https://splunk.example.com:8088/services/collector/raw?channel=chan-secret-7',
+          format: 'ndjson',
+          headers: ['Authorization: Splunk abc-123'],
+        },
+      },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.match(String(res.body['signing_secret']), /^whsec_/);
     assert.equal(res.body['kind'], 'webhook');
@@ -336,7 +432,10 @@ describe('/api/v1/sinks: webhook and filters through the API', () => {
     assert.equal(await changes(), before + 1);
     const rec = (await t.records(t.owner.accountId)).filter((r) => r.operation === 'UpdateAccount').pop()!;
     assert.equal(rec.details['sink_destination'], 'https://splunk.example.com:8088/services/collector/raw');
-    assert.ok(!JSON.stringify(rec).includes('abc-123') && !JSON.stringify(rec).includes('chan-secret-7'), 'no secret (header or query string) in the audit record');
+    assert.ok(
+      !JSON.stringify(rec).includes('abc-123') && !JSON.stringify(rec).includes('chan-secret-7'),
+      'no secret (header or query string) in the audit record',
+    );
   });
 
   it('bad input is a 400 naming the field; nothing saved, no change audited', async () => {

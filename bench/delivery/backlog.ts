@@ -28,7 +28,7 @@ export async function appendBacklog(store: AuditStore, accountId: string, n: num
 /** The stored JSON of an account's records, in chain order: exactly what the engine sends. */
 async function storedJson(store: AuditStore, accountId: string): Promise<string[]> {
   const out: string[] = [];
-  for (let from = 1; ; ) {
+  for (let from = 1; ;) {
     const page = await store.readChain(accountId, from, 5000);
     for (const r of page) out.push(r.recordJson);
     if (page.length < 5000) return out;
@@ -37,7 +37,13 @@ async function storedJson(store: AuditStore, accountId: string): Promise<string[
 }
 
 /** A fresh SQLite store in `dir` holding one sink (account `name`, destination `name`) with a backlog of `n` records. */
-export async function backlogStore(dir: string, kind: SinkKind, name: string, n: number, mk: (name: string) => Promise<void>): Promise<{ store: AuditStore; json: string[]; dispose: () => Promise<void> }> {
+export async function backlogStore(
+  dir: string,
+  kind: SinkKind,
+  name: string,
+  n: number,
+  mk: (name: string) => Promise<void>,
+): Promise<{ store: AuditStore; json: string[]; dispose: () => Promise<void> }> {
   const dbPath = join(dir, `${name}.db`);
   const store = await SqliteStore.open(dbPath);
   await mk(name);

@@ -12,7 +12,8 @@ export interface Consumer {
 export function kinesisConsumer(client: KinesisClient, stream: string, onArrive: (logId: string, at: number) => void, pollMs = 20): Consumer {
   let running = true;
   const loop = (async () => {
-    let it = (await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+    let it = (await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' })))
+      .ShardIterator;
     let failures = 0;
     while (running) {
       let page;

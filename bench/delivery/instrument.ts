@@ -25,7 +25,9 @@ export interface SendTiming {
  * to 10^9; a null rate (no limit of that kind) stays null. Batch and record size limits are kept.
  */
 function liftRateLimits(limits: SinkAdapter['limits']): SinkAdapter['limits'] {
-  return Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, k.endsWith('PerSecond') && typeof v === 'number' ? 1e9 : v])) as unknown as SinkAdapter['limits'];
+  return Object.fromEntries(
+    Object.entries(limits).map(([k, v]) => [k, k.endsWith('PerSecond') && typeof v === 'number' ? 1e9 : v]),
+  ) as unknown as SinkAdapter['limits'];
 }
 
 /** The per-sink rate limits of the adapter as shipped, for the writeup (e.g. "1,000 records/s and 1,048,576 bytes/s"). */

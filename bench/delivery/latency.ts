@@ -24,7 +24,18 @@ import { kinesisConsumer, pubsubConsumer, type Consumer } from './consumers.js';
 export type LatencyMode = 'engine' | 'floor' | 'aggregate';
 
 /** flushMs undefined: the engine's default. */
-export async function latencyRun(store: AuditStore, kind: SinkKind, rate: number, accounts: number, flushMs: number | undefined, seconds: number, moto: Moto | undefined, emulator: PubSubEmulator | undefined, runId: number, mode: LatencyMode = 'engine'): Promise<LatencyRow> {
+export async function latencyRun(
+  store: AuditStore,
+  kind: SinkKind,
+  rate: number,
+  accounts: number,
+  flushMs: number | undefined,
+  seconds: number,
+  moto: Moto | undefined,
+  emulator: PubSubEmulator | undefined,
+  runId: number,
+  mode: LatencyMode = 'engine',
+): Promise<LatencyRow> {
   const accountIds = Array.from({ length: accounts }, (_, i) => `lat-${runId}-${kind}-${rate}-${mode}-a${i}`);
   const name = `lat-${runId}-${kind}-${rate}-${mode}`;
   const acked = new Map<string, number>();
@@ -58,18 +69,36 @@ export async function latencyRun(store: AuditStore, kind: SinkKind, rate: number
     consumer = await pubsubConsumer(emulator!, name, onArrive);
     if (mode !== 'floor') for (const a of accountIds) await store.transaction((tx) => createSink(tx, a, pubsubSpec(name)));
   }
-  const engine = mode === 'floor' ? undefined : new DeliveryEngine({ sinks: sinkRegistry, store, ...(flushMs !== undefined ? { flushIntervalMs: flushMs } : {}) });
+  const engine =
+    mode === 'floor' ? undefined : new DeliveryEngine({ sinks: sinkRegistry, store, ...(flushMs !== undefined ? { flushIntervalMs: flushMs } : {}) });
   engine?.start();
   if (engine) await waitHeld(engine, accounts);
   // The floor: one PutRecords / Publish per append, straight after it, as the consumer sees it.
-  const publisher = mode === 'floor' && kind === 'pubsub' ? new v1.PublisherClient({ servicePath: '127.0.0.1', port: emulator!.port, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' }) : undefined;
+  const publisher =
+    mode === 'floor' && kind === 'pubsub'
+      ? new v1.PublisherClient({
+          servicePath: '127.0.0.1',
+          port: emulator!.port,
+          sslCreds: grpc.credentials.createInsecure(),
+          universeDomain: 'googleapis.com',
+        })
+      : undefined;
   await publisher?.initialize();
   const direct = async (accountId: string, i: number, records: ReturnType<typeof makeRecord>[]): Promise<void> => {
     if (kind === 'kinesis') {
-      const out = await kclient!.send(new PutRecordsCommand({ StreamARN: `arn:aws:kinesis:${TEST_REGION}:${MOTO_ACCOUNT}:stream/${name}-s${i}`, Records: records.map((r) => ({ Data: Buffer.from(JSON.stringify(r)), PartitionKey: accountId })) }));
+      const out = await kclient!.send(
+        new PutRecordsCommand({
+          StreamARN: `arn:aws:kinesis:${TEST_REGION}:${MOTO_ACCOUNT}:stream/${name}-s${i}`,
+          Records: records.map((r) => ({ Data: Buffer.from(JSON.stringify(r)), PartitionKey: accountId })),
+        }),
+      );
       if (out.FailedRecordCount) throw new Error(`floor PutRecords failed ${out.FailedRecordCount}`);
     } else {
-      const messages = records.map((r) => ({ data: Buffer.from(JSON.stringify(r)), attributes: { log_id: r.log_id, account_id: accountId }, orderingKey: accountId }));
+      const messages = records.map((r) => ({
+        data: Buffer.from(JSON.stringify(r)),
+        attributes: { log_id: r.log_id, account_id: accountId },
+        orderingKey: accountId,
+      }));
       await publisher!.publish({ topic: `projects/${PROJECT}/topics/${name}`, messages }, { isBundling: false, retry: null } as never);
     }
   };
@@ -83,7 +112,7 @@ export async function latencyRun(store: AuditStore, kind: SinkKind, rate: number
     await store.append({ accountId: accountIds[i]!, records: [warm[i]!], ingestedBy: null });
     await afterAppend(accountIds[i]!, i, [warm[i]!]);
   }
-  for (const end = Date.now() + 15_000; !warm.every((w) => arrived.has(w.log_id)) && Date.now() < end; ) await sleep(10);
+  for (const end = Date.now() + 15_000; !warm.every((w) => arrived.has(w.log_id)) && Date.now() < end;) await sleep(10);
   arrived.clear();
   order.length = 0;
 
@@ -113,7 +142,7 @@ export async function latencyRun(store: AuditStore, kind: SinkKind, rate: number
     await sleep(10);
   }
   await Promise.all(inflight);
-  for (const end = Date.now() + 20_000; arrived.size < acked.size && Date.now() < end; ) await sleep(50);
+  for (const end = Date.now() + 20_000; arrived.size < acked.size && Date.now() < end;) await sleep(50);
   await engine?.stop(5000);
   await consumer.stop();
   kclient?.destroy();
@@ -121,7 +150,7 @@ export async function latencyRun(store: AuditStore, kind: SinkKind, rate: number
   // Chain order per account, against the order the consumer first saw each record.
   const chainIndex = new Map<string, { account: string; seq: number }>();
   for (const a of accountIds) {
-    for (let from = 1; ; ) {
+    for (let from = 1; ;) {
       const page = await store.readChainBodies(a, from, 5000);
       for (const b of page) chainIndex.set(b.logId, { account: a, seq: b.seq });
       if (page.length < 5000) break;
@@ -142,7 +171,22 @@ export async function latencyRun(store: AuditStore, kind: SinkKind, rate: number
     if (a !== undefined) lat.push(Math.max(0, a - at));
   }
   lat.sort((a, b) => a - b);
-  const row: LatencyRow = { sink: kind, mode, inOrder, rate, accounts, flushMs: flushMs ?? NaN, seconds, appended: acked.size, received: lat.length, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), maxMs: lat.at(-1) ?? NaN };
-  progress(`latency ${mode} ${kind} ${rate}/s over ${accounts} account(s) flush ${flushMs ?? 'default'} ms${inOrder ? ', in order' : ', OUT OF ORDER'}: p50 ${row.p50Ms} p99 ${row.p99Ms} max ${row.maxMs} (${row.received}/${row.appended})`);
+  const row: LatencyRow = {
+    sink: kind,
+    mode,
+    inOrder,
+    rate,
+    accounts,
+    flushMs: flushMs ?? NaN,
+    seconds,
+    appended: acked.size,
+    received: lat.length,
+    p50Ms: pct(lat, 50),
+    p99Ms: pct(lat, 99),
+    maxMs: lat.at(-1) ?? NaN,
+  };
+  progress(
+    `latency ${mode} ${kind} ${rate}/s over ${accounts} account(s) flush ${flushMs ?? 'default'} ms${inOrder ? ', in order' : ', OUT OF ORDER'}: p50 ${row.p50Ms} p99 ${row.p99Ms} max ${row.maxMs} (${row.received}/${row.appended})`,
+  );
   return row;
 }

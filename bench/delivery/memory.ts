@@ -28,7 +28,17 @@ export async function memoryChild(): Promise<void> {
   const t0 = Date.now();
   const sample = () => {
     const m = process.memoryUsage();
-    process.stdout.write(JSON.stringify({ t: (Date.now() - t0) / 1000, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, delivered, held: engine.heldSinks().length }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        t: (Date.now() - t0) / 1000,
+        rss: m.rss,
+        heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        external: m.external,
+        delivered,
+        held: engine.heldSinks().length,
+      }) + '\n',
+    );
   };
   const timer = setInterval(sample, 1000);
   engine.start();
@@ -50,7 +60,15 @@ export async function memoryChild(): Promise<void> {
  */
 export const KINESIS_MEMORY_RECORDS_PER_SHARD = 10_000;
 
-export async function memoryRun(n: number, maxSeconds: number, dir: string, uncapped: boolean, sink: SinkKind, emulator: PubSubEmulator | undefined, accounts: number): Promise<MemoryResult> {
+export async function memoryRun(
+  n: number,
+  maxSeconds: number,
+  dir: string,
+  uncapped: boolean,
+  sink: SinkKind,
+  emulator: PubSubEmulator | undefined,
+  accounts: number,
+): Promise<MemoryResult> {
   const moto = sink === 'kinesis' ? await startMoto() : undefined;
   try {
     // K accounts, each with its own sink and its own single-shard stream / topic.
@@ -101,7 +119,8 @@ export async function memoryRun(n: number, maxSeconds: number, dir: string, unca
             seconds = o.seconds!;
           } else {
             samples.push(o);
-            if (samples.length % 15 === 0) progress(`memory: ${o.t.toFixed(0)} s delivered ${o.delivered} rss ${MB(o.rss)} MB heap ${MB(o.heapUsed)} MB, ${o.held} sinks held`);
+            if (samples.length % 15 === 0)
+              progress(`memory: ${o.t.toFixed(0)} s delivered ${o.delivered} rss ${MB(o.rss)} MB heap ${MB(o.heapUsed)} MB, ${o.held} sinks held`);
           }
         } catch {
           /* not ours */

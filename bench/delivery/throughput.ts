@@ -21,7 +21,14 @@ import { backlogStore } from './backlog.js';
  * records acknowledged (`onSent` ok). The throughput runs give each engine a store of its own
  * with that one sink, so nothing else competes.
  */
-async function engineDrain(store: AuditStore, accountId: string, n: number, uncapped = false, timing?: SendTiming, storeTiming?: StoreTiming): Promise<{ seconds: number; t0: number }> {
+async function engineDrain(
+  store: AuditStore,
+  accountId: string,
+  n: number,
+  uncapped = false,
+  timing?: SendTiming,
+  storeTiming?: StoreTiming,
+): Promise<{ seconds: number; t0: number }> {
   const sinkId = (await store.sql.get<{ id: string }>('SELECT id FROM audit_log_sinks WHERE account_id = ?', [accountId]))!.id;
   let ok = 0;
   let done: () => void = () => {};
@@ -69,14 +76,23 @@ async function kinesisBaseline(url: string, stream: string, samples: string[], n
 
 /** Plain Publish loop with the generated client, as the adapter calls it: 1,000 per request, sequential. */
 async function pubsubBaseline(emulator: PubSubEmulator, topic: string, samples: string[], n: number): Promise<number> {
-  const publisher = new v1.PublisherClient({ servicePath: '127.0.0.1', port: emulator.port, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' });
+  const publisher = new v1.PublisherClient({
+    servicePath: '127.0.0.1',
+    port: emulator.port,
+    sslCreds: grpc.credentials.createInsecure(),
+    universeDomain: 'googleapis.com',
+  });
   await publisher.initialize();
   const topicPath = `projects/${PROJECT}/topics/${topic}`;
   const t0 = performance.now();
   let i = 0;
   while (i < n) {
     const k = Math.min(1000, n - i);
-    const messages = Array.from({ length: k }, (_, j) => ({ data: Buffer.from(samples[(i + j) % samples.length]!, 'utf8'), attributes: { log_id: `b${i + j}`, account_id: 'acct-baseline', sequence: String(i + j + 1) }, orderingKey: 'acct-baseline' }));
+    const messages = Array.from({ length: k }, (_, j) => ({
+      data: Buffer.from(samples[(i + j) % samples.length]!, 'utf8'),
+      attributes: { log_id: `b${i + j}`, account_id: 'acct-baseline', sequence: String(i + j + 1) },
+      orderingKey: 'acct-baseline',
+    }));
     await publisher.publish({ topic: topicPath, messages }, { isBundling: false, retry: null } as never);
     i += k;
   }
@@ -90,7 +106,15 @@ async function pubsubBaseline(emulator: PubSubEmulator, topic: string, samples: 
  * lifted) on fresh streams/topics with the same `n` records (the round's stored JSON), the order
  * alternating per round; then the engine as shipped (capped) once on `cappedN` records.
  */
-export async function throughputRun(dir: string, kind: SinkKind, n: number, rounds: number, cappedN: number, moto: Moto | undefined, emulator: PubSubEmulator | undefined): Promise<ThroughputRow> {
+export async function throughputRun(
+  dir: string,
+  kind: SinkKind,
+  n: number,
+  rounds: number,
+  cappedN: number,
+  moto: Moto | undefined,
+  emulator: PubSubEmulator | undefined,
+): Promise<ThroughputRow> {
   const admin = kind === 'pubsub' ? emulatorClient(emulator!, PROJECT) : undefined;
   const kclient = kind === 'kinesis' ? kinesisClient(moto!.url) : undefined;
   const mk = async (name: string) => {
@@ -147,7 +171,9 @@ export async function throughputRun(dir: string, kind: SinkKind, n: number, roun
       outsideSendPct: (100 * (engineSeconds - timing.ms / 1000)) / engineSeconds,
     };
     out.push(round);
-    progress(`throughput ${kind} round ${r}/${rounds} (${first} first): baseline ${baselineRps.toFixed(0)} rec/s, engine (cap lifted) ${engineRps.toFixed(0)} rec/s (${engineSeconds.toFixed(2)} s, ${round.sendSeconds.toFixed(2)} s in ${round.sendCalls} sends, ${round.outsideSendPct.toFixed(1)}% outside send, first send after ${(round.startupSeconds * 1000).toFixed(0)} ms; store: read ${round.storeReadSeconds.toFixed(2)} s, commit ${round.storeTxSeconds.toFixed(2)} s, other SQL ${round.storeSqlSeconds.toFixed(2)} s), ratio ${round.ratio.toFixed(2)}`);
+    progress(
+      `throughput ${kind} round ${r}/${rounds} (${first} first): baseline ${baselineRps.toFixed(0)} rec/s, engine (cap lifted) ${engineRps.toFixed(0)} rec/s (${engineSeconds.toFixed(2)} s, ${round.sendSeconds.toFixed(2)} s in ${round.sendCalls} sends, ${round.outsideSendPct.toFixed(1)}% outside send, first send after ${(round.startupSeconds * 1000).toFixed(0)} ms; store: read ${round.storeReadSeconds.toFixed(2)} s, commit ${round.storeTxSeconds.toFixed(2)} s, other SQL ${round.storeSqlSeconds.toFixed(2)} s), ratio ${round.ratio.toFixed(2)}`,
+    );
   }
 
   // The engine as shipped (the adapter's per-sink rate limits), once.
@@ -179,6 +205,9 @@ export async function throughputRun(dir: string, kind: SinkKind, n: number, roun
     cappedSeconds,
     cappedRps,
     cappedRatio: cappedRps / baselineMedianRps,
-    baselineDesc: kind === 'kinesis' ? 'PutRecords, 500 per call, sequential, same SDK client settings (HTTP/1.1 NodeHttpHandler, maxAttempts 1)' : 'v1.PublisherClient Publish, 1,000 per request, sequential, isBundling false, retry null',
+    baselineDesc:
+      kind === 'kinesis'
+        ? 'PutRecords, 500 per call, sequential, same SDK client settings (HTTP/1.1 NodeHttpHandler, maxAttempts 1)'
+        : 'v1.PublisherClient Publish, 1,000 per request, sequential, isBundling false, retry null',
   };
 }

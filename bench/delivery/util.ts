@@ -11,7 +11,11 @@ export function progress(msg: string): void {
   process.stderr.write(`[delivery ${((Date.now() - started) / 1000).toFixed(1).padStart(7)}s] ${msg}\n`);
 }
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-export const envList = (name: string) => process.env[name]?.split(',').map((s) => s.trim()).filter(Boolean);
+export const envList = (name: string) =>
+  process.env[name]
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 export function pct(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -19,7 +23,11 @@ export function pct(sorted: number[], p: number): number {
 export const MB = (b: number) => Math.round((b / 1048576) * 10) / 10;
 
 export function kinesisSpec(stream: string): AuditLogSinkSpec {
-  return { name: 'main', enabled: true, kinesisSink: { roleName: 'auditstream-writer', destinationUri: `arn:aws:kinesis:${TEST_REGION}:${MOTO_ACCOUNT}:stream/${stream}`, region: TEST_REGION } };
+  return {
+    name: 'main',
+    enabled: true,
+    kinesisSink: { roleName: 'auditstream-writer', destinationUri: `arn:aws:kinesis:${TEST_REGION}:${MOTO_ACCOUNT}:stream/${stream}`, region: TEST_REGION },
+  };
 }
 export function pubsubSpec(topic: string): AuditLogSinkSpec {
   return { name: 'main', enabled: true, pubSubSink: { serviceAccountId: SA, topicName: topic, gcpProjectId: PROJECT } };

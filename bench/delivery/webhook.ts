@@ -50,10 +50,12 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const account = `wh${round}`;
       const store = await SqliteStore.open(join(dir, `${account}.db`));
-      await store.transaction((tx) => createSink(tx, account, { name: account, enabled: true, webhookSink: { url, format: 'json', headers: [], caPem: tls.caPem } }));
+      await store.transaction((tx) =>
+        createSink(tx, account, { name: account, enabled: true, webhookSink: { url, format: 'json', headers: [], caPem: tls.caPem } }),
+      );
       await appendBacklog(store, account, N);
       const stored: string[] = [];
-      for (let from = 1; stored.length < N; ) {
+      for (let from = 1; stored.length < N;) {
         const page = await store.readChain(account, from, 5000);
         stored.push(...page.map((r) => r.recordJson));
         from = page.at(-1)!.seq + 1;
@@ -63,7 +65,13 @@ async function main(): Promise<void> {
         let ok = 0;
         let done: () => void = () => {};
         const finished = new Promise<void>((r) => (done = r));
-        const engine = new DeliveryEngine({ sinks: sinkRegistry, store, onSent: (_s, v, n) => { if (v === 'ok' && (ok += n) >= N) done(); } });
+        const engine = new DeliveryEngine({
+          sinks: sinkRegistry,
+          store,
+          onSent: (_s, v, n) => {
+            if (v === 'ok' && (ok += n) >= N) done();
+          },
+        });
         const t0 = performance.now();
         engine.start();
         await finished;
@@ -79,10 +87,14 @@ async function main(): Promise<void> {
         for (let i = 0; i < N; i += per) {
           const body = Buffer.from(`[${stored.slice(i, i + per).join(',')}]`);
           await new Promise<void>((resolve, reject) => {
-            const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => {
-              res.resume();
-              res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-            });
+            const req = request(
+              url,
+              { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } },
+              (res) => {
+                res.resume();
+                res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+              },
+            );
             req.on('error', reject);
             req.end(body);
           });

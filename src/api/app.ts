@@ -28,7 +28,13 @@ import { cookieValue, SESSION_COOKIE } from '../control/auth.js';
 import { registerConsole, sendIndex, wantsApp, type ConsoleFiles } from './console.js';
 
 /** Records a refused call of an account caller in its own account (the control plane's). */
-export type RefusedCallRecorder = (caller: AccountCaller, ctx: CallContext, operation: string, details: Record<string, unknown>, err: AuditError) => Promise<void>;
+export type RefusedCallRecorder = (
+  caller: AccountCaller,
+  ctx: CallContext,
+  operation: string,
+  details: Record<string, unknown>,
+  err: AuditError,
+) => Promise<void>;
 
 /**
  * Authorizes an `/api/v1` call through the access table (src/control/rbac.ts: `API_ROUTES`,
@@ -126,7 +132,8 @@ export function forbiddenKeyPath(root: unknown): string | undefined {
     }
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (k === '__proto__') return `${path}.__proto__`;
-      if (k === 'constructor' && x !== null && typeof x === 'object' && Object.prototype.hasOwnProperty.call(x, 'prototype')) return `${path}.constructor.prototype`;
+      if (k === 'constructor' && x !== null && typeof x === 'object' && Object.prototype.hasOwnProperty.call(x, 'prototype'))
+        return `${path}.constructor.prototype`;
       if (x !== null && typeof x === 'object') stack.push([x, `${path}.${k}`]);
     }
   }
@@ -134,7 +141,10 @@ export function forbiddenKeyPath(root: unknown): string | undefined {
 }
 
 function forbiddenKeyError(path: string): AuditError {
-  return invalidArgument(`${path}: the key "${path.endsWith('prototype') ? 'constructor.prototype' : '__proto__'}" is not accepted in a JSON body (it would change an object's prototype); rename it`, { field: path });
+  return invalidArgument(
+    `${path}: the key "${path.endsWith('prototype') ? 'constructor.prototype' : '__proto__'}" is not accepted in a JSON body (it would change an object's prototype); rename it`,
+    { field: path },
+  );
 }
 
 /** Answers connection-level errors (headers too large, malformed HTTP) in the API's error shape. */

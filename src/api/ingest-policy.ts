@@ -68,7 +68,11 @@ export function parseIngestPolicy(body: unknown): IngestPolicy {
 const TRUSTED_ROLES: readonly string[] = ['ROLE_OWNER', 'ROLE_ADMIN'];
 
 /** Why `policy` refuses `record` for a caller of `role`, or undefined when it may be written. */
-export function ingestRefusal(policy: IngestPolicy, role: string, record: Pick<AuditRecord, 'operation' | 'category'>): { field: string; message: string } | undefined {
+export function ingestRefusal(
+  policy: IngestPolicy,
+  role: string,
+  record: Pick<AuditRecord, 'operation' | 'category'>,
+): { field: string; message: string } | undefined {
   const ops = policy.operations;
   if (ops === null) {
     if (!TRUSTED_ROLES.includes(role) && isControlPlaneOperation(record.operation)) {

@@ -66,7 +66,8 @@ export function prepareRecords(body: unknown, config: Readonly<Config>): { accou
   }
   const b = body as Record<string, unknown>;
   for (const k of Object.keys(b)) {
-    if (k !== 'records' && k !== 'account_id') throw new AuditError('AS_ERR_INVALID_ARGUMENT', `unknown body field ${JSON.stringify(k)} (expected records, account_id)`, { field: k });
+    if (k !== 'records' && k !== 'account_id')
+      throw new AuditError('AS_ERR_INVALID_ARGUMENT', `unknown body field ${JSON.stringify(k)} (expected records, account_id)`, { field: k });
   }
   const list = b['records'];
   if (!Array.isArray(list)) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'body.records must be an array of audit records', { field: 'records' });
@@ -89,7 +90,11 @@ export function prepareRecords(body: unknown, config: Readonly<Config>): { accou
     // would make its chain fail verification.
     if (getOperation(rec.operation)?.reserved) throw invalid(i, 'operation', `operation ${rec.operation} is written only by auditstream itself`);
     if (rec.details !== undefined && Object.hasOwn(rec.details, PROVENANCE_DETAILS_KEY)) {
-      throw invalid(i, `details.${PROVENANCE_DETAILS_KEY}`, `details.${PROVENANCE_DETAILS_KEY} is reserved: auditstream sets it to show where a record came from`);
+      throw invalid(
+        i,
+        `details.${PROVENANCE_DETAILS_KEY}`,
+        `details.${PROVENANCE_DETAILS_KEY} is reserved: auditstream sets it to show where a record came from`,
+      );
     }
     // Each hop must be something a hop can be (an address, a host name, `unknown`, `_obfuscated`):
     // the same rule the server applies to the X-Forwarded-For chains it records itself.

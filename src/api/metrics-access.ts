@@ -23,7 +23,8 @@ export function parseMetricsAccess(raw: string, name: string): MetricsAccess {
   if (text === 'open') return { mode: 'open' };
   if (text.startsWith('token:')) {
     const token = text.slice('token:'.length);
-    if (token.length < 16 || /\s/.test(token)) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${name}: the token after "token:" must be at least 16 characters without spaces`);
+    if (token.length < 16 || /\s/.test(token))
+      throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${name}: the token after "token:" must be at least 16 characters without spaces`);
     return { mode: 'token', token };
   }
   throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${name} must be loopback, open or token:<secret>, got "${raw}"`);
@@ -38,7 +39,8 @@ export function checkMetricsAccess(access: MetricsAccess, headers: IncomingHttpH
   if (access.mode === 'open') return;
   if (access.mode === 'token') {
     const secret = bearerSecret(headers.authorization);
-    if (!secret || !secretsEqual(secret, access.token)) throw new AuditError('AS_ERR_UNAUTHENTICATED', '/metrics needs "Authorization: Bearer <token>" (AUDITSTREAM_METRICS_ACCESS)');
+    if (!secret || !secretsEqual(secret, access.token))
+      throw new AuditError('AS_ERR_UNAUTHENTICATED', '/metrics needs "Authorization: Bearer <token>" (AUDITSTREAM_METRICS_ACCESS)');
     return;
   }
   const denied = () => new AuditError('AS_ERR_PERMISSION_DENIED', '/metrics answers only callers on this machine (AUDITSTREAM_METRICS_ACCESS=loopback)');

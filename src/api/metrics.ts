@@ -18,7 +18,12 @@ export function createMetrics(withDefaults = true): ApiMetrics {
   if (withDefaults) collectDefaultMetrics({ register: registry });
   const m = {
     registry,
-    requests: new Counter({ name: 'auditstream_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'method', 'status'] as const, registers: [registry] }),
+    requests: new Counter({
+      name: 'auditstream_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers: [registry],
+    }),
     requestSeconds: new Histogram({
       name: 'auditstream_http_request_duration_seconds',
       help: 'HTTP request latency',
@@ -27,11 +32,24 @@ export function createMetrics(withDefaults = true): ApiMetrics {
       registers: [registry],
     }),
     ingestedRecords: new Counter({ name: 'auditstream_ingested_records_total', help: 'Records stored through the ingest API', registers: [registry] }),
-    ingestDuplicates: new Counter({ name: 'auditstream_ingest_duplicates_total', help: 'Ingested records that repeated a stored log_id with identical content', registers: [registry] }),
-    authFailures: new Counter({ name: 'auditstream_auth_failures_total', help: 'Refused credentials (no tenant: not audited)', labelNames: ['reason'] as const, registers: [registry] }),
+    ingestDuplicates: new Counter({
+      name: 'auditstream_ingest_duplicates_total',
+      help: 'Ingested records that repeated a stored log_id with identical content',
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'auditstream_auth_failures_total',
+      help: 'Refused credentials (no tenant: not audited)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     retentionPurged: new Counter({ name: 'auditstream_retention_purged_records_total', help: 'Records removed by retention', registers: [registry] }),
     checkpointsSigned: new Counter({ name: 'auditstream_checkpoints_signed_total', help: 'Chain checkpoints signed', registers: [registry] }),
-    lastCheckpointTime: new Gauge({ name: 'auditstream_last_checkpoint_timestamp_seconds', help: 'When the last checkpoint round finished', registers: [registry] }),
+    lastCheckpointTime: new Gauge({
+      name: 'auditstream_last_checkpoint_timestamp_seconds',
+      help: 'When the last checkpoint round finished',
+      registers: [registry],
+    }),
   };
   return m;
 }

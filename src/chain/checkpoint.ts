@@ -22,7 +22,10 @@ export interface Signer {
 
 /** Key id: the first 16 hex digits of SHA-256 over the public key's DER form. */
 export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** The exact bytes a checkpoint signature covers. */
@@ -88,8 +91,15 @@ export function checkpointFromRecord(accountId: string, record: AuditRecord): Ch
   const d = record.details as Record<string, unknown>;
   const seq = d['sequence'];
   const signedAt = typeof d['signed_at'] === 'string' ? Date.parse(d['signed_at']) : NaN;
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0 || typeof d['head_hash'] !== 'string' || !Number.isFinite(signedAt) ||
-    typeof d['key_id'] !== 'string' || typeof d['signature'] !== 'string') {
+  if (
+    typeof seq !== 'number' ||
+    !Number.isSafeInteger(seq) ||
+    seq < 0 ||
+    typeof d['head_hash'] !== 'string' ||
+    !Number.isFinite(signedAt) ||
+    typeof d['key_id'] !== 'string' ||
+    typeof d['signature'] !== 'string'
+  ) {
     return 'ChainCheckpoint record is malformed';
   }
   return { accountId, seq, hash: d['head_hash'], createdAt: signedAt, keyId: d['key_id'], signature: d['signature'] };

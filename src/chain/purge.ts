@@ -120,8 +120,18 @@ export function purgeFromRecord(accountId: string, record: AuditRecord): SignedP
   const purgedAt = time(d['purged_at']);
   const signedAt = time(e['signed_at']);
   if (
-    !int(d['from_sequence']) || !int(d['to_sequence']) || !str(d['anchor_hash']) || !int(d['retention_days']) || purgedAt === undefined ||
-    !str(d['key_id']) || !str(d['signature']) || !int(e['sequence']) || !str(e['head_hash']) || signedAt === undefined || !str(e['key_id']) || !str(e['signature'])
+    !int(d['from_sequence']) ||
+    !int(d['to_sequence']) ||
+    !str(d['anchor_hash']) ||
+    !int(d['retention_days']) ||
+    purgedAt === undefined ||
+    !str(d['key_id']) ||
+    !str(d['signature']) ||
+    !int(e['sequence']) ||
+    !str(e['head_hash']) ||
+    signedAt === undefined ||
+    !str(e['key_id']) ||
+    !str(e['signature'])
   ) {
     return 'RetentionPurge record is malformed';
   }
@@ -145,12 +155,15 @@ export function purgeFromRecord(accountId: string, record: AuditRecord): SignedP
  */
 export function checkPurge(p: SignedPurge, trusted: Map<string, KeyObject>): string | undefined {
   const own = verifySignature(p.keyId, purgeMessage(p), p.signature, trusted);
-  if (own !== 'ok') return own === 'untrusted-key' ? `RetentionPurge record is signed by an untrusted key ${p.keyId}` : 'RetentionPurge record has a bad signature';
+  if (own !== 'ok')
+    return own === 'untrusted-key' ? `RetentionPurge record is signed by an untrusted key ${p.keyId}` : 'RetentionPurge record has a bad signature';
   const ev = checkSignature(p.evidence, trusted);
-  if (ev !== 'ok') return `the evidence checkpoint of a RetentionPurge record ${ev === 'untrusted-key' ? `is signed by an untrusted key ${p.evidence.keyId}` : 'has a bad signature'}`;
+  if (ev !== 'ok')
+    return `the evidence checkpoint of a RetentionPurge record ${ev === 'untrusted-key' ? `is signed by an untrusted key ${p.evidence.keyId}` : 'has a bad signature'}`;
   if (p.retentionDays < 1) return 'RetentionPurge record names a retention under one day';
   if (p.fromSeq < 1 || p.fromSeq > p.toSeq) return 'RetentionPurge record names an empty range';
-  if (p.evidence.seq < p.toSeq) return `purge up to ${p.toSeq} is not covered by its evidence checkpoint (seq ${p.evidence.seq}): records younger than the retention were deleted`;
+  if (p.evidence.seq < p.toSeq)
+    return `purge up to ${p.toSeq} is not covered by its evidence checkpoint (seq ${p.evidence.seq}): records younger than the retention were deleted`;
   if (p.evidence.createdAt > p.purgedAt - p.retentionDays * DAY_MS) {
     return `purge up to ${p.toSeq} at ${new Date(p.purgedAt).toISOString()} deleted records not proven older than ${p.retentionDays} days (evidence signed ${new Date(p.evidence.createdAt).toISOString()})`;
   }

@@ -114,7 +114,11 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
         const cp = checkpointFromRecord(accountId, record);
         if (typeof cp === 'string') return fail(row.seq, cp);
         const sig = checkSignature(cp, opts.trustedKeys);
-        if (sig !== 'ok') return fail(row.seq, sig === 'untrusted-key' ? `ChainCheckpoint record is signed by an untrusted key ${cp.keyId}` : 'ChainCheckpoint record has a bad signature');
+        if (sig !== 'ok')
+          return fail(
+            row.seq,
+            sig === 'untrusted-key' ? `ChainCheckpoint record is signed by an untrusted key ${cp.keyId}` : 'ChainCheckpoint record has a bad signature',
+          );
         if (cp.seq >= row.seq) return fail(row.seq, `ChainCheckpoint record names sequence ${cp.seq}, not one before it`);
         const known = recent.get(cp.seq);
         if (known !== undefined && known !== cp.hash) {
@@ -158,10 +162,14 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
   for (const cp of checkpoints) {
     const sig = checkSignature(cp, opts.trustedKeys);
     if (sig !== 'ok') {
-      return fail(cp.seq, sig === 'untrusted-key' ? `checkpoint at ${cp.seq} is signed by an untrusted key ${cp.keyId}` : `checkpoint at ${cp.seq} has a bad signature`);
+      return fail(
+        cp.seq,
+        sig === 'untrusted-key' ? `checkpoint at ${cp.seq} is signed by an untrusted key ${cp.keyId}` : `checkpoint at ${cp.seq} has a bad signature`,
+      );
     }
     if (cp.seq > lastSeq) {
-      if (!head && !anchor && checked === 0) return fail(1, `the account has no chain but a signed checkpoint records ${cp.seq} links: its records were deleted`);
+      if (!head && !anchor && checked === 0)
+        return fail(1, `the account has no chain but a signed checkpoint records ${cp.seq} links: its records were deleted`);
       return fail(lastSeq + 1, `a signed checkpoint records ${cp.seq} links but the chain ends at ${lastSeq}: the tail was truncated`);
     }
     if (cp.seq >= startSeq && hashAt.get(cp.seq) !== cp.hash) {
@@ -192,13 +200,17 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
       justified = true;
     }
     const evidenceHash = await hashOf(p.evidence.seq);
-    if (p.evidence.seq > lastSeq) return fail(at, `the evidence of the RetentionPurge record at ${at} records ${p.evidence.seq} links but the chain ends at ${lastSeq}`);
+    if (p.evidence.seq > lastSeq)
+      return fail(at, `the evidence of the RetentionPurge record at ${at} records ${p.evidence.seq} links but the chain ends at ${lastSeq}`);
     if (evidenceHash !== undefined && evidenceHash !== p.evidence.hash) {
       return fail(p.evidence.seq, `record ${p.evidence.seq} differs from the evidence checkpoint of the RetentionPurge record at ${at}`);
     }
   }
   if (anchor && !justified) {
-    return fail(anchor.seq, `retention anchor at ${anchor.seq} is not justified by a signed RetentionPurge record: records 1..${anchor.seq} were deleted outside retention`);
+    return fail(
+      anchor.seq,
+      `retention anchor at ${anchor.seq} is not justified by a signed RetentionPurge record: records 1..${anchor.seq} were deleted outside retention`,
+    );
   }
   return report();
 }

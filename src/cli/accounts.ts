@@ -19,8 +19,12 @@ export async function createAccountCommand(config: Readonly<Config>, opts: Recor
     if (opts['json']) {
       await io.out(JSON.stringify(created) + '\n');
     } else {
-      await io.out(`account_id ${created.account_id}\nuser_id    ${created.user_id}\napi_key    ${created.api_key}\n${created.password ? `password   ${created.password}\n` : ''}`);
-      io.err(`the API key${created.password ? ' and the generated owner password are' : ' is'} shown once: store ${created.password ? 'them' : 'it'} now (kept only as hashes)\n`);
+      await io.out(
+        `account_id ${created.account_id}\nuser_id    ${created.user_id}\napi_key    ${created.api_key}\n${created.password ? `password   ${created.password}\n` : ''}`,
+      );
+      io.err(
+        `the API key${created.password ? ' and the generated owner password are' : ' is'} shown once: store ${created.password ? 'them' : 'it'} now (kept only as hashes)\n`,
+      );
     }
   } finally {
     await store.close();

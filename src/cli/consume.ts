@@ -36,7 +36,10 @@ function parseFrom(text: string): StartFrom {
 function makeSource(opts: Record<string, unknown>, leases: ShardLeases | undefined): Source {
   const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
   if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
-  if (opts['s3Uri'] !== undefined) throw new ConsumerSetupError('--s3-uri: the S3 source is not available yet (auditstream has no S3 sink yet); use --kinesis-stream-arn or --pubsub-subscription');
+  if (opts['s3Uri'] !== undefined)
+    throw new ConsumerSetupError(
+      '--s3-uri: the S3 source is not available yet (auditstream has no S3 sink yet); use --kinesis-stream-arn or --pubsub-subscription',
+    );
   if (opts['pubsubSubscription'] !== undefined) return new PubSubSource({ subscription: String(opts['pubsubSubscription']) });
   const region = opts['kinesisRegion'] as string | undefined;
   return new KinesisSource({
@@ -56,17 +59,27 @@ function makeOutput(spec: string): Output {
 export function addConsumeCommand(program: Command, io: Io): void {
   program
     .command('consume')
-    .description("read your stream (every shard), dedupe by log_id, write the records out and prove them against the signed checkpoints")
+    .description('read your stream (every shard), dedupe by log_id, write the records out and prove them against the signed checkpoints')
     .option('--kinesis-stream-arn <arn>', 'the Kinesis stream to read')
     .option('--kinesis-region <region>', 'its region (default: the one in the ARN)')
     .option('--pubsub-subscription <name>', 'projects/P/subscriptions/S (a subscription with message ordering)')
     .option('--s3-uri <uri>', 's3://bucket/prefix of an S3 sink (not available yet)')
-    .option('--output <where>', '- (stdout JSONL, the records byte for byte), a directory of daily .jsonl.gz files, sqlite:FILE or postgres://... (table consumed_audit_records)', '-')
+    .option(
+      '--output <where>',
+      '- (stdout JSONL, the records byte for byte), a directory of daily .jsonl.gz files, sqlite:FILE or postgres://... (table consumed_audit_records)',
+      '-',
+    )
     .option('--checkpoint-db <file>', 'SQLite file holding shard positions, dedupe ids and the proof state', './consumer-checkpoints.db')
-    .option('--lease-db <url>', 'postgres://...[?schema=S]: instead of --checkpoint-db, state and shard leases shared by several consumer processes on one stream')
+    .option(
+      '--lease-db <url>',
+      'postgres://...[?schema=S]: instead of --checkpoint-db, state and shard leases shared by several consumer processes on one stream',
+    )
     .option('--lease-ttl <duration>', 'with --lease-db: a lease not renewed for this long is taken over', '10s')
     .option('--from <where>', 'first start only: trim-horizon, latest or an RFC 3339 time', 'trim-horizon')
-    .option('--public-key <file...>', "the operator's Ed25519 public key(s) (PEM, `auditstream keys public`): verify against the signed checkpoints, exit 1 on a break")
+    .option(
+      '--public-key <file...>',
+      "the operator's Ed25519 public key(s) (PEM, `auditstream keys public`): verify against the signed checkpoints, exit 1 on a break",
+    )
     .option('--exit-when-idle <duration>', 'stop once nothing arrived for this long (500ms, 30s, 5m)')
     .option('--json-report <file>', 'also write the report as JSON')
     .option('--reject-file <file>', 'where records that are not valid audit records go', './consumer-rejects.jsonl')
@@ -87,7 +100,8 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
     if (opts['s3Uri'] !== undefined) makeSource(opts, undefined); // refuses, before any database is opened
     const output = makeOutput(String(opts['output']));
     const idle = opts['exitWhenIdle'] !== undefined ? parseDurationMs(String(opts['exitWhenIdle'])) : undefined;
-    if (opts['exitWhenIdle'] !== undefined && idle === undefined) throw new ConsumerSetupError(`--exit-when-idle ${String(opts['exitWhenIdle'])}: expected a duration such as 500ms, 30s or 5m`);
+    if (opts['exitWhenIdle'] !== undefined && idle === undefined)
+      throw new ConsumerSetupError(`--exit-when-idle ${String(opts['exitWhenIdle'])}: expected a duration such as 500ms, 30s or 5m`);
     const maxRecordBytes = Number(opts['maxRecordBytes']);
     if (!Number.isSafeInteger(maxRecordBytes) || maxRecordBytes < 1) throw new ConsumerSetupError('--max-record-bytes must be a positive whole number');
     const keyFiles = (opts['publicKey'] as string[] | undefined) ?? [];
@@ -125,7 +139,9 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
         log: (l) => io.err(`${l}\n`),
         signal: stop.signal,
       });
-      io.err(`consume: stopped (${result.stoppedBy}): ${result.received} received, ${result.written} written, ${result.duplicates} duplicates dropped, ${result.rejected} rejected\n`);
+      io.err(
+        `consume: stopped (${result.stoppedBy}): ${result.received} received, ${result.written} written, ${result.duplicates} duplicates dropped, ${result.rejected} rejected\n`,
+      );
       if (result.accounts) io.err(`${formatReport(result.accounts) || 'no account received'}\n`);
       else io.err('consume: not verified (give --public-key to check the stream against the signed checkpoints)\n');
       if (opts['jsonReport'] !== undefined) {

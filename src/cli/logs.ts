@@ -52,7 +52,9 @@ export async function logsCommand(config: Readonly<Config>, opts: Record<string,
     }
     const page = await store.query(filter, { order, ...(limit !== undefined ? { limit } : {}), ...(opts['cursor'] ? { cursor: String(opts['cursor']) } : {}) });
     if (format === 'json') {
-      await io.out(JSON.stringify({ items: page.items.map(envelope), next_cursor: page.nextCursor ?? null, prev_cursor: page.prevCursor ?? null }, null, 2) + '\n');
+      await io.out(
+        JSON.stringify({ items: page.items.map(envelope), next_cursor: page.nextCursor ?? null, prev_cursor: page.prevCursor ?? null }, null, 2) + '\n',
+      );
     } else {
       async function* items() {
         yield* page.items;
@@ -66,4 +68,3 @@ export async function logsCommand(config: Readonly<Config>, opts: Record<string,
     await store.close();
   }
 }
-

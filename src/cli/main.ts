@@ -36,12 +36,14 @@ export function buildProgram(io: Io = stdio): Command {
     .configureOutput({ writeOut: (t) => void io.out(t), writeErr: io.err })
     .exitOverride();
 
-  addSettingFlags(program.command('serve').description('run the HTTP + gRPC server, delivery workers and the retention job'), 'serve').action(async (opts: Record<string, unknown>) => {
-    // Loaded here so the other commands do not pay for the whole server at start.
-    const { serveUntilSignal } = await import('../server.js');
-    const code = await serveUntilSignal(configFromCommandLine(opts));
-    process.exitCode = code;
-  });
+  addSettingFlags(program.command('serve').description('run the HTTP + gRPC server, delivery workers and the retention job'), 'serve').action(
+    async (opts: Record<string, unknown>) => {
+      // Loaded here so the other commands do not pay for the whole server at start.
+      const { serveUntilSignal } = await import('../server.js');
+      const code = await serveUntilSignal(configFromCommandLine(opts));
+      process.exitCode = code;
+    },
+  );
 
   addSettingFlags(
     program
@@ -119,7 +121,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       // --help and --version end here with code 0; a usage mistake has already been printed.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof UsageError || (isAuditError(err) && (err.code === 'AS_ERR_INVALID_ARGUMENT' || err.code === 'AS_ERR_INVALID_CURSOR' || err.code === 'AS_ERR_FAILED_PRECONDITION'))) {
+    if (
+      err instanceof UsageError ||
+      (isAuditError(err) && (err.code === 'AS_ERR_INVALID_ARGUMENT' || err.code === 'AS_ERR_INVALID_CURSOR' || err.code === 'AS_ERR_FAILED_PRECONDITION'))
+    ) {
       io.err(`auditstream: ${(err as Error).message}\n`);
       return 2;
     }

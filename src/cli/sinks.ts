@@ -21,7 +21,11 @@ interface ApiTarget {
 /** Where the calls go and with which key: `--url` / `--api-key`, else AUDITSTREAM_URL / AUDITSTREAM_API_KEY. */
 function target(flags: Record<string, unknown>): ApiTarget {
   const { apiUrl, apiKey } = configFromCommandLine(flags);
-  if (!apiKey) throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'AUDITSTREAM_API_KEY is not set (or --api-key): the sinks commands act through the API with an Owner or Global Admin key');
+  if (!apiKey)
+    throw new AuditError(
+      'AS_ERR_INVALID_ARGUMENT',
+      'AUDITSTREAM_API_KEY is not set (or --api-key): the sinks commands act through the API with an Owner or Global Admin key',
+    );
   return { url: apiUrl, key: apiKey };
 }
 
@@ -35,7 +39,10 @@ async function call(t: ApiTarget, method: string, path: string, body?: unknown):
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (err) {
-    throw new Error(`cannot reach ${t.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is AUDITSTREAM_URL right and the server running?`, { cause: err });
+    throw new Error(
+      `cannot reach ${t.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is AUDITSTREAM_URL right and the server running?`,
+      { cause: err },
+    );
   }
   const text = await res.text();
   let json: Record<string, unknown> = {};
@@ -69,7 +76,13 @@ function camelKeys(v: unknown): unknown {
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), camelKeys(x)]));
 }
 
-const csv = (v: string | undefined): string[] | undefined => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+const csv = (v: string | undefined): string[] | undefined =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
 
 /** The filter flags as a spec filter (undefined when none is given: an update keeps the current one). */
 function filterFrom(f: SpecFlags, prev: unknown): Record<string, unknown> | undefined {
@@ -95,7 +108,8 @@ function specFrom(name: string, f: SpecFlags, base?: Record<string, unknown>): R
     const next = d.cli.fromFlags(f, (base?.[d.specKey] ?? base?.[d.wireKey]) as never);
     return next === undefined ? [] : [{ d, next }];
   });
-  if (given.length > 1) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `give the flags of one destination only, not of ${given.map((g) => g.d.kind).join(' and ')}`);
+  if (given.length > 1)
+    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `give the flags of one destination only, not of ${given.map((g) => g.d.kind).join(' and ')}`);
   if (given.length === 1) {
     for (const d of sinkRegistry.drivers()) {
       delete spec[d.specKey];
@@ -104,9 +118,20 @@ function specFrom(name: string, f: SpecFlags, base?: Record<string, unknown>): R
     spec[given[0]!.d.specKey] = given[0]!.next;
   }
   if (!sinkRegistry.drivers().some((d) => spec[d.specKey] !== undefined || spec[d.wireKey] !== undefined)) {
-    throw new AuditError('AS_ERR_INVALID_ARGUMENT', `a sink needs a destination: ${sinkRegistry.drivers().map((d) => d.cli.flags.map((x) => x.flags.split(' ')[0]).join('/')).join(' or ')}`);
+    throw new AuditError(
+      'AS_ERR_INVALID_ARGUMENT',
+      `a sink needs a destination: ${sinkRegistry
+        .drivers()
+        .map((d) => d.cli.flags.map((x) => x.flags.split(' ')[0]).join('/'))
+        .join(' or ')}`,
+    );
   }
-  const filter = filterFrom(f, base?.['filter'] ? Object.fromEntries(Object.entries(base['filter'] as object).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])) : undefined);
+  const filter = filterFrom(
+    f,
+    base?.['filter']
+      ? Object.fromEntries(Object.entries(base['filter'] as object).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]))
+      : undefined,
+  );
   if (filter) spec['filter'] = filter;
   // New sinks start enabled unless --disabled; an update keeps the current state unless told.
   spec['enabled'] = f.disabled ? false : f.enabled ? true : base === undefined ? true : base['enabled'] === true;
@@ -152,32 +177,41 @@ export function addSinkCommands(program: Command, io: Io): void {
     .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (run with --help for usage)\n`) });
   const print = async (v: unknown) => io.out(JSON.stringify(v, null, 2) + '\n');
 
-  sinks.command('list').description('all sinks of the account').action(async () => {
-    const t = target(sinks.opts());
-    const all: unknown[] = [];
-    let token = '';
-    do {
-      const page = await call(t, 'GET', `/cloud/audit-log-sinks?page_size=100${token ? `&page_token=${enc(token)}` : ''}`);
-      all.push(...((page['sinks'] as unknown[]) ?? []));
-      token = (page['nextPageToken'] as string) ?? '';
-    } while (token);
-    // As `get`: a sink the Cloud Ops API cannot show whole (another kind, a filter) as /api/v1 shows it.
-    const v1 = ((await call(t, 'GET', '/api/v1/sinks'))['sinks'] as Record<string, unknown>[] | undefined) ?? [];
-    const whole = new Map(v1.filter((s) => !opsApiCarries(camelKeys(s['spec']) as Record<string, unknown>)).map((s) => [s['name'], s]));
-    await print(all.map((s) => whole.get((s as { name?: unknown }).name) ?? s));
-  });
+  sinks
+    .command('list')
+    .description('all sinks of the account')
+    .action(async () => {
+      const t = target(sinks.opts());
+      const all: unknown[] = [];
+      let token = '';
+      do {
+        const page = await call(t, 'GET', `/cloud/audit-log-sinks?page_size=100${token ? `&page_token=${enc(token)}` : ''}`);
+        all.push(...((page['sinks'] as unknown[]) ?? []));
+        token = (page['nextPageToken'] as string) ?? '';
+      } while (token);
+      // As `get`: a sink the Cloud Ops API cannot show whole (another kind, a filter) as /api/v1 shows it.
+      const v1 = ((await call(t, 'GET', '/api/v1/sinks'))['sinks'] as Record<string, unknown>[] | undefined) ?? [];
+      const whole = new Map(v1.filter((s) => !opsApiCarries(camelKeys(s['spec']) as Record<string, unknown>)).map((s) => [s['name'], s]));
+      await print(all.map((s) => whole.get((s as { name?: unknown }).name) ?? s));
+    });
 
-  sinks.command('get <name>').description('one sink with its health').action(async (name: string) => {
-    const t = target(sinks.opts());
-    // Kinesis and Pub/Sub without a filter as the Cloud Ops API shows them; anything else as /api/v1 does.
-    const v1 = await call(t, 'GET', `/api/v1/sinks/${enc(name)}`).catch(() => undefined);
-    if (v1 && !opsApiCarries(camelKeys(v1['spec']) as Record<string, unknown>)) return print(v1);
-    await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
-  });
+  sinks
+    .command('get <name>')
+    .description('one sink with its health')
+    .action(async (name: string) => {
+      const t = target(sinks.opts());
+      // Kinesis and Pub/Sub without a filter as the Cloud Ops API shows them; anything else as /api/v1 does.
+      const v1 = await call(t, 'GET', `/api/v1/sinks/${enc(name)}`).catch(() => undefined);
+      if (v1 && !opsApiCarries(camelKeys(v1['spec']) as Record<string, unknown>)) return print(v1);
+      await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
+    });
 
-  sinks.command('status <name>').description('health, last success, backlog, lag, dead letters, replays').action(async (name: string) => {
-    await print(await call(target(sinks.opts()), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/status`));
-  });
+  sinks
+    .command('status <name>')
+    .description('health, last success, backlog, lag, dead letters, replays')
+    .action(async (name: string) => {
+      await print(await call(target(sinks.opts()), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/status`));
+    });
 
   withSpecFlags(sinks.command('create <name>').description('create a sink (it starts at the current head; use replay for history)'))
     .option('--disabled', 'create it paused')
@@ -185,7 +219,8 @@ export function addSinkCommands(program: Command, io: Io): void {
     .action(async (name: string, f: SpecFlags) => {
       const t = target(sinks.opts());
       const spec = specFrom(name, f);
-      if (f.kinesisAggregate === true && !spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate applies to Kinesis sinks only');
+      if (f.kinesisAggregate === true && !spec['kinesisSink'])
+        throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate applies to Kinesis sinks only');
       if (!opsApiCarries(spec)) {
         // Kinds and filters the Ops API cannot carry: /api/v1/sinks, aggregation in the spec itself.
         if (f.kinesisAggregate !== undefined && spec['kinesisSink']) (spec['kinesisSink'] as Record<string, unknown>)['aggregate'] = f.kinesisAggregate;
@@ -202,7 +237,11 @@ export function addSinkCommands(program: Command, io: Io): void {
         await setExtensions(t, name, spec, f);
         if (spec['enabled'] === true) {
           const current = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
-          await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec: { ...current.spec, enabled: true }, resource_version: current.resourceVersion, async_operation_id: randomUUID() });
+          await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, {
+            spec: { ...current.spec, enabled: true },
+            resource_version: current.resourceVersion,
+            async_operation_id: randomUUID(),
+          });
         }
       }
       await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
@@ -221,7 +260,11 @@ export function addSinkCommands(program: Command, io: Io): void {
       if (opsApiCarries(spec)) {
         const ops = (await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink'] as { spec: Record<string, unknown>; resourceVersion: string };
         const opsSpec = specFrom(name, flags, ops.spec);
-        await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, { spec: opsSpec, resource_version: f.resourceVersion ?? ops.resourceVersion, async_operation_id: randomUUID() });
+        await call(t, 'POST', `/cloud/audit-log-sinks/${enc(name)}`, {
+          spec: opsSpec,
+          resource_version: f.resourceVersion ?? ops.resourceVersion,
+          async_operation_id: randomUUID(),
+        });
         await setExtensions(t, name, opsSpec, f);
         await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
         return;
@@ -242,7 +285,8 @@ export function addSinkCommands(program: Command, io: Io): void {
     .action(async (name: string, f: { resourceVersion?: string; wait: boolean; timeout: string }) => {
       const t = target(sinks.opts());
       const timeoutS = Number(f.timeout);
-      if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `--timeout must be a positive number of seconds, got ${f.timeout}`);
+      if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+        throw new AuditError('AS_ERR_INVALID_ARGUMENT', `--timeout must be a positive number of seconds, got ${f.timeout}`);
       const opId = randomUUID();
       const q = new URLSearchParams({ async_operation_id: opId, ...(f.resourceVersion ? { resource_version: f.resourceVersion } : {}) });
       let op = (await call(t, 'DELETE', `/cloud/audit-log-sinks/${enc(name)}?${q.toString()}`))['asyncOperation'] as { state?: string } | undefined;
@@ -256,7 +300,10 @@ export function addSinkCommands(program: Command, io: Io): void {
         io.err(`deleting ${name}: waiting for the process that delivered it to let go (at most its lease time)...\n`);
         const giveUp = Date.now() + timeoutS * 1000;
         while (op?.state === 'STATE_IN_PROGRESS') {
-          if (Date.now() > giveUp) throw new Error(`delete of ${name} still in progress after ${timeoutS} s (operation ${opId}); it completes when the delivering process's lease expires`);
+          if (Date.now() > giveUp)
+            throw new Error(
+              `delete of ${name} still in progress after ${timeoutS} s (operation ${opId}); it completes when the delivering process's lease expires`,
+            );
           await new Promise((r) => setTimeout(r, 500));
           op = (await call(t, 'GET', `/cloud/operations/${enc(opId)}`))['asyncOperation'] as { state?: string } | undefined;
         }
@@ -265,11 +312,14 @@ export function addSinkCommands(program: Command, io: Io): void {
       io.err(`deleted ${name}\n`);
     });
 
-  sinks.command('verify <name>').description('write one test record to the sink now and report Success or the cause').action(async (name: string) => {
-    const res = await call(target(sinks.opts()), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/verify`, {});
-    await print(res);
-    if (res['status'] !== 'Success') process.exitCode = 1;
-  });
+  sinks
+    .command('verify <name>')
+    .description('write one test record to the sink now and report Success or the cause')
+    .action(async (name: string) => {
+      const res = await call(target(sinks.opts()), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/verify`, {});
+      await print(res);
+      if (res['status'] !== 'Success') process.exitCode = 1;
+    });
 
   sinks
     .command('replay <name>')
@@ -277,10 +327,15 @@ export function addSinkCommands(program: Command, io: Io): void {
     .requiredOption('--since <time>', 'from (RFC 3339 or relative: 24h, 7d)')
     .option('--until <time>', 'to (default now)')
     .action(async (name: string, f: { since: string; until?: string }) => {
-      await print(await call(target(sinks.opts()), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/replay`, { since: f.since, ...(f.until ? { until: f.until } : {}) }));
+      await print(
+        await call(target(sinks.opts()), 'POST', `/api/v1/audit-log-sinks/${enc(name)}/replay`, { since: f.since, ...(f.until ? { until: f.until } : {}) }),
+      );
     });
 
-  sinks.command('setup <name>').description('AWS: ExternalId, CloudFormation quick-create link and template; GCP: the gcloud commands').action(async (name: string) => {
-    await print(await call(target(sinks.opts()), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/setup`));
-  });
+  sinks
+    .command('setup <name>')
+    .description('AWS: ExternalId, CloudFormation quick-create link and template; GCP: the gcloud commands')
+    .action(async (name: string) => {
+      await print(await call(target(sinks.opts()), 'GET', `/api/v1/audit-log-sinks/${enc(name)}/setup`));
+    });
 }

@@ -28,7 +28,14 @@ export function readCheckpointFile(path: string): Checkpoint[] {
       } catch {
         throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${path}:${i + 1} is not JSON`);
       }
-      if (typeof v.accountId !== 'string' || typeof v.seq !== 'number' || typeof v.hash !== 'string' || typeof v.createdAt !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
+      if (
+        typeof v.accountId !== 'string' ||
+        typeof v.seq !== 'number' ||
+        typeof v.hash !== 'string' ||
+        typeof v.createdAt !== 'number' ||
+        typeof v.keyId !== 'string' ||
+        typeof v.signature !== 'string'
+      ) {
         throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${path}:${i + 1} is not a checkpoint (accountId, seq, hash, createdAt, keyId, signature)`);
       }
       return v as Checkpoint;

@@ -38,7 +38,11 @@ export class CheckpointDb {
   }
 
   positions(source: string): Map<string, ShardPosition> {
-    const rows = this.db.prepare('SELECT shard, sequence, finished FROM consumer_positions WHERE source = ?').all(source) as { shard: string; sequence: string | null; finished: number }[];
+    const rows = this.db.prepare('SELECT shard, sequence, finished FROM consumer_positions WHERE source = ?').all(source) as {
+      shard: string;
+      sequence: string | null;
+      finished: number;
+    }[];
     return new Map(rows.map((r) => [r.shard, { shard: r.shard, ...(r.sequence !== null ? { sequence: r.sequence } : {}), finished: r.finished === 1 }]));
   }
 

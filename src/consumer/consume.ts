@@ -46,7 +46,6 @@ export interface ConsumeResult {
   broken: boolean;
 }
 
-
 /** Reads until stopped, idle or the source ends; returns the totals and the proof's report. */
 export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
   const { source, output, state: db } = opts;
@@ -186,8 +185,10 @@ export function formatReport(accounts: AccountReport[]): string {
   const lines: string[] = [];
   for (const a of accounts) {
     const through = a.verified_through_sequence !== null ? `verified through sequence ${a.verified_through_sequence} (${a.verified_at})` : undefined;
-    if (a.status === 'verified') lines.push(`account ${a.account}: ${through}${a.pending ? `; ${a.pending} later records not yet covered by a checkpoint` : ''}`);
-    else if (a.status === 'not-yet-verifiable') lines.push(`account ${a.account}: not yet verifiable (no checkpoint received yet; ${a.not_yet_verifiable} records)`);
+    if (a.status === 'verified')
+      lines.push(`account ${a.account}: ${through}${a.pending ? `; ${a.pending} later records not yet covered by a checkpoint` : ''}`);
+    else if (a.status === 'not-yet-verifiable')
+      lines.push(`account ${a.account}: not yet verifiable (no checkpoint received yet; ${a.not_yet_verifiable} records)`);
     else {
       lines.push(`account ${a.account}: BROKEN, ${a.problem_count} problem(s)${through ? `; last ${through}` : ''}`);
       for (const p of a.problems) lines.push(`  ${p}`);

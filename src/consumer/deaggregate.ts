@@ -24,7 +24,13 @@ export interface UserRecord {
 export function deaggregate(data: Buffer, partitionKey: string): UserRecord[] {
   if (data.length < MAGIC.length + 16 || !data.subarray(0, 4).equals(MAGIC)) return [{ partitionKey, data }];
   const body = data.subarray(4, data.length - 16);
-  if (!createHash('md5').update(body).digest().equals(data.subarray(data.length - 16))) return [{ partitionKey, data }];
+  if (
+    !createHash('md5')
+      .update(body)
+      .digest()
+      .equals(data.subarray(data.length - 16))
+  )
+    return [{ partitionKey, data }];
   try {
     return decodeAggregated(body);
   } catch {

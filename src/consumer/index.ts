@@ -17,4 +17,15 @@ export { PubSubSource, type PubSubSourceOptions } from './sources/pubsub.js';
 export { StdoutOutput } from './outputs/stdout.js';
 export { tableOutput, SqliteTableOutput, PostgresTableOutput } from './outputs/table.js';
 export { DirectoryOutput } from './outputs/directory.js';
-export { ConsumerSetupError, type BatchCommit, type ConsumerState, type ShardLeases, type OutputRecord, type Output, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from './types.js';
+export {
+  ConsumerSetupError,
+  type BatchCommit,
+  type ConsumerState,
+  type ShardLeases,
+  type OutputRecord,
+  type Output,
+  type ShardPosition,
+  type Source,
+  type SourceBatch,
+  type SourceRecord,
+} from './types.js';

@@ -23,14 +23,16 @@ export function loadTrustedKeys(paths: string[]): Map<string, KeyObject> {
     const blocks = text.match(PEM_BLOCK) ?? [];
     if (blocks.length === 0) throw new ConsumerSetupError(`public key file ${path} holds no PEM key`);
     for (const block of blocks) {
-      if (!block.startsWith('-----BEGIN PUBLIC KEY-----')) throw new ConsumerSetupError(`public key file ${path} holds a ${block.slice(11, block.indexOf('-----', 11))}, not a PUBLIC KEY`);
+      if (!block.startsWith('-----BEGIN PUBLIC KEY-----'))
+        throw new ConsumerSetupError(`public key file ${path} holds a ${block.slice(11, block.indexOf('-----', 11))}, not a PUBLIC KEY`);
       let key: KeyObject;
       try {
         key = createPublicKey(block);
       } catch {
         throw new ConsumerSetupError(`public key file ${path} holds an unreadable PEM public key`);
       }
-      if (key.asymmetricKeyType !== 'ed25519') throw new ConsumerSetupError(`public key file ${path} holds an ${key.asymmetricKeyType} key; checkpoints are signed with Ed25519`);
+      if (key.asymmetricKeyType !== 'ed25519')
+        throw new ConsumerSetupError(`public key file ${path} holds an ${key.asymmetricKeyType} key; checkpoints are signed with Ed25519`);
       keys.set(keyIdOf(key), key);
     }
   }

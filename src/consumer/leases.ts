@@ -92,19 +92,28 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
        ON CONFLICT (source, owner) DO UPDATE SET expires_at = excluded.expires_at`,
       [source, this.owner, ttl],
     );
-    await c.query('DELETE FROM consumer_members WHERE source = $1 AND expires_at < now() - interval \'1 minute\'', [source]);
+    await c.query("DELETE FROM consumer_members WHERE source = $1 AND expires_at < now() - interval '1 minute'", [source]);
     if (shards.length) await c.query('INSERT INTO consumer_leases (source, shard) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [source, shards]);
     const renewed = await c.query<{ shard: string }>(
       'UPDATE consumer_leases SET expires_at = now() + $3::interval WHERE source = $1 AND owner = $2 AND NOT finished RETURNING shard',
       [source, this.owner, ttl],
     );
     const held = new Set(renewed.rows.map((r) => r.shard));
-    const members = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM consumer_members WHERE source = $1 AND expires_at > now()', [source])).rows[0]!.n);
-    const open = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM consumer_leases WHERE source = $1 AND NOT finished AND shard = ANY($2)', [source, shards])).rows[0]!.n);
+    const members = Number(
+      (await c.query<{ n: string }>('SELECT count(*) AS n FROM consumer_members WHERE source = $1 AND expires_at > now()', [source])).rows[0]!.n,
+    );
+    const open = Number(
+      (await c.query<{ n: string }>('SELECT count(*) AS n FROM consumer_leases WHERE source = $1 AND NOT finished AND shard = ANY($2)', [source, shards]))
+        .rows[0]!.n,
+    );
     const share = Math.ceil(open / Math.max(1, members));
     if (held.size > share) {
       const extra = [...held].sort().slice(share);
-      await c.query('UPDATE consumer_leases SET owner = NULL, expires_at = NULL WHERE source = $1 AND owner = $2 AND shard = ANY($3)', [source, this.owner, extra]);
+      await c.query('UPDATE consumer_leases SET owner = NULL, expires_at = NULL WHERE source = $1 AND owner = $2 AND shard = ANY($3)', [
+        source,
+        this.owner,
+        extra,
+      ]);
       for (const s of extra) held.delete(s);
     } else if (held.size < share) {
       const taken = await c.query<{ shard: string }>(
@@ -181,18 +190,24 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
         ]);
       }
       for (const p of b.proofs) {
-        await c.query('INSERT INTO consumer_proof (account, state) VALUES ($1, $2) ON CONFLICT (account) DO UPDATE SET state = excluded.state', [p.state.account, JSON.stringify(p.state)]);
+        await c.query('INSERT INTO consumer_proof (account, state) VALUES ($1, $2) ON CONFLICT (account) DO UPDATE SET state = excluded.state', [
+          p.state.account,
+          JSON.stringify(p.state),
+        ]);
         if (p.pendingReset) await c.query('DELETE FROM consumer_proof_pending WHERE account = $1', [p.state.account]);
         if (p.pendingAdded.length) {
           const base = p.state.pendingCount - p.pendingAdded.length;
-          await c.query('INSERT INTO consumer_proof_pending (account, idx, record) SELECT $1, base + n - 1, r FROM unnest($2::text[]) WITH ORDINALITY AS t(r, n), (SELECT $3::int AS base) b', [
-            p.state.account,
-            p.pendingAdded.map((r) => JSON.stringify(r)),
-            base,
-          ]);
+          await c.query(
+            'INSERT INTO consumer_proof_pending (account, idx, record) SELECT $1, base + n - 1, r FROM unnest($2::text[]) WITH ORDINALITY AS t(r, n), (SELECT $3::int AS base) b',
+            [p.state.account, p.pendingAdded.map((r) => JSON.stringify(r)), base],
+          );
         }
       }
-      if (b.outputPosition !== undefined) await c.query('INSERT INTO consumer_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [b.outputKey ?? 'output_position', b.outputPosition]);
+      if (b.outputPosition !== undefined)
+        await c.query('INSERT INTO consumer_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [
+          b.outputKey ?? 'output_position',
+          b.outputPosition,
+        ]);
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});

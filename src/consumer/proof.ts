@@ -139,7 +139,10 @@ export class ProofTracker {
     }
     const sig = checkSignature(cp, this.trusted);
     if (sig !== 'ok') {
-      this.problem(l, `checkpoint of sequence ${cp.seq} (log_id ${rec.logId} at ${rec.at}) ${sig === 'untrusted-key' ? `is signed by key ${cp.keyId}, not one given with --public-key` : 'has a bad signature'}`);
+      this.problem(
+        l,
+        `checkpoint of sequence ${cp.seq} (log_id ${rec.logId} at ${rec.at}) ${sig === 'untrusted-key' ? `is signed by key ${cp.keyId}, not one given with --public-key` : 'has a bad signature'}`,
+      );
       if (l.state.anchor) this.push(l, rec, canonical);
       return;
     }
@@ -228,7 +231,8 @@ export function diagnose(anchorSeq: number, pending: PendingRecord[], seq: numbe
       continue;
     }
     if (e.digest !== p.digest) problems.push(`altered: sequence ${e.seq} (log_id ${e.logId}) at ${p.at} differs from the record the checkpoint signed`);
-    if (highest && e.seq < highest.seq) problems.push(`reordered: sequence ${e.seq} (log_id ${e.logId}) at ${p.at} arrived after sequence ${highest.seq} (log_id ${highest.logId})`);
+    if (highest && e.seq < highest.seq)
+      problems.push(`reordered: sequence ${e.seq} (log_id ${e.logId}) at ${p.at} arrived after sequence ${highest.seq} (log_id ${highest.logId})`);
     else highest = { seq: e.seq, logId: e.logId };
   }
   if (problems.length === 0) problems.push(`altered: the records of ${range} match the checkpoint's list but do not hash to its signed head`);

@@ -68,7 +68,11 @@ export class FailureLimiter {
       let waitMs = 0;
       for (const { key, limit } of keys) {
         // The newest `limit` rows: the window has room again once the oldest of them expires.
-        const rows = await tx.all<{ at_ms: number }>('SELECT at_ms FROM login_failures WHERE rate_key = ? AND at_ms > ? ORDER BY at_ms DESC LIMIT ?', [key, now - this.windowMs, limit]);
+        const rows = await tx.all<{ at_ms: number }>('SELECT at_ms FROM login_failures WHERE rate_key = ? AND at_ms > ? ORDER BY at_ms DESC LIMIT ?', [
+          key,
+          now - this.windowMs,
+          limit,
+        ]);
         if (rows.length >= limit) waitMs = Math.max(waitMs, Number(rows[limit - 1]!.at_ms) + this.windowMs - now);
       }
       if (waitMs > 0) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
@@ -129,7 +133,9 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       { key: `ip:${ip}`, limit: LOGIN_LIMITS.perIp },
     ]);
     if (!reservation.ok) {
-      throw new AuditError('AS_ERR_RATE_LIMITED', `too many failed logins: try again in ${reservation.retryAfterSeconds} s`, { retry_after_seconds: reservation.retryAfterSeconds });
+      throw new AuditError('AS_ERR_RATE_LIMITED', `too many failed logins: try again in ${reservation.retryAfterSeconds} s`, {
+        retry_after_seconds: reservation.retryAfterSeconds,
+      });
     }
     let failed = false;
     try {
@@ -143,7 +149,10 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
 
   /** The login itself, once an attempt is reserved; `markFailed` keeps the reservation as a failure. */
   async function checkedLogin(email: string, password: string, accountId: string | undefined, ctx: CallContext, reply: FastifyReply, markFailed: () => void) {
-    const candidates = await sql.all<UserRow>(`SELECT * FROM users WHERE email = ? ${accountId ? 'AND account_id = ?' : ''}`, [email, ...(accountId ? [accountId] : [])]);
+    const candidates = await sql.all<UserRow>(`SELECT * FROM users WHERE email = ? ${accountId ? 'AND account_id = ?' : ''}`, [
+      email,
+      ...(accountId ? [accountId] : []),
+    ]);
     // Check the password against every match first: asking for account_id before that would
     // tell anyone that this email exists in several tenants.
     const matches: UserRow[] = [];
@@ -156,7 +165,14 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       markFailed();
       if (user) {
         // An email that belongs to an account: the failure goes to that account's audit log.
-        await recordRefusal(cp, callerOf(user), ctx, 'UserLogin', buildDetails('UserLogin', { target_users: [email], method: 'password' }), unauthenticated('wrong password'));
+        await recordRefusal(
+          cp,
+          callerOf(user),
+          ctx,
+          'UserLogin',
+          buildDetails('UserLogin', { target_users: [email], method: 'password' }),
+          unauthenticated('wrong password'),
+        );
       } else {
         cp.metrics?.authFailures.inc({ reason: 'login' });
         cp.logger?.info({ peer: ctx.peer }, 'login refused: unknown email');
@@ -177,7 +193,20 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       ]);
       await tx.append({
         accountId: user.account_id,
-        records: [buildRecord(cp, callerOf(user), ctx, { operation: 'UserLogin', details: buildDetails('UserLogin', { target_users: [email], method: 'password' }), status: 'OK', requestId: ctx.requestId }, now)],
+        records: [
+          buildRecord(
+            cp,
+            callerOf(user),
+            ctx,
+            {
+              operation: 'UserLogin',
+              details: buildDetails('UserLogin', { target_users: [email], method: 'password' }),
+              status: 'OK',
+              requestId: ctx.requestId,
+            },
+            now,
+          ),
+        ],
         ingestedBy: null,
         clientLogIds: false,
       });
@@ -196,14 +225,22 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
       try {
         const caller = await callerFromSession(sql, token, { mutating: false, csrf: undefined });
         const row = await sql.get<{ csrf_token: string }>('SELECT csrf_token FROM sessions WHERE token_hash = ?', [sha256Hex(token)]);
-        if (row) return { signed_in: true, account_id: caller.accountId, user_id: caller.userId, email: caller.email, role: caller.role, csrf_token: row.csrf_token };
+        if (row)
+          return { signed_in: true, account_id: caller.accountId, user_id: caller.userId, email: caller.email, role: caller.role, csrf_token: row.csrf_token };
       } catch {
         // expired or unknown: answered as signed out
       }
     }
     const file = join(cp.config.dataDir, 'initial-admin.json');
     const shown = relative(process.cwd(), file);
-    return { signed_in: false, initial_admin_file: existsSync(file) ? (shown.startsWith('..') || isAbsolute(shown) ? 'initial-admin.json in the data directory (AUDITSTREAM_DATA_DIR)' : shown) : null };
+    return {
+      signed_in: false,
+      initial_admin_file: existsSync(file)
+        ? shown.startsWith('..') || isAbsolute(shown)
+          ? 'initial-admin.json in the data directory (AUDITSTREAM_DATA_DIR)'
+          : shown
+        : null,
+    };
   });
 
   app.post('/auth/logout', async (req, reply) => {
@@ -223,11 +260,21 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
     const ctx = httpContext('AcceptInvitation', req);
     const user = await cp.store.transaction(async (tx) => {
       const u = await tx.get<UserRow>('SELECT * FROM users WHERE invite_token_hash = ?', [sha256Hex(token)]);
-      if (!u || u.invite_expires_ms === null || Number(u.invite_expires_ms) < Date.now()) throw unauthenticated('invitation token is unknown or expired: ask for a new invitation');
-      await tx.run('UPDATE users SET password_hash = ?, invite_token_hash = NULL, invite_created_ms = NULL, invite_expires_ms = NULL, modified_ms = ? WHERE id = ?', [hash, Date.now(), u.id]);
+      if (!u || u.invite_expires_ms === null || Number(u.invite_expires_ms) < Date.now())
+        throw unauthenticated('invitation token is unknown or expired: ask for a new invitation');
+      await tx.run(
+        'UPDATE users SET password_hash = ?, invite_token_hash = NULL, invite_created_ms = NULL, invite_expires_ms = NULL, modified_ms = ? WHERE id = ?',
+        [hash, Date.now(), u.id],
+      );
       await tx.append({
         accountId: u.account_id,
-        records: [buildRecord(cp, callerOf(u), ctx, { operation: 'UpdateUser', details: buildDetails('UpdateUser', { target_users: [u.email], invitation: 'accepted' }), status: 'OK' })],
+        records: [
+          buildRecord(cp, callerOf(u), ctx, {
+            operation: 'UpdateUser',
+            details: buildDetails('UpdateUser', { target_users: [u.email], invitation: 'accepted' }),
+            status: 'OK',
+          }),
+        ],
         ingestedBy: null,
         clientLogIds: false,
       });
@@ -259,6 +306,12 @@ export function registerAuthRoutes(app: FastifyInstance, cp: ControlPlane): void
         return { details: buildDetails('InviteUsers', { target_users: [user.email], account_role: user.role }), response: {} };
       },
     });
-    return { user_id: userId, email, token: issued!.token, expires_at: new Date(issued!.expiresMs).toISOString(), accept: 'POST /auth/accept-invite {"token", "password"}' };
+    return {
+      user_id: userId,
+      email,
+      token: issued!.token,
+      expires_at: new Date(issued!.expiresMs).toISOString(),
+      accept: 'POST /auth/accept-invite {"token", "password"}',
+    };
   });
 }

@@ -79,7 +79,12 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 /** The caller behind a session cookie; `csrf` must match for state-changing calls. */
-export async function callerFromSession(sql: Sql, token: string, opts: { mutating: boolean; csrf: string | undefined }, now = Date.now()): Promise<AccountCaller> {
+export async function callerFromSession(
+  sql: Sql,
+  token: string,
+  opts: { mutating: boolean; csrf: string | undefined },
+  now = Date.now(),
+): Promise<AccountCaller> {
   const row = await sql.get<SessionRow>(
     `SELECT s.user_id, s.account_id, s.csrf_token, s.last_seen_ms, u.email, u.role, u.namespace_access_json
        FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`,

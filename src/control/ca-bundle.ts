@@ -68,10 +68,11 @@ export function checkCaBundle(raw: Buffer, field: string, now = Date.now()): CaB
     } catch {
       throw invalidArgument(`${field}: certificate ${i + 1} is not a valid X.509 certificate`);
     }
-    if (!cert.ca) throw invalidArgument(`${field}: certificate ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) is not a CA certificate (basicConstraints CA:TRUE)`);
-    if (Date.parse(cert.validTo) <= now) throw invalidArgument(`${field}: certificate ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) expired on ${cert.validTo}`);
+    if (!cert.ca)
+      throw invalidArgument(`${field}: certificate ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) is not a CA certificate (basicConstraints CA:TRUE)`);
+    if (Date.parse(cert.validTo) <= now)
+      throw invalidArgument(`${field}: certificate ${i + 1} (${cert.subject.replace(/\n/g, ', ')}) expired on ${cert.validTo}`);
     return certificateFingerprint(cert);
   });
   return { stored: raw.toString('base64'), fingerprints };
 }
-

@@ -28,7 +28,14 @@ import type { ControlPlane } from './context.js';
 import { authorize, type AuthorizeTarget } from './rbac.js';
 
 /** Codes that mean "refused": audited as ERROR. Anything else is an outage, not a refusal. */
-const REFUSALS = new Set(['AS_ERR_INVALID_ARGUMENT', 'AS_ERR_PERMISSION_DENIED', 'AS_ERR_NOT_FOUND', 'AS_ERR_ALREADY_EXISTS', 'AS_ERR_FAILED_PRECONDITION', 'AS_ERR_INVALID_RECORD']);
+const REFUSALS = new Set([
+  'AS_ERR_INVALID_ARGUMENT',
+  'AS_ERR_PERMISSION_DENIED',
+  'AS_ERR_NOT_FOUND',
+  'AS_ERR_ALREADY_EXISTS',
+  'AS_ERR_FAILED_PRECONDITION',
+  'AS_ERR_INVALID_RECORD',
+]);
 
 export interface RecordInput {
   operation: string;
@@ -39,7 +46,13 @@ export interface RecordInput {
 }
 
 /** The audit record of a call by `caller`, in the seeds' format. */
-export function buildRecord(cp: ControlPlane, caller: AccountCaller, ctx: Pick<CallContext, 'peer' | 'forwardedFor'>, input: RecordInput, now = Date.now()): AuditRecord {
+export function buildRecord(
+  cp: ControlPlane,
+  caller: AccountCaller,
+  ctx: Pick<CallContext, 'peer' | 'forwardedFor'>,
+  input: RecordInput,
+  now = Date.now(),
+): AuditRecord {
   const record: AuditRecord = {
     emit_time: formatEmitTime(now),
     level: input.status === 'OK' ? 'LOG_LEVEL_INFO' : 'LOG_LEVEL_ERROR',
@@ -160,10 +173,10 @@ export async function runMutation(cp: ControlPlane, caller: AccountCaller, ctx: 
         [caller.accountId, opId, spec.rpc, fingerprint, started],
       );
       if (claimed.changes === 0) {
-        const prior = await tx.get<StoredOperation>(`SELECT ${OPERATION_COLUMNS}, fingerprint, response_json FROM async_operations WHERE account_id = ? AND id = ?`, [
-          caller.accountId,
-          opId,
-        ]);
+        const prior = await tx.get<StoredOperation>(
+          `SELECT ${OPERATION_COLUMNS}, fingerprint, response_json FROM async_operations WHERE account_id = ? AND id = ?`,
+          [caller.accountId, opId],
+        );
         if (prior && prior.fingerprint === fingerprint) {
           // The stored response, with the operation as it stands now (it may have finished since).
           const response = JSON.parse(prior.response_json) as CloudResponse;
@@ -222,7 +235,9 @@ export async function recordRefusal(
   try {
     await cp.store.append({
       accountId: caller.accountId,
-      records: [buildRecord(cp, caller, ctx, { operation, details: { ...details, reason: `${err.code}: ${err.message}`.slice(0, 1024) }, status: 'ERROR', requestId })],
+      records: [
+        buildRecord(cp, caller, ctx, { operation, details: { ...details, reason: `${err.code}: ${err.message}`.slice(0, 1024) }, status: 'ERROR', requestId }),
+      ],
       ingestedBy: null,
       clientLogIds: false,
     });

@@ -209,7 +209,9 @@ const rankOf = (role: string): number => ROLE_RANK[role as AccountRole] ?? 0;
 export function guardRank(caller: AccountCaller, subjectRole: string, what: string): void {
   const subject = subjectRole in ROLE_RANK ? rankOf(subjectRole) : Number.MAX_SAFE_INTEGER;
   if (subject > rankOf(caller.role)) {
-    throw permissionDenied(`${what} concerns a user with role ${ROLE_LABEL[subjectRole as AccountRole] ?? subjectRole}, above the caller's role ${ROLE_LABEL[caller.role as AccountRole] ?? caller.role}`);
+    throw permissionDenied(
+      `${what} concerns a user with role ${ROLE_LABEL[subjectRole as AccountRole] ?? subjectRole}, above the caller's role ${ROLE_LABEL[caller.role as AccountRole] ?? caller.role}`,
+    );
   }
 }
 
@@ -254,7 +256,8 @@ export function authorize(caller: AccountCaller, rpc: string, target: AuthorizeT
   const role = caller.role as AccountRole;
   switch (rule.kind) {
     case 'account':
-      if (!rule.roles.includes(role)) throw permissionDenied(`${rpc} needs account role ${rule.roles.map((r) => ROLE_LABEL[r]).join(' or ')}; caller has ${ROLE_LABEL[role] ?? role}`);
+      if (!rule.roles.includes(role))
+        throw permissionDenied(`${rpc} needs account role ${rule.roles.map((r) => ROLE_LABEL[r]).join(' or ')}; caller has ${ROLE_LABEL[role] ?? role}`);
       return;
     case 'namespace': {
       const ns = target.namespace ?? '';

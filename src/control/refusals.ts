@@ -39,7 +39,13 @@ export class RefusedReadLimiter {
   ) {}
 
   /** Records one refused read, or counts it when the principal is past its limit. */
-  async record(caller: AccountCaller, ctx: Pick<CallContext, 'peer' | 'forwardedFor' | 'requestId'>, operation: string, details: Record<string, unknown>, err: AuditError): Promise<void> {
+  async record(
+    caller: AccountCaller,
+    ctx: Pick<CallContext, 'peer' | 'forwardedFor' | 'requestId'>,
+    operation: string,
+    details: Record<string, unknown>,
+    err: AuditError,
+  ): Promise<void> {
     const key = `${caller.accountId}\u0000${caller.principal.id}`;
     const now = Date.now();
     let w = this.#windows.get(key);

@@ -13,7 +13,17 @@ import { httpContext } from '../api/cloud/http-routes.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
 import { sinkRegistry } from '../sinks/registry.js';
 import { sinkDetails } from './handlers/sinks.js';
-import { awaitSinkDeleted, createSink, deleteSink, DELETE_WAIT_MS, getSink, listSinks, updateSink, type AuditLogSinkView, type CreatedSink } from './sinks-service.js';
+import {
+  awaitSinkDeleted,
+  createSink,
+  deleteSink,
+  DELETE_WAIT_MS,
+  getSink,
+  listSinks,
+  updateSink,
+  type AuditLogSinkView,
+  type CreatedSink,
+} from './sinks-service.js';
 import type { ControlPlane } from './context.js';
 import { runMutation, runRead } from './mutation.js';
 
@@ -36,7 +46,8 @@ export function specFromBody(body: unknown, name?: string): AuditLogSinkSpec {
   if (!isObject(body) || !isObject(body['spec'])) throw invalidArgument('spec is required (an object)');
   const raw = rekey(body['spec'], camel) as Json;
   const specName = name ?? raw['name'];
-  if (name !== undefined && raw['name'] !== undefined && raw['name'] !== name) throw invalidArgument(`spec.name "${String(raw['name'])}" differs from the sink in the path "${name}"`);
+  if (name !== undefined && raw['name'] !== undefined && raw['name'] !== name)
+    throw invalidArgument(`spec.name "${String(raw['name'])}" differs from the sink in the path "${name}"`);
   const spec = { name: typeof specName === 'string' ? specName : '', enabled: raw['enabled'] === undefined ? true : raw['enabled'] } as AuditLogSinkSpec;
   for (const d of sinkRegistry.drivers()) {
     const dest = raw[d.specKey];
@@ -86,7 +97,9 @@ export function registerSinkApiRoutes(app: FastifyInstance, cp: ControlPlane): v
 
   app.get('/api/v1/sinks/:name', async (req) => {
     const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
-    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => apiSinkView(await getSink(store.sql, caller.accountId, (req.params as NameParams).name)));
+    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () =>
+      apiSinkView(await getSink(store.sql, caller.accountId, (req.params as NameParams).name)),
+    );
   });
 
   app.post('/api/v1/sinks', async (req, reply) => {

@@ -20,7 +20,18 @@ import { failedPrecondition, invalidArgument } from '../errors.js';
 import { buildDetails } from '../record/operations.js';
 import { httpContext } from '../api/cloud/http-routes.js';
 import { parseTimeBound } from '../store/filters.js';
-import { deadLetters, ensureExternalId, extensionsOf, getSink, replayDeadLetters, replaySink, setSinkExtensions, sinkStatus, storedSpec, verifySink } from './sinks-service.js';
+import {
+  deadLetters,
+  ensureExternalId,
+  extensionsOf,
+  getSink,
+  replayDeadLetters,
+  replaySink,
+  setSinkExtensions,
+  sinkStatus,
+  storedSpec,
+  verifySink,
+} from './sinks-service.js';
 import { sinkRegistry } from '../sinks/registry.js';
 import type { ControlPlane } from './context.js';
 import { runMutation, runRead } from './mutation.js';
@@ -41,7 +52,11 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
       // The stored spec: its sealed secrets are opened by the adapter, never shown.
       const spec = await storedSpec(store.sql, caller.accountId, (req.params as NameParams).name);
-      const result = await verifySink(store, caller.accountId, spec, { principal: caller.principal, userEmail: caller.email, gcpServiceAccount: cp.config.gcpServiceAccount });
+      const result = await verifySink(store, caller.accountId, spec, {
+        principal: caller.principal,
+        userEmail: caller.email,
+        gcpServiceAccount: cp.config.gcpServiceAccount,
+      });
       return result.ok ? { status: 'Success', log_id: result.logId ?? null } : { status: 'Failed', cause: result.cause, message: result.message };
     });
   });
@@ -62,12 +77,18 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
       // more than PERMISSION_DENIED, and a bad window is a refusal like any other (one ERROR record).
       apply: async (tx) => {
         if (typeof body.since !== 'string') throw invalidArgument('since is required (RFC 3339 or relative like 24h)');
-        if (body.until !== undefined && body.until !== null && typeof body.until !== 'string') throw invalidArgument('until must be RFC 3339 or relative like 1h');
+        if (body.until !== undefined && body.until !== null && typeof body.until !== 'string')
+          throw invalidArgument('until must be RFC 3339 or relative like 1h');
         const fromMs = parseTimeBound(body.since, 'since');
         const toMs = typeof body.until === 'string' ? parseTimeBound(body.until, 'until') : Date.now() + 1;
         replay = await replaySink(tx, caller.accountId, name, fromMs, toMs);
         return {
-          details: buildDetails('UpdateAccount', { sink_name: name, sink_action: 'replay', replay_from: new Date(fromMs).toISOString(), replay_until: new Date(toMs).toISOString() }),
+          details: buildDetails('UpdateAccount', {
+            sink_name: name,
+            sink_action: 'replay',
+            replay_from: new Date(fromMs).toISOString(),
+            replay_until: new Date(toMs).toISOString(),
+          }),
           response: {},
         };
       },
@@ -78,7 +99,9 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
 
   app.get(`${base}/dead-letters`, async (req) => {
     const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
-    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => ({ dead_letters: await deadLetters(store.sql, caller.accountId, (req.params as NameParams).name, 1000) }));
+    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => ({
+      dead_letters: await deadLetters(store.sql, caller.accountId, (req.params as NameParams).name, 1000),
+    }));
   });
 
   app.post(`${base}/dead-letters/replay`, async (req) => {
@@ -100,11 +123,16 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     return { replay_id: replayId };
   });
 
-  const extensionsView = (v: Awaited<ReturnType<typeof getSink>>) => ({ kinesis_aggregate: extensionsOf(v.spec).kinesisAggregate, resource_version: v.resourceVersion });
+  const extensionsView = (v: Awaited<ReturnType<typeof getSink>>) => ({
+    kinesis_aggregate: extensionsOf(v.spec).kinesisAggregate,
+    resource_version: v.resourceVersion,
+  });
 
   app.get(`${base}/extensions`, async (req) => {
     const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
-    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => extensionsView(await getSink(store.sql, caller.accountId, (req.params as NameParams).name)));
+    return runRead(caller, 'GetAccountAuditLogSink', undefined, async () =>
+      extensionsView(await getSink(store.sql, caller.accountId, (req.params as NameParams).name)),
+    );
   });
 
   app.post(`${base}/extensions`, async (req) => {
@@ -123,11 +151,22 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
         const known = new Set(['kinesis_aggregate', 'resource_version']);
         const unknown = Object.keys(body).find((k) => !known.has(k));
         if (unknown !== undefined) throw invalidArgument(`unknown field "${unknown}": the extensions are kinesis_aggregate (and resource_version)`);
-        if (body.kinesis_aggregate !== undefined && typeof body.kinesis_aggregate !== 'boolean') throw invalidArgument('kinesis_aggregate must be true or false');
+        if (body.kinesis_aggregate !== undefined && typeof body.kinesis_aggregate !== 'boolean')
+          throw invalidArgument('kinesis_aggregate must be true or false');
         if (body.resource_version !== undefined && typeof body.resource_version !== 'string') throw invalidArgument('resource_version must be a string');
-        updated = await setSinkExtensions(tx, caller.accountId, name, body.kinesis_aggregate === undefined ? {} : { kinesisAggregate: body.kinesis_aggregate }, body.resource_version ?? '');
+        updated = await setSinkExtensions(
+          tx,
+          caller.accountId,
+          name,
+          body.kinesis_aggregate === undefined ? {} : { kinesisAggregate: body.kinesis_aggregate },
+          body.resource_version ?? '',
+        );
         return {
-          details: buildDetails('UpdateAccount', { sink_name: name, sink_action: 'update-extensions', ...(body.kinesis_aggregate !== undefined ? { sink_kinesis_aggregate: body.kinesis_aggregate } : {}) }),
+          details: buildDetails('UpdateAccount', {
+            sink_name: name,
+            sink_action: 'update-extensions',
+            ...(body.kinesis_aggregate !== undefined ? { sink_kinesis_aggregate: body.kinesis_aggregate } : {}),
+          }),
           response: {},
         };
       },

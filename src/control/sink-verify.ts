@@ -31,24 +31,32 @@ export interface VerifyOptions {
 
 /** The test record Verify writes. */
 export function verifyRecord(sinkName: string, opts: Pick<VerifyOptions, 'principal' | 'userEmail'> = {}, now = Date.now()): AuditRecord {
-  const record = normalizeRecord({
-    emit_time: formatEmitTime(now),
-    level: 'LOG_LEVEL_INFO',
-    user_email: opts.userEmail ?? '',
-    caller_ip_address: '',
-    operation: 'VerifyAuditLogSink',
-    details: buildDetails('VerifyAuditLogSink', { sink_name: sinkName }),
-    status: 'OK',
-    category: 'LOG_CATEGORY_SYSTEM',
-    principal: opts.principal ?? { id: 'auditstream', type: 'serviceaccount', name: 'auditstream' },
-  }, newLogId());
+  const record = normalizeRecord(
+    {
+      emit_time: formatEmitTime(now),
+      level: 'LOG_LEVEL_INFO',
+      user_email: opts.userEmail ?? '',
+      caller_ip_address: '',
+      operation: 'VerifyAuditLogSink',
+      details: buildDetails('VerifyAuditLogSink', { sink_name: sinkName }),
+      status: 'OK',
+      category: 'LOG_CATEGORY_SYSTEM',
+      principal: opts.principal ?? { id: 'auditstream', type: 'serviceaccount', name: 'auditstream' },
+    },
+    newLogId(),
+  );
   const check = validateEmitted(record);
   if (!check.ok) throw new AuditError('AS_ERR_INTERNAL', `verify record is invalid: ${check.message}`);
   return record;
 }
 
 /** Writes the test record; never throws for a destination problem (that is the answer). */
-export async function verifySink(store: AuditStore, accountId: string, spec: AuditLogSinkSpec, opts: VerifyOptions = {}): Promise<VerifyResult & { logId?: string }> {
+export async function verifySink(
+  store: AuditStore,
+  accountId: string,
+  spec: AuditLogSinkSpec,
+  opts: VerifyOptions = {},
+): Promise<VerifyResult & { logId?: string }> {
   const registry = opts.registry ?? sinkRegistry;
   try {
     registry.validate(spec);

@@ -104,7 +104,6 @@ function view(row: SinkRow, registry: SinkRegistry = sinkRegistry): AuditLogSink
   };
 }
 
-
 async function liveSink(sql: Sql, accountId: string, name: string): Promise<SinkRow> {
   const row = await sinkByName(sql, accountId, name);
   if (!row) throw notFound(`audit log sink ${name} not found`);
@@ -117,7 +116,13 @@ async function liveSink(sql: Sql, accountId: string, name: string): Promise<Sink
  * on (history through `replaySink`). Creates the account's ExternalId on first use.
  * Throws AS_ERR_INVALID_ARGUMENT (spec), AS_ERR_ALREADY_EXISTS (name taken).
  */
-export async function createSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, now = Date.now(), opts: SinkServiceOptions = {}): Promise<CreatedSink> {
+export async function createSink(
+  tx: StoreTx,
+  accountId: string,
+  spec: AuditLogSinkSpec,
+  now = Date.now(),
+  opts: SinkServiceOptions = {},
+): Promise<CreatedSink> {
   const registry = opts.registry ?? sinkRegistry;
   registry.validate(spec);
   const existing = await sinkByName(tx, accountId, spec.name);
@@ -146,7 +151,12 @@ export interface SinkServiceOptions {
 export type CreatedSink = AuditLogSinkView & { shownOnce: Record<string, string> };
 
 /** Cleans a validated spec and seals its secrets (keeping `prev`'s where the request left them out). */
-function prepare(registry: SinkRegistry, spec: AuditLogSinkSpec, prev: AuditLogSinkSpec | undefined, opts: SinkServiceOptions): { spec: AuditLogSinkSpec; kind: string; shownOnce: Record<string, string> } {
+function prepare(
+  registry: SinkRegistry,
+  spec: AuditLogSinkSpec,
+  prev: AuditLogSinkSpec | undefined,
+  opts: SinkServiceOptions,
+): { spec: AuditLogSinkSpec; kind: string; shownOnce: Record<string, string> } {
   const clean = registry.clean(spec);
   const driver = registry.driverOf(clean)!;
   if (opts.keepFilter && prev?.filter) clean.filter = prev.filter;
@@ -163,7 +173,14 @@ function prepare(registry: SinkRegistry, spec: AuditLogSinkSpec, prev: AuditLogS
  * stops delivery where it is, and a new destination continues from there. An empty
  * `resourceVersion` skips the concurrency check. Throws NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT.
  */
-export async function updateSink(tx: StoreTx, accountId: string, spec: AuditLogSinkSpec, resourceVersion: string, now = Date.now(), opts: SinkServiceOptions = {}): Promise<CreatedSink> {
+export async function updateSink(
+  tx: StoreTx,
+  accountId: string,
+  spec: AuditLogSinkSpec,
+  resourceVersion: string,
+  now = Date.now(),
+  opts: SinkServiceOptions = {},
+): Promise<CreatedSink> {
   const registry = opts.registry ?? sinkRegistry;
   registry.validate(spec);
   const row = await liveSink(tx, accountId, spec.name);
@@ -192,7 +209,15 @@ export function extensionsOf(spec: AuditLogSinkSpec): SinkExtensions {
  * NOT_FOUND, FAILED_PRECONDITION (stale version, being deleted), INVALID_ARGUMENT (aggregation
  * asked of a non-Kinesis sink).
  */
-export async function setSinkExtensions(tx: StoreTx, accountId: string, name: string, ext: Partial<SinkExtensions>, resourceVersion: string, now = Date.now(), registry: SinkRegistry = sinkRegistry): Promise<AuditLogSinkView> {
+export async function setSinkExtensions(
+  tx: StoreTx,
+  accountId: string,
+  name: string,
+  ext: Partial<SinkExtensions>,
+  resourceVersion: string,
+  now = Date.now(),
+  registry: SinkRegistry = sinkRegistry,
+): Promise<AuditLogSinkView> {
   const row = await liveSink(tx, accountId, name);
   checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${name}`);
   // The stored spec is already clean (and its secrets sealed): change only the extension.
@@ -272,7 +297,12 @@ export async function storedSpec(sql: Sql, accountId: string, name: string): Pro
 export const MAX_SINK_PAGE_SIZE = 1000;
 
 /** Sinks of an account by name. `pageToken` is the opaque `nextPageToken` of the previous page. */
-export async function listSinks(sql: Sql, accountId: string, pageSize: number, pageToken: string): Promise<{ sinks: AuditLogSinkView[]; nextPageToken: string }> {
+export async function listSinks(
+  sql: Sql,
+  accountId: string,
+  pageSize: number,
+  pageToken: string,
+): Promise<{ sinks: AuditLogSinkView[]; nextPageToken: string }> {
   if (!Number.isInteger(pageSize) || pageSize < 0 || pageSize > MAX_SINK_PAGE_SIZE) {
     throw new AuditError('AS_ERR_INVALID_ARGUMENT', `page_size must be 0 to ${MAX_SINK_PAGE_SIZE}, got ${pageSize}`);
   }

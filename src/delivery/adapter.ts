@@ -68,13 +68,7 @@ export type VerifyResult = { ok: true } | { ok: false; cause: VerifyCause; messa
 
 /** Causes named by the issue, so a UI can explain them. */
 export type VerifyCause =
-  | 'role_not_assumable'
-  | 'destination_not_found'
-  | 'permission_denied'
-  | 'wrong_region'
-  | 'endpoint_unreachable'
-  | 'invalid_spec'
-  | 'unknown';
+  'role_not_assumable' | 'destination_not_found' | 'permission_denied' | 'wrong_region' | 'endpoint_unreachable' | 'invalid_spec' | 'unknown';
 
 export interface SinkAdapter {
   /** The sink kind (its driver's `kind` in the registry, e.g. `kinesis`). */

@@ -105,7 +105,14 @@ export class DeliveryEngine {
     if (!opts.createAdapter && !sinks) throw new TypeError('DeliveryEngine needs the sink registry (sinks) or createAdapter');
     const make =
       opts.createAdapter ??
-      ((row: SinkRow, externalId: string) => sinks!.createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.gcpServiceAccount ? { gcpServiceAccount: opts.gcpServiceAccount } : {}) }));
+      ((row: SinkRow, externalId: string) =>
+        sinks!.createAdapter(row.spec, {
+          accountId: row.accountId,
+          sinkName: row.name,
+          externalId,
+          ...(opts.logger ? { logger: opts.logger } : {}),
+          ...(opts.gcpServiceAccount ? { gcpServiceAccount: opts.gcpServiceAccount } : {}),
+        }));
     this.ctx = {
       store: opts.store,
       timing: this.timing,

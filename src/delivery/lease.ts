@@ -58,7 +58,13 @@ export interface Lease {
 }
 
 /** Claims a free or expired lease on an active, enabled sink; undefined when another holds it. */
-export async function claimLease(store: AuditStore, sinkId: string, owner: string, ttlMs: number, now = Date.now()): Promise<{ lease: Lease; row: SinkRow } | undefined> {
+export async function claimLease(
+  store: AuditStore,
+  sinkId: string,
+  owner: string,
+  ttlMs: number,
+  now = Date.now(),
+): Promise<{ lease: Lease; row: SinkRow } | undefined> {
   return store.transaction(async (tx) => {
     if ((await claimSinkLease(tx, sinkId, owner, now + ttlMs, now)) !== 1) return undefined;
     const row = (await sinkById(tx, sinkId))!;

@@ -85,7 +85,12 @@ export async function deliverBatch(
   for (const p of batch) {
     bySeq.set(p.seq, p);
     if (fitsRecordLimit(p.entry, limits)) toSend.push(p.entry);
-    else dead.push({ seq: p.seq, logId: p.logId, reason: `encoded entry is ${entrySize(p.entry)} bytes, over the destination's limit of ${limits.maxRecordBytes}` });
+    else
+      dead.push({
+        seq: p.seq,
+        logId: p.logId,
+        reason: `encoded entry is ${entrySize(p.entry)} bytes, over the destination's limit of ${limits.maxRecordBytes}`,
+      });
   }
   const sendable = toSend.length;
   let failures = 0;

@@ -162,7 +162,7 @@ function ipv6Words(text: string): number[] | null {
 function formatIpv6(words: readonly number[]): string {
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++;
       continue;
@@ -249,11 +249,7 @@ export function callerIpChainProblem(chain: string, maxEntries: number = MAX_CAL
  * `unknown` or `_obfuscated`, or overlong) becomes `unknown`, and a missing or unparsable peer is
  * `unknown`, so the record always fits the schema and evaluation stops there.
  */
-export function buildCallerIpChain(
-  forwardedFor: string | readonly string[] | undefined,
-  peer: string,
-  maxEntries: number = MAX_CALLER_IP_ENTRIES,
-): string {
+export function buildCallerIpChain(forwardedFor: string | readonly string[] | undefined, peer: string, maxEntries: number = MAX_CALLER_IP_ENTRIES): string {
   const headers = forwardedFor === undefined ? [] : typeof forwardedFor === 'string' ? [forwardedFor] : forwardedFor;
   const entries: string[] = [];
   for (const header of headers) {

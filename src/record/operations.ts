@@ -205,18 +205,16 @@ export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
     rpcs: ['UpdateApiKey'],
     detailsSchema: details(['target_api_keys'], []),
   },
-  ...REFUSED_READS.map(
-    (name): OperationDef => ({
-      name,
-      category: ADMIN,
-      description: `A ${name} call refused (status ERROR): reads are recorded only when refused.`,
-      // Successful reads are not audited, so no RPC maps here (operationForRpc stays undefined).
-      rpcs: [],
-      detailsSchema: details([], ['namespace', 'target_users', 'target_api_keys', 'sink_name'], {
-        requested_account: str('The account the call named, when it was not the caller\'s own.', 64),
-      }),
+  ...REFUSED_READS.map((name): OperationDef => ({
+    name,
+    category: ADMIN,
+    description: `A ${name} call refused (status ERROR): reads are recorded only when refused.`,
+    // Successful reads are not audited, so no RPC maps here (operationForRpc stays undefined).
+    rpcs: [],
+    detailsSchema: details([], ['namespace', 'target_users', 'target_api_keys', 'sink_name'], {
+      requested_account: str("The account the call named, when it was not the caller's own.", 64),
     }),
-  ),
+  })),
   {
     name: 'RefusedCallsNotRecorded',
     category: ADMIN,
@@ -247,9 +245,10 @@ export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
       signed_at: str('When the checkpoint was signed (RFC 3339).', 64),
       signature: str('Ed25519 signature (base64).', 256),
       key_id: str('Which signing key.', 256),
-      records_from_sequence: { description: 'First sequence `records` lists: the previous checkpoint\'s sequence + 2.', type: 'integer', minimum: 1 },
+      records_from_sequence: { description: "First sequence `records` lists: the previous checkpoint's sequence + 2.", type: 'integer', minimum: 1 },
       records: {
-        description: 'One "<digest>:<log_id>" per record from records_from_sequence to sequence (digest: first 16 hex digits of SHA-256 over the canonical record), so a consumer can name a missing, altered or reordered record. Absent when over 1,000.',
+        description:
+          'One "<digest>:<log_id>" per record from records_from_sequence to sequence (digest: first 16 hex digits of SHA-256 over the canonical record), so a consumer can name a missing, altered or reordered record. Absent when over 1,000.',
         type: 'array',
         maxItems: 1000,
         items: { type: 'string', pattern: '^[0-9a-f]{16}:', maxLength: 300 },
@@ -259,7 +258,8 @@ export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
   {
     name: 'RetentionPurge',
     category: SYSTEM,
-    description: "Signed record of a retention purge: the purged range, the new start of the chain and the checkpoint proving the records were older than the retention.",
+    description:
+      'Signed record of a retention purge: the purged range, the new start of the chain and the checkpoint proving the records were older than the retention.',
     rpcs: [],
     reserved: true,
     detailsSchema: details(['retention_days'], [], {
@@ -268,7 +268,7 @@ export const BUILTIN_OPERATIONS: readonly OperationDef[] = [
       anchor_hash: { description: 'Hash of the last purged record (hex SHA-256).', type: 'string', pattern: '^[0-9a-f]{64}$' },
       purged_at: str('When the purge ran (RFC 3339).', 64),
       evidence: {
-        description: 'The signed checkpoint (a ChainCheckpoint\'s fields) covering the purged range, signed at least the retention before the purge.',
+        description: "The signed checkpoint (a ChainCheckpoint's fields) covering the purged range, signed at least the retention before the purge.",
         type: 'object',
         properties: {
           sequence: { type: 'integer', minimum: 0 },

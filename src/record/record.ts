@@ -46,8 +46,7 @@ export interface AuditRecord {
 }
 
 /** A record as ingest accepts it (already validated against the accepted schema). */
-export type AcceptedRecord = Partial<AuditRecord> &
-  Pick<AuditRecord, 'emit_time' | 'level' | 'operation' | 'status' | 'category' | 'principal'>;
+export type AcceptedRecord = Partial<AuditRecord> & Pick<AuditRecord, 'emit_time' | 'level' | 'operation' | 'status' | 'category' | 'principal'>;
 
 /** Key order on output: the field list of the Audit Logging guide (docs/record-format.md). */
 export const FIELD_ORDER = [

@@ -21,11 +21,7 @@ export interface DescribeOptions {
  * Turns Ajv's errors into the first `{ field, message }`. `prefix` is prepended to the path
  * (`details` when validating a record's details on their own).
  */
-export function describeErrors(
-  errors: readonly ErrorObject[] | null | undefined,
-  prefix = '',
-  opts: DescribeOptions = {},
-): SchemaResult {
+export function describeErrors(errors: readonly ErrorObject[] | null | undefined, prefix = '', opts: DescribeOptions = {}): SchemaResult {
   const err = errors?.[0];
   if (err === undefined) return { ok: false, field: prefix, message: `${prefix || 'record'} is invalid` };
   return describeError(err, prefix, opts);
@@ -52,10 +48,7 @@ function describeError(err: ErrorObject, prefix: string, opts: DescribeOptions):
     case 'const':
       return fail(base, `${subject} must be ${JSON.stringify(params['allowedValue'])}`);
     case 'minLength':
-      return fail(
-        base,
-        params['limit'] === 1 ? `${subject} must not be empty` : `${subject} must be at least ${String(params['limit'])} characters`,
-      );
+      return fail(base, params['limit'] === 1 ? `${subject} must not be empty` : `${subject} must be at least ${String(params['limit'])} characters`);
     case 'maxLength':
       return fail(base, `${subject} must be at most ${String(params['limit'])} characters`);
     case 'minItems':

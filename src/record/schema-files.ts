@@ -18,11 +18,9 @@ export type JsonSchema = { readonly [key: string]: unknown };
 // ajv and ajv-formats are CommonJS with `exports.default`; under NodeNext the default import is
 // `module.exports`, which is the class/function itself at run time but typed as the namespace.
 type Ajv2020Ctor = typeof Ajv2020Module.default;
-const Ajv2020: Ajv2020Ctor =
-  (Ajv2020Module as unknown as { default?: Ajv2020Ctor }).default ?? (Ajv2020Module as unknown as Ajv2020Ctor);
+const Ajv2020: Ajv2020Ctor = (Ajv2020Module as unknown as { default?: Ajv2020Ctor }).default ?? (Ajv2020Module as unknown as Ajv2020Ctor);
 type AddFormats = typeof addFormatsModule.default;
-const addFormats: AddFormats =
-  (addFormatsModule as unknown as { default?: AddFormats }).default ?? (addFormatsModule as unknown as AddFormats);
+const addFormats: AddFormats = (addFormatsModule as unknown as { default?: AddFormats }).default ?? (addFormatsModule as unknown as AddFormats);
 
 /** An Ajv instance configured as every auditstream schema expects (draft 2020-12, formats, strict). */
 export type SchemaCompiler = InstanceType<Ajv2020Ctor>;

@@ -42,10 +42,8 @@ export function createRecordValidators(limits: Partial<RecordLimits> = {}): Reco
   let accepted: ValidateFunction | undefined;
   let emitted: ValidateFunction | undefined;
   return {
-    validateAccepted: (value) =>
-      run(() => (accepted ??= compile('accepted')), value, { profile: 'accepted', maxCallerIpEntries: maxEntries }),
-    validateEmitted: (value) =>
-      run(() => (emitted ??= compile('emitted')), value, { profile: 'emitted', maxCallerIpEntries: maxEntries }),
+    validateAccepted: (value) => run(() => (accepted ??= compile('accepted')), value, { profile: 'accepted', maxCallerIpEntries: maxEntries }),
+    validateEmitted: (value) => run(() => (emitted ??= compile('emitted')), value, { profile: 'emitted', maxCallerIpEntries: maxEntries }),
   };
 }
 

@@ -43,7 +43,10 @@ export function validateFilter(f: SinkFilter, field: string): void {
   }
   // Could any record pass? Each operation has one category, so the candidates are known.
   const candidates = (include ?? [...opNames]).filter((n) => !exclude?.includes(n) && (!categories || categories.includes(ops.get(n)!.category)));
-  if (candidates.length === 0) throw invalid(`${field} matches no record: no operation is both included and not excluded${categories ? ` within categories ${categories.join(', ')}` : ''}`);
+  if (candidates.length === 0)
+    throw invalid(
+      `${field} matches no record: no operation is both included and not excluded${categories ? ` within categories ${categories.join(', ')}` : ''}`,
+    );
 }
 
 /** Only the known fields of a filter; undefined for an empty one. */

@@ -105,10 +105,7 @@ export class SinkRegistry implements AdapterFactory {
 }
 
 /** The kinds of this build. Adding one: its folder, plus one line here. */
-export const sinkRegistry = new SinkRegistry()
-  .register(kinesisDriver)
-  .register(pubSubDriver)
-  .register(webhookDriver);
+export const sinkRegistry = new SinkRegistry().register(kinesisDriver).register(pubSubDriver).register(webhookDriver);
 
 /** Validates a spec against the build's registry (AS_ERR_INVALID_ARGUMENT naming the field). */
 export function validateSpec(spec: StoredSinkSpec): void {

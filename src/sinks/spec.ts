@@ -32,4 +32,3 @@ export interface PubSubSinkSpec {
 
 /** `AuditLogSinkSpec`: a name, `enabled`, optional filter, exactly one destination. */
 export type AuditLogSinkSpec = StoredSinkSpec;
-

@@ -64,11 +64,7 @@ function unstorableRecord(records: readonly AuditRecord[]): AuditError | undefin
  * locked in sorted order so that concurrent writers cannot deadlock. A batch with a conflicting
  * `log_id` fails alone; the other batches still commit.
  */
-export async function appendBatches(
-  ops: ChainTxOps,
-  batches: AppendBatch[],
-  now: number,
-): Promise<FlushOutcome<AppendResult>[]> {
+export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now: number): Promise<FlushOutcome<AppendResult>[]> {
   const outcomes: FlushOutcome<AppendResult>[] = new Array(batches.length);
   const allRows: ChainRow[] = [];
   const heads: { accountId: string; seq: number; hash: string }[] = [];
@@ -133,11 +129,11 @@ export async function appendBatches(
             canonicalOf.set(record.log_id, priorCanonical);
           }
           if (priorCanonical !== canonical) {
-            conflict = new AuditError(
-              'AS_ERR_LOG_ID_CONFLICT',
-              `record ${k}: log_id ${record.log_id} is already stored with different content`,
-              { index: k, field: 'log_id', log_id: record.log_id },
-            );
+            conflict = new AuditError('AS_ERR_LOG_ID_CONFLICT', `record ${k}: log_id ${record.log_id} is already stored with different content`, {
+              index: k,
+              field: 'log_id',
+              log_id: record.log_id,
+            });
             break;
           }
           duplicates++;

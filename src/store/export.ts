@@ -32,9 +32,25 @@ function envelopeJson(r: StoredRecord): string {
 }
 
 export const CSV_COLUMNS = [
-  'account_id', 'sequence', 'stored_at', 'ingested_by', 'emit_time', 'level', 'user_email', 'caller_ip_address', 'operation',
-  'status', 'category', 'version', 'log_id', 'request_id', 'principal_id', 'principal_type', 'principal_name',
-  'principal_api_key_id', 'details',
+  'account_id',
+  'sequence',
+  'stored_at',
+  'ingested_by',
+  'emit_time',
+  'level',
+  'user_email',
+  'caller_ip_address',
+  'operation',
+  'status',
+  'category',
+  'version',
+  'log_id',
+  'request_id',
+  'principal_id',
+  'principal_type',
+  'principal_name',
+  'principal_api_key_id',
+  'details',
 ] as const;
 
 /**
@@ -67,9 +83,25 @@ function csvRow(r: StoredRecord): string {
   const rec = JSON.parse(r.recordJson) as Record<string, unknown>;
   const p = (rec['principal'] ?? {}) as Record<string, unknown>;
   const values: unknown[] = [
-    r.accountId, r.seq, new Date(r.storedAt).toISOString(), r.ingestedBy, rec['emit_time'], rec['level'], rec['user_email'],
-    rec['caller_ip_address'], rec['operation'], rec['status'], rec['category'], rec['version'], rec['log_id'], rec['request_id'],
-    p['id'], p['type'], p['name'], p['api_key_id'], rec['details'],
+    r.accountId,
+    r.seq,
+    new Date(r.storedAt).toISOString(),
+    r.ingestedBy,
+    rec['emit_time'],
+    rec['level'],
+    rec['user_email'],
+    rec['caller_ip_address'],
+    rec['operation'],
+    rec['status'],
+    rec['category'],
+    rec['version'],
+    rec['log_id'],
+    rec['request_id'],
+    p['id'],
+    p['type'],
+    p['name'],
+    p['api_key_id'],
+    rec['details'],
   ];
   return values.map(csvField).join(',') + '\r\n';
 }

@@ -51,7 +51,15 @@ export async function createControlFixture(store: AuditStore, ownerEmail = 'owne
   const call = async (rpc: string, req: CloudRequest, actor: Actor = owner, ctx: Partial<CallContext> = {}) => {
     const handler = control.handlers[rpc];
     if (!handler) throw new Error(`no handler for ${rpc}`);
-    return handler(req, { method: rpc, transport: 'grpc', authorization: `Bearer ${actor.apiKey}`, headers: {}, peer: '10.0.0.1', forwardedFor: '203.0.113.7', ...ctx });
+    return handler(req, {
+      method: rpc,
+      transport: 'grpc',
+      authorization: `Bearer ${actor.apiKey}`,
+      headers: {},
+      peer: '10.0.0.1',
+      forwardedFor: '203.0.113.7',
+      ...ctx,
+    });
   };
   const records = async (accountId: string) => {
     const page = await store.query({ accountId }, { order: 'asc', limit: 1000 });
@@ -62,7 +70,15 @@ export async function createControlFixture(store: AuditStore, ownerEmail = 'owne
     const email = `u${++n}-${role.toLowerCase()}@example.com`;
     const created = await call(
       'CreateUser',
-      { spec: { email, access: { accountAccess: { role }, namespaceAccesses: Object.fromEntries(Object.entries(namespaceAccesses).map(([ns, p]) => [ns, { permission: p }])) } } },
+      {
+        spec: {
+          email,
+          access: {
+            accountAccess: { role },
+            namespaceAccesses: Object.fromEntries(Object.entries(namespaceAccesses).map(([ns, p]) => [ns, { permission: p }])),
+          },
+        },
+      },
       by,
     );
     const userId = created['userId'] as string;

@@ -27,7 +27,15 @@ export class FakeDestination {
   readonly script: ((entries: EncodedEntry[]) => FakeAnswer)[] = [];
   closed = 0;
 
-  constructor(readonly limits: SinkLimits = { maxBatchRecords: 10, maxBatchBytes: 1 << 20, maxRecordBytes: 64 * 1024, recordsPerSecond: 100_000, bytesPerSecond: 1 << 30 }) {}
+  constructor(
+    readonly limits: SinkLimits = {
+      maxBatchRecords: 10,
+      maxBatchBytes: 1 << 20,
+      maxRecordBytes: 64 * 1024,
+      recordsPerSecond: 100_000,
+      bytesPerSecond: 1 << 30,
+    },
+  ) {}
 
   seqs(): number[] {
     return this.received.map((r) => r.seq);
@@ -57,7 +65,11 @@ export class FakeDestination {
         const v = answer.verdict;
         const accepted =
           answer.accepted ??
-          (v.kind === 'ok' ? entries.map((_, i) => i) : (v.kind === 'retry' || v.kind === 'throttle') && v.only ? entries.map((_, i) => i).filter((i) => !v.only!.includes(i)) : []);
+          (v.kind === 'ok'
+            ? entries.map((_, i) => i)
+            : (v.kind === 'retry' || v.kind === 'throttle') && v.only
+              ? entries.map((_, i) => i).filter((i) => !v.only!.includes(i))
+              : []);
         for (const i of accepted) this.received.push({ seq: entries[i]!.seq, logId: entries[i]!.logId, key: entries[i]!.partitionKey });
         rec.endedAt = Date.now();
         return v;

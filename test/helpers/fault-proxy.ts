@@ -60,25 +60,25 @@ function forward(target: URL, req: IncomingMessage, body: Buffer): Promise<{ sta
   return new Promise((resolve, reject) => {
     const headers = { ...req.headers, 'content-length': String(body.length) };
     delete headers['transfer-encoding'];
-    const out = httpRequest(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const h: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v;
-          resolve({ status: res.statusCode ?? 502, headers: h, body: Buffer.concat(chunks) });
-        });
-      },
-    );
+    const out = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const h: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v;
+        resolve({ status: res.statusCode ?? 502, headers: h, body: Buffer.concat(chunks) });
+      });
+    });
     out.on('error', reject);
     out.end(body);
   });
 }
 
 const THROTTLE_BODY = (stream: string) =>
-  JSON.stringify({ __type: 'ProvisionedThroughputExceededException', message: `Rate exceeded for shard shardId-000000000000 in stream ${stream} under account 123456789012.` });
+  JSON.stringify({
+    __type: 'ProvisionedThroughputExceededException',
+    message: `Rate exceeded for shard shardId-000000000000 in stream ${stream} under account 123456789012.`,
+  });
 
 export async function startFaultProxy(targetUrl: string, random: () => number = Math.random): Promise<FaultProxy> {
   const target = new URL(targetUrl);
@@ -131,7 +131,10 @@ export async function startFaultProxy(targetUrl: string, random: () => number = 
       let k = 0;
       const records = fail.map((f) =>
         f
-          ? { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded for shard shardId-000000000000 in stream audit under account 123456789012.' }
+          ? {
+              ErrorCode: 'ProvisionedThroughputExceededException',
+              ErrorMessage: 'Rate exceeded for shard shardId-000000000000 in stream audit under account 123456789012.',
+            }
           : results[k++],
       );
       const failed = fail.filter(Boolean).length;

@@ -10,7 +10,11 @@ interface UserRecord {
   SubSequenceNumber?: number;
 }
 interface KplDeagg {
-  deaggregateSync(record: { Data: string; PartitionKey: string; SequenceNumber: string }, computeChecksums: boolean, cb: (err: Error | null, records?: UserRecord[]) => void): void;
+  deaggregateSync(
+    record: { Data: string; PartitionKey: string; SequenceNumber: string },
+    computeChecksums: boolean,
+    cb: (err: Error | null, records?: UserRecord[]) => void,
+  ): void;
 }
 
 const agg = createRequire(import.meta.url)('aws-kinesis-agg') as KplDeagg;

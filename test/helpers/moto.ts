@@ -103,7 +103,12 @@ export async function startMoto(): Promise<Moto> {
 
 /** A Kinesis client for test set-up and read-back (talks to `url` directly, not through a proxy). */
 export function kinesisClient(url: string): KinesisClient {
-  return new KinesisClient({ endpoint: url, region: TEST_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, requestHandler: new NodeHttpHandler() });
+  return new KinesisClient({
+    endpoint: url,
+    region: TEST_REGION,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    requestHandler: new NodeHttpHandler(),
+  });
 }
 
 /** Creates a one-shard stream and returns its ARN. */

@@ -103,9 +103,7 @@ export async function startPubSubEmulator(opts: { startTimeoutMs?: number } = {}
     await new Promise((r) => setTimeout(r, 250));
   }
   await stop();
-  throw new Error(
-    `Pub/Sub emulator did not start on ${host} (is google-cloud-cli-pubsub-emulator installed?)\n${out}`,
-  );
+  throw new Error(`Pub/Sub emulator did not start on ${host} (is google-cloud-cli-pubsub-emulator installed?)\n${out}`);
 }
 
 /** An admin client for the emulator (apiEndpoint, not the environment, so tests stay explicit). */
@@ -115,11 +113,7 @@ export function emulatorClient(emulator: { host: string }, projectId: string): P
 }
 
 /** Creates a topic and a subscription with message ordering enabled. */
-export async function createOrderedTopic(
-  pubsub: PubSub,
-  topicName: string,
-  subscriptionName: string,
-): Promise<Subscription> {
+export async function createOrderedTopic(pubsub: PubSub, topicName: string, subscriptionName: string): Promise<Subscription> {
   const [topic] = await pubsub.createTopic(topicName);
   const [sub] = await topic.createSubscription(subscriptionName, { enableMessageOrdering: true, ackDeadlineSeconds: 60 });
   return sub;

@@ -24,12 +24,7 @@ export function resolveHandler(method: CloudMethod, handlers: CloudHandlers): Cl
 }
 
 /** Runs `handler` on a decoded request; resolves to the response message ready to encode. */
-export async function invokeHandler(
-  method: CloudMethod,
-  handler: CloudHandler,
-  request: protobuf.Message,
-  ctx: CallContext,
-): Promise<protobuf.Message> {
+export async function invokeHandler(method: CloudMethod, handler: CloudHandler, request: protobuf.Message, ctx: CallContext): Promise<protobuf.Message> {
   const plain = requestToPlain(method.requestType, request);
   // Names, emails, ids of a request end up in stored rows and audit records: refuse what cannot
   // be stored exactly before the handler, on both transports (NUL is valid UTF-8 in a protobuf

@@ -51,7 +51,10 @@ export function errorBody(error: AuditError): JsonObject {
 }
 
 function sendError(reply: FastifyReply, error: AuditError): FastifyReply {
-  return reply.code(error.httpStatus).type('application/json').send(JSON.stringify(errorBody(error)));
+  return reply
+    .code(error.httpStatus)
+    .type('application/json')
+    .send(JSON.stringify(errorBody(error)));
 }
 
 /** The CallContext of an HTTP request: headers (but `authorization`), socket peer, proxy chain, request id. */
@@ -75,7 +78,10 @@ function fromFastifyError(err: FastifyError, request: FastifyRequest): AuditErro
     case 413:
       return new AuditError('AS_ERR_PAYLOAD_TOO_LARGE', 'request body is too large');
     case 415:
-      return new AuditError('AS_ERR_UNSUPPORTED_MEDIA_TYPE', `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}; send application/json`);
+      return new AuditError(
+        'AS_ERR_UNSUPPORTED_MEDIA_TYPE',
+        `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}; send application/json`,
+      );
   }
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new AuditError('AS_ERR_INVALID_ARGUMENT', err.message);
   return undefined;

@@ -102,7 +102,11 @@ function checkSingle(field: protobuf.Field, v: unknown, path: string): string | 
     case 'fixed64':
     case 'sfixed64':
       // strings, safe numbers, bigints or Long objects
-      ok = (typeof v === 'string' && INT.test(v)) || Number.isSafeInteger(v) || typeof v === 'bigint' || (typeof v === 'object' && v !== null && 'low' in v && 'high' in v);
+      ok =
+        (typeof v === 'string' && INT.test(v)) ||
+        Number.isSafeInteger(v) ||
+        typeof v === 'bigint' ||
+        (typeof v === 'object' && v !== null && 'low' in v && 'high' in v);
       break;
     default:
       ok = Number.isInteger(v) || (typeof v === 'string' && INT.test(v));

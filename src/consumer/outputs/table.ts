@@ -41,7 +41,9 @@ export class SqliteTableOutput implements Output {
       this.db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (
         id INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, log_id TEXT NOT NULL, record TEXT NOT NULL,
         shard TEXT, sequence TEXT, received_at TEXT NOT NULL, UNIQUE (account_id, log_id))`);
-      this.insert = this.db.prepare(`INSERT INTO ${TABLE} (account_id, log_id, record, shard, sequence, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+      this.insert = this.db.prepare(
+        `INSERT INTO ${TABLE} (account_id, log_id, record, shard, sequence, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      );
     } catch (err) {
       this.db?.close();
       throw new ConsumerSetupError(`cannot use output database ${this.path}: ${(err as Error).message}`);
@@ -106,7 +108,13 @@ export class PostgresTableOutput implements Output {
           `INSERT INTO ${this.table} (account_id, log_id, record, shard, sequence)
            SELECT a, l, r, s, q FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(a, l, r, s, q, n) ORDER BY n
            ON CONFLICT DO NOTHING`,
-          [chunk.map((r) => r.account), chunk.map((r) => logIdOf(r.data)), chunk.map((r) => r.data.toString('utf8')), chunk.map((r) => r.shard ?? null), chunk.map((r) => r.sequence ?? null)],
+          [
+            chunk.map((r) => r.account),
+            chunk.map((r) => logIdOf(r.data)),
+            chunk.map((r) => r.data.toString('utf8')),
+            chunk.map((r) => r.shard ?? null),
+            chunk.map((r) => r.sequence ?? null),
+          ],
         );
       }
       await c.query('COMMIT');

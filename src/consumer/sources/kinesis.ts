@@ -5,14 +5,7 @@
  * The first start reads from `--from` (TRIM_HORIZON, LATEST or a timestamp); a shard found later
  * (a child of a resharding) is read from its beginning.
  */
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  KinesisClient,
-  ListShardsCommand,
-  type Shard,
-  type ShardIteratorType,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand, type Shard, type ShardIteratorType } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { deaggregate } from '../deaggregate.js';
 import { ConsumerSetupError, type ShardLeases, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from '../types.js';
@@ -117,7 +110,10 @@ export class KinesisSource implements Source {
 
   /** Renews and takes leases; drops readers of shards lost; adopts others' committed positions. */
   private async syncLeases(): Promise<void> {
-    const { held, positions } = await this.leases!.sync(this.description, this.shards.map((s) => s.ShardId!));
+    const { held, positions } = await this.leases!.sync(
+      this.description,
+      this.shards.map((s) => s.ShardId!),
+    );
     this.lastSync = Date.now();
     this.held = held;
     for (const id of [...this.readers.keys()]) if (!held.has(id)) this.readers.delete(id);

@@ -42,7 +42,9 @@ export class PubSubSource implements Source {
     this.client = new PubSub({
       projectId: m[1]!,
       universeDomain: 'googleapis.com',
-      ...(endpoint.kind === 'emulator' ? { apiEndpoint: `${endpoint.host}:${endpoint.port}`, emulatorMode: true } : { apiEndpoint: endpoint.host, port: endpoint.port }),
+      ...(endpoint.kind === 'emulator'
+        ? { apiEndpoint: `${endpoint.host}:${endpoint.port}`, emulatorMode: true }
+        : { apiEndpoint: endpoint.host, port: endpoint.port }),
     });
     this.maxMessages = opts.maxMessages ?? 1000;
     this.waitMs = opts.waitMs ?? 250;

@@ -60,9 +60,15 @@ export function accountHandlers(cp: ControlPlane): CloudHandlers {
   return {
     GetAccount: async (_req, ctx) => {
       const caller = await cp.authenticate(ctx);
-      return runRead(caller, 'GetAccount', undefined, async () => ({
-        account: accountMessage(await accountOf(sql, caller.accountId), await lastAccountOperation(sql, caller.accountId)),
-      }) satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountResponse>);
+      return runRead(
+        caller,
+        'GetAccount',
+        undefined,
+        async () =>
+          ({
+            account: accountMessage(await accountOf(sql, caller.accountId), await lastAccountOperation(sql, caller.accountId)),
+          }) satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountResponse>,
+      );
     },
 
     UpdateAccount: async (req, ctx) => {

@@ -75,10 +75,12 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
         const limit = pageSizeOf(r.pageSize);
         const after = decodePageToken(r.pageToken);
         const owner = ownerId || (everyone ? '' : caller.userId);
-        const rows = await sql.all<ApiKeyRow>(
-          `SELECT * FROM api_keys WHERE account_id = ? AND id > ? ${owner ? 'AND owner_id = ?' : ''} ORDER BY id LIMIT ?`,
-          [caller.accountId, after, ...(owner ? [owner] : []), limit + 1],
-        );
+        const rows = await sql.all<ApiKeyRow>(`SELECT * FROM api_keys WHERE account_id = ? AND id > ? ${owner ? 'AND owner_id = ?' : ''} ORDER BY id LIMIT ?`, [
+          caller.accountId,
+          after,
+          ...(owner ? [owner] : []),
+          limit + 1,
+        ]);
         const page = pageOf(rows, limit, (k) => k.id);
         return { apiKeys: page.items.map(apiKeyMessage), nextPageToken: page.nextPageToken };
       });
@@ -112,7 +114,20 @@ export function apiKeyHandlers(cp: ControlPlane): CloudHandlers {
           await tx.run(
             `INSERT INTO api_keys (id, account_id, owner_id, owner_type, display_name, description, expiry_ms, disabled, secret_hash,
                resource_version, async_operation_id, created_ms, modified_ms) VALUES (?, ?, ?, 'OWNER_TYPE_USER', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            [id, caller.accountId, s.ownerId, s.displayName, s.description, s.expiryMs, s.disabled ? 1 : 0, sha256Hex(token), newResourceVersion(), op.id, op.now, op.now],
+            [
+              id,
+              caller.accountId,
+              s.ownerId,
+              s.displayName,
+              s.description,
+              s.expiryMs,
+              s.disabled ? 1 : 0,
+              sha256Hex(token),
+              newResourceVersion(),
+              op.id,
+              op.now,
+              op.now,
+            ],
           );
           // The stored response (replayed to a retry with the same async_operation_id) never holds the secret.
           return { details: buildDetails('CreateAPIKey', { target_api_keys: [id], target_users: [s.ownerId] }), response: { keyId: id, token: '' } };

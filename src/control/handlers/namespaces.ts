@@ -185,7 +185,8 @@ export function namespaceHandlers(cp: ControlPlane): CloudHandlers {
           for (const [n, t] of Object.entries(current.searchAttributes)) {
             const next = spec.searchAttributes[n];
             if (next === undefined) throw invalidArgument(`custom search attribute ${n} cannot be removed`);
-            if (next !== t) throw invalidArgument(`custom search attribute ${n} cannot change type (${SEARCH_ATTRIBUTE_TYPES[t]} to ${SEARCH_ATTRIBUTE_TYPES[next]})`);
+            if (next !== t)
+              throw invalidArgument(`custom search attribute ${n} cannot change type (${SEARCH_ATTRIBUTE_TYPES[t]} to ${SEARCH_ATTRIBUTE_TYPES[next]})`);
           }
           const added: Record<string, string> = {};
           for (const [n, t] of Object.entries(spec.searchAttributes)) if (current.searchAttributes[n] === undefined) added[n] = SEARCH_ATTRIBUTE_TYPES[t] ?? t;
@@ -215,7 +216,8 @@ export function namespaceHandlers(cp: ControlPlane): CloudHandlers {
         operation: 'RenameCustomSearchAttribute',
         request: req,
         namespace,
-        refusedDetails: () => buildDetails('RenameCustomSearchAttribute', { namespace: clip(namespace, 256), old_name: clip(oldName, 256), new_name: clip(newName, 256) }),
+        refusedDetails: () =>
+          buildDetails('RenameCustomSearchAttribute', { namespace: clip(namespace, 256), old_name: clip(oldName, 256), new_name: clip(newName, 256) }),
         apply: async (tx, op, row) => {
           checkVersion(r.resourceVersion ?? '', row.resource_version, `namespace ${namespace}`);
           if (oldName === '') throw invalidArgument('existing_custom_search_attribute_name is required');
@@ -225,7 +227,8 @@ export function namespaceHandlers(cp: ControlPlane): CloudHandlers {
           if (type === undefined) throw invalidArgument(`namespace ${namespace} has no custom search attribute named ${oldName}`);
           checkSearchAttributeName(newName, 'new_custom_search_attribute_name');
           if (newName === oldName) throw invalidArgument('new_custom_search_attribute_name is the current name');
-          if (spec.searchAttributes[newName] !== undefined) throw new AuditError('AS_ERR_ALREADY_EXISTS', `namespace ${namespace} already has a custom search attribute named ${newName}`);
+          if (spec.searchAttributes[newName] !== undefined)
+            throw new AuditError('AS_ERR_ALREADY_EXISTS', `namespace ${namespace} already has a custom search attribute named ${newName}`);
           // Keep the attribute's position in the map.
           const renamed = Object.fromEntries(Object.entries(spec.searchAttributes).map(([n, t]) => [n === oldName ? newName : n, t]));
           await saveNamespace(tx, row, { spec: { ...spec, searchAttributes: renamed } }, op);
@@ -248,8 +251,10 @@ export function namespaceHandlers(cp: ControlPlane): CloudHandlers {
         apply: async (tx, op, row) => {
           if (region === '') throw invalidArgument('region is required');
           const spec = parseStored(row);
-          if (spec.regions.length < 2) throw failedPrecondition(`namespace ${namespace} has a single region (${spec.regions[0]}): there is nothing to fail over to`);
-          if (!spec.regions.includes(region)) throw failedPrecondition(`region ${region} is not a region of namespace ${namespace} (${spec.regions.join(', ')})`);
+          if (spec.regions.length < 2)
+            throw failedPrecondition(`namespace ${namespace} has a single region (${spec.regions[0]}): there is nothing to fail over to`);
+          if (!spec.regions.includes(region))
+            throw failedPrecondition(`region ${region} is not a region of namespace ${namespace} (${spec.regions.join(', ')})`);
           if (region === row.active_region) throw failedPrecondition(`region ${region} is already the active region of namespace ${namespace}`);
           await saveNamespace(tx, row, { activeRegion: region }, op);
           return { details: buildDetails('FailoverNamespace', { namespace, region }), response: {} };
@@ -275,7 +280,9 @@ export function namespaceHandlers(cp: ControlPlane): CloudHandlers {
           const deleted = await tx.run('DELETE FROM namespaces WHERE namespace = ? AND resource_version = ?', [namespace, row.resource_version]);
           if (deleted.changes !== 1) throw failedPrecondition(`namespace ${namespace} was modified concurrently: read it again and retry`);
           // Nobody keeps a permission on a namespace that is gone (a new one of the same name starts clean).
-          const users = await tx.all<Pick<UserRow, 'id' | 'namespace_access_json'>>('SELECT id, namespace_access_json FROM users WHERE account_id = ?', [caller.accountId]);
+          const users = await tx.all<Pick<UserRow, 'id' | 'namespace_access_json'>>('SELECT id, namespace_access_json FROM users WHERE account_id = ?', [
+            caller.accountId,
+          ]);
           for (const u of users) {
             if (!(namespace in (JSON.parse(u.namespace_access_json) as Record<string, string>))) continue;
             await editAccess(tx, u.id, op.now, (access) => {

@@ -60,14 +60,18 @@ export function operationHandlers(cp: ControlPlane): CloudHandlers {
         const end = dateFromTimestamp(r.endTimeExclusive);
         const sinceMs = start && start.getTime() > 0 ? start.getTime() : undefined;
         const untilMs = end && end.getTime() > 0 ? end.getTime() : undefined;
-        if (sinceMs !== undefined && untilMs !== undefined && sinceMs >= untilMs) throw invalidArgument('start_time_inclusive must be before end_time_exclusive');
+        if (sinceMs !== undefined && untilMs !== undefined && sinceMs >= untilMs)
+          throw invalidArgument('start_time_inclusive must be before end_time_exclusive');
         const token = r.pageToken ?? '';
         try {
           const page = await cp.store.query(
             { accountId: caller.accountId, ...(sinceMs !== undefined ? { sinceMs } : {}), ...(untilMs !== undefined ? { untilMs } : {}) },
             { order: 'asc', limit: pageSizeOf(r.pageSize), ...(token ? { cursor: token } : {}) },
           );
-          return { logs: page.items.map(logRecordMessage), nextPageToken: page.nextCursor ?? '' } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAuditLogsResponse>;
+          return {
+            logs: page.items.map(logRecordMessage),
+            nextPageToken: page.nextCursor ?? '',
+          } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAuditLogsResponse>;
         } catch (err) {
           // A cursor from another query is the caller's mistake: INVALID_ARGUMENT, never retried.
           if (isAuditError(err) && err.code === 'AS_ERR_INVALID_CURSOR') throw invalidArgument(`page_token: ${err.message}`);

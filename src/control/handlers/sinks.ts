@@ -51,7 +51,9 @@ export function sinkMessage(v: AuditLogSinkView): PlainMessage<temporal.api.clou
       name: v.spec.name,
       enabled: v.spec.enabled,
       // The Ops API's KinesisSpec has no `aggregate` (an auditstream extension).
-      ...(v.spec.kinesisSink ? { kinesisSink: { roleName: v.spec.kinesisSink.roleName, destinationUri: v.spec.kinesisSink.destinationUri, region: v.spec.kinesisSink.region } } : {}),
+      ...(v.spec.kinesisSink
+        ? { kinesisSink: { roleName: v.spec.kinesisSink.roleName, destinationUri: v.spec.kinesisSink.destinationUri, region: v.spec.kinesisSink.region } }
+        : {}),
       ...(v.spec.pubSubSink ? { pubSubSink: v.spec.pubSubSink } : {}),
     },
     health: v.health === 'ok' ? 'HEALTH_OK' : (HEALTH[v.errorKind ?? 'internal'] ?? 'HEALTH_ERROR_INTERNAL'),
@@ -81,7 +83,10 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
       const r = plainRequest<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinksRequest>(req);
       return runRead(caller, 'GetAccountAuditLogSinks', undefined, async () => {
         const page = await listSinks(store.sql, caller.accountId, pageSizeOf(r.pageSize), r.pageToken ?? '');
-        return { sinks: page.sinks.map(sinkMessage), nextPageToken: page.nextPageToken } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinksResponse>;
+        return {
+          sinks: page.sinks.map(sinkMessage),
+          nextPageToken: page.nextPageToken,
+        } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinksResponse>;
       });
     },
 
@@ -91,7 +96,9 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
       return runRead(caller, 'GetAccountAuditLogSink', undefined, async () => {
         const name = r.name ?? '';
         if (!name) throw invalidArgument('name is required');
-        return { sink: sinkMessage(await getSink(store.sql, caller.accountId, name)) } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinkResponse>;
+        return {
+          sink: sinkMessage(await getSink(store.sql, caller.accountId, name)),
+        } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetAccountAuditLogSinkResponse>;
       });
     },
 
@@ -172,7 +179,11 @@ export function sinkHandlers(cp: ControlPlane): CloudHandlers {
       const caller = await cp.authenticate(ctx);
       return runRead(caller, 'ValidateAccountAuditLogSink', undefined, async () => {
         const spec = specOf(plainRequest<temporal.api.cloud.cloudservice.v1.IValidateAccountAuditLogSinkRequest>(req).spec);
-        const result = await verifySink(store, caller.accountId, spec, { principal: caller.principal, userEmail: caller.email, gcpServiceAccount: cp.config.gcpServiceAccount });
+        const result = await verifySink(store, caller.accountId, spec, {
+          principal: caller.principal,
+          userEmail: caller.email,
+          gcpServiceAccount: cp.config.gcpServiceAccount,
+        });
         if (!result.ok) {
           // A malformed spec is the request's fault (INVALID_ARGUMENT, as Create answers it); any
           // other cause is the destination's state (FAILED_PRECONDITION). Neither is retried.

@@ -66,23 +66,34 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
         // Filtering by a namespace the caller cannot see is "not found", like the namespace RPCs.
         if (namespace && namespacePermission(caller, namespace) === undefined) throw notFound(`namespace ${namespace} not found`);
         if (namespace) await namespaceRow(sql, caller.accountId, namespace);
-        const rows = await sql.all<UserRow>(
-          `SELECT * FROM users WHERE account_id = ? AND id > ? ${email ? 'AND email = ?' : ''} ORDER BY id LIMIT ?`,
-          [caller.accountId, after, ...(email ? [email] : []), limit + 1 + (namespace ? 10_000 : 0)],
-        );
+        const rows = await sql.all<UserRow>(`SELECT * FROM users WHERE account_id = ? AND id > ? ${email ? 'AND email = ?' : ''} ORDER BY id LIMIT ?`, [
+          caller.accountId,
+          after,
+          ...(email ? [email] : []),
+          limit + 1 + (namespace ? 10_000 : 0),
+        ]);
         // Namespace filter: users with an explicit permission there (Owner/Admin have it implicitly).
         const filtered = namespace
           ? rows.filter((u) => isNamespaceAdminEverywhere(u.role) || namespace in (JSON.parse(u.namespace_access_json) as object))
           : rows;
         const page = pageOf(filtered, limit, (u) => u.id);
-        return { users: page.items.map(userMessage), nextPageToken: page.nextPageToken } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetUsersResponse>;
+        return {
+          users: page.items.map(userMessage),
+          nextPageToken: page.nextPageToken,
+        } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetUsersResponse>;
       });
     },
 
     GetUser: async (req, ctx) => {
       const caller = await cp.authenticate(ctx);
       const userId = plainRequest<temporal.api.cloud.cloudservice.v1.IGetUserRequest>(req).userId ?? '';
-      return runRead(caller, 'GetUser', undefined, async () => ({ user: userMessage(await userOf(sql, caller.accountId, userId)) }) satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetUserResponse>);
+      return runRead(
+        caller,
+        'GetUser',
+        undefined,
+        async () =>
+          ({ user: userMessage(await userOf(sql, caller.accountId, userId)) }) satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.IGetUserResponse>,
+      );
     },
 
     CreateUser: async (req, ctx) => {
@@ -112,7 +123,10 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
           // The invitation exists from now on; its one-time token is handed out by
           // POST /api/v1/users/{id}/invitation (shown once, rotating it).
           await issueInvitation(tx, id, op.now);
-          return { details: buildDetails('InviteUsers', { target_users: [email], account_role: role }), response: { userId: id } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.ICreateUserResponse> };
+          return {
+            details: buildDetails('InviteUsers', { target_users: [email], account_role: role }),
+            response: { userId: id } satisfies PlainMessage<temporal.api.cloud.cloudservice.v1.ICreateUserResponse>,
+          };
         },
       });
     },
@@ -143,15 +157,10 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
             throw new AuditError('AS_ERR_ALREADY_EXISTS', `a user with email ${email} already exists in this account`);
           }
           const nsAccess = await checkNamespaceAccess(tx, caller.accountId, access.namespaceAccesses, 'spec.access.namespace_accesses');
-          await tx.run('UPDATE users SET email = ?, role = ?, namespace_access_json = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE id = ?', [
-            email,
-            role,
-            JSON.stringify(nsAccess),
-            newResourceVersion(),
-            op.id,
-            op.now,
-            user.id,
-          ]);
+          await tx.run(
+            'UPDATE users SET email = ?, role = ?, namespace_access_json = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE id = ?',
+            [email, role, JSON.stringify(nsAccess), newResourceVersion(), op.id, op.now, user.id],
+          );
           return { details: buildDetails('UpdateUser', { target_users: [email], account_role: role }), response: {} };
         },
       });
@@ -170,7 +179,8 @@ export function userHandlers(cp: ControlPlane): CloudHandlers {
           const user = await userOf(tx, caller.accountId, userId);
           checkVersion(r.resourceVersion ?? '', user.resource_version, `user ${userId}`);
           guardOwnerRole(caller, user.role, 'deleted');
-          if (user.role === 'ROLE_OWNER' && (await ownerCount(tx, caller.accountId)) <= 1) throw failedPrecondition('cannot delete the last owner of the account');
+          if (user.role === 'ROLE_OWNER' && (await ownerCount(tx, caller.accountId)) <= 1)
+            throw failedPrecondition('cannot delete the last owner of the account');
           // The user's credentials go with it.
           await tx.run('DELETE FROM api_keys WHERE owner_id = ?', [user.id]);
           await tx.run('DELETE FROM sessions WHERE user_id = ?', [user.id]);

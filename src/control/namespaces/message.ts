@@ -70,7 +70,10 @@ export function namespaceMessage(row: NamespaceRow): NamespaceMessage {
     createdTime: timestampFromDate(Number(row.created_ms)),
     lastModifiedTime: timestampFromDate(Number(row.modified_ms)),
     regionStatus: Object.fromEntries(
-      spec.regions.map((r) => [r, r === row.active_region ? { state: 'STATE_ACTIVE', stateDeprecated: 'active' } : { state: 'STATE_PASSIVE', stateDeprecated: 'passive' }]),
+      spec.regions.map((r) => [
+        r,
+        r === row.active_region ? { state: 'STATE_ACTIVE', stateDeprecated: 'active' } : { state: 'STATE_PASSIVE', stateDeprecated: 'passive' },
+      ]),
     ),
     tags: JSON.parse(row.tags_json) as Record<string, string>,
     replicas: spec.regions.map((region) => ({ id: region, isPrimary: region === row.active_region, state: 'REPLICA_STATE_ACTIVE', region })),

@@ -11,7 +11,12 @@ import type { StoredSpec } from './spec.js';
  * Writes a namespace row's changes if it is still at `row.resource_version` (optimistic
  * concurrency that holds across processes, on both engines).
  */
-export async function saveNamespace(tx: StoreTx, row: NamespaceRow, changes: { spec?: StoredSpec; activeRegion?: string }, op: { id: string; now: number }): Promise<void> {
+export async function saveNamespace(
+  tx: StoreTx,
+  row: NamespaceRow,
+  changes: { spec?: StoredSpec; activeRegion?: string },
+  op: { id: string; now: number },
+): Promise<void> {
   const r = await tx.run(
     'UPDATE namespaces SET spec_json = ?, active_region = ?, resource_version = ?, async_operation_id = ?, modified_ms = ? WHERE namespace = ? AND resource_version = ?',
     [
@@ -34,7 +39,10 @@ export async function saveNamespace(tx: StoreTx, row: NamespaceRow, changes: { s
  */
 export async function editAccess(tx: StoreTx, userId: string, now: number, edit: (access: Record<string, string>) => boolean): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const user = await tx.get<Pick<UserRow, 'namespace_access_json' | 'resource_version'>>('SELECT namespace_access_json, resource_version FROM users WHERE id = ?', [userId]);
+    const user = await tx.get<Pick<UserRow, 'namespace_access_json' | 'resource_version'>>(
+      'SELECT namespace_access_json, resource_version FROM users WHERE id = ?',
+      [userId],
+    );
     if (!user) return;
     const access = JSON.parse(user.namespace_access_json) as Record<string, string>;
     if (!edit(access)) return;

@@ -87,7 +87,9 @@ function searchAttributesOf(spec: NamespaceSpecIn): Record<string, string> {
   const add = (name: string, type: string, field: string) => {
     checkSearchAttributeName(name, field);
     if (out[name] !== undefined && out[name] !== type) {
-      throw invalidArgument(`${field}: search attribute ${name} is given two types (${SEARCH_ATTRIBUTE_TYPES[out[name]!]} and ${SEARCH_ATTRIBUTE_TYPES[type]})`);
+      throw invalidArgument(
+        `${field}: search attribute ${name} is given two types (${SEARCH_ATTRIBUTE_TYPES[out[name]!]} and ${SEARCH_ATTRIBUTE_TYPES[type]})`,
+      );
     }
     out[name] = type;
   };
@@ -113,7 +115,8 @@ function checkSearchAttributeLimits(attrs: Record<string, string>): void {
   const counts: Record<string, number> = {};
   for (const t of Object.values(attrs)) counts[t] = (counts[t] ?? 0) + 1;
   for (const [t, n] of Object.entries(counts)) {
-    if (n > (SEARCH_ATTRIBUTE_LIMITS[t] ?? 0)) throw invalidArgument(`a namespace may have at most ${SEARCH_ATTRIBUTE_LIMITS[t]} custom search attributes of type ${SEARCH_ATTRIBUTE_TYPES[t]}`);
+    if (n > (SEARCH_ATTRIBUTE_LIMITS[t] ?? 0))
+      throw invalidArgument(`a namespace may have at most ${SEARCH_ATTRIBUTE_LIMITS[t]} custom search attributes of type ${SEARCH_ATTRIBUTE_TYPES[t]}`);
   }
 }
 
@@ -165,9 +168,11 @@ export function checkTags(raw: Readonly<Record<string, string>> | null | undefin
   const entries: [string, unknown][] = raw && typeof raw === 'object' ? Object.entries(raw) : [];
   if (entries.length > MAX_TAGS) throw invalidArgument(`tags: at most ${MAX_TAGS}`);
   for (const [k, v] of entries) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,62}$/.test(k)) throw invalidArgument(`tags: "${k.slice(0, 80)}" is not a valid tag key (1-63 letters, digits and _.:/=+@-)`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,62}$/.test(k))
+      throw invalidArgument(`tags: "${k.slice(0, 80)}" is not a valid tag key (1-63 letters, digits and _.:/=+@-)`);
     // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-    if (typeof v !== 'string' || v.length > 63 || /[\x00-\x1f]/.test(v)) throw invalidArgument(`tags[${k}] must be a string of at most 63 printable characters`);
+    if (typeof v !== 'string' || v.length > 63 || /[\x00-\x1f]/.test(v))
+      throw invalidArgument(`tags[${k}] must be a string of at most 63 printable characters`);
     tags[k] = v;
   }
   return tags;
@@ -230,7 +235,9 @@ export function checkSpec(raw: NamespaceSpecIn | null | undefined, current: Stor
     searchAttributes: searchAttributesOf(raw),
     codecServer: checkCodecServer(raw.codecServer),
     lifecycle: lifecycleRaw ? { enableDeleteProtection: lifecycleRaw.enableDeleteProtection === true } : null,
-    highAvailability: haRaw ? { disableManagedFailover: haRaw.disableManagedFailover === true, disablePassivePollerForwarding: haRaw.disablePassivePollerForwarding === true } : null,
+    highAvailability: haRaw
+      ? { disableManagedFailover: haRaw.disableManagedFailover === true, disablePassivePollerForwarding: haRaw.disablePassivePollerForwarding === true }
+      : null,
     fairness: fairnessRaw ? { taskQueueFairnessEnabled: fairnessRaw.taskQueueFairnessEnabled === true } : null,
   };
   if (!mtlsOn(spec) && !apiKeyOn(spec)) {
@@ -238,4 +245,3 @@ export function checkSpec(raw: NamespaceSpecIn | null | undefined, current: Stor
   }
   return { spec, fingerprints };
 }
-

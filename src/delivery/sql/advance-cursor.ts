@@ -6,7 +6,15 @@
 import type { StoreTx } from '../../store/store.js';
 import type { Lease } from '../lease.js';
 
-export async function advanceCursor(tx: StoreTx, lease: Lease, lastSeq: number, delivered: number, deadLettered: number, now: number, filtered = 0): Promise<number> {
+export async function advanceCursor(
+  tx: StoreTx,
+  lease: Lease,
+  lastSeq: number,
+  delivered: number,
+  deadLettered: number,
+  now: number,
+  filtered = 0,
+): Promise<number> {
   const { changes } = await tx.run(
     `UPDATE audit_log_sinks SET cursor_seq = ?, delivered_count = delivered_count + ?, dead_letter_count = dead_letter_count + ?,
        filtered_count = filtered_count + ?,

@@ -62,7 +62,11 @@ export class AssumedRoleCredentials {
   }
 
   private async assume(signal?: AbortSignal): Promise<TempCredentials> {
-    this.sts ??= new STSClient({ region: this.opts.region, requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 15_000 }), maxAttempts: 2 });
+    this.sts ??= new STSClient({
+      region: this.opts.region,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 15_000 }),
+      maxAttempts: 2,
+    });
     try {
       const out = await this.sts.send(
         new AssumeRoleCommand({

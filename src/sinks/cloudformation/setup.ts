@@ -26,7 +26,8 @@ export interface SetupEnv {
 }
 
 export function kinesisSetup(sinkName: string, spec: KinesisSinkSpec, externalId: string, env: SetupEnv, kmsKeyArn = ''): KinesisSetup {
-  if (!env.principalArn) throw failedPrecondition('AUDITSTREAM_AWS_PRINCIPAL_ARN is not set: the operator must configure the AWS principal the role will trust');
+  if (!env.principalArn)
+    throw failedPrecondition('AUDITSTREAM_AWS_PRINCIPAL_ARN is not set: the operator must configure the AWS principal the role will trust');
   const parameters: TemplateParameters = {
     ExternalId: externalId,
     StreamArn: spec.destinationUri,
@@ -37,9 +38,7 @@ export function kinesisSetup(sinkName: string, spec: KinesisSinkSpec, externalId
   return {
     externalId,
     parameters,
-    quickCreateUrl: env.templateUrl
-      ? quickCreateUrl({ region: spec.region, templateUrl: env.templateUrl, stackName: stackNameFor(sinkName), parameters })
-      : '',
+    quickCreateUrl: env.templateUrl ? quickCreateUrl({ region: spec.region, templateUrl: env.templateUrl, stackName: stackNameFor(sinkName), parameters }) : '',
     template: cloudFormationTemplate(),
     templateFileName: 'auditstream-kinesis-role.json',
   };

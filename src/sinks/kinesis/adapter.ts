@@ -52,7 +52,11 @@ export function createKinesisAdapter(spec: KinesisSinkSpec, deps: AdapterDeps, o
   const overhead = aggregateOverheadBytes(key);
   /** Which entries each aggregated record of a send carried, for `classify` (keyed by the array sent). */
   const packsOf = new WeakMap<readonly EncodedEntry[], Array<[number, number]>>();
-  const plan = (entries: readonly EncodedEntry[]) => planAggregates(entries.map((e) => e.data.length), key);
+  const plan = (entries: readonly EncodedEntry[]) =>
+    planAggregates(
+      entries.map((e) => e.data.length),
+      key,
+    );
   return {
     kind: 'kinesis',
     limits: aggregate ? aggregatedLimits(overhead) : KINESIS_LIMITS,
@@ -83,15 +87,18 @@ export function createKinesisAdapter(spec: KinesisSinkSpec, deps: AdapterDeps, o
       if (aggregate) {
         const packs = plan(entries);
         packsOf.set(entries, packs);
-        records = packs.map(([from, to]) => ({ Data: encodeAggregate(key, entries.slice(from, to).map((e) => e.data)), PartitionKey: key }));
+        records = packs.map(([from, to]) => ({
+          Data: encodeAggregate(
+            key,
+            entries.slice(from, to).map((e) => e.data),
+          ),
+          PartitionKey: key,
+        }));
       } else {
         records = entries.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey }));
       }
       try {
-        return await client.send(
-          new PutRecordsCommand({ StreamARN: spec.destinationUri, Records: records }),
-          signal ? { abortSignal: signal } : {},
-        );
+        return await client.send(new PutRecordsCommand({ StreamARN: spec.destinationUri, Records: records }), signal ? { abortSignal: signal } : {});
       } catch (err) {
         if (/ExpiredToken/.test((err as { name?: string }).name ?? '')) creds.invalidate();
         throw err;
@@ -100,7 +107,13 @@ export function createKinesisAdapter(spec: KinesisSinkSpec, deps: AdapterDeps, o
     classify(result: SendOutcome, entries: EncodedEntry[]): Verdict {
       const packs = packsOf.get(entries);
       if (!packs) return classifyPutRecords(result, entries);
-      return expandPacks(classifyPutRecords(result, packs.map(([from]) => entries[from]!)), packs);
+      return expandPacks(
+        classifyPutRecords(
+          result,
+          packs.map(([from]) => entries[from]!),
+        ),
+        packs,
+      );
     },
     async close(): Promise<void> {
       client?.destroy();

@@ -18,7 +18,10 @@ const PARTITIONS = ['aws', 'aws-cn', 'aws-us-gov'];
 
 /** Parses a stream ARN, saying exactly which part is wrong. */
 export function parseStreamArn(text: string): ParseResult {
-  const fail = (why: string): ParseResult => ({ ok: false, message: `"${text}" is not a Kinesis stream ARN: ${why} (expected arn:aws:kinesis:<region>:<account id>:stream/<stream name>)` });
+  const fail = (why: string): ParseResult => ({
+    ok: false,
+    message: `"${text}" is not a Kinesis stream ARN: ${why} (expected arn:aws:kinesis:<region>:<account id>:stream/<stream name>)`,
+  });
   const parts = text.split(':');
   if (parts.length !== 6 || parts[0] !== 'arn') return fail('it must have six ":"-separated parts starting with "arn"');
   const [, partition, service, region, accountId, resource] = parts as [string, string, string, string, string, string];

@@ -22,7 +22,15 @@ interface PutRecordsAnswer {
 }
 
 /** Error names (SDK v3 `err.name`, the service's `__type`) by what they mean. */
-const THROTTLE = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'LimitExceededException', 'KMSThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
+const THROTTLE = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'LimitExceededException',
+  'KMSThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+]);
 const NOT_FOUND = new Set(['ResourceNotFoundException']);
 const DENIED = new Set([
   'AccessDeniedException',
@@ -40,7 +48,18 @@ const DENIED = new Set([
 ]);
 const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'RequestExpired']);
 const TRANSIENT = new Set(['InternalFailure', 'InternalFailureException', 'ServiceUnavailable', 'ServiceUnavailableException', 'ResourceInUseException']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+]);
 
 interface ErrorLike {
   name?: string;
@@ -137,8 +156,18 @@ export function diagnoseKinesis(outcome: SendOutcome, verdict: Verdict): VerifyR
     };
   }
   const name = errorName(e);
-  if (NOT_FOUND.has(name)) return { ok: false, cause: 'destination_not_found', message: `the Kinesis stream was not found (check the stream ARN, its account and region): ${e.message ?? ''}` };
-  if (DENIED.has(name)) return { ok: false, cause: 'permission_denied', message: `the role may not write to the stream (it needs kinesis:PutRecords on it): ${name}: ${e.message ?? ''}` };
+  if (NOT_FOUND.has(name))
+    return {
+      ok: false,
+      cause: 'destination_not_found',
+      message: `the Kinesis stream was not found (check the stream ARN, its account and region): ${e.message ?? ''}`,
+    };
+  if (DENIED.has(name))
+    return {
+      ok: false,
+      cause: 'permission_denied',
+      message: `the role may not write to the stream (it needs kinesis:PutRecords on it): ${name}: ${e.message ?? ''}`,
+    };
   if (/region/i.test(e.message ?? '') && (name === 'InvalidArgumentException' || name === 'ValidationException')) {
     return { ok: false, cause: 'wrong_region', message: `${name}: ${e.message ?? ''}` };
   }

@@ -21,11 +21,18 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
   wireKey: 'kinesis_sink',
   opsApi: true,
   limits: KINESIS_LIMITS,
-  parse: (r) => ({ roleName: s(r['roleName']), destinationUri: s(r['destinationUri']), region: s(r['region']), ...(r['aggregate'] !== undefined ? { aggregate: r['aggregate'] as boolean } : {}) }),
+  parse: (r) => ({
+    roleName: s(r['roleName']),
+    destinationUri: s(r['destinationUri']),
+    region: s(r['region']),
+    ...(r['aggregate'] !== undefined ? { aggregate: r['aggregate'] as boolean } : {}),
+  }),
   validate(k, field) {
     const role = requiredString(k.roleName, `${field}.role_name`);
     if (role.startsWith('arn:')) {
-      throw invalid(`${field}.role_name must be the role's name (e.g. "auditstream-writer"), not an ARN: the role assumed is arn:aws:iam::<account of the stream>:role/<role_name>`);
+      throw invalid(
+        `${field}.role_name must be the role's name (e.g. "auditstream-writer"), not an ARN: the role assumed is arn:aws:iam::<account of the stream>:role/<role_name>`,
+      );
     }
     if (!IAM_ROLE_NAME_PATTERN.test(role)) {
       throw invalid(`${field}.role_name "${role}" is not a valid IAM role name: 1-64 characters of letters, digits and + = , . @ _ -`);
@@ -46,8 +53,18 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
     return { create: (spec, deps) => createKinesisAdapter(spec, deps), diagnose: diagnoseKinesis };
   },
   async setup(spec, sinkName, ctx) {
-    const setup = kinesisSetup(sinkName, spec, await ctx.externalId(), { principalArn: ctx.settings.awsPrincipalArn, templateUrl: ctx.settings.cfnTemplateUrl });
-    return { kind: 'kinesis', external_id: setup.externalId, parameters: setup.parameters, quick_create_url: setup.quickCreateUrl, template_file_name: setup.templateFileName, template: setup.template };
+    const setup = kinesisSetup(sinkName, spec, await ctx.externalId(), {
+      principalArn: ctx.settings.awsPrincipalArn,
+      templateUrl: ctx.settings.cfnTemplateUrl,
+    });
+    return {
+      kind: 'kinesis',
+      external_id: setup.externalId,
+      parameters: setup.parameters,
+      quick_create_url: setup.quickCreateUrl,
+      template_file_name: setup.templateFileName,
+      template: setup.template,
+    };
   },
   cli: {
     flags: [

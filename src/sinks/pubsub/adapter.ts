@@ -87,11 +87,7 @@ interface Connected {
  * Builds the adapter for one sink. `accountId` is the partition key (docs/decisions/0018: the ordering
  * key is the account id), passed by the engine to `encode`.
  */
-export function createPubSubAdapter(
-  spec: PubSubSinkSpec,
-  deps?: Partial<AdapterDeps>,
-  options: PubSubAdapterOptions = {},
-): PubSubAdapter {
+export function createPubSubAdapter(spec: PubSubSinkSpec, deps?: Partial<AdapterDeps>, options: PubSubAdapterOptions = {}): PubSubAdapter {
   const env: PubSubEnv = options.env ?? standardEndpointEnv();
   const endpoint = publisherEndpoint(env);
   const topic = topicPath(spec);

@@ -63,7 +63,10 @@ export async function impersonateCustomer(opts: ImpersonationOptions): Promise<C
   let adcEmail: string | undefined;
   try {
     sourceClient = await source.getClient();
-    adcEmail = await source.getCredentials().then((c) => c.client_email ?? undefined, () => undefined);
+    adcEmail = await source.getCredentials().then(
+      (c) => c.client_email ?? undefined,
+      () => undefined,
+    );
   } catch (err) {
     throw new PubSubCredentialsError(
       'source_unavailable',

@@ -62,7 +62,11 @@ export const pubSubDriver: SinkDriver<PubSubSinkSpec> = {
       const project = f['pubsubProject'] as string | undefined;
       const sa = f['pubsubServiceAccount'] as string | undefined;
       if (topic === undefined && project === undefined && sa === undefined) return undefined;
-      return { topicName: topic ?? prev?.topicName ?? '', gcpProjectId: project ?? prev?.gcpProjectId ?? '', serviceAccountId: sa ?? prev?.serviceAccountId ?? '' };
+      return {
+        topicName: topic ?? prev?.topicName ?? '',
+        gcpProjectId: project ?? prev?.gcpProjectId ?? '',
+        serviceAccountId: sa ?? prev?.serviceAccountId ?? '',
+      };
     },
   },
 };

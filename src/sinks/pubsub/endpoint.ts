@@ -15,9 +15,7 @@
  * Private Service Connect).
  */
 
-export type PublisherEndpoint =
-  | { kind: 'emulator'; host: string; port: number }
-  | { kind: 'google'; host: string; port: number };
+export type PublisherEndpoint = { kind: 'emulator'; host: string; port: number } | { kind: 'google'; host: string; port: number };
 
 /** The environment variables read here. */
 export interface EndpointEnv {

@@ -57,12 +57,7 @@ export class PubSubPublishError extends Error {
   /** google.rpc status details decoded by google-gax (e.g. RetryInfo), when the server sent any. */
   readonly statusDetails: unknown[] | undefined;
 
-  constructor(
-    code: number,
-    details: string,
-    ctx: { topic: string; serviceAccount?: string; statusDetails?: unknown[] },
-    options?: ErrorOptions,
-  ) {
+  constructor(code: number, details: string, ctx: { topic: string; serviceAccount?: string; statusDetails?: unknown[] }, options?: ErrorOptions) {
     super(`${code} ${details}`, options);
     this.code = code;
     this.details = details;

@@ -34,18 +34,30 @@ export function gcloudCommands(spec: PubSubSinkSpec, auditstreamServiceAccount: 
   });
   return [
     cmd(`let auditstream (${auditstreamServiceAccount}) act as ${spec.serviceAccountId}`, true, [
-      'gcloud', 'iam', 'service-accounts', 'add-iam-policy-binding', spec.serviceAccountId,
+      'gcloud',
+      'iam',
+      'service-accounts',
+      'add-iam-policy-binding',
+      spec.serviceAccountId,
       `--member=serviceAccount:${auditstreamServiceAccount}`,
       '--role=roles/iam.serviceAccountTokenCreator',
     ]),
     cmd(`let ${spec.serviceAccountId} publish to topic ${spec.topicName}`, true, [
-      'gcloud', 'pubsub', 'topics', 'add-iam-policy-binding', spec.topicName,
+      'gcloud',
+      'pubsub',
+      'topics',
+      'add-iam-policy-binding',
+      spec.topicName,
       `--project=${spec.gcpProjectId}`,
       `--member=serviceAccount:${spec.serviceAccountId}`,
       '--role=roles/pubsub.publisher',
     ]),
-    cmd('optional: a subscription that receives each account\'s records in order', false, [
-      'gcloud', 'pubsub', 'subscriptions', 'create', `${spec.topicName}-audit-consumer`.slice(0, 255),
+    cmd("optional: a subscription that receives each account's records in order", false, [
+      'gcloud',
+      'pubsub',
+      'subscriptions',
+      'create',
+      `${spec.topicName}-audit-consumer`.slice(0, 255),
       `--project=${spec.gcpProjectId}`,
       `--topic=${spec.topicName}`,
       '--enable-message-ordering',

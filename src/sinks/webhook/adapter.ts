@@ -30,7 +30,6 @@ export interface WebhookAdapterOptions {
 
 import { splitHeader } from './header.js';
 
-
 const open = (box: SecretSealer, v: string): string => (box.isSealed(v) ? box.open(v) : v);
 
 /** The body of one request: the records as stored, byte for byte, as a JSON array or NDJSON. */
@@ -66,7 +65,10 @@ export function createWebhookAdapter(spec: WebhookSinkSpec, deps: AdapterDeps, o
     const m = material();
     const body = webhookBody(spec.format, entries);
     // Same batch, same id: a receiver can drop a resend it already took.
-    const id = `msg_${createHash('sha256').update(`${deps.accountId}\n${entries.map((e) => e.logId).join(',')}`).digest('base64url').slice(0, 32)}`;
+    const id = `msg_${createHash('sha256')
+      .update(`${deps.accountId}\n${entries.map((e) => e.logId).join(',')}`)
+      .digest('base64url')
+      .slice(0, 32)}`;
     const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
       'content-type': spec.format === 'ndjson' ? 'application/x-ndjson' : 'application/json',
@@ -96,7 +98,9 @@ export function createWebhookAdapter(spec: WebhookSinkSpec, deps: AdapterDeps, o
             if (size < 1024) chunks.push(c);
             size += c.length;
           });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], snippet: Buffer.concat(chunks).toString('utf8').slice(0, 300) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], snippet: Buffer.concat(chunks).toString('utf8').slice(0, 300) }),
+          );
           res.on('error', (error) => resolve({ error }));
         },
       );

@@ -53,14 +53,16 @@ export function classifyWebhook(outcome: SendOutcome, entries: readonly EncodedE
   const rest = range(failed.from, entries.length);
   if (failed.error !== undefined) {
     const code = (failed.error as { code?: string }).code ?? '';
-    if (failed.error instanceof ForbiddenAddressError || TLS_CODES.test(code)) return { kind: 'fatal', reason: `webhook ${r.host}: ${errorText(failed.error)}` };
+    if (failed.error instanceof ForbiddenAddressError || TLS_CODES.test(code))
+      return { kind: 'fatal', reason: `webhook ${r.host}: ${errorText(failed.error)}` };
     return { kind: 'retry', only: rest, reason: `webhook ${r.host}: ${errorText(failed.error)}` };
   }
   const status = failed.status!;
   const reason = `webhook ${r.host} answered HTTP ${status}${failed.snippet ? `: ${failed.snippet.replace(/\s+/g, ' ').trim()}` : ''}`;
   const after = retryAfterMs(failed.retryAfter);
   if (status === 429) return { kind: 'throttle', only: rest, reason, ...(after !== undefined ? { afterMs: after } : {}) };
-  if (status === 408 || status >= 500) return after !== undefined ? { kind: 'throttle', only: rest, afterMs: after, reason } : { kind: 'retry', only: rest, reason };
+  if (status === 408 || status >= 500)
+    return after !== undefined ? { kind: 'throttle', only: rest, afterMs: after, reason } : { kind: 'retry', only: rest, reason };
   if (status === 413) return { kind: 'reject', only: [failed.from], reason };
   return { kind: 'fatal', reason };
 }

@@ -29,7 +29,17 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 /** Visible ASCII and spaces/tabs inside; no CR, LF or other controls (no header injection). */
 const HEADER_VALUE = /^[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?$/;
 /** Set by auditstream itself: a sink cannot override them. */
-const RESERVED = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'webhook-id', 'webhook-timestamp', 'webhook-signature', 'user-agent']);
+const RESERVED = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'user-agent',
+]);
 const MAX_HEADERS = 20;
 /** Placeholder a read shows for a secret, and an update sends back to keep it. */
 const SET = 'set';
@@ -118,14 +128,18 @@ export const webhookDriver: SinkDriver<WebhookSinkSpec> = {
   },
   async load() {
     const [{ createWebhookAdapter }, { diagnoseWebhook }] = await Promise.all([import('./adapter.js'), import('./classify.js')]);
-    return { create: (spec, deps) => createWebhookAdapter(spec, deps, { secrets: secretBox(), allowPrivateNetworks: privateAllowed() }), diagnose: diagnoseWebhook };
+    return {
+      create: (spec, deps) => createWebhookAdapter(spec, deps, { secrets: secretBox(), allowPrivateNetworks: privateAllowed() }),
+      diagnose: diagnoseWebhook,
+    };
   },
   async setup(spec) {
     return {
       kind: 'webhook',
       url: spec.url,
       format: spec.format,
-      signature: 'Standard Webhooks: webhook-signature is "v1,<base64 HMAC-SHA256(key, \'<webhook-id>.<webhook-timestamp>.<raw body>\')>", key = base64-decoded part after "whsec_"; two entries during a secret rotation',
+      signature:
+        'Standard Webhooks: webhook-signature is "v1,<base64 HMAC-SHA256(key, \'<webhook-id>.<webhook-timestamp>.<raw body>\')>", key = base64-decoded part after "whsec_"; two entries during a secret rotation',
       steps: [
         'Keep the signing secret printed when the sink was created (or last rotated): it is never shown again.',
         'On each request: reject a webhook-timestamp more than 5 minutes off, verify one v1 signature in constant time, then parse the body.',
@@ -137,7 +151,11 @@ export const webhookDriver: SinkDriver<WebhookSinkSpec> = {
     flags: [
       { flags: '--webhook-url <url>', description: 'HTTPS URL the batches are POSTed to' },
       { flags: '--webhook-format <format>', description: 'json (an array per request, default) or ndjson' },
-      { flags: '--webhook-header <header>', description: "extra header 'Name: value' (repeatable), e.g. 'Authorization: Splunk <token>' or 'DD-API-KEY: <key>'", repeatable: true },
+      {
+        flags: '--webhook-header <header>',
+        description: "extra header 'Name: value' (repeatable), e.g. 'Authorization: Splunk <token>' or 'DD-API-KEY: <key>'",
+        repeatable: true,
+      },
       { flags: '--webhook-ca-file <pem>', description: 'CA bundle (PEM file) that verifies the receiver instead of the default roots' },
       { flags: '--webhook-rotate-secret', description: 'new signing secret (printed once); the current one stays valid until the next rotation' },
     ],

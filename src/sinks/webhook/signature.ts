@@ -17,7 +17,5 @@ function keyOf(secret: string): Buffer {
 
 /** The `webhook-signature` header for a body, signed with each secret. */
 export function signatureHeader(secrets: readonly string[], id: string, timestamp: number, body: Buffer): string {
-  return secrets
-    .map((s) => `v1,${createHmac('sha256', keyOf(s)).update(`${id}.${timestamp}.`).update(body).digest('base64')}`)
-    .join(' ');
+  return secrets.map((s) => `v1,${createHmac('sha256', keyOf(s)).update(`${id}.${timestamp}.`).update(body).digest('base64')}`).join(' ');
 }

@@ -12,16 +12,7 @@ import { appendBatches, appendInTx, GENESIS_HASH, type ChainRow, type ChainTxOps
 import { GroupCommitter } from '../group-commit.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
-import type {
-  AppendBatch,
-  AppendResult,
-  AuditStore,
-  Checkpoint,
-  PurgeRequest,
-  Sql,
-  StoreTx,
-  TransactionOptions,
-} from '../store.js';
+import type { AppendBatch, AppendResult, AuditStore, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 
@@ -62,7 +53,8 @@ function sqlOn(q: PgQueryable, closed: () => boolean = () => false): Sql {
   return {
     all: <T>(text: string, params: readonly unknown[] = []) => guard(async () => (await q.query(toPgPlaceholders(text), [...params])).rows as T[]),
     get: <T>(text: string, params: readonly unknown[] = []) => guard(async () => (await q.query(toPgPlaceholders(text), [...params])).rows[0] as T | undefined),
-    run: (text: string, params: readonly unknown[] = []) => guard(async () => ({ changes: (await q.query(toPgPlaceholders(text), [...params])).rowCount ?? 0 })),
+    run: (text: string, params: readonly unknown[] = []) =>
+      guard(async () => ({ changes: (await q.query(toPgPlaceholders(text), [...params])).rowCount ?? 0 })),
   };
 }
 
@@ -81,10 +73,9 @@ export class PostgresStore extends StoreReads implements AuditStore {
   ) {
     super();
     this.sql = sqlOn(pool, () => this.closed);
-    this.committer = new GroupCommitter(
-      (batches) => this.withTx((client) => appendBatches(opsOn(client), batches, Date.now())),
-      { maxItems: options.maxBatchesPerCommit ?? 512 },
-    );
+    this.committer = new GroupCommitter((batches) => this.withTx((client) => appendBatches(opsOn(client), batches, Date.now())), {
+      maxItems: options.maxBatchesPerCommit ?? 512,
+    });
   }
 
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
@@ -176,10 +167,14 @@ export class PostgresStore extends StoreReads implements AuditStore {
   }
 
   async saveCheckpoint(cp: Checkpoint): Promise<void> {
-    await this.sql.run(
-      'INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      [cp.accountId, cp.seq, cp.hash, cp.createdAt, cp.keyId, cp.signature],
-    );
+    await this.sql.run('INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
+      cp.accountId,
+      cp.seq,
+      cp.hash,
+      cp.createdAt,
+      cp.keyId,
+      cp.signature,
+    ]);
   }
 
   async close(): Promise<void> {
@@ -242,8 +237,20 @@ function opsOn(c: PgQueryable): ChainTxOps {
          SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
            $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`,
         [
-          col('accountId'), col('seq'), col('logId'), col('storedAt'), col('emitMs'), col('operation'), col('userEmail'),
-          col('principalId'), col('status'), col('namespace'), col('ingestedBy'), col('prevHash'), col('hash'), col('recordJson'),
+          col('accountId'),
+          col('seq'),
+          col('logId'),
+          col('storedAt'),
+          col('emitMs'),
+          col('operation'),
+          col('userEmail'),
+          col('principalId'),
+          col('status'),
+          col('namespace'),
+          col('ingestedBy'),
+          col('prevHash'),
+          col('hash'),
+          col('recordJson'),
         ],
       );
     },

@@ -19,16 +19,7 @@ import { GroupCommitter } from '../group-commit.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
-import type {
-  AppendBatch,
-  AppendResult,
-  AuditStore,
-  Checkpoint,
-  PurgeRequest,
-  Sql,
-  StoreTx,
-  TransactionOptions,
-} from '../store.js';
+import type { AppendBatch, AppendResult, AuditStore, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 
@@ -104,7 +95,8 @@ export class SqliteStore extends StoreReads implements AuditStore {
 
   /** Opens (creating if needed) the database file and applies migrations. */
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
-    if (path === ':memory:') throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'SQLite needs a file path (":memory:" cannot be shared by the read and write connections)');
+    if (path === ':memory:')
+      throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'SQLite needs a file path (":memory:" cannot be shared by the read and write connections)');
     mkdirSync(dirname(path), { recursive: true });
     const w = new Database(path) as unknown as SqliteConnection;
     w.pragma('journal_mode = WAL');
@@ -155,11 +147,28 @@ export class SqliteStore extends StoreReads implements AuditStore {
     insert: async (rows: ChainRow[]) => {
       const stmt = this.insertStmt();
       for (const r of rows) {
-        stmt.run(r.accountId, r.seq, r.logId, r.storedAt, r.emitMs, r.operation, r.userEmail, r.principalId, r.status, r.namespace, r.ingestedBy, r.prevHash, r.hash, r.recordJson);
+        stmt.run(
+          r.accountId,
+          r.seq,
+          r.logId,
+          r.storedAt,
+          r.emitMs,
+          r.operation,
+          r.userEmail,
+          r.principalId,
+          r.status,
+          r.namespace,
+          r.ingestedBy,
+          r.prevHash,
+          r.hash,
+          r.recordJson,
+        );
       }
     },
     setHeads: async (heads) => {
-      const stmt = this.w.prepare('INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash');
+      const stmt = this.w.prepare(
+        'INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+      );
       for (const h of heads) stmt.run(h.accountId, h.seq, h.hash);
     },
   };

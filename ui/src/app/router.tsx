@@ -36,14 +36,56 @@ const router = createBrowserRouter([
     children: [
       { index: true, element: <Home /> },
       { path: 'settings', element: <Settings /> },
-      { path: 'settings/audit-logs', element: <ProtectedRoute adminOnly><AuditLogsSettings /></ProtectedRoute> },
-      { path: 'settings/audit-logs/setup', element: <ProtectedRoute adminOnly><SinkSetup /></ProtectedRoute> },
-      { path: 'settings/audit-logs/sinks/:name', element: <ProtectedRoute adminOnly><SinkDetail /></ProtectedRoute> },
+      {
+        path: 'settings/audit-logs',
+        element: (
+          <ProtectedRoute adminOnly>
+            <AuditLogsSettings />
+          </ProtectedRoute>
+        ),
+      },
+      {
+        path: 'settings/audit-logs/setup',
+        element: (
+          <ProtectedRoute adminOnly>
+            <SinkSetup />
+          </ProtectedRoute>
+        ),
+      },
+      {
+        path: 'settings/audit-logs/sinks/:name',
+        element: (
+          <ProtectedRoute adminOnly>
+            <SinkDetail />
+          </ProtectedRoute>
+        ),
+      },
       { path: 'settings/users', element: <Users /> },
       { path: 'settings/api-keys', element: <ApiKeys /> },
-      { path: 'integrity', element: <ProtectedRoute adminOnly><Integrity /></ProtectedRoute> },
-      { path: 'audit-log', element: <ProtectedRoute adminOnly><Viewer /></ProtectedRoute> },
-      { path: '*', element: <main id="main" className="page"><h1>Page not found</h1></main> },
+      {
+        path: 'integrity',
+        element: (
+          <ProtectedRoute adminOnly>
+            <Integrity />
+          </ProtectedRoute>
+        ),
+      },
+      {
+        path: 'audit-log',
+        element: (
+          <ProtectedRoute adminOnly>
+            <Viewer />
+          </ProtectedRoute>
+        ),
+      },
+      {
+        path: '*',
+        element: (
+          <main id="main" className="page">
+            <h1>Page not found</h1>
+          </main>
+        ),
+      },
     ],
   },
 ]);

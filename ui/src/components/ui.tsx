@@ -10,7 +10,12 @@ export function Badge({ tone, children }: { tone: 'ok' | 'warn' | 'error' | 'mut
 }
 
 /** An input with its visible label (and an error announced with it). */
-export function TextField({ label, error, hint, ...props }: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string | undefined; hint?: string }) {
+export function TextField({
+  label,
+  error,
+  hint,
+  ...props
+}: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string | undefined; hint?: string }) {
   const id = useId();
   return (
     <div className="field">
@@ -99,7 +104,12 @@ export function downloadText(fileName: string, text: string, type: string): void
 export function formatTime(ms: number | string | null | undefined): string {
   if (ms === null || ms === undefined || ms === '') return '—';
   const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return Number.isNaN(d.getTime())
+    ? String(ms)
+    : d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }
 
 export function formatDuration(ms: number): string {

@@ -22,7 +22,10 @@ const keysQuery = () =>
       const all: ApiKey[] = [];
       let token = '';
       do {
-        const page = await api<{ apiKeys?: ApiKey[]; nextPageToken?: string }>('GET', `/cloud/api-keys?page_size=100${token ? `&page_token=${seg(token)}` : ''}`);
+        const page = await api<{ apiKeys?: ApiKey[]; nextPageToken?: string }>(
+          'GET',
+          `/cloud/api-keys?page_size=100${token ? `&page_token=${seg(token)}` : ''}`,
+        );
         all.push(...(page.apiKeys ?? []));
         token = page.nextPageToken ?? '';
       } while (token);
@@ -46,7 +49,12 @@ export default function ApiKeys() {
     mutationFn: () =>
       api<{ keyId: string; token: string }>('POST', '/cloud/api-keys', {
         body: {
-          spec: { owner_id: me.user_id, owner_type: 'OWNER_TYPE_USER', display_name: name.trim(), expiry_time: new Date(Date.now() + Number(days) * 86_400_000).toISOString() },
+          spec: {
+            owner_id: me.user_id,
+            owner_type: 'OWNER_TYPE_USER',
+            display_name: name.trim(),
+            expiry_time: new Date(Date.now() + Number(days) * 86_400_000).toISOString(),
+          },
           async_operation_id: operationId(),
         },
       }),
@@ -57,7 +65,11 @@ export default function ApiKeys() {
     },
   });
   const del = useMutation({
-    mutationFn: (k: ApiKey) => api('DELETE', `/cloud/api-keys/${seg(k.id)}?${new URLSearchParams({ resource_version: k.resourceVersion, async_operation_id: operationId() }).toString()}`),
+    mutationFn: (k: ApiKey) =>
+      api(
+        'DELETE',
+        `/cloud/api-keys/${seg(k.id)}?${new URLSearchParams({ resource_version: k.resourceVersion, async_operation_id: operationId() }).toString()}`,
+      ),
     onSuccess: () => void invalidate(),
   });
   const submit = (e: FormEvent) => {

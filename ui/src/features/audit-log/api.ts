@@ -35,7 +35,8 @@ export const PAGE_SIZE = 25;
 export const logsQuery = (filters: Filters, cursor: string | undefined, live: boolean) =>
   queryOptions({
     queryKey: ['audit-logs', filters, cursor ?? null],
-    queryFn: ({ signal }) => api<LogPage>('GET', `/api/v1/audit-logs?${apiQuery(filters, { limit: String(PAGE_SIZE), ...(cursor ? { cursor } : {}) })}`, { signal }),
+    queryFn: ({ signal }) =>
+      api<LogPage>('GET', `/api/v1/audit-logs?${apiQuery(filters, { limit: String(PAGE_SIZE), ...(cursor ? { cursor } : {}) })}`, { signal }),
     placeholderData: keepPreviousData,
     // Live: the newest page is asked for again every second, so a new record shows within 2 s.
     refetchInterval: live && !cursor ? 1000 : false,

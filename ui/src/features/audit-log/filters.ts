@@ -40,7 +40,20 @@ export function apiQuery(filters: Filters, extra: Record<string, string> = {}): 
 
 /** The seeds' operation names (plus auditstream's system records), for the operation filter. */
 export const OPERATIONS = [
-  'UpdateAccount', 'InviteUsers', 'DeleteUser', 'UpdateUser', 'UpdateUserNamespacePermissions', 'UserLogin',
-  'CreateNamespace', 'UpdateNamespace', 'DeleteNamespace', 'RenameCustomSearchAttribute', 'FailoverNamespace',
-  'CreateAPIKey', 'UpdateAPIKey', 'DeleteAPIKey', 'ChainCheckpoint', 'RetentionPurge',
+  'UpdateAccount',
+  'InviteUsers',
+  'DeleteUser',
+  'UpdateUser',
+  'UpdateUserNamespacePermissions',
+  'UserLogin',
+  'CreateNamespace',
+  'UpdateNamespace',
+  'DeleteNamespace',
+  'RenameCustomSearchAttribute',
+  'FailoverNamespace',
+  'CreateAPIKey',
+  'UpdateAPIKey',
+  'DeleteAPIKey',
+  'ChainCheckpoint',
+  'RetentionPurge',
 ];

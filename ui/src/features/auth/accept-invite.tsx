@@ -36,7 +36,15 @@ export default function AcceptInvite() {
       ) : (
         <form onSubmit={submit} noValidate>
           <TextField label="Password" type="password" autoComplete="new-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
-          <TextField label="Repeat password" type="password" autoComplete="new-password" required value={confirm} onChange={(e) => setConfirm(e.target.value)} error={mismatch} />
+          <TextField
+            label="Repeat password"
+            type="password"
+            autoComplete="new-password"
+            required
+            value={confirm}
+            onChange={(e) => setConfirm(e.target.value)}
+            error={mismatch}
+          />
           {accept.isError && <ErrorBox title="Could not accept" error={accept.error} />}
           <Button type="submit" disabled={!token || accept.isPending}>
             Set password

@@ -27,7 +27,10 @@ export default function Integrity() {
   return (
     <main id="main" className="page">
       <h1>Integrity</h1>
-      <p>Every record is linked to the one before it by a hash; the chain&apos;s head is signed (Ed25519) at intervals. Verify recomputes every link and checks each signature.</p>
+      <p>
+        Every record is linked to the one before it by a hash; the chain&apos;s head is signed (Ed25519) at intervals. Verify recomputes every link and checks
+        each signature.
+      </p>
       <section aria-labelledby="verify-title">
         <h2 id="verify-title">Verify the chain</h2>
         <Button onClick={() => verify.mutate()} disabled={verify.isPending}>
@@ -37,8 +40,8 @@ export default function Integrity() {
           {verify.isPending && 'Verifying…'}
           {v?.ok && (
             <p>
-              <Badge tone="ok">Intact</Badge> {v.checked} records checked (sequence {v.from_seq}–{v.to_seq}), {v.checkpoints_checked} signed checkpoints
-              checked{v.key_id ? ` (key ${v.key_id})` : ''}.
+              <Badge tone="ok">Intact</Badge> {v.checked} records checked (sequence {v.from_seq}–{v.to_seq}), {v.checkpoints_checked} signed checkpoints checked
+              {v.key_id ? ` (key ${v.key_id})` : ''}.
             </p>
           )}
           {v && !v.ok && (
@@ -53,7 +56,9 @@ export default function Integrity() {
         <h2 id="cp-title">Last signed checkpoints</h2>
         {checkpoints.isPending && <Loading what="checkpoints" />}
         {checkpoints.isError && <ErrorBox title="Could not load the checkpoints" error={checkpoints.error} />}
-        {checkpoints.data && checkpoints.data.items.length === 0 && <p className="muted">No checkpoint yet: the server signs the chain&apos;s head every few minutes and on shutdown.</p>}
+        {checkpoints.data && checkpoints.data.items.length === 0 && (
+          <p className="muted">No checkpoint yet: the server signs the chain&apos;s head every few minutes and on shutdown.</p>
+        )}
         {checkpoints.data && checkpoints.data.items.length > 0 && (
           <table>
             <caption className="sr-only">Signed checkpoints, newest first</caption>

@@ -69,7 +69,10 @@ export const sinksQuery = () =>
       const all: Sink[] = [];
       let token = '';
       do {
-        const page = await api<{ sinks?: Sink[]; nextPageToken?: string }>('GET', `/cloud/audit-log-sinks?page_size=100${token ? `&page_token=${seg(token)}` : ''}`);
+        const page = await api<{ sinks?: Sink[]; nextPageToken?: string }>(
+          'GET',
+          `/cloud/audit-log-sinks?page_size=100${token ? `&page_token=${seg(token)}` : ''}`,
+        );
         all.push(...(page.sinks ?? []));
         token = page.nextPageToken ?? '';
       } while (token);
@@ -80,9 +83,11 @@ export const sinksQuery = () =>
 export const sinkQuery = (name: string) =>
   queryOptions({ queryKey: ['sinks', name], queryFn: async () => (await api<{ sink: Sink }>('GET', `/cloud/audit-log-sinks/${seg(name)}`)).sink });
 
-export const statusQuery = (name: string) => queryOptions({ queryKey: ['sinks', name, 'status'], queryFn: () => api<SinkStatus>('GET', `${base(name)}/status`), refetchInterval: 3000 });
+export const statusQuery = (name: string) =>
+  queryOptions({ queryKey: ['sinks', name, 'status'], queryFn: () => api<SinkStatus>('GET', `${base(name)}/status`), refetchInterval: 3000 });
 
-export const setupQuery = (name: string) => queryOptions({ queryKey: ['sinks', name, 'setup'], queryFn: () => api<SinkSetup>('GET', `${base(name)}/setup`), staleTime: 60_000 });
+export const setupQuery = (name: string) =>
+  queryOptions({ queryKey: ['sinks', name, 'setup'], queryFn: () => api<SinkSetup>('GET', `${base(name)}/setup`), staleTime: 60_000 });
 
 export const deadLettersQuery = (name: string) =>
   queryOptions({
@@ -103,7 +108,8 @@ function useInvalidate() {
 export function useCreateSink() {
   const invalidate = useInvalidate();
   return useMutation({
-    mutationFn: (spec: SinkSpec) => api<{ asyncOperation: AsyncOperation }>('POST', '/cloud/audit-log-sinks', { body: { spec, async_operation_id: operationId() } }),
+    mutationFn: (spec: SinkSpec) =>
+      api<{ asyncOperation: AsyncOperation }>('POST', '/cloud/audit-log-sinks', { body: { spec, async_operation_id: operationId() } }),
     onSuccess: () => invalidate(),
   });
 }
@@ -127,7 +133,9 @@ export function useReplaySink() {
   const invalidate = useInvalidate();
   return useMutation({
     mutationFn: ({ name, since, until }: { name: string; since: string; until?: string }) =>
-      api<{ replay_id: string; from_seq: number; to_seq: number; state: string }>('POST', `${base(name)}/replay`, { body: { since, ...(until ? { until } : {}) } }),
+      api<{ replay_id: string; from_seq: number; to_seq: number; state: string }>('POST', `${base(name)}/replay`, {
+        body: { since, ...(until ? { until } : {}) },
+      }),
     onSuccess: (_d, v) => invalidate(v.name),
   });
 }
@@ -175,7 +183,26 @@ export function sinkBadge(s: { enabled: boolean; health: string; state?: string 
 }
 
 export const AWS_REGIONS = [
-  'us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'ca-central-1', 'sa-east-1',
-  'eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1',
-  'ap-south-1', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-southeast-1', 'ap-southeast-2', 'ap-east-1', 'me-central-1', 'af-south-1',
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+  'ca-central-1',
+  'sa-east-1',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-west-3',
+  'eu-central-1',
+  'eu-central-2',
+  'eu-north-1',
+  'eu-south-1',
+  'ap-south-1',
+  'ap-northeast-1',
+  'ap-northeast-2',
+  'ap-northeast-3',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ap-east-1',
+  'me-central-1',
+  'af-south-1',
 ];

@@ -49,7 +49,13 @@ export default function AuditLogsSettings() {
                     <td>
                       <Link to={`/settings/audit-logs/sinks/${encodeURIComponent(s.name)}`}>{s.name}</Link>
                     </td>
-                    <td>{s.spec.kinesisSink ? `Kinesis ${s.spec.kinesisSink.destinationUri}` : s.spec.pubSubSink ? `Pub/Sub projects/${s.spec.pubSubSink.gcpProjectId}/topics/${s.spec.pubSubSink.topicName}` : '—'}</td>
+                    <td>
+                      {s.spec.kinesisSink
+                        ? `Kinesis ${s.spec.kinesisSink.destinationUri}`
+                        : s.spec.pubSubSink
+                          ? `Pub/Sub projects/${s.spec.pubSubSink.gcpProjectId}/topics/${s.spec.pubSubSink.topicName}`
+                          : '—'}
+                    </td>
                     <td>
                       <Badge tone={b.tone}>{b.label}</Badge>
                     </td>

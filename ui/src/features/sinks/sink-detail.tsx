@@ -166,7 +166,9 @@ function DeleteSink({ sink }: { sink: Sink }) {
     try {
       let op = await del.mutateAsync(sink);
       if (op.state === 'STATE_IN_PROGRESS') {
-        setProgress(`The delete of ${sink.name} is still in progress: the process that delivered it must let go first (at most its lease time). Nothing more is sent meanwhile.`);
+        setProgress(
+          `The delete of ${sink.name} is still in progress: the process that delivered it must let go first (at most its lease time). Nothing more is sent meanwhile.`,
+        );
         while (op.state === 'STATE_IN_PROGRESS') {
           await new Promise((r) => setTimeout(r, 1000));
           op = await getOperation(op.id);
@@ -212,7 +214,13 @@ export default function SinkDetail() {
   const verify = useVerifySink();
   const update = useUpdateSink();
   if (sink.isPending) return <Loading what="sink" />;
-  if (sink.isError) return <main id="main" className="page"><h1>Audit Log Integration</h1><ErrorBox title={`Sink ${name}`} error={sink.error} /></main>;
+  if (sink.isError)
+    return (
+      <main id="main" className="page">
+        <h1>Audit Log Integration</h1>
+        <ErrorBox title={`Sink ${name}`} error={sink.error} />
+      </main>
+    );
   const s = sink.data;
   const st = status.data;
   const badge = sinkBadge({ enabled: st?.enabled ?? s.spec.enabled, health: st?.health ?? s.health, state: st?.state ?? s.state });
@@ -237,7 +245,11 @@ export default function SinkDetail() {
           </p>
         </div>
       )}
-      {note && <p role="status" className="note">{note}</p>}
+      {note && (
+        <p role="status" className="note">
+          {note}
+        </p>
+      )}
       <section aria-labelledby="dest-title">
         <h2 id="dest-title">Destination</h2>
         <dl className="facts">

@@ -82,7 +82,13 @@ export default function SinkSetup() {
             <input type="radio" name="kind" checked={kind === 'pubsub'} onChange={() => setKind('pubsub')} /> GCP Pub/Sub
           </label>
         </fieldset>
-        <TextField label="Sink name" required value={name} onChange={(e) => setName(e.target.value)} hint="Letters, digits and dashes; one account may have several sinks." />
+        <TextField
+          label="Sink name"
+          required
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          hint="Letters, digits and dashes; one account may have several sinks."
+        />
         {kind === 'kinesis' ? (
           <>
             <fieldset>
@@ -111,7 +117,13 @@ export default function SinkSetup() {
                 if (r && region === '') setRegion(r);
               }}
             />
-            <TextField label="Role name" required value={roleName} onChange={(e) => setRoleName(e.target.value)} hint="A new IAM role the stack creates; auditstream assumes it to write." />
+            <TextField
+              label="Role name"
+              required
+              value={roleName}
+              onChange={(e) => setRoleName(e.target.value)}
+              hint="A new IAM role the stack creates; auditstream assumes it to write."
+            />
             <SelectField label="Select an AWS region" required value={region} onChange={(e) => setRegion(e.target.value)}>
               <option value="">Choose a region</option>
               {AWS_REGIONS.map((r) => (
@@ -127,7 +139,14 @@ export default function SinkSetup() {
           </>
         ) : (
           <>
-            <TextField label="Service account" required value={serviceAccount} onChange={(e) => setServiceAccount(e.target.value)} placeholder="audit-writer@your-project.iam.gserviceaccount.com" hint="Your service account that may publish to the topic; auditstream impersonates it." />
+            <TextField
+              label="Service account"
+              required
+              value={serviceAccount}
+              onChange={(e) => setServiceAccount(e.target.value)}
+              placeholder="audit-writer@your-project.iam.gserviceaccount.com"
+              hint="Your service account that may publish to the topic; auditstream impersonates it."
+            />
             <TextField label="Topic" required value={topic} onChange={(e) => setTopic(e.target.value)} placeholder="audit-logs" />
             <TextField label="GCP project" required value={project} onChange={(e) => setProject(e.target.value)} placeholder="your-project" />
             {problem && <ErrorBox title="Not saved" error={problem} />}

@@ -40,7 +40,9 @@ function Invite() {
   const [link, setLink] = useState<string | undefined>();
   const invite = useMutation({
     mutationFn: async () => {
-      const created = await api<{ userId: string }>('POST', '/cloud/users', { body: { spec: { email: email.trim(), access: { account_access: { role } } }, async_operation_id: operationId() } });
+      const created = await api<{ userId: string }>('POST', '/cloud/users', {
+        body: { spec: { email: email.trim(), access: { account_access: { role } } }, async_operation_id: operationId() },
+      });
       const inv = await api<{ token: string }>('POST', `/api/v1/users/${seg(created.userId)}/invitation`, { body: {} });
       return `${window.location.origin}/accept-invite#token=${encodeURIComponent(inv.token)}`;
     },
@@ -88,7 +90,8 @@ export default function Users() {
   const users = useQuery(usersQuery());
   const [confirm, setConfirm] = useState<User | undefined>();
   const del = useMutation({
-    mutationFn: (u: User) => api('DELETE', `/cloud/users/${seg(u.id)}?${new URLSearchParams({ resource_version: u.resourceVersion, async_operation_id: operationId() }).toString()}`),
+    mutationFn: (u: User) =>
+      api('DELETE', `/cloud/users/${seg(u.id)}?${new URLSearchParams({ resource_version: u.resourceVersion, async_operation_id: operationId() }).toString()}`),
     onSuccess: () => {
       setConfirm(undefined);
       void qc.invalidateQueries({ queryKey: ['users'] });
