@@ -65,7 +65,7 @@ export interface Config {
 }
 
 /** The commands whose flags come from the table. */
-export type SettingCommand = 'serve' | 'logs' | 'verify' | 'checkpoint' | 'init' | 'accounts create' | 'sinks';
+export type SettingCommand = 'serve' | 'logs' | 'verify' | 'checkpoint' | 'init' | 'accounts create' | 'sinks' | 'keys public';
 
 /** One setting: its env var, flag name (commander camelCase), parser and `--help` line. */
 export interface Setting<K extends keyof Config = keyof Config> {

@@ -18,6 +18,7 @@ import type { EncodedEntry, Verdict } from '../src/delivery/adapter.js';
 import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
+import { sinkRegistry } from '../src/sinks/index.js';
 import { createSink, extensionsOf, getSink, setSinkExtensions, sinkStatus, updateSink } from '../src/control/sinks-service.js';
 import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
@@ -190,6 +191,7 @@ describe('KPL aggregation against moto', () => {
 
   const startEngine = (onSent?: (s: string, v: Verdict['kind'], n: number) => void) => {
     const e = new DeliveryEngine({
+      sinks: sinkRegistry,
       store,
       flushIntervalMs: 50,
       idlePollMs: 200,

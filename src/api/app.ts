@@ -7,13 +7,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { AuditError, invalidArgument, isAuditError } from '../errors.js';
+import { AuditError, invalidArgument, isAuditError, permissionDenied } from '../errors.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AuditStore } from '../store/store.js';
 import { envelope, EXPORT_FORMATS, exportChunks, iterateRecords, type ExportFormat } from '../store/export.js';
 import { parseFilter, type FilterText } from '../store/filters.js';
-import { ingestTokenAuthenticator, type AccountCaller, type Authenticator, type Caller } from './auth.js';
+import { ingestTokenAuthenticator, type AccountCaller, type Authenticator, type Caller, type RouteTarget } from './auth.js';
 import { registerIngestRoute } from './ingest.js';
 import { checkRequestValue, registerRequestChecks } from './json-body.js';
 import { createMetrics, type ApiMetrics } from './metrics.js';
@@ -21,10 +21,9 @@ import { checkMetricsAccess } from './metrics-access.js';
 import { requestIdProblem } from './request-id.js';
 import type { CallContext } from './cloud/handlers.js';
 import { httpContext } from './cloud/http-routes.js';
-import { authorize, type AuthorizeTarget } from '../control/rbac.js';
 import { ACCOUNT_ID_PATTERN } from '../store/chain-append.js';
 import { LOG_ID_PATTERN } from '../record/record.js';
-import { cookieValue, SESSION_COOKIE } from '../control/auth.js';
+import { cookieValue, SESSION_COOKIE } from './cookies.js';
 import { registerConsole, sendIndex, wantsApp, type ConsoleFiles } from './console.js';
 
 /** Records a refused call of an account caller in its own account (the control plane's). */
@@ -41,7 +40,7 @@ export type RefusedCallRecorder = (
  * `API_RULES`), recording a refusal. The deployment ingest token has no role: it may call the
  * routes whose entry allows it, and nothing else reaches here with it.
  */
-export type RouteAuthorizer = (req: FastifyRequest, caller: Caller, rule: string, target?: AuthorizeTarget) => Promise<void>;
+export type RouteAuthorizer = (req: FastifyRequest, caller: Caller, rule: string, target?: RouteTarget) => Promise<void>;
 
 export interface AppDeps {
   store: AuditStore;
@@ -233,7 +232,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const authorizeRoute: RouteAuthorizer = async (req, caller, rule, target = {}) => {
     if (caller.kind !== 'account') return;
     try {
-      authorize(caller, rule, target);
+      if (!auth.authorize) throw permissionDenied('this deployment has no access table for account callers');
+      auth.authorize(caller, rule, target);
     } catch (err) {
       if (isAuditError(err) && deps.onRefused) {
         const details: Record<string, unknown> = target.accountId !== undefined ? { requested_account: target.accountId.slice(0, 64) } : {};

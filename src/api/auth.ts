@@ -40,6 +40,20 @@ export interface Authenticator {
    * needs the CSRF token for anything that changes state).
    */
   authenticate(authorization: string | undefined, session?: string): Promise<Caller>;
+  /**
+   * Checks an account caller against the access table (the control plane supplies it): throws
+   * PERMISSION_DENIED when `rule` does not allow the caller. Without it, account callers are refused.
+   */
+  authorize?(caller: AccountCaller, rule: string, target: RouteTarget): void;
+}
+
+/** What an authorization decision may depend on besides the caller (the access table's target). */
+export interface RouteTarget {
+  namespace?: string;
+  /** Owner of the resource acted on (API keys). */
+  ownerId?: string;
+  /** The account a call names (`?account=`, `account_id`): another tenant's is refused. */
+  accountId?: string;
 }
 
 /** The secret of a `Bearer` authorization header, or undefined. */
@@ -58,6 +72,7 @@ export function secretsEqual(a: string, b: string): boolean {
 /** Accepts only the configured ingest token; `next` handles every other secret. */
 export function ingestTokenAuthenticator(token: string | undefined, next?: Authenticator): Authenticator {
   return {
+    ...(next?.authorize ? { authorize: next.authorize } : {}),
     async authenticate(authorization, session) {
       const secret = bearerSecret(authorization);
       if (!secret && session !== undefined && next) return next.authenticate(undefined, session);

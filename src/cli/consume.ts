@@ -91,9 +91,6 @@ export function addConsumeCommand(program: Command, io: Io): void {
 
 export async function consumeCommand(opts: Record<string, unknown>, io: Io): Promise<number> {
   let state: ConsumerState | undefined;
-  // The SDK's notice about future Node versions would be a second line on every error; the
-  // package supports the Node it runs on.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   try {
     const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
     if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');

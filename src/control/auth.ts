@@ -7,11 +7,12 @@
 import { unauthenticated } from '../errors.js';
 import type { AccountCaller, Authenticator } from '../api/auth.js';
 import { bearerSecret, ingestTokenAuthenticator, secretsEqual } from '../api/auth.js';
+import { authorize } from './rbac.js';
+import { cookieValue, SESSION_COOKIE } from '../api/cookies.js';
 import type { CallContext } from '../api/cloud/handlers.js';
 import type { Sql } from '../store/store.js';
 import { digestsEqual, keyIdOfToken, sha256Hex } from './secrets.js';
 
-export const SESSION_COOKIE = 'auditstream_session';
 /** Sessions end after this long without use (docs/decisions/0008: 12 h idle). */
 export const SESSION_IDLE_MS = 12 * 3_600_000;
 
@@ -70,14 +71,6 @@ interface SessionRow {
   namespace_access_json: string;
 }
 
-export function cookieValue(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
-  }
-  return undefined;
-}
-
 /** The caller behind a session cookie; `csrf` must match for state-changing calls. */
 export async function callerFromSession(
   sql: Sql,
@@ -118,6 +111,7 @@ export async function authenticateCall(sql: Sql, ctx: CallContext): Promise<Acco
 /** For `/api/v1`: the deployment ingest token, else an API key, else (read routes) the session cookie. */
 export function apiAuthenticator(sql: Sql, ingestToken: string | undefined): Authenticator {
   return ingestTokenAuthenticator(ingestToken, {
+    authorize,
     authenticate: async (authorization, session) => {
       const secret = bearerSecret(authorization);
       if (!secret && session !== undefined) return callerFromSession(sql, session, { mutating: false, csrf: undefined });

@@ -20,7 +20,7 @@
  * of their configured permissions", but cannot list, change or delete them without the role).
  */
 import { permissionDenied } from '../errors.js';
-import type { AccountCaller } from '../api/auth.js';
+import type { AccountCaller, RouteTarget } from '../api/auth.js';
 
 export const ACCOUNT_ROLES = ['ROLE_OWNER', 'ROLE_ADMIN', 'ROLE_DEVELOPER', 'ROLE_FINANCE_ADMIN', 'ROLE_READ', 'ROLE_METRICS_READ'] as const;
 export type AccountRole = (typeof ACCOUNT_ROLES)[number];
@@ -235,13 +235,8 @@ export function namespacePermission(caller: AccountCaller, namespace: string): N
   return p && p in RANK ? (p as NamespacePermission) : undefined;
 }
 
-export interface AuthorizeTarget {
-  namespace?: string;
-  /** Owner of the resource acted on (API keys). */
-  ownerId?: string;
-  /** The account a call names (`?account=`, `account_id`): another tenant's is refused. */
-  accountId?: string;
-}
+/** What a decision may depend on besides the caller (defined with the API's authenticator). */
+export type AuthorizeTarget = RouteTarget;
 
 /**
  * Throws PERMISSION_DENIED unless `caller` may call `rpc` on `target`. An RPC without a rule is

@@ -7,6 +7,7 @@
  * acknowledged, so there are no shard positions to store.
  */
 import { PubSub, type Message, type Subscription } from '@google-cloud/pubsub';
+import { standardEndpointEnv } from '../../config.js';
 import { publisherEndpoint } from '../../sinks/pubsub/endpoint.js';
 import { ConsumerSetupError, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from '../types.js';
 
@@ -38,7 +39,7 @@ export class PubSubSource implements Source {
     this.description = `pubsub ${opts.subscription}`;
     // The same endpoint rules as the Pub/Sub sink (PUBSUB_EMULATOR_HOST: plaintext, no
     // credentials); universeDomain stated so the client never probes the GCE metadata server.
-    const endpoint = publisherEndpoint(process.env);
+    const endpoint = publisherEndpoint(standardEndpointEnv());
     this.client = new PubSub({
       projectId: m[1]!,
       universeDomain: 'googleapis.com',
