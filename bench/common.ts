@@ -7,9 +7,10 @@
  * `appendBatches` (src/store/chain-append.ts) against in-memory chain primitives and captures
  * the rows it would insert, so raw-loaded data is a valid chain that `verify` accepts.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { appendBatches, CHAIN_ROW_COLUMNS, chainRowValues, GENESIS_HASH, type ChainRow, type ChainTxOps } from '../src/store/chain-append.js';
@@ -369,4 +370,21 @@ export function round(n: number, digits = 0): number {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Replaces the section of BENCHMARKS.md between `<!-- name:start -->` and `<!-- name:end -->`
+ * (or appends it), leaving the rest of the report as it is.
+ */
+export function writeBenchmarksSection(name: string, section: string): void {
+  const file = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'BENCHMARKS.md');
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const block = `${start}\n${section}${end}`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
+  else text = text.replace(/\n*$/, '\n\n') + block + '\n';
+  writeFileSync(file, text);
 }
