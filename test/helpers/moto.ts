@@ -20,6 +20,9 @@ import {
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AuditStore } from '../../src/store/store.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { createFixture } from './stores.js';
 
 export interface Moto {
   url: string;
@@ -148,4 +151,41 @@ export function isSubsequence(expected: readonly string[], received: readonly st
   let i = 0;
   for (const r of received) if (i < expected.length && r === expected[i]) i++;
   return i === expected.length;
+}
+
+/** What the Kinesis engine suites run against; see `startKinesisRig`. */
+export interface KinesisRig {
+  moto: Moto;
+  /** Every SDK call of the code under test goes through it (`AWS_ENDPOINT_URL`). */
+  proxy: FaultProxy;
+  /** Straight to moto, for the test's own setup and reads, never faulted. */
+  kinesis: KinesisClient;
+  /** A fresh SQLite store. */
+  store: AuditStore;
+  /** Stops these engines first (they use the store and the proxy), then all the rig started. */
+  stop(engines: readonly { stop(graceMs: number): Promise<unknown> }[]): Promise<void>;
+}
+
+/** moto behind a fault proxy, the SDK pointed at the proxy, and a fresh SQLite store. */
+export async function startKinesisRig(): Promise<KinesisRig> {
+  const moto = await startMoto();
+  const proxy = await startFaultProxy(moto.url);
+  useAwsEndpoint(proxy.url);
+  const kinesis = kinesisClient(moto.url);
+  const fx = await createFixture('sqlite');
+  const store = await fx.open();
+  return {
+    moto,
+    proxy,
+    kinesis,
+    store,
+    async stop(engines) {
+      for (const e of engines) await e.stop(1000);
+      await store.close();
+      await fx.destroy();
+      kinesis.destroy();
+      await proxy.close();
+      await moto.stop();
+    },
+  };
 }
