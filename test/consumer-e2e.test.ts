@@ -18,16 +18,13 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { generateKeyPairSync } from 'node:crypto';
 import { ListShardsCommand, PutRecordCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { BIN, runCli, startServe, type CliResult, type ServeHandle } from './helpers/cli.js';
-import { createStream, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
+import { BIN, runCli, startServe, type CliResult, type ServeHandle, stopServe } from './helpers/cli.js';
+import { awsEnvFor, createStream, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
 import { until } from './helpers/fake-sink.js';
+import { seedRecords } from './helpers/records.js';
 import { aggregate } from '../src/consumer/deaggregate.js';
 
-const here = new URL('.', import.meta.url).pathname;
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = seedRecords();
 
 interface Line {
   sequence: number;
@@ -68,13 +65,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     kinesis = kinesisClient(moto.url);
     streamArn = await createStream(kinesis, 'consume-e2e');
     dir = mkdtempSync(join(tmpdir(), 'auditstream-consume-e2e-'));
-    awsEnv = {
-      AWS_ENDPOINT_URL: moto.url,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: 'us-east-1',
-      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-    };
+    awsEnv = awsEnvFor(moto.url);
     env = {
       ...awsEnv,
       DATABASE_URL: join(dir, 'audit.db'),
@@ -108,10 +99,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
   });
 
   after(async () => {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    }
+    await stopServe(serve);
     kinesis?.destroy();
     await moto?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });

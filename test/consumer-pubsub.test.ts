@@ -14,15 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { PubSub } from '@google-cloud/pubsub';
-import { BIN, runCli, startServe, type ServeHandle } from './helpers/cli.js';
+import { BIN, runCli, startServe, type ServeHandle, stopServe } from './helpers/cli.js';
 import { emulatorClient, startPubSubEmulator, type PubSubEmulator } from './helpers/pubsub-emulator.js';
 import { until } from './helpers/fake-sink.js';
+import { seedRecords } from './helpers/records.js';
 
-const here = new URL('.', import.meta.url).pathname;
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = seedRecords();
 const PROJECT = 'consume-e2e';
 const SUBSCRIPTION = `projects/${PROJECT}/subscriptions/audit-sub`;
 
@@ -85,10 +82,7 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
   });
 
   after(async () => {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    }
+    await stopServe(serve);
     await admin?.close().catch(() => {});
     await emulator?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -66,3 +66,11 @@ export function startServe(env: Record<string, string>, cwd?: string, timeoutMs 
     });
   });
 }
+
+/** SIGTERM to a serve process still running, and its exit awaited; nothing when it never started or has gone. */
+export async function stopServe(serve: ServeHandle | undefined): Promise<void> {
+  if (serve && serve.child.exitCode === null) {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+  }
+}

@@ -47,15 +47,22 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The environment of a child process (serve, consume) whose AWS SDK talks to moto (or a proxy) at `url`. */
+export function awsEnvFor(url: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: url,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: TEST_REGION,
+    // The SDK's notice about Node 20 support is noise in test output.
+    AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+  };
+}
+
 /** Dummy credentials and region for the SDK, the endpoint pointed at `url` (moto or a proxy). */
 export function useAwsEndpoint(url: string): void {
-  process.env['AWS_ACCESS_KEY_ID'] = 'testing';
-  process.env['AWS_SECRET_ACCESS_KEY'] = 'testing';
-  process.env['AWS_REGION'] = TEST_REGION;
-  process.env['AWS_ENDPOINT_URL'] = url;
+  Object.assign(process.env, awsEnvFor(url));
   delete process.env['AWS_PROFILE'];
-  // The SDK's notice about Node 20 support is noise in test output.
-  process.env['AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE'] = '1';
 }
 
 export async function startMoto(): Promise<Moto> {

@@ -1,4 +1,6 @@
 /** Builders for test records in the emitted shape. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { newLogId, normalizeRecord, type AuditRecord } from '../../src/record/record.js';
 
 let n = 0;
@@ -33,4 +35,12 @@ export function externalRecord() {
     category: 'LOG_CATEGORY_ADMIN',
     principal: { id: 'ext-1', type: 'user', name: 'ext@example.com' },
   };
+}
+
+/** The records of test/fixtures/seed-records.jsonl (one JSON record a line), parsed. */
+export function seedRecords(): Record<string, unknown>[] {
+  return readFileSync(fileURLToPath(new URL('../../../test/fixtures/seed-records.jsonl', import.meta.url)), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
