@@ -21,7 +21,7 @@ import { ListShardsCommand, PutRecordCommand, SplitShardCommand, type KinesisCli
 import { BIN, runCli, startServe, type CliResult, type ServeHandle, stopServe } from './helpers/cli.js';
 import { awsEnvFor, createStream, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
 import { until } from './helpers/fake-sink.js';
-import { seedRecords } from './helpers/records.js';
+import { ingestSeeds, seedRecords } from './helpers/records.js';
 import { aggregate } from '../src/consumer/deaggregate.js';
 
 const seeds = seedRecords();
@@ -124,19 +124,23 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     const from = lines.findIndex((l) => l.operation === 'UpdateAccount' && l.text.includes('"sink_action":"create"'));
     return lines.slice(from);
   };
+  /** Each account's delivered records stand in `lines` exactly, in chain order, between other accounts' lines. */
+  const assertEachAccountIn = async (lines: string[]) => {
+    for (const a of accounts) {
+      const expected = (await delivered(a)).map((l) => l.text);
+      const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
+      assert.deepEqual(
+        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
+        expected,
+        `account ${a.id}`,
+      );
+    }
+  };
   let n = 0;
   const ingest = async (a: { key: string }, count: number) => {
-    const records = Array.from({ length: count }, () => {
-      const r: Record<string, unknown> = { ...seeds[n % seeds.length]!, user_email: `consume-${n++}@example.com` };
-      delete r['log_id'];
-      return r;
-    });
-    const res = await fetch(`${serve.url}/api/v1/audit-logs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ records }),
-    });
-    assert.equal(res.status, 201, await res.text());
+    const first = n;
+    n += count;
+    await ingestSeeds(serve.url, a.key, count, first, 'consume');
   };
   /** Every account's chain ends in a checkpoint (signed after its last record). */
   const settled = () =>
@@ -358,15 +362,8 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.equal(lines.pop(), '', 'each record ends with a newline');
-    for (const a of accounts) {
-      const expected = (await delivered(a)).map((l) => l.text);
-      const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
-      assert.deepEqual(
-        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
-        expected,
-      );
-      assert.match(r.stderr, new RegExp(`account ${a.id}: verified through sequence \\d+`));
-    }
+    await assertEachAccountIn(lines);
+    for (const a of accounts) assert.match(r.stderr, new RegExp(`account ${a.id}: verified through sequence \\d+`));
   });
 
   it('SIGTERM finishes the batch in hand, commits and reports; a restart on stdout continues without a duplicate', async () => {
@@ -393,15 +390,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     assert.equal(second.code, 0, second.stderr);
     const lines = (first + second.stdout).split('\n').filter(Boolean);
     assert.equal(new Set(lines).size, lines.length, 'no record twice');
-    for (const a of accounts) {
-      const expected = (await delivered(a)).map((l) => l.text);
-      const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
-      assert.deepEqual(
-        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
-        expected,
-        `account ${a.id}`,
-      );
-    }
+    await assertEachAccountIn(lines);
   });
 
   it('table outputs (SQLite and PostgreSQL) hold each record once, in order per account, even when the whole stream is read again', async () => {

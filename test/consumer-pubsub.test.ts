@@ -17,9 +17,8 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { BIN, runCli, startServe, type ServeHandle, stopServe } from './helpers/cli.js';
 import { emulatorClient, startPubSubEmulator, type PubSubEmulator } from './helpers/pubsub-emulator.js';
 import { until } from './helpers/fake-sink.js';
-import { seedRecords } from './helpers/records.js';
+import { ingestSeeds } from './helpers/records.js';
 
-const seeds = seedRecords();
 const PROJECT = 'consume-e2e';
 const SUBSCRIPTION = `projects/${PROJECT}/subscriptions/audit-sub`;
 
@@ -99,17 +98,9 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
   };
   let n = 0;
   const ingest = async (count: number) => {
-    const records = Array.from({ length: count }, () => {
-      const r: Record<string, unknown> = { ...seeds[n % seeds.length]!, user_email: `ps-${n++}@example.com` };
-      delete r['log_id'];
-      return r;
-    });
-    const res = await fetch(`${serve.url}/api/v1/audit-logs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ records }),
-    });
-    assert.equal(res.status, 201, await res.text());
+    const first = n;
+    n += count;
+    await ingestSeeds(serve.url, apiKey, count, first, 'ps');
   };
   const settled = () => until(async () => (await chain()).at(-1)!.includes('"operation":"ChainCheckpoint"'), 'a checkpoint after the last record', 15_000, 200);
   const outDir = () => join(dir, 'out');

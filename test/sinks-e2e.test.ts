@@ -26,9 +26,7 @@ import * as grpc from '@grpc/grpc-js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
 import { KPL_MAGIC } from '../src/sinks/kinesis/aggregate.js';
 import { deaggregate } from './helpers/kpl.js';
-import { seedRecords } from './helpers/records.js';
-
-const seeds = seedRecords();
+import { ingestSeeds } from './helpers/records.js';
 
 const STREAM = 'e2e-audit';
 const STREAM_ARN = `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/${STREAM}`;
@@ -167,19 +165,7 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     });
     assert.equal(res.status, 200, await res.clone().text());
   };
-  const ingest = async (n: number) => {
-    const records = Array.from({ length: n }, (_, i) => {
-      const r: Record<string, unknown> = { ...seeds[i % seeds.length]!, user_email: `e2e-${i}@example.com` };
-      delete r['log_id'];
-      return r;
-    });
-    const res = await fetch(`${serve.url}/api/v1/audit-logs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ records }),
-    });
-    assert.equal(res.status, 201, await res.clone().text());
-  };
+  const ingest = (n: number) => ingestSeeds(serve.url, apiKey, n, 0, 'e2e');
   /** Both destinations hold exactly these chain records (verify probes aside), in order, byte for byte. */
   const bothHold = async (kin: ChainLine[], ps: ChainLine[]) => {
     await until(async () => (await kinesisLive()).length >= kin.length && pubsubLive().length >= ps.length, 'both destinations caught up', ARRIVAL_MS, 100);
