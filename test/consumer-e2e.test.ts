@@ -11,14 +11,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { generateKeyPairSync } from 'node:crypto';
 import { ListShardsCommand, PutRecordCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { BIN, runCli, startServe, type CliResult, type ServeHandle, stopServe } from './helpers/cli.js';
+import { BIN, runCli, startServe, type CliResult, type ServeHandle, stopServe, startConsume, type ConsumeRun } from './helpers/cli.js';
 import { awsEnvFor, createStream, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
 import { until } from './helpers/fake-sink.js';
 import { ingestSeeds, seedRecords } from './helpers/records.js';
@@ -43,12 +43,6 @@ interface Report {
 }
 
 /** A consumer process in the background. */
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
 describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard split, the proof', () => {
   let moto: Moto;
   let kinesis: KinesisClient;
@@ -154,13 +148,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
       200,
     );
 
-  const startConsumer = (args: string[]): Running => {
-    const child = spawn(process.execPath, [BIN, 'consume', ...args], { env: { ...process.env, ...awsEnv }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.resume();
-    return { child, stderr: () => stderr, exited: new Promise((r) => child.on('exit', (code) => r(code))) };
-  };
+  const startConsumer = (args: string[]): ConsumeRun => startConsume(args, awsEnv, dir);
   const outDir = () => join(dir, 'out');
   const consumerArgs = (extra: string[] = []) => [
     '--kinesis-stream-arn',

@@ -8,13 +8,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { PubSub } from '@google-cloud/pubsub';
-import { BIN, runCli, startServe, type ServeHandle, stopServe } from './helpers/cli.js';
+import { runCli, startServe, type ServeHandle, stopServe, startConsume } from './helpers/cli.js';
 import { emulatorClient, startPubSubEmulator, type PubSubEmulator } from './helpers/pubsub-emulator.js';
 import { until } from './helpers/fake-sink.js';
 import { ingestSeeds } from './helpers/records.js';
@@ -115,32 +114,12 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
               .filter(Boolean),
           )
       : [];
-  const start = (extra: string[]) => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'consume',
-        '--pubsub-subscription',
-        SUBSCRIPTION,
-        '--output',
-        outDir(),
-        '--checkpoint-db',
-        join(dir, 'consumer.db'),
-        '--public-key',
-        pubKey,
-        ...extra,
-      ],
-      {
-        env: { ...process.env, ...env },
-        cwd: dir,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
+  const start = (extra: string[]) =>
+    startConsume(
+      ['--pubsub-subscription', SUBSCRIPTION, '--output', outDir(), '--checkpoint-db', join(dir, 'consumer.db'), '--public-key', pubKey, ...extra],
+      env,
+      dir,
     );
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    return { child, stderr: () => stderr, exited: new Promise<number | null>((r) => child.on('exit', (code) => r(code))) };
-  };
 
   it('reads the ordered subscription through a SIGKILL: output equals the store record for record, verified through the last checkpoint', async () => {
     const first = start([]);
