@@ -7,12 +7,13 @@
  * `appendBatches` (src/store/chain-append.ts) against in-memory chain primitives and captures
  * the rows it would insert, so raw-loaded data is a valid chain that `verify` accepts.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { appendBatches, GENESIS_HASH, type ChainRow, type ChainTxOps } from '../src/store/chain-append.js';
+import { appendBatches, CHAIN_ROW_COLUMNS, chainRowValues, GENESIS_HASH, type ChainRow, type ChainTxOps } from '../src/store/chain-append.js';
 import type { AppendBatch, AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -199,37 +200,15 @@ export class ChainRowFactory {
   }
 }
 
-export const INSERT_COLUMNS =
-  'account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id, status, namespace, ingested_by, prev_hash, hash, record_json';
-
-export function rowValues(r: ChainRow): unknown[] {
-  return [
-    r.accountId,
-    r.seq,
-    r.logId,
-    r.storedAt,
-    r.emitMs,
-    r.operation,
-    r.userEmail,
-    r.principalId,
-    r.status,
-    r.namespace,
-    r.ingestedBy,
-    r.prevHash,
-    r.hash,
-    r.recordJson,
-  ];
-}
-
 /** The multi-row insert the PostgreSQL store itself uses: one array per column, unnested. */
-export const PG_UNNEST_INSERT = `INSERT INTO audit_records (${INSERT_COLUMNS})
+export const PG_UNNEST_INSERT = `INSERT INTO audit_records (${CHAIN_ROW_COLUMNS})
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`;
 
 export function pgUnnestParams(rows: ChainRow[]): unknown[][] {
   const cols: unknown[][] = Array.from({ length: 14 }, () => new Array<unknown>(rows.length));
   rows.forEach((r, i) => {
-    const v = rowValues(r);
+    const v = chainRowValues(r);
     for (let c = 0; c < 14; c++) cols[c]![i] = v[c];
   });
   return cols;
@@ -240,8 +219,8 @@ export function pgUnnestParams(rows: ChainRow[]): unknown[][] {
  * parameter, expanded server-side. (The `unnest` form above makes `pg` escape every array element
  * in JavaScript, which costs ~26 µs per row on this machine: see BENCHMARKS.md.)
  */
-export const PG_JSON_INSERT = `INSERT INTO audit_records (${INSERT_COLUMNS})
-  SELECT ${INSERT_COLUMNS} FROM json_to_recordset($1::json) AS x(account_id text, seq bigint, log_id text, stored_at bigint,
+export const PG_JSON_INSERT = `INSERT INTO audit_records (${CHAIN_ROW_COLUMNS})
+  SELECT ${CHAIN_ROW_COLUMNS} FROM json_to_recordset($1::json) AS x(account_id text, seq bigint, log_id text, stored_at bigint,
     emit_ms bigint, operation text, user_email text, principal_id text, status text, namespace text, ingested_by text,
     prev_hash text, hash text, record_json text)`;
 
@@ -391,4 +370,21 @@ export function round(n: number, digits = 0): number {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Replaces the section of BENCHMARKS.md between `<!-- name:start -->` and `<!-- name:end -->`
+ * (or appends it), leaving the rest of the report as it is.
+ */
+export function writeBenchmarksSection(name: string, section: string): void {
+  const file = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'BENCHMARKS.md');
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const block = `${start}\n${section}${end}`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
+  else text = text.replace(/\n*$/, '\n\n') + block + '\n';
+  writeFileSync(file, text);
 }

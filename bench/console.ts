@@ -28,7 +28,7 @@ import { openStore } from '../src/store/open.js';
 import type { AuditRecord } from '../src/record/record.js';
 import { startServe, type ServeHandle } from '../test/helpers/cli.js';
 import { launchChromium, CHROMIUM } from '../test/helpers/browser.js';
-import { buildRecord, LogIds, percentile, progress, round, settings, ShapeSource } from './common.js';
+import { buildRecord, LogIds, percentile, progress, round, settings, ShapeSource, writeBenchmarksSection } from './common.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BATCH = 1000;
@@ -248,19 +248,10 @@ function renderConsoleSection(r: ConsoleResults): string {
   return out.join('\n');
 }
 
-/** Replaces (or appends) the section between the console markers, leaving the rest as it is. */
+/** Writes bench/results-console.json and the console section of BENCHMARKS.md. */
 function writeOutputs(r: ConsoleResults): void {
   writeFileSync(join(root, 'bench', 'results-console.json'), `${JSON.stringify(r, null, 2)}\n`);
-  const file = join(root, 'BENCHMARKS.md');
-  const start = '<!-- console:start -->';
-  const end = '<!-- console:end -->';
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const block = `${start}\n${renderConsoleSection(r)}${end}`;
-  const a = text.indexOf(start);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
-  else text = text.replace(/\n*$/, '\n\n') + block + '\n';
-  writeFileSync(file, text);
+  writeBenchmarksSection('console', renderConsoleSection(r));
 }
 
 async function main(): Promise<void> {

@@ -17,7 +17,7 @@
  *   BENCH_CONSUME_ROUNDS (default 3)
  *   BENCH_CONSUME_NO_WRITE=1   do not touch BENCHMARKS.md / the results file
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ import type { Source, SourceBatch } from '../src/consumer/types.js';
 import { makeRecord } from '../test/helpers/records.js';
 import { createStream, kinesisClient, startMoto, useAwsEndpoint } from '../test/helpers/moto.js';
 import { emulatorClient, startPubSubEmulator } from '../test/helpers/pubsub-emulator.js';
+import { writeBenchmarksSection } from './common.js';
 
 const N = Number(process.env['BENCH_CONSUME_RECORDS'] ?? 50_000);
 /** The emulator's ordered streaming pull runs at ~2,000 messages/s here: fewer for Pub/Sub. */
@@ -171,24 +172,7 @@ async function kinesisBench(signer: Signer, data: Buffer[]): Promise<SinkResult>
       const stop = new AbortController();
       return runConsume(new KinesisSource({ streamArn: arn, from: { kind: 'trim-horizon' } }), signer, data.length, stop);
     };
-    await plain();
-    await lib();
-    const rounds: Round[] = [];
-    for (let r = 1; r <= ROUNDS; r++) {
-      const first = r % 2 === 1 ? 'plain' : 'consume';
-      let p = 0;
-      let c = 0;
-      if (first === 'plain') {
-        p = await plain();
-        c = await lib();
-      } else {
-        c = await lib();
-        p = await plain();
-      }
-      rounds.push({ round: r, first, plain: p, consume: c });
-      log(`kinesis round ${r}: plain ${Math.round(p)}/s, consume ${Math.round(c)}/s`);
-    }
-    return { source: 'kinesis', records: data.length, meanBytes: mean(data), rounds };
+    return { source: 'kinesis', records: data.length, meanBytes: mean(data), rounds: await alternateRounds('kinesis', plain, lib) };
   } finally {
     client.destroy();
     await moto.stop();
@@ -226,28 +210,33 @@ async function pubsubBench(signer: Signer, data: Buffer[]): Promise<SinkResult> 
     };
     const lib = () =>
       runConsume(new PubSubSource({ subscription: `projects/bench-consume/subscriptions/${subs[next++]!}` }), signer, data.length, new AbortController());
-    await plain();
-    await lib();
-    const rounds: Round[] = [];
-    for (let r = 1; r <= ROUNDS; r++) {
-      const first = r % 2 === 1 ? 'plain' : 'consume';
-      let p = 0;
-      let c = 0;
-      if (first === 'plain') {
-        p = await plain();
-        c = await lib();
-      } else {
-        c = await lib();
-        p = await plain();
-      }
-      rounds.push({ round: r, first, plain: p, consume: c });
-      log(`pubsub round ${r}: plain ${Math.round(p)}/s, consume ${Math.round(c)}/s`);
-    }
-    return { source: 'pubsub', records: data.length, meanBytes: mean(data), rounds };
+    return { source: 'pubsub', records: data.length, meanBytes: mean(data), rounds: await alternateRounds('pubsub', plain, lib) };
   } finally {
     await admin.close().catch(() => {});
     await emulator.stop();
   }
+}
+
+/** One untimed warm-up of each side, then ROUNDS timed rounds that alternate which side runs first. */
+async function alternateRounds(source: string, plain: () => Promise<number>, lib: () => Promise<number>): Promise<Round[]> {
+  await plain();
+  await lib();
+  const rounds: Round[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    const first = r % 2 === 1 ? 'plain' : 'consume';
+    let p: number;
+    let c: number;
+    if (first === 'plain') {
+      p = await plain();
+      c = await lib();
+    } else {
+      c = await lib();
+      p = await plain();
+    }
+    rounds.push({ round: r, first, plain: p, consume: c });
+    log(`${source} round ${r}: plain ${Math.round(p)}/s, consume ${Math.round(c)}/s`);
+  }
+  return rounds;
 }
 
 const mean = (data: Buffer[]) => Math.round(data.reduce((s, d) => s + d.length, 0) / data.length);
@@ -288,20 +277,6 @@ function render(results: SinkResult[], machine: string): string {
   return out.join('\n');
 }
 
-function writeSection(section: string): void {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const file = join(root, 'BENCHMARKS.md');
-  const start = '<!-- consume:start -->';
-  const end = '<!-- consume:end -->';
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const block = `${start}\n${section}${end}`;
-  const a = text.indexOf(start);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
-  else text = text.replace(/\n*$/, '\n\n') + block + '\n';
-  writeFileSync(file, text);
-}
-
 async function main(): Promise<void> {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -316,7 +291,7 @@ async function main(): Promise<void> {
   process.stdout.write(section);
   if (process.env['BENCH_CONSUME_NO_WRITE'] !== '1') {
     writeFileSync(join(root, 'bench', 'results-consume.json'), `${JSON.stringify({ machine, results }, null, 2)}\n`);
-    writeSection(section);
+    writeBenchmarksSection('consume', section);
   }
   process.exit(0);
 }

@@ -23,7 +23,6 @@ import {
   buildRecord,
   ChainRowFactory,
   createBenchDb,
-  INSERT_COLUMNS,
   LogIds,
   percentile,
   PG_JSON_INSERT,
@@ -31,7 +30,6 @@ import {
   PG_UNNEST_INSERT,
   pgUnnestParams,
   progress,
-  rowValues,
   settings,
   ShapeSource,
   cpuMeter,
@@ -40,6 +38,7 @@ import {
   type CpuShare,
   type Engine,
 } from './common.js';
+import { CHAIN_ROW_COLUMNS, chainRowValues } from '../src/store/chain-append.js';
 import type { HttpLoadParams, HttpLoadResult } from './http-load.js';
 
 export interface IngestMeasurement {
@@ -179,13 +178,13 @@ async function ceiling(
     d.pragma('journal_mode = WAL');
     d.pragma('synchronous = FULL');
     d.pragma('busy_timeout = 10000');
-    const stmt = d.prepare(`INSERT INTO audit_records (${INSERT_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
+    const stmt = d.prepare(`INSERT INTO audit_records (${CHAIN_ROW_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
     const insertAll = d.transaction((rows: unknown[][]) => {
       for (const v of rows) stmt.run(...v);
     });
     try {
       while (timed < seconds * 1000) {
-        const rows = (await chunk()).map(rowValues);
+        const rows = (await chunk()).map(chainRowValues);
         const t = performance.now();
         insertAll(rows);
         timed += performance.now() - t;

@@ -22,18 +22,16 @@ import { verifyAccount } from '../src/chain/verify.js';
 import { whereClause, RECORD_COLUMNS } from '../src/store/query.js';
 import { MIGRATIONS } from '../src/store/migrations/index.js';
 import type { AppendBatch, AuditStore, PageRequest, QueryFilter } from '../src/store/store.js';
-import type { ChainRow } from '../src/store/chain-append.js';
+import { CHAIN_ROW_COLUMNS, chainRowValues, type ChainRow } from '../src/store/chain-append.js';
 import {
   buildRecord,
   ChainRowFactory,
   createBenchDb,
-  INSERT_COLUMNS,
   LogIds,
   percentile,
   PG_JSON_INSERT,
   pgJsonParam,
   progress,
-  rowValues,
   settings,
   ShapeSource,
   type BenchDb,
@@ -124,9 +122,9 @@ function sqliteLoader(path: string): Loader {
   d.pragma('cache_size = -1000000');
   d.pragma('temp_store = MEMORY');
   const indexes = indexStatements(MIGRATIONS.map((m) => m.sqlite).join('\n'));
-  const stmt = d.prepare(`INSERT INTO audit_records (${INSERT_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
+  const stmt = d.prepare(`INSERT INTO audit_records (${CHAIN_ROW_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
   const insertAll = d.transaction((rows: ChainRow[]) => {
-    for (const r of rows) stmt.run(...rowValues(r));
+    for (const r of rows) stmt.run(...chainRowValues(r));
   });
   const l: Loader = {
     engine: 'sqlite',

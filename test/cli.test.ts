@@ -4,19 +4,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
 import { runCli, startServe } from './helpers/cli.js';
+import { seedRecords } from './helpers/records.js';
 
 const TOKEN = 'cli-test-token-0123456789';
-const here = fileURLToPath(new URL('.', import.meta.url));
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = seedRecords();
 
 function freshRecords(n: number, tag: string) {
   return Array.from({ length: n }, (_, i) => {

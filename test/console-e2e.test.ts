@@ -15,19 +15,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { runCli, startServe, type ServeHandle } from './helpers/cli.js';
-import { createStream, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, type Moto } from './helpers/moto.js';
+import { runCli, startServe, type ServeHandle, stopServe } from './helpers/cli.js';
+import { awsEnvFor, createStream, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, type Moto } from './helpers/moto.js';
 import { launchChromium, screenshot, seriousViolations } from './helpers/browser.js';
 import { makeTestTls } from './helpers/tls.js';
+import { seedRecords } from './helpers/records.js';
 import Database from 'better-sqlite3';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = seedRecords();
 
 const STREAM = 'console-audit';
 const STREAM_ARN = `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/${STREAM}`;
@@ -62,11 +58,7 @@ describe('web console in Chromium against auditstream serve', () => {
         DATABASE_URL: join(dir, 'audit.db'),
         AUDITSTREAM_DATA_DIR: join(dir, 'data'),
         AUDITSTREAM_FLUSH_INTERVAL_MS: '100',
-        AWS_ENDPOINT_URL: moto.url,
-        AWS_ACCESS_KEY_ID: 'testing',
-        AWS_SECRET_ACCESS_KEY: 'testing',
-        AWS_REGION: 'us-east-1',
-        AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+        ...awsEnvFor(moto.url),
         AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999988887777:role/auditstream',
         AUDITSTREAM_CFN_TEMPLATE_URL: TEMPLATE_URL,
         AUDITSTREAM_GCP_SERVICE_ACCOUNT: 'auditstream@operator-proj.iam.gserviceaccount.com',
@@ -83,10 +75,7 @@ describe('web console in Chromium against auditstream serve', () => {
 
   after(async () => {
     await browser?.close().catch(() => {});
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    }
+    await stopServe(serve);
     await moto?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -11,23 +11,20 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { generateKeyPairSync } from 'node:crypto';
 import { ListShardsCommand, PutRecordCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { BIN, runCli, startServe, type CliResult, type ServeHandle } from './helpers/cli.js';
-import { createStream, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
+import { BIN, runCli, startServe, type CliResult, type ServeHandle, stopServe, startConsume, type ConsumeRun } from './helpers/cli.js';
+import { awsEnvFor, createStream, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
 import { until } from './helpers/fake-sink.js';
+import { ingestSeeds, seedRecords } from './helpers/records.js';
 import { aggregate } from '../src/consumer/deaggregate.js';
 
-const here = new URL('.', import.meta.url).pathname;
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, unknown>);
+const seeds = seedRecords();
 
 interface Line {
   sequence: number;
@@ -46,12 +43,6 @@ interface Report {
 }
 
 /** A consumer process in the background. */
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
 describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard split, the proof', () => {
   let moto: Moto;
   let kinesis: KinesisClient;
@@ -68,13 +59,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     kinesis = kinesisClient(moto.url);
     streamArn = await createStream(kinesis, 'consume-e2e');
     dir = mkdtempSync(join(tmpdir(), 'auditstream-consume-e2e-'));
-    awsEnv = {
-      AWS_ENDPOINT_URL: moto.url,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: 'us-east-1',
-      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-    };
+    awsEnv = awsEnvFor(moto.url);
     env = {
       ...awsEnv,
       DATABASE_URL: join(dir, 'audit.db'),
@@ -108,10 +93,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
   });
 
   after(async () => {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    }
+    await stopServe(serve);
     kinesis?.destroy();
     await moto?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -136,19 +118,23 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     const from = lines.findIndex((l) => l.operation === 'UpdateAccount' && l.text.includes('"sink_action":"create"'));
     return lines.slice(from);
   };
+  /** Each account's delivered records stand in `lines` exactly, in chain order, between other accounts' lines. */
+  const assertEachAccountIn = async (lines: string[]) => {
+    for (const a of accounts) {
+      const expected = (await delivered(a)).map((l) => l.text);
+      const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
+      assert.deepEqual(
+        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
+        expected,
+        `account ${a.id}`,
+      );
+    }
+  };
   let n = 0;
   const ingest = async (a: { key: string }, count: number) => {
-    const records = Array.from({ length: count }, () => {
-      const r: Record<string, unknown> = { ...seeds[n % seeds.length]!, user_email: `consume-${n++}@example.com` };
-      delete r['log_id'];
-      return r;
-    });
-    const res = await fetch(`${serve.url}/api/v1/audit-logs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ records }),
-    });
-    assert.equal(res.status, 201, await res.text());
+    const first = n;
+    n += count;
+    await ingestSeeds(serve.url, a.key, count, first, 'consume');
   };
   /** Every account's chain ends in a checkpoint (signed after its last record). */
   const settled = () =>
@@ -162,13 +148,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
       200,
     );
 
-  const startConsumer = (args: string[]): Running => {
-    const child = spawn(process.execPath, [BIN, 'consume', ...args], { env: { ...process.env, ...awsEnv }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.resume();
-    return { child, stderr: () => stderr, exited: new Promise((r) => child.on('exit', (code) => r(code))) };
-  };
+  const startConsumer = (args: string[]): ConsumeRun => startConsume(args, awsEnv, dir);
   const outDir = () => join(dir, 'out');
   const consumerArgs = (extra: string[] = []) => [
     '--kinesis-stream-arn',
@@ -370,15 +350,8 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
     assert.equal(lines.pop(), '', 'each record ends with a newline');
-    for (const a of accounts) {
-      const expected = (await delivered(a)).map((l) => l.text);
-      const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
-      assert.deepEqual(
-        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
-        expected,
-      );
-      assert.match(r.stderr, new RegExp(`account ${a.id}: verified through sequence \\d+`));
-    }
+    await assertEachAccountIn(lines);
+    for (const a of accounts) assert.match(r.stderr, new RegExp(`account ${a.id}: verified through sequence \\d+`));
   });
 
   it('SIGTERM finishes the batch in hand, commits and reports; a restart on stdout continues without a duplicate', async () => {
@@ -405,15 +378,7 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     assert.equal(second.code, 0, second.stderr);
     const lines = (first + second.stdout).split('\n').filter(Boolean);
     assert.equal(new Set(lines).size, lines.length, 'no record twice');
-    for (const a of accounts) {
-      const expected = (await delivered(a)).map((l) => l.text);
-      const ids = new Set(expected.map((t) => (JSON.parse(t) as { log_id: string }).log_id));
-      assert.deepEqual(
-        lines.filter((t) => ids.has((JSON.parse(t) as { log_id: string }).log_id)),
-        expected,
-        `account ${a.id}`,
-      );
-    }
+    await assertEachAccountIn(lines);
   });
 
   it('table outputs (SQLite and PostgreSQL) hold each record once, in order per account, even when the whole stream is read again', async () => {

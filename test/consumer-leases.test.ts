@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { BIN } from './helpers/cli.js';
-import { kinesisClient, startMoto, type Moto } from './helpers/moto.js';
+import { awsEnvFor, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
 import { PG_URL } from './helpers/stores.js';
 import { until } from './helpers/fake-sink.js';
 import { canonicalJson, GENESIS_HASH, linkHash, recordDigest } from '../src/chain/hash.js';
@@ -82,13 +82,7 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
     writeFileSync(join(dir, 'pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
     admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
-    awsEnv = {
-      AWS_ENDPOINT_URL: moto.url,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: 'us-east-1',
-      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-    };
+    awsEnv = awsEnvFor(moto.url);
   });
 
   after(async () => {

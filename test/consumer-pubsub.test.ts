@@ -8,21 +8,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { PubSub } from '@google-cloud/pubsub';
-import { BIN, runCli, startServe, type ServeHandle } from './helpers/cli.js';
+import { runCli, startServe, type ServeHandle, stopServe, startConsume } from './helpers/cli.js';
 import { emulatorClient, startPubSubEmulator, type PubSubEmulator } from './helpers/pubsub-emulator.js';
 import { until } from './helpers/fake-sink.js';
+import { ingestSeeds } from './helpers/records.js';
 
-const here = new URL('.', import.meta.url).pathname;
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, unknown>);
 const PROJECT = 'consume-e2e';
 const SUBSCRIPTION = `projects/${PROJECT}/subscriptions/audit-sub`;
 
@@ -85,10 +80,7 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
   });
 
   after(async () => {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    }
+    await stopServe(serve);
     await admin?.close().catch(() => {});
     await emulator?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -105,17 +97,9 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
   };
   let n = 0;
   const ingest = async (count: number) => {
-    const records = Array.from({ length: count }, () => {
-      const r: Record<string, unknown> = { ...seeds[n % seeds.length]!, user_email: `ps-${n++}@example.com` };
-      delete r['log_id'];
-      return r;
-    });
-    const res = await fetch(`${serve.url}/api/v1/audit-logs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ records }),
-    });
-    assert.equal(res.status, 201, await res.text());
+    const first = n;
+    n += count;
+    await ingestSeeds(serve.url, apiKey, count, first, 'ps');
   };
   const settled = () => until(async () => (await chain()).at(-1)!.includes('"operation":"ChainCheckpoint"'), 'a checkpoint after the last record', 15_000, 200);
   const outDir = () => join(dir, 'out');
@@ -130,32 +114,12 @@ describe('auditstream consume: Pub/Sub on the emulator', () => {
               .filter(Boolean),
           )
       : [];
-  const start = (extra: string[]) => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'consume',
-        '--pubsub-subscription',
-        SUBSCRIPTION,
-        '--output',
-        outDir(),
-        '--checkpoint-db',
-        join(dir, 'consumer.db'),
-        '--public-key',
-        pubKey,
-        ...extra,
-      ],
-      {
-        env: { ...process.env, ...env },
-        cwd: dir,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
+  const start = (extra: string[]) =>
+    startConsume(
+      ['--pubsub-subscription', SUBSCRIPTION, '--output', outDir(), '--checkpoint-db', join(dir, 'consumer.db'), '--public-key', pubKey, ...extra],
+      env,
+      dir,
     );
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    return { child, stderr: () => stderr, exited: new Promise<number | null>((r) => child.on('exit', (code) => r(code))) };
-  };
 
   it('reads the ordered subscription through a SIGKILL: output equals the store record for record, verified through the last checkpoint', async () => {
     const first = start([]);

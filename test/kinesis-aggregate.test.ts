@@ -20,9 +20,8 @@ import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
 import { sinkRegistry } from '../src/sinks/index.js';
 import { createSink, extensionsOf, getSink, setSinkExtensions, sinkStatus, updateSink } from '../src/control/sinks-service.js';
-import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { createFixture, type StoreFixture } from './helpers/stores.js';
+import { createStream, isSubsequence, MOTO_ACCOUNT, startKinesisRig, type KinesisRig } from './helpers/moto.js';
+import type { FaultProxy } from './helpers/fault-proxy.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
 import { deaggregate } from './helpers/kpl.js';
@@ -165,29 +164,17 @@ describe('KPL aggregated record format', () => {
 });
 
 describe('KPL aggregation against moto', () => {
-  let moto: Moto;
   let proxy: FaultProxy;
   let kinesis: KinesisClient;
-  let fx: StoreFixture;
+  let rig: KinesisRig;
   let store: AuditStore;
   const engines: DeliveryEngine[] = [];
 
   before(async () => {
-    moto = await startMoto();
-    proxy = await startFaultProxy(moto.url);
-    useAwsEndpoint(proxy.url);
-    kinesis = kinesisClient(moto.url);
-    fx = await createFixture('sqlite');
-    store = await fx.open();
+    rig = await startKinesisRig();
+    ({ proxy, kinesis, store } = rig);
   });
-  after(async () => {
-    for (const e of engines) await e.stop(1000);
-    await store.close();
-    await fx.destroy();
-    kinesis.destroy();
-    await proxy.close();
-    await moto.stop();
-  });
+  after(() => rig.stop(engines));
 
   const startEngine = (onSent?: (s: string, v: Verdict['kind'], n: number) => void) => {
     const e = new DeliveryEngine({

@@ -6,11 +6,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, IAMClient, PutRolePolicyCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
-import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
-import { createStream, isSubsequence, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { createStream, isSubsequence, MOTO_ACCOUNT, readStream, startKinesisRig, type KinesisRig, type Moto } from './helpers/moto.js';
+import type { FaultProxy } from './helpers/fault-proxy.js';
 import type { AuditStore } from '../src/store/store.js';
 import { DeliveryEngine, type EngineOptions } from '../src/delivery/engine.js';
 import { awaitSinkDeleted, createSink, deleteSink, ensureExternalId, sinkStatus, verifySink } from '../src/control/sinks-service.js';
@@ -30,26 +29,15 @@ describe('kinesis delivery against moto', () => {
   let moto: Moto;
   let proxy: FaultProxy;
   let kinesis: KinesisClient;
-  let fx: StoreFixture;
+  let rig: KinesisRig;
   let store: AuditStore;
   const engines: DeliveryEngine[] = [];
 
   before(async () => {
-    moto = await startMoto();
-    proxy = await startFaultProxy(moto.url);
-    useAwsEndpoint(proxy.url);
-    kinesis = kinesisClient(moto.url);
-    fx = await createFixture('sqlite');
-    store = await fx.open();
+    rig = await startKinesisRig();
+    ({ moto, proxy, kinesis, store } = rig);
   });
-  after(async () => {
-    for (const e of engines) await e.stop(1000);
-    await store.close();
-    await fx.destroy();
-    kinesis.destroy();
-    await proxy.close();
-    await moto.stop();
-  });
+  after(() => rig.stop(engines));
 
   const startEngine = (opts: Partial<EngineOptions> = {}) => {
     const e = new DeliveryEngine({

@@ -15,24 +15,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
-import { runCli, startServe, type CliResult, type ServeHandle } from './helpers/cli.js';
-import { createStream, kinesisClient, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
+import { runCli, startServe, type CliResult, type ServeHandle, stopServe } from './helpers/cli.js';
+import { awsEnvFor, createStream, kinesisClient, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
 import { createOrderedTopic, emulatorClient, startPubSubEmulator, type PubSubEmulator } from './helpers/pubsub-emulator.js';
 import { until } from './helpers/fake-sink.js';
 import * as grpc from '@grpc/grpc-js';
 import { findCloudMethod } from '../src/api/cloud/proto.js';
 import { KPL_MAGIC } from '../src/sinks/kinesis/aggregate.js';
 import { deaggregate } from './helpers/kpl.js';
-
-const here = fileURLToPath(new URL('.', import.meta.url));
-const seeds = readFileSync(`${here}/../../test/fixtures/seed-records.jsonl`, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, unknown>);
+import { ingestSeeds } from './helpers/records.js';
 
 const STREAM = 'e2e-audit';
 const STREAM_ARN = `arn:aws:kinesis:us-east-1:${MOTO_ACCOUNT}:stream/${STREAM}`;
@@ -107,11 +101,7 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
       DATABASE_URL: join(dir, 'audit.db'),
       AUDITSTREAM_DATA_DIR: join(dir, 'data'),
       AUDITSTREAM_FLUSH_INTERVAL_MS: '100',
-      AWS_ENDPOINT_URL: moto.url,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: 'us-east-1',
-      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+      ...awsEnvFor(moto.url),
       PUBSUB_EMULATOR_HOST: emulator.host,
       AUDITSTREAM_AWS_PRINCIPAL_ARN: 'arn:aws:iam::999988887777:role/auditstream',
       AUDITSTREAM_CFN_TEMPLATE_URL: 'https://example-bucket.s3.amazonaws.com/auditstream-kinesis-role.json',
@@ -125,10 +115,7 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
   });
 
   after(async () => {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    }
+    await stopServe(serve);
     sub?.removeAllListeners('message');
     await sub?.close().catch(() => {});
     await admin?.close().catch(() => {});
@@ -178,19 +165,7 @@ describe('sinks end to end: serve + the sinks CLI, Kinesis on moto and Pub/Sub o
     });
     assert.equal(res.status, 200, await res.clone().text());
   };
-  const ingest = async (n: number) => {
-    const records = Array.from({ length: n }, (_, i) => {
-      const r: Record<string, unknown> = { ...seeds[i % seeds.length]!, user_email: `e2e-${i}@example.com` };
-      delete r['log_id'];
-      return r;
-    });
-    const res = await fetch(`${serve.url}/api/v1/audit-logs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ records }),
-    });
-    assert.equal(res.status, 201, await res.clone().text());
-  };
+  const ingest = (n: number) => ingestSeeds(serve.url, apiKey, n, 0, 'e2e');
   /** Both destinations hold exactly these chain records (verify probes aside), in order, byte for byte. */
   const bothHold = async (kin: ChainLine[], ps: ChainLine[]) => {
     await until(async () => (await kinesisLive()).length >= kin.length && pubsubLive().length >= ps.length, 'both destinations caught up', ARRIVAL_MS, 100);

@@ -12,7 +12,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, startServe, type ServeHandle } from './helpers/cli.js';
+import { runCli, startServe, type ServeHandle, stopServe } from './helpers/cli.js';
 import { makeTestTls, type TestTls } from './helpers/tls.js';
 import { until } from './helpers/fake-sink.js';
 
@@ -64,10 +64,7 @@ describe('webhook sink through serve and the CLI', () => {
     cliEnv = { AUDITSTREAM_URL: serve.url, AUDITSTREAM_API_KEY: initial.api_key };
   });
   after(async () => {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
-    }
+    await stopServe(serve);
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
     tls?.cleanup();

@@ -1,9 +1,10 @@
 /** The delivery section of BENCHMARKS.md and bench/results-delivery.json. */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeliveryResults, SinkKind } from './results.js';
 import { MB, median } from './util.js';
+import { writeBenchmarksSection } from '../common.js';
 
 const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
@@ -156,19 +157,5 @@ export function renderDeliverySection(r: DeliveryResults): string {
 export function writeDeliveryOutputs(results: DeliveryResults): void {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   writeFileSync(join(root, 'bench', 'results-delivery.json'), JSON.stringify(results, null, 2) + '\n');
-  writeSection(renderDeliverySection(results));
-}
-
-function writeSection(section: string): void {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  const file = join(root, 'BENCHMARKS.md');
-  const start = '<!-- delivery:start -->';
-  const end = '<!-- delivery:end -->';
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const block = `${start}\n${section}${end}`;
-  const a = text.indexOf(start);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
-  else text = text.replace(/\n*$/, '\n\n') + block + '\n';
-  writeFileSync(file, text);
+  writeBenchmarksSection('delivery', renderDeliverySection(results));
 }

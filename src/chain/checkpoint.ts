@@ -163,6 +163,21 @@ export interface CheckpointStore {
   transaction<T>(fn: (tx: CheckpointTx) => Promise<T>): Promise<T>;
 }
 
+/**
+ * Stores a signed checkpoint once: a second insert of the same (account, seq) is a no-op; the
+ * same statement serves both engines.
+ */
+export async function insertCheckpoint(sql: Pick<CheckpointTx, 'run'>, cp: Checkpoint): Promise<void> {
+  await sql.run('INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
+    cp.accountId,
+    cp.seq,
+    cp.hash,
+    cp.createdAt,
+    cp.keyId,
+    cp.signature,
+  ]);
+}
+
 /** A write transaction: SQL on its connection and appends that commit with it. */
 export interface CheckpointTx {
   run(text: string, params?: readonly unknown[]): Promise<{ changes: number }>;
@@ -199,14 +214,7 @@ export async function checkpointAll(store: CheckpointStore, signer: Signer, now 
       const cp = signCheckpoint(signer, { accountId, seq: head.seq, hash: head.hash, createdAt: now });
       try {
         await store.transaction(async (tx) => {
-          await tx.run('INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
-            cp.accountId,
-            cp.seq,
-            cp.hash,
-            cp.createdAt,
-            cp.keyId,
-            cp.signature,
-          ]);
+          await insertCheckpoint(tx, cp);
           const { sequences } = await tx.append({ accountId, records: [checkpointRecord(cp, covered)], ingestedBy: null, clientLogIds: false });
           if (sequences[0] !== cp.seq + 1) throw new HeadMoved();
         });

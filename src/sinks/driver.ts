@@ -32,6 +32,21 @@ export interface CliFlag {
 /** Parsed CLI options: commander's camelCase names. */
 export type CliValues = Record<string, string | string[] | boolean | undefined>;
 
+/**
+ * `cli.fromFlags` of a kind whose flags each set one string field, as `{ field: 'flagKey' }`:
+ * undefined when none of them is given; otherwise each field from its flag, else from the
+ * previous spec, else ''.
+ */
+export function stringFieldsFromFlags<K extends string>(
+  flagOf: Record<K, string>,
+): (f: CliValues, prev: Partial<Record<K, string>> | undefined) => Record<K, string> | undefined {
+  const fields = Object.keys(flagOf) as K[];
+  return (f, prev) => {
+    if (fields.every((k) => f[flagOf[k]] === undefined)) return undefined;
+    return Object.fromEntries(fields.map((k) => [k, (f[flagOf[k]] as string | undefined) ?? prev?.[k] ?? ''])) as Record<K, string>;
+  };
+}
+
 /** Secrets handling of a kind that has some (webhook signing secrets, header values). */
 export interface SecretHandling<S> {
   /**

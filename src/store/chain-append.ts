@@ -27,6 +27,30 @@ export interface ChainRow extends RecordColumns {
   recordJson: string;
 }
 
+/** The `audit_records` columns a `ChainRow` fills, in the order of `chainRowValues`. */
+export const CHAIN_ROW_COLUMNS =
+  'account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id, status, namespace, ingested_by, prev_hash, hash, record_json';
+
+/** A row's values in the order of `CHAIN_ROW_COLUMNS`, for a positional INSERT. */
+export function chainRowValues(r: ChainRow): unknown[] {
+  return [
+    r.accountId,
+    r.seq,
+    r.logId,
+    r.storedAt,
+    r.emitMs,
+    r.operation,
+    r.userEmail,
+    r.principalId,
+    r.status,
+    r.namespace,
+    r.ingestedBy,
+    r.prevHash,
+    r.hash,
+    r.recordJson,
+  ];
+}
+
 export interface ExistingLog {
   seq: number;
   recordJson: string;

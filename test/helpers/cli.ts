@@ -66,3 +66,26 @@ export function startServe(env: Record<string, string>, cwd?: string, timeoutMs 
     });
   });
 }
+
+/** SIGTERM to a serve process still running, and its exit awaited; nothing when it never started or has gone. */
+export async function stopServe(serve: ServeHandle | undefined): Promise<void> {
+  if (serve && serve.child.exitCode === null) {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+  }
+}
+
+/** A running `auditstream consume`: its stderr so far and its exit code. */
+export interface ConsumeRun {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `auditstream consume ...args` with `env` over this process's environment; its stdout is discarded. */
+export function startConsume(args: string[], env: Record<string, string>, cwd: string): ConsumeRun {
+  const child = spawn(process.execPath, [BIN, 'consume', ...args], { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return { child, stderr: () => stderr, exited: new Promise((r) => child.on('exit', (code) => r(code))) };
+}

@@ -20,6 +20,9 @@ import {
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AuditStore } from '../../src/store/store.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { createFixture } from './stores.js';
 
 export interface Moto {
   url: string;
@@ -44,15 +47,22 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The environment of a child process (serve, consume) whose AWS SDK talks to moto (or a proxy) at `url`. */
+export function awsEnvFor(url: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: url,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: TEST_REGION,
+    // The SDK's notice about Node 20 support is noise in test output.
+    AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+  };
+}
+
 /** Dummy credentials and region for the SDK, the endpoint pointed at `url` (moto or a proxy). */
 export function useAwsEndpoint(url: string): void {
-  process.env['AWS_ACCESS_KEY_ID'] = 'testing';
-  process.env['AWS_SECRET_ACCESS_KEY'] = 'testing';
-  process.env['AWS_REGION'] = TEST_REGION;
-  process.env['AWS_ENDPOINT_URL'] = url;
+  Object.assign(process.env, awsEnvFor(url));
   delete process.env['AWS_PROFILE'];
-  // The SDK's notice about Node 20 support is noise in test output.
-  process.env['AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE'] = '1';
 }
 
 export async function startMoto(): Promise<Moto> {
@@ -148,4 +158,41 @@ export function isSubsequence(expected: readonly string[], received: readonly st
   let i = 0;
   for (const r of received) if (i < expected.length && r === expected[i]) i++;
   return i === expected.length;
+}
+
+/** What the Kinesis engine suites run against; see `startKinesisRig`. */
+export interface KinesisRig {
+  moto: Moto;
+  /** Every SDK call of the code under test goes through it (`AWS_ENDPOINT_URL`). */
+  proxy: FaultProxy;
+  /** Straight to moto, for the test's own setup and reads, never faulted. */
+  kinesis: KinesisClient;
+  /** A fresh SQLite store. */
+  store: AuditStore;
+  /** Stops these engines first (they use the store and the proxy), then all the rig started. */
+  stop(engines: readonly { stop(graceMs: number): Promise<unknown> }[]): Promise<void>;
+}
+
+/** moto behind a fault proxy, the SDK pointed at the proxy, and a fresh SQLite store. */
+export async function startKinesisRig(): Promise<KinesisRig> {
+  const moto = await startMoto();
+  const proxy = await startFaultProxy(moto.url);
+  useAwsEndpoint(proxy.url);
+  const kinesis = kinesisClient(moto.url);
+  const fx = await createFixture('sqlite');
+  const store = await fx.open();
+  return {
+    moto,
+    proxy,
+    kinesis,
+    store,
+    async stop(engines) {
+      for (const e of engines) await e.stop(1000);
+      await store.close();
+      await fx.destroy();
+      kinesis.destroy();
+      await proxy.close();
+      await moto.stop();
+    },
+  };
 }

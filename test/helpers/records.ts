@@ -1,4 +1,7 @@
 /** Builders for test records in the emitted shape. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { newLogId, normalizeRecord, type AuditRecord } from '../../src/record/record.js';
 
 let n = 0;
@@ -33,4 +36,33 @@ export function externalRecord() {
     category: 'LOG_CATEGORY_ADMIN',
     principal: { id: 'ext-1', type: 'user', name: 'ext@example.com' },
   };
+}
+
+/** The records of test/fixtures/seed-records.jsonl (one JSON record a line), parsed. */
+export function seedRecords(): Record<string, unknown>[] {
+  return readFileSync(fileURLToPath(new URL('../../../test/fixtures/seed-records.jsonl', import.meta.url)), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+let seeds: Record<string, unknown>[] | undefined;
+
+/**
+ * POSTs `count` fixture records to serve at `url`: the i-th is seed `first + i` (cycling), without
+ * its log_id (the server assigns one), user_email `${prefix}-${first + i}@example.com`. Asserts 201.
+ */
+export async function ingestSeeds(url: string, apiKey: string, count: number, first: number, prefix: string): Promise<void> {
+  const all = (seeds ??= seedRecords());
+  const records = Array.from({ length: count }, (_, i) => {
+    const r: Record<string, unknown> = { ...all[(first + i) % all.length]!, user_email: `${prefix}-${first + i}@example.com` };
+    delete r['log_id'];
+    return r;
+  });
+  const res = await fetch(`${url}/api/v1/audit-logs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ records }),
+  });
+  assert.equal(res.status, 201, await res.text());
 }

@@ -1,6 +1,6 @@
 /** The Kinesis Data Streams sink kind: Temporal's `KinesisSpec`, PutRecords with an assumed role. */
 import type { KinesisSinkSpec } from '../spec.js';
-import type { SinkDriver } from '../driver.js';
+import { stringFieldsFromFlags, type SinkDriver } from '../driver.js';
 import { AWS_REGION_PATTERN, IAM_ROLE_NAME_PATTERN, invalid, requiredString } from '../validate-spec.js';
 import { kinesisSetup } from '../cloudformation/setup.js';
 import { parseStreamArn } from './arn.js';
@@ -72,12 +72,6 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
       { flags: '--kinesis-role-name <name>', description: 'IAM role in that AWS account that auditstream assumes' },
       { flags: '--kinesis-region <region>', description: "the stream's region" },
     ],
-    fromFlags(f, prev) {
-      const arn = f['kinesisStreamArn'] as string | undefined;
-      const role = f['kinesisRoleName'] as string | undefined;
-      const region = f['kinesisRegion'] as string | undefined;
-      if (arn === undefined && role === undefined && region === undefined) return undefined;
-      return { destinationUri: arn ?? prev?.destinationUri ?? '', roleName: role ?? prev?.roleName ?? '', region: region ?? prev?.region ?? '' };
-    },
+    fromFlags: stringFieldsFromFlags({ destinationUri: 'kinesisStreamArn', roleName: 'kinesisRoleName', region: 'kinesisRegion' }),
   },
 };

@@ -3,7 +3,7 @@
  * impersonated service account. Its naming rules are those of names.ts (the only copy).
  */
 import type { PubSubSinkSpec } from '../spec.js';
-import type { SinkDriver } from '../driver.js';
+import { stringFieldsFromFlags, type SinkDriver } from '../driver.js';
 import { failedPrecondition } from '../../errors.js';
 import { invalid, requiredString } from '../validate-spec.js';
 import { gcloudCommands } from './gcloud.js';
@@ -57,16 +57,6 @@ export const pubSubDriver: SinkDriver<PubSubSinkSpec> = {
       { flags: '--pubsub-project <id>', description: 'GCP project of the topic' },
       { flags: '--pubsub-service-account <email>', description: 'service account auditstream impersonates to publish' },
     ],
-    fromFlags(f, prev) {
-      const topic = f['pubsubTopic'] as string | undefined;
-      const project = f['pubsubProject'] as string | undefined;
-      const sa = f['pubsubServiceAccount'] as string | undefined;
-      if (topic === undefined && project === undefined && sa === undefined) return undefined;
-      return {
-        topicName: topic ?? prev?.topicName ?? '',
-        gcpProjectId: project ?? prev?.gcpProjectId ?? '',
-        serviceAccountId: sa ?? prev?.serviceAccountId ?? '',
-      };
-    },
+    fromFlags: stringFieldsFromFlags({ topicName: 'pubsubTopic', gcpProjectId: 'pubsubProject', serviceAccountId: 'pubsubServiceAccount' }),
   },
 };

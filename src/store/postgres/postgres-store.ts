@@ -15,6 +15,7 @@ import { purgeAccount } from '../purge.js';
 import type { AppendBatch, AppendResult, AuditStore, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
+import { insertCheckpoint } from '../../chain/checkpoint.js';
 
 /** The part of a `pg` client or pool this engine calls. */
 interface PgQueryable {
@@ -167,14 +168,7 @@ export class PostgresStore extends StoreReads implements AuditStore {
   }
 
   async saveCheckpoint(cp: Checkpoint): Promise<void> {
-    await this.sql.run('INSERT INTO checkpoints (account_id, seq, hash, created_at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
-      cp.accountId,
-      cp.seq,
-      cp.hash,
-      cp.createdAt,
-      cp.keyId,
-      cp.signature,
-    ]);
+    await insertCheckpoint(this.sql, cp);
   }
 
   async close(): Promise<void> {

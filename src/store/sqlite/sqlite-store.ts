@@ -14,7 +14,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { appendBatches, appendInTx, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
+import {
+  appendBatches,
+  appendInTx,
+  CHAIN_ROW_COLUMNS,
+  chainRowValues,
+  GENESIS_HASH,
+  type ChainRow,
+  type ChainTxOps,
+  type ExistingLog,
+} from '../chain-append.js';
 import { GroupCommitter } from '../group-commit.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
@@ -83,11 +92,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     this.sql = sqlOn(r, () => this.closed);
     this.writeSql = sqlOn(w);
     let insert: SqliteStatement | undefined;
-    this.insertStmt = () =>
-      (insert ??= w.prepare(
-        `INSERT INTO audit_records (account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id,
-           status, namespace, ingested_by, prev_hash, hash, record_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-      ));
+    this.insertStmt = () => (insert ??= w.prepare(`INSERT INTO audit_records (${CHAIN_ROW_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`));
     this.committer = new GroupCommitter((batches) => this.writeTx(() => appendBatches(this.ops, batches, Date.now())), {
       maxItems: options.maxBatchesPerCommit ?? 512,
     });
@@ -146,24 +151,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     },
     insert: async (rows: ChainRow[]) => {
       const stmt = this.insertStmt();
-      for (const r of rows) {
-        stmt.run(
-          r.accountId,
-          r.seq,
-          r.logId,
-          r.storedAt,
-          r.emitMs,
-          r.operation,
-          r.userEmail,
-          r.principalId,
-          r.status,
-          r.namespace,
-          r.ingestedBy,
-          r.prevHash,
-          r.hash,
-          r.recordJson,
-        );
-      }
+      for (const r of rows) stmt.run(...chainRowValues(r));
     },
     setHeads: async (heads) => {
       const stmt = this.w.prepare(
