@@ -160,9 +160,10 @@ function prepare(
   const clean = registry.clean(spec);
   const driver = registry.driverOf(clean)!;
   if (opts.keepFilter && prev?.filter) clean.filter = prev.filter;
+  const prevDest = prev && registry.driverOf(prev) === driver ? registry.destinationOf(prev, driver) : undefined;
+  if (prevDest !== undefined && driver.keep)
+    Object.assign(registry.destinationOf(clean, driver) as object, driver.keep(registry.destinationOf(spec, driver), prevDest));
   if (!driver.secrets) return { spec: clean, kind: driver.kind, shownOnce: {} };
-  const prevDriver = prev ? registry.driverOf(prev) : undefined;
-  const prevDest = prev && prevDriver === driver ? registry.destinationOf(prev, driver) : undefined;
   const sealed = driver.secrets.seal(registry.destinationOf(clean, driver), prevDest, opts.secrets ?? secretBox());
   (clean as unknown as Record<string, unknown>)[driver.specKey] = sealed.spec;
   return { spec: clean, kind: driver.kind, shownOnce: sealed.shownOnce };
@@ -186,9 +187,6 @@ export async function updateSink(
   const row = await liveSink(tx, accountId, spec.name);
   checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${spec.name}`);
   const { spec: clean, kind, shownOnce } = prepare(registry, spec, row.spec, opts);
-  // KPL aggregation is an auditstream extension the Ops API's KinesisSpec cannot say (set with
-  // `setSinkExtensions` or /api/v1/sinks): an update that does not name it keeps the stored value.
-  if (clean.kinesisSink && spec.kinesisSink?.aggregate === undefined && row.spec.kinesisSink?.aggregate === true) clean.kinesisSink.aggregate = true;
   await updateSinkSpec(tx, row.id, kind, clean, newResourceVersion(), now);
   return { ...view((await sinkById(tx, row.id))!, registry), shownOnce };
 }

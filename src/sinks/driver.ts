@@ -90,6 +90,11 @@ export interface SinkDriver<S = unknown> {
   validate(spec: S, field: string): void;
   /** Only the known fields (the row stores nothing a client made up). */
   clean(spec: S): S;
+  /**
+   * Settings an update that leaves them out keeps from the stored destination, because the Ops
+   * API cannot say them (Kinesis `aggregate`): merged into the cleaned spec. Default: none.
+   */
+  keep?(requested: S, stored: S): Partial<S>;
   /** The destination in one line, for audit details (`sink_destination`). */
   describe(spec: S): string;
   /**

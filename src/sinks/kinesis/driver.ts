@@ -47,6 +47,7 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
   },
   // `aggregate` (KPL aggregation) is auditstream's extension of Temporal's KinesisSpec; off unless true.
   clean: (k) => ({ roleName: k.roleName, destinationUri: k.destinationUri, region: k.region, ...(k.aggregate === true ? { aggregate: true } : {}) }),
+  keep: (requested, stored) => (requested.aggregate === undefined && stored.aggregate === true ? { aggregate: true } : {}),
   describe: (k) => k.destinationUri,
   async load() {
     const { createKinesisAdapter, diagnoseKinesis } = await import('./adapter.js');
