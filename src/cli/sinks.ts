@@ -11,7 +11,7 @@ import { configFromCommandLine } from '../config.js';
 import { addSettingFlags } from './flags.js';
 import type { Io } from './main.js';
 import { sinkRegistry } from '../sinks/registry.js';
-import type { CliValues } from '../sinks/driver.js';
+import { switchField, switchFlag, type CliValues } from '../sinks/driver.js';
 
 interface ApiTarget {
   url: string;
@@ -65,9 +65,34 @@ type SpecFlags = CliValues & {
   excludeOperations?: string;
   status?: string;
   categories?: string;
-  /** auditstream extension (KPL aggregation of a Kinesis sink); undefined: unchanged. */
-  kinesisAggregate?: boolean;
 };
+
+/**
+ * Each kind's switches (src/sinks/driver.ts `SinkSwitch`, e.g. KPL aggregation of a Kinesis
+ * sink), with the flag value this command was given (undefined: unchanged).
+ */
+function switchesGiven(f: SpecFlags): { sw: ReturnType<typeof sinkRegistry.switches>[number]; on: boolean }[] {
+  return sinkRegistry.switches().flatMap((sw) => (typeof f[sw.sw.key] === 'boolean' ? [{ sw, on: f[sw.sw.key] as boolean }] : []));
+}
+
+/** Throws unless the spec is of the kind the switch belongs to. */
+function checkSwitchKind(s: ReturnType<typeof sinkRegistry.switches>[number], spec: Record<string, unknown>, only = false): void {
+  const flag = switchFlag(s.sw.key);
+  if (spec[s.driver.specKey] === undefined && spec[s.driver.wireKey] === undefined)
+    throw new AuditError(
+      'AS_ERR_INVALID_ARGUMENT',
+      `${only ? `--${flag}` : `--${flag} / --no-${flag}`} ${only ? 'applies' : 'apply'} to ${s.sw.appliesTo} sinks only`,
+    );
+}
+
+/** The spec with the given switches set in its destination (for /api/v1/sinks, which carries them in the spec). */
+function withSwitches(spec: Record<string, unknown>, f: SpecFlags): void {
+  for (const { sw, on } of switchesGiven(f)) {
+    checkSwitchKind(sw, spec);
+    const key = spec[sw.driver.specKey] !== undefined ? sw.driver.specKey : sw.driver.wireKey;
+    spec[key] = sw.sw.set(spec[key], on);
+  }
+}
 
 /** /api/v1 answers are snake_case; the drivers' specs are camelCase (keys only, never values). */
 function camelKeys(v: unknown): unknown {
@@ -151,20 +176,21 @@ function withSpecFlags(cmd: Command): Command {
       else cmd.option(flag.flags, flag.description);
     }
   }
-  return cmd
+  cmd
     .option('--include-operations <list>', 'only these operations (comma-separated)')
     .option('--exclude-operations <list>', 'never these operations (comma-separated)')
     .addOption(new Option('--status <status>', 'only records with this status').choices(['OK', 'ERROR']))
-    .option('--categories <list>', 'only these categories, e.g. LOG_CATEGORY_ADMIN (comma-separated)')
-    .option('--kinesis-aggregate', 'pack records in the KPL aggregated format (Kinesis only; consumers must deaggregate, see README)')
-    .option('--no-kinesis-aggregate', 'one Kinesis record per audit record (the default)');
+    .option('--categories <list>', 'only these categories, e.g. LOG_CATEGORY_ADMIN (comma-separated)');
+  for (const { sw } of sinkRegistry.switches()) cmd.option(`--${switchFlag(sw.key)}`, sw.help.on).option(`--no-${switchFlag(sw.key)}`, sw.help.off);
+  return cmd;
 }
 
 /** Sets the sink's extension settings when a flag asked for one (audited like any update). */
 async function setExtensions(t: ApiTarget, name: string, spec: Record<string, unknown>, f: SpecFlags): Promise<void> {
-  if (f.kinesisAggregate === undefined) return;
-  if (!spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate / --no-kinesis-aggregate apply to Kinesis sinks only');
-  await call(t, 'POST', `/api/v1/audit-log-sinks/${enc(name)}/extensions`, { kinesis_aggregate: f.kinesisAggregate });
+  const given = switchesGiven(f);
+  if (given.length === 0) return;
+  for (const { sw } of given) checkSwitchKind(sw, spec);
+  await call(t, 'POST', `/api/v1/audit-log-sinks/${enc(name)}/extensions`, Object.fromEntries(given.map(({ sw, on }) => [switchField(sw.sw.key), on])));
 }
 
 const enc = encodeURIComponent;
@@ -219,20 +245,22 @@ export function addSinkCommands(program: Command, io: Io): void {
     .action(async (name: string, f: SpecFlags) => {
       const t = target(sinks.opts());
       const spec = specFrom(name, f);
-      if (f.kinesisAggregate === true && !spec['kinesisSink'])
-        throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate applies to Kinesis sinks only');
+      for (const { sw, on } of switchesGiven(f)) if (on) checkSwitchKind(sw, spec, true);
       if (!opsApiCarries(spec)) {
-        // Kinds and filters the Ops API cannot carry: /api/v1/sinks, aggregation in the spec itself.
-        if (f.kinesisAggregate !== undefined && spec['kinesisSink']) (spec['kinesisSink'] as Record<string, unknown>)['aggregate'] = f.kinesisAggregate;
+        // Kinds and filters the Ops API cannot carry: /api/v1/sinks, the switches in the spec itself.
+        for (const { sw, on } of switchesGiven(f)) {
+          const key = spec[sw.driver.specKey] !== undefined ? sw.driver.specKey : sw.driver.wireKey;
+          if (spec[key] !== undefined) spec[key] = sw.sw.set(spec[key], on);
+        }
         const created = await call(t, 'POST', '/api/v1/sinks', { spec });
         await print(created);
         if (typeof created['signing_secret'] === 'string') io.err('the signing secret is shown this once: keep it where the receiver can read it\n');
         return;
       }
-      if (f.kinesisAggregate !== true) {
+      if (!switchesGiven(f).some((g) => g.on)) {
         await call(t, 'POST', '/cloud/audit-log-sinks', { spec, async_operation_id: randomUUID() });
       } else {
-        // Created paused, aggregation set, then enabled: no record goes out unaggregated.
+        // Created paused, the switch set (e.g. aggregation), then enabled: no record goes out without it.
         await call(t, 'POST', '/cloud/audit-log-sinks', { spec: { ...spec, enabled: false }, async_operation_id: randomUUID() });
         await setExtensions(t, name, spec, f);
         if (spec['enabled'] === true) {
@@ -269,10 +297,7 @@ export function addSinkCommands(program: Command, io: Io): void {
         await print((await call(t, 'GET', `/cloud/audit-log-sinks/${enc(name)}`))['sink']);
         return;
       }
-      if (f.kinesisAggregate !== undefined) {
-        if (!spec['kinesisSink']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--kinesis-aggregate / --no-kinesis-aggregate apply to Kinesis sinks only');
-        (spec['kinesisSink'] as Record<string, unknown>)['aggregate'] = f.kinesisAggregate;
-      }
+      withSwitches(spec, f);
       await print(await call(t, 'POST', `/api/v1/sinks/${enc(name)}`, { spec, resource_version: f.resourceVersion ?? current['resource_version'] }));
     });
 

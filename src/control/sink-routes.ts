@@ -10,9 +10,10 @@
  * - `GET  /api/v1/audit-log-sinks/:name/setup`: what the kind's driver says the customer must set
  *   up (Kinesis: ExternalId, CloudFormation quick-create link and template; Pub/Sub: the gcloud
  *   commands; webhook: the signature scheme).
- * - `GET|POST /api/v1/audit-log-sinks/:name/extensions` {kinesis_aggregate, resource_version?}:
- *   auditstream's own settings the Ops API's AuditLogSinkSpec has no field for (KPL aggregation
- *   of a Kinesis sink); the POST is audited as UpdateAccount, and Ops API updates keep them.
+ * - `GET|POST /api/v1/audit-log-sinks/:name/extensions` {<switch>: bool, resource_version?}:
+ *   auditstream's own on/off settings the Ops API's AuditLogSinkSpec has no field for, each kind's
+ *   `switches` (src/sinks/driver.ts; today Kinesis `kinesis_aggregate`, KPL aggregation); the
+ *   POST is audited as UpdateAccount, and Ops API updates keep them.
  * All are Owner / Global Admin only, like the sink RPCs.
  */
 import type { FastifyInstance } from 'fastify';
@@ -33,6 +34,7 @@ import {
   verifySink,
 } from './sinks-service.js';
 import { sinkRegistry } from '../sinks/registry.js';
+import { switchField } from '../sinks/driver.js';
 import type { ControlPlane } from './context.js';
 import { runMutation, runRead } from './mutation.js';
 
@@ -123,10 +125,12 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     return { replay_id: replayId };
   });
 
-  const extensionsView = (v: Awaited<ReturnType<typeof getSink>>) => ({
-    kinesis_aggregate: extensionsOf(v.spec).kinesisAggregate,
-    resource_version: v.resourceVersion,
-  });
+  // Each kind's switches (src/sinks/driver.ts `SinkSwitch`), by their /api/v1 field: the routes name no kind.
+  const switches = sinkRegistry.switches().map(({ sw }) => ({ key: sw.key, field: switchField(sw.key) }));
+  const extensionsView = (v: Awaited<ReturnType<typeof getSink>>) => {
+    const ext = extensionsOf(v.spec);
+    return { ...Object.fromEntries(switches.map((s) => [s.field, ext[s.key] === true])), resource_version: v.resourceVersion };
+  };
 
   app.get(`${base}/extensions`, async (req) => {
     const caller = await cp.authenticate(httpContext('GetAccountAuditLogSink', req));
@@ -139,33 +143,34 @@ export function registerSinkRoutes(app: FastifyInstance, cp: ControlPlane): void
     const ctx = httpContext('UpdateAccountAuditLogSink', req);
     const caller = await cp.authenticate(ctx);
     const name = (req.params as NameParams).name;
-    const body = (req.body ?? {}) as { kinesis_aggregate?: unknown; resource_version?: unknown };
+    const body = (req.body ?? {}) as Record<string, unknown>;
     let updated: Awaited<ReturnType<typeof setSinkExtensions>> | undefined;
     await runMutation(cp, caller, ctx, {
       rpc: 'UpdateAccountAuditLogSink',
       operation: 'UpdateAccount',
       // Each call is its own change, never a retry of an earlier one.
-      request: { name, kinesisAggregate: body.kinesis_aggregate ?? null, asyncOperationId: '' },
+      request: { name, ...Object.fromEntries(switches.map((s) => [s.key, body[s.field] ?? null])), asyncOperationId: '' },
       refusedDetails: () => buildDetails('UpdateAccount', { sink_name: name, sink_action: 'update-extensions' }),
       apply: async (tx) => {
-        const known = new Set(['kinesis_aggregate', 'resource_version']);
+        const known = new Set([...switches.map((s) => s.field), 'resource_version']);
         const unknown = Object.keys(body).find((k) => !known.has(k));
-        if (unknown !== undefined) throw invalidArgument(`unknown field "${unknown}": the extensions are kinesis_aggregate (and resource_version)`);
-        if (body.kinesis_aggregate !== undefined && typeof body.kinesis_aggregate !== 'boolean')
-          throw invalidArgument('kinesis_aggregate must be true or false');
-        if (body.resource_version !== undefined && typeof body.resource_version !== 'string') throw invalidArgument('resource_version must be a string');
+        if (unknown !== undefined)
+          throw invalidArgument(`unknown field "${unknown}": the extensions are ${switches.map((s) => s.field).join(', ')} (and resource_version)`);
+        const given = switches.filter((s) => body[s.field] !== undefined);
+        for (const s of given) if (typeof body[s.field] !== 'boolean') throw invalidArgument(`${s.field} must be true or false`);
+        if (body['resource_version'] !== undefined && typeof body['resource_version'] !== 'string') throw invalidArgument('resource_version must be a string');
         updated = await setSinkExtensions(
           tx,
           caller.accountId,
           name,
-          body.kinesis_aggregate === undefined ? {} : { kinesisAggregate: body.kinesis_aggregate },
-          body.resource_version ?? '',
+          Object.fromEntries(given.map((s) => [s.key, body[s.field] as boolean])),
+          (body['resource_version'] as string | undefined) ?? '',
         );
         return {
           details: buildDetails('UpdateAccount', {
             sink_name: name,
             sink_action: 'update-extensions',
-            ...(body.kinesis_aggregate !== undefined ? { sink_kinesis_aggregate: body.kinesis_aggregate } : {}),
+            ...Object.fromEntries(given.map((s) => [`sink_${s.field}`, body[s.field]])),
           }),
           response: {},
         };

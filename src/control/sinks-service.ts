@@ -25,7 +25,7 @@ import { AuditError, failedPrecondition, notFound } from '../errors.js';
 import type { AuditStore, Sql, StoreTx } from '../store/store.js';
 import type { AuditLogSinkSpec } from '../sinks/spec.js';
 import { sinkRegistry, type SinkRegistry } from '../sinks/registry.js';
-import type { SecretSealer } from '../sinks/driver.js';
+import { switchField, type SecretSealer } from '../sinks/driver.js';
 import { secretBox } from '../sinks/secret-box.js';
 import { ensureExternalId } from '../delivery/external-id.js';
 import type { SinkErrorKind, SinkHealth, SinkRow } from '../delivery/sql/sink-row.js';
@@ -191,21 +191,23 @@ export async function updateSink(
   return { ...view((await sinkById(tx, row.id))!, registry), shownOnce };
 }
 
-/** auditstream's own sink settings, beyond the Ops API's AuditLogSinkSpec. */
-export interface SinkExtensions {
-  /** Kinesis only: pack records in the KPL aggregated format (off by default). */
-  kinesisAggregate: boolean;
-}
+/**
+ * auditstream's own on/off sink settings, beyond the Ops API's AuditLogSinkSpec, by switch key
+ * (each kind's `SinkSwitch`, src/sinks/driver.ts; e.g. `kinesisAggregate`): every registered
+ * switch, false for a sink of another kind.
+ */
+export type SinkExtensions = Record<string, boolean>;
 
 /** The extension settings of a spec. */
-export function extensionsOf(spec: AuditLogSinkSpec): SinkExtensions {
-  return { kinesisAggregate: spec.kinesisSink?.aggregate === true };
+export function extensionsOf(spec: AuditLogSinkSpec, registry: SinkRegistry = sinkRegistry): SinkExtensions {
+  const own = registry.driverOf(spec);
+  return Object.fromEntries(registry.switches().map(({ driver, sw }) => [sw.key, driver === own && sw.get(registry.destinationOf(spec, driver))]));
 }
 
 /**
  * Changes a sink's extension settings (a new resource version, like any update). Throws
- * NOT_FOUND, FAILED_PRECONDITION (stale version, being deleted), INVALID_ARGUMENT (aggregation
- * asked of a non-Kinesis sink).
+ * NOT_FOUND, FAILED_PRECONDITION (stale version, being deleted), INVALID_ARGUMENT (a switch of
+ * another kind, or one no kind has).
  */
 export async function setSinkExtensions(
   tx: StoreTx,
@@ -220,11 +222,16 @@ export async function setSinkExtensions(
   checkVersion(resourceVersion, row.resourceVersion, `audit log sink ${name}`);
   // The stored spec is already clean (and its secrets sealed): change only the extension.
   const spec = structuredClone(row.spec);
-  const kind = registry.driverOf(spec)?.kind ?? 'unknown';
-  if (ext.kinesisAggregate !== undefined) {
-    if (!spec.kinesisSink) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `kinesis_aggregate applies to Kinesis sinks only; ${name} is a ${kind} sink`);
-    if (ext.kinesisAggregate) spec.kinesisSink.aggregate = true;
-    else delete spec.kinesisSink.aggregate;
+  const own = registry.driverOf(spec);
+  const kind = own?.kind ?? 'unknown';
+  for (const [key, on] of Object.entries(ext)) {
+    if (on === undefined) continue;
+    const owner = registry.switches().find((s) => s.sw.key === key);
+    if (!owner) throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${switchField(key)} is not a sink extension`);
+    if (owner.driver !== own)
+      throw new AuditError('AS_ERR_INVALID_ARGUMENT', `${switchField(key)} applies to ${owner.sw.appliesTo} sinks only; ${name} is a ${kind} sink`);
+    const dest = spec as unknown as Record<string, unknown>;
+    dest[own.specKey] = owner.sw.set(dest[own.specKey], on);
   }
   await updateSinkSpec(tx, row.id, kind, spec, newResourceVersion(), now);
   return view((await sinkById(tx, row.id))!, registry);

@@ -47,6 +47,31 @@ export function stringFieldsFromFlags<K extends string>(
   };
 }
 
+/**
+ * An on/off setting of a kind that Temporal's `AuditLogSinkSpec` cannot carry (Kinesis
+ * `aggregate`): shown and set through `/api/v1/audit-log-sinks/:name/extensions` as the snake_case
+ * of `key` (`kinesis_aggregate`), audited as `sink_<that>`, and set by the CLI's `--<kebab-case of
+ * key>` / `--no-...` flags (commander hands them back as `key`). An Ops API update keeps it through
+ * the driver's `keep`.
+ */
+export interface SinkSwitch<S> {
+  /** camelCase, unique across kinds, e.g. `kinesisAggregate`. */
+  readonly key: string;
+  /** Which sinks it applies to, in messages: `Kinesis` ("applies to Kinesis sinks only"). */
+  readonly appliesTo: string;
+  /** `--help` of the flag that turns it on and of the one that turns it off. */
+  readonly help: { on: string; off: string };
+  /** Its value in a destination of this kind. */
+  get(spec: S): boolean;
+  /** The destination with it set (`on`) or cleared; nothing else changes. */
+  set(spec: S, on: boolean): S;
+}
+
+/** `kinesisAggregate` → `kinesis_aggregate` (the /api/v1 field of a switch). */
+export const switchField = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** `kinesisAggregate` → `kinesis-aggregate` (the CLI flag of a switch, without dashes). */
+export const switchFlag = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
 /** Secrets handling of a kind that has some (webhook signing secrets, header values). */
 export interface SecretHandling<S> {
   /**
@@ -95,6 +120,8 @@ export interface SinkDriver<S = unknown> {
    * API cannot say them (Kinesis `aggregate`): merged into the cleaned spec. Default: none.
    */
   keep?(requested: S, stored: S): Partial<S>;
+  /** Its on/off settings beyond Temporal's spec (`SinkSwitch`); default none. */
+  switches?: readonly SinkSwitch<S>[];
   /** The destination in one line, for audit details (`sink_destination`). */
   describe(spec: S): string;
   /**

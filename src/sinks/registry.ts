@@ -6,7 +6,7 @@
  * control plane and the CLI ask it everything kind-specific, so none of them names a kind.
  */
 import type { AdapterDeps, AdapterFactory, SinkAdapter, StoredSinkSpec } from '../delivery/adapter.js';
-import type { DestinationKey, LoadedDriver, SinkDriver } from './driver.js';
+import type { DestinationKey, LoadedDriver, SinkDriver, SinkSwitch } from './driver.js';
 import { destinationsOf, validateSpecWith } from './validate-spec.js';
 import { cleanFilter } from './filter-spec.js';
 import { kinesisDriver } from './kinesis/driver.js';
@@ -33,6 +33,11 @@ export class SinkRegistry implements AdapterFactory {
   /** Every registered kind, in registration order. */
   drivers(): readonly SinkDriver[] {
     return this.list;
+  }
+
+  /** Every kind's switches (`SinkSwitch`), each with its driver, in registration order. */
+  switches(): { driver: SinkDriver; sw: SinkSwitch<unknown> }[] {
+    return this.list.flatMap((driver) => (driver.switches ?? []).map((sw) => ({ driver, sw })));
   }
 
   /** The driver of a kind, or undefined. */

@@ -48,6 +48,23 @@ export const kinesisDriver: SinkDriver<KinesisSinkSpec> = {
   // `aggregate` (KPL aggregation) is auditstream's extension of Temporal's KinesisSpec; off unless true.
   clean: (k) => ({ roleName: k.roleName, destinationUri: k.destinationUri, region: k.region, ...(k.aggregate === true ? { aggregate: true } : {}) }),
   keep: (requested, stored) => (requested.aggregate === undefined && stored.aggregate === true ? { aggregate: true } : {}),
+  switches: [
+    {
+      key: 'kinesisAggregate',
+      appliesTo: 'Kinesis',
+      help: {
+        on: 'pack records in the KPL aggregated format (Kinesis only; consumers must deaggregate, see README)',
+        off: 'one Kinesis record per audit record (the default)',
+      },
+      get: (k) => k.aggregate === true,
+      set: (k, on) => {
+        const out = { ...k };
+        if (on) out.aggregate = true;
+        else delete out.aggregate;
+        return out;
+      },
+    },
+  ],
   describe: (k) => k.destinationUri,
   async load() {
     const { createKinesisAdapter, diagnoseKinesis } = await import('./adapter.js');
