@@ -2,12 +2,18 @@
  * A delivering process for the crash and takeover tests: opens the store at DATABASE_URL, runs
  * the delivery engine (real adapters, AWS endpoint from the environment), prints "ready" and its
  * lease-owner name, stops gracefully on SIGTERM. Killed with SIGKILL by the tests.
+ * CHILD_SECRETS_KEY (hex): the sink secret box's key, as the test process sealed the webhook
+ * secrets with; CHILD_ALLOW_PRIVATE_NETWORKS=1: the receiver is on loopback (test/helpers/sink-rigs.ts).
  */
 import { openStore } from '../../src/store/open.js';
+import { configureSecretBox, SecretBox } from '../../src/sinks/secret-box.js';
+import { setPrivateNetworksAllowed } from '../../src/sinks/settings.js';
 import { DeliveryEngine } from '../../src/delivery/engine.js';
 import { sinkRegistry } from '../../src/sinks/index.js';
 import { createLogger } from '../../src/log.js';
 
+if (process.env['CHILD_SECRETS_KEY']) configureSecretBox(new SecretBox(Buffer.from(process.env['CHILD_SECRETS_KEY'], 'hex')));
+if (process.env['CHILD_ALLOW_PRIVATE_NETWORKS'] === '1') setPrivateNetworksAllowed(true);
 const store = await openStore(process.env['DATABASE_URL']!);
 const engine = new DeliveryEngine({
   sinks: sinkRegistry,
