@@ -28,7 +28,7 @@ import { GroupCommitter } from '../group-commit.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
-import type { AppendBatch, AppendResult, AuditStore, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
+import type { AppendBatch, AppendResult, AuditStore, ChainBody, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 
@@ -37,6 +37,8 @@ interface SqliteStatement {
   all(...params: unknown[]): unknown[];
   get(...params: unknown[]): unknown;
   run(...params: unknown[]): { changes: number };
+  /** Rows as arrays of column values instead of objects keyed by column name. */
+  raw(toggle?: boolean): SqliteStatement;
 }
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
@@ -81,6 +83,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
   private readonly mutex = new Mutex();
   private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
   private readonly insertStmt: () => SqliteStatement;
+  private bodiesStmt: SqliteStatement | undefined;
   private closed = false;
 
   private constructor(
@@ -96,6 +99,20 @@ export class SqliteStore extends StoreReads implements AuditStore {
     this.committer = new GroupCommitter((batches) => this.writeTx(() => appendBatches(this.ops, batches, Date.now())), {
       maxItems: options.maxBatchesPerCommit ?? 512,
     });
+  }
+
+  /**
+   * The delivery engine's read (every record of every sink goes through it): rows as arrays, not
+   * objects keyed by column name, so a page costs one object per record rather than two. Same
+   * rows as the shared SQL (reads.ts).
+   */
+  override async readChainBodies(accountId: string, fromSeq: number, limit: number): Promise<ChainBody[]> {
+    if (this.closed) throw closedError();
+    this.bodiesStmt ??= this.r
+      .prepare('SELECT seq, log_id, stored_at, record_json FROM audit_records WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?')
+      .raw(true);
+    const rows = this.bodiesStmt.all(accountId, fromSeq, limit) as [number, string, number, string][];
+    return rows.map((r) => ({ seq: r[0], logId: r[1], storedAt: r[2], recordJson: r[3] }));
   }
 
   /** Opens (creating if needed) the database file and applies migrations. */
