@@ -16,6 +16,10 @@
  *   BENCH_DELIVERY_RATES            rate@accounts for latency (default 2000@4): each runs the floor
  *                                   (one PutRecords / Publish per append, no engine) and the engine
  *                                   at its defaults, in the same run
+ *   BENCH_DELIVERY_LATENCY_ROUNDS   floor/engine rounds per rate (default 3), alternating which goes
+ *                                   first; the target compares the medians of their p99
+ *   BENCH_DELIVERY_SETTLE_MS        pause after each latency run (default 5000): the floor's hundreds
+ *                                   of calls a second leave the emulators slow for a while
  *   BENCH_DELIVERY_FLUSH_MS         further flush intervals for the engine's latency (default none)
  *   BENCH_DELIVERY_AGG_RATES        rate@accounts for Kinesis with KPL aggregation (default 2000@1)
  *   BENCH_DELIVERY_RECORDS          backlog per throughput round, both sinks (default 10000 for
@@ -37,9 +41,9 @@
  *   BENCH_DELIVERY_RECORDS=300 BENCH_DELIVERY_ROUNDS=1 BENCH_DELIVERY_MEMORY_RECORDS=400 node dist/bench/delivery.js
  * `node dist/bench/delivery.js --render bench/results-delivery.json` re-renders the section from saved results.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { AuditStore } from '../src/store/store.js';
@@ -64,6 +68,8 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
   // Flush intervals besides the default (engine only); none by default.
   const flushMs = opts.flushMs ?? envList('BENCH_DELIVERY_FLUSH_MS')?.map(Number) ?? [];
   const aggRates = envList('BENCH_DELIVERY_AGG_RATES') ?? ['2000@1'];
+  const latencyRounds = Number(process.env['BENCH_DELIVERY_LATENCY_ROUNDS'] ?? 3);
+  const settleMs = Number(process.env['BENCH_DELIVERY_SETTLE_MS'] ?? 5000);
   // Backlog per throughput round: small for Kinesis (moto's shard slows down as it fills), larger
   // for Pub/Sub (the emulator drains 10,000 records in well under a second).
   const recordsEnv = process.env['BENCH_DELIVERY_RECORDS'];
@@ -99,15 +105,24 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
       store = await SqliteStore.open(join(dir, 'bench.db'));
       let runId = 0;
       if (only.includes('latency')) {
-        // Per sink kind: the floor (one direct call per append) and the engine at its defaults in
-        // the same run, then any other flush intervals asked for, then (Kinesis) one account at
-        // the aggregation rate with KPL aggregation.
+        // Per sink kind: rounds of the floor (one direct call per append) and the engine at its
+        // defaults, alternating which goes first (the run after the floor inherits an emulator
+        // still busy with its hundreds of calls a second: in one order only, that would be the
+        // engine every time), with a pause after each; then any other flush intervals asked
+        // for, then (Kinesis) one account at the aggregation rate with KPL aggregation.
+        const settle = () => new Promise((r) => setTimeout(r, settleMs));
         for (const kind of sinks)
           for (const ra of rates) {
             const [r, a] = [Number(ra.split('@')[0]), Number(ra.split('@')[1] ?? 1)];
-            results.latency.push(await latencyRun(store, kind, r, a, undefined, latencySeconds, moto, emulator, ++runId, 'floor'));
-            results.latency.push(await latencyRun(store, kind, r, a, undefined, latencySeconds, moto, emulator, ++runId, 'engine'));
-            for (const f of flushMs) results.latency.push(await latencyRun(store, kind, r, a, f, latencySeconds, moto, emulator, ++runId, 'engine'));
+            for (let round = 1; round <= latencyRounds; round++)
+              for (const mode of round % 2 ? (['floor', 'engine'] as const) : (['engine', 'floor'] as const)) {
+                results.latency.push({ ...(await latencyRun(store, kind, r, a, undefined, latencySeconds, moto, emulator, ++runId, mode)), round });
+                await settle();
+              }
+            for (const f of flushMs) {
+              results.latency.push(await latencyRun(store, kind, r, a, f, latencySeconds, moto, emulator, ++runId, 'engine'));
+              await settle();
+            }
           }
         if (sinks.includes('kinesis'))
           for (const ra of aggRates)
@@ -170,6 +185,15 @@ async function main(): Promise<void> {
   // --render <results.json>: re-render the section from saved results (no measurement).
   const ri = process.argv.indexOf('--render');
   const results = ri > 0 ? (JSON.parse(readFileSync(process.argv[ri + 1]!, 'utf8')) as DeliveryResults) : await runDeliveryBench();
+  // A run without the memory part keeps the last measured memory figures, saying from when.
+  const saved = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results-delivery.json');
+  if (!results.memory && ri < 0 && existsSync(saved)) {
+    const prev = JSON.parse(readFileSync(saved, 'utf8')) as DeliveryResults;
+    if (prev.memory) {
+      results.memory = prev.memory;
+      results.memoryFrom = prev.memoryFrom ?? prev.date;
+    }
+  }
   process.stdout.write(renderDeliverySection(results));
   if (process.env['BENCH_DELIVERY_NO_WRITE'] !== '1') writeDeliveryOutputs(results);
   process.exit(0);

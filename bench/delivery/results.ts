@@ -32,6 +32,8 @@ export interface LatencyRow {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Round of the floor/engine comparison (their order alternates); absent in older results and for other rows. */
+  round?: number;
 }
 /** One round of the throughput comparison: the plain loop and the engine (rate cap lifted), same records. */
 export interface ThroughputRound {
@@ -117,5 +119,7 @@ export interface DeliveryResults {
   latency: LatencyRow[];
   throughput: ThroughputRow[];
   memory?: MemoryResult;
+  /** When `memory` was not measured in this run but kept from the previous results: that run's date. */
+  memoryFrom?: string;
   notes: string[];
 }
