@@ -1,10 +1,11 @@
 /**
  * The delivery engine's fault tests against real destinations, the same tests on every sink kind
- * that has a rig (test/helpers/sink-rigs.ts): Kinesis on moto behind the fault proxy, and the
- * HTTPS webhook against a receiver started here. Steady delivery of two accounts, an outage then
- * recovery, throttling (per entry / a share of calls, then every call; the webhook's 429s carry
- * Retry-After), a dead letter, a replay, the delete fence, a delivering process killed with
- * SIGKILL and restarted (SQLite), and of two processes on PostgreSQL the other taking over.
+ * that has a rig (test/helpers/sink-rigs.ts): Kinesis on moto behind the fault proxy, Pub/Sub on
+ * the emulator behind a TCP and a gRPC proxy, and the HTTPS webhook against a receiver started
+ * here. Steady delivery of two accounts, an outage then recovery, throttling (a share of the
+ * calls or entries, then every call; the webhook's 429s carry Retry-After, Pub/Sub's answer is
+ * RESOURCE_EXHAUSTED), a dead letter, a replay, the delete fence, a delivering process killed
+ * with SIGKILL and restarted (SQLite), and of two processes on PostgreSQL the other taking over.
  * Every test asserts that every record arrived, by log_id, in order per account.
  */
 import { after, before, describe, it } from 'node:test';

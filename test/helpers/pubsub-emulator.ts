@@ -252,12 +252,24 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   };
 }
 
+/**
+ * Faults for every later Publish: `throttle-all` answers each with RESOURCE_EXHAUSTED (what the
+ * service sends when a publisher exceeds its quota), `throttle-some` the first and every third
+ * after it, `delay` holds each 300 ms before forwarding it.
+ */
+export type PublishFaultMode = 'pass' | 'throttle-some' | 'throttle-all' | 'delay';
+
 export interface PublishFaultProxy {
   host: string;
   /** Publish calls seen (failed or forwarded). */
   readonly publishCalls: number;
+  /** Calls answered RESOURCE_EXHAUSTED by a throttle mode. */
+  readonly throttled: number;
+  /** When each forwarded Publish reached the emulator (ms since the epoch). */
+  readonly forwardedAt: readonly number[];
   /** Answers the next `n` Publish calls with `code`/`details` instead of forwarding them. */
   failNext(n: number, code: grpc.status, details: string): void;
+  setMode(mode: PublishFaultMode): void;
   close(): Promise<void>;
 }
 
@@ -272,6 +284,10 @@ export async function startPublishFaultProxy(target: string): Promise<PublishFau
   const upstream = new grpc.Client(target, grpc.credentials.createInsecure());
   let calls = 0;
   let failures: { n: number; code: grpc.status; details: string } = { n: 0, code: grpc.status.OK, details: '' };
+  let mode: PublishFaultMode = 'pass';
+  let sinceSet = 0;
+  let throttled = 0;
+  const forwardedAt: number[] = [];
   const server = new grpc.Server();
   server.addService(
     {
@@ -293,10 +309,22 @@ export async function startPublishFaultProxy(target: string): Promise<PublishFau
           callback({ code: failures.code, details: failures.details, metadata: new grpc.Metadata() });
           return;
         }
-        upstream.makeUnaryRequest(PUBLISH_PATH, raw, raw, call.request, (err, value) => {
-          if (err) callback(err);
-          else callback(null, value);
-        });
+        const n = sinceSet++;
+        if (mode === 'throttle-all' || (mode === 'throttle-some' && n % 3 === 0)) {
+          throttled++;
+          callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'quota exceeded (fault proxy)', metadata: new grpc.Metadata() });
+          return;
+        }
+        const forward = (): void => {
+          if (call.cancelled) return;
+          forwardedAt.push(Date.now());
+          upstream.makeUnaryRequest(PUBLISH_PATH, raw, raw, call.request, (err, value) => {
+            if (err) callback(err);
+            else callback(null, value);
+          });
+        };
+        if (mode === 'delay') setTimeout(forward, 300);
+        else forward();
       },
     },
   );
@@ -308,8 +336,16 @@ export async function startPublishFaultProxy(target: string): Promise<PublishFau
     get publishCalls() {
       return calls;
     },
+    get throttled() {
+      return throttled;
+    },
+    forwardedAt,
     failNext(n, code, details) {
       failures = { n, code, details };
+    },
+    setMode(m) {
+      mode = m;
+      sinceSet = 0;
     },
     async close() {
       upstream.close();

@@ -2,6 +2,9 @@
  * Real destinations for the delivery engine's fault tests, one rig per sink kind, so the same
  * tests run on every kind (test/delivery-faults.test.ts):
  * - `kinesis`: moto_server behind the fault proxy (fault-proxy.ts);
+ * - `pubsub`: the Pub/Sub emulator behind a TCP proxy (`down`: connections refused) and a gRPC
+ *   proxy (throttling as RESOURCE_EXHAUSTED, delay), read back through a subscription with
+ *   message ordering per destination topic;
  * - `webhook`: an HTTPS server started here (certificate from a throwaway CA, tls.ts) that
  *   injects the same faults itself.
  * A rig names each destination by a short string (`dest`): a stream, or a path of the receiver.
@@ -23,11 +26,22 @@ import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { awsEnvFor, createStream, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './moto.js';
 import { createFixture, type StoreFixture } from './stores.js';
 import { makeTestTls, type TestTls } from './tls.js';
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
+import {
+  createOrderedTopic,
+  emulatorClient,
+  startPublishFaultProxy,
+  startPubSubEmulator,
+  startTcpProxy,
+  type PublishFaultProxy,
+  type PubSubEmulator,
+  type TcpProxy,
+} from './pubsub-emulator.js';
 
 export type RigFault = 'pass' | 'down' | 'throttle-some' | 'throttle-all' | 'delay';
 
 export interface DeliveryRig {
-  readonly kind: 'kinesis' | 'webhook';
+  readonly kind: 'kinesis' | 'pubsub' | 'webhook';
   /** A SQLite store for in-process engines (a test may open others on other engines). */
   readonly store: AuditStore;
   /** Creates the destination `dest` (a stream; nothing for a receiver path). */
@@ -48,10 +62,74 @@ export interface DeliveryRig {
   stop(engines: DeliveryEngine[]): Promise<void>;
 }
 
-export const RIG_KINDS = ['kinesis', 'webhook'] as const;
+export const RIG_KINDS = ['kinesis', 'pubsub', 'webhook'] as const;
 
 export function startRig(kind: (typeof RIG_KINDS)[number]): Promise<DeliveryRig> {
-  return kind === 'kinesis' ? kinesisRig() : webhookRig();
+  return kind === 'kinesis' ? kinesisRig() : kind === 'pubsub' ? pubSubRig() : webhookRig();
+}
+
+const PROJECT = 'auditstream-faults';
+
+async function pubSubRig(): Promise<DeliveryRig> {
+  const emulator: PubSubEmulator = await startPubSubEmulator();
+  const faults: PublishFaultProxy = await startPublishFaultProxy(emulator.host);
+  const tcp: TcpProxy = await startTcpProxy(faults.host);
+  // The adapters reach the emulator through both proxies; the admin client and the readers directly.
+  process.env['PUBSUB_EMULATOR_HOST'] = tcp.host;
+  const admin: PubSub = emulatorClient(emulator, PROJECT);
+  const got = new Map<string, { logId: string; key: string }[]>();
+  const subs: Subscription[] = [];
+  const fx: StoreFixture = await createFixture('sqlite');
+  const store = await fx.open();
+  return {
+    kind: 'pubsub',
+    store,
+    async create(dest) {
+      const sub = await createOrderedTopic(admin, dest, `${dest}-sub`);
+      const list: { logId: string; key: string }[] = [];
+      got.set(dest, list);
+      sub.on('message', (m: Message) => {
+        list.push({ logId: m.attributes['log_id']!, key: m.orderingKey ?? '' });
+        m.ack();
+      });
+      sub.on('error', () => {});
+      subs.push(sub);
+    },
+    spec: (name, dest) => ({
+      name,
+      enabled: true,
+      pubSubSink: { serviceAccountId: 'audit-publisher@customer-proj.iam.gserviceaccount.com', topicName: dest, gcpProjectId: PROJECT },
+    }),
+    // Pub/Sub pushes to the subscriber: what the destination took is what arrived once arrivals
+    // have stopped for a while (acknowledged by the publish is not yet received).
+    async read(dest) {
+      const list = got.get(dest) ?? [];
+      for (let seen = -1, end = Date.now() + 15_000; seen !== list.length && Date.now() < end;) {
+        seen = list.length;
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      return [...list];
+    },
+    fault(mode) {
+      if (mode === 'down') return void tcp.setMode('refuse');
+      void tcp.setMode('pass');
+      faults.setMode(mode === 'pass' ? 'pass' : mode);
+    },
+    throttled: () => faults.throttled,
+    sendsSince: (t) => faults.forwardedAt.filter((a) => a >= t).length,
+    childEnv: () => ({ PUBSUB_EMULATOR_HOST: tcp.host }),
+    outage: /UNAVAILABLE/,
+    async stop(engines) {
+      for (const e of engines) await e.stop(1000);
+      await store.close();
+      await fx.destroy();
+      for (const s of subs) await s.close().catch(() => {});
+      await admin.close();
+      await tcp.close();
+      await faults.close();
+      await emulator.stop();
+    },
+  };
 }
 
 async function kinesisRig(): Promise<DeliveryRig> {
