@@ -154,6 +154,12 @@ describe('S3 sink on moto', () => {
     const n = checkObjects(objects, expected);
     assert.ok(n >= 2, `several batch windows, several objects (got ${n})`);
     for (const o of objects) assert.equal(parseKey(o.key).prefix, 'logs/main');
+    // Within one hour's path (these records' emit times), listing order is chain order.
+    const firsts = objects.map((o) => parseKey(o.key).first);
+    assert.deepEqual(
+      firsts,
+      [...firsts].sort((a, b) => a - b),
+    );
     await engine.stop(1000);
   });
 
