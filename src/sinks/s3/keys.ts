@@ -33,9 +33,6 @@ export function objectKey(prefix: string, accountId: string, firstEmitTime: unkn
   return `${prefix}/${accountId}/${hourPath(firstEmitTime)}/${padSeq(firstSeq)}-${padSeq(lastSeq)}.jsonl.gz`;
 }
 
-/** Matches a batch object's key under `<prefix>/`: account, date path, first and last seq. */
-export const OBJECT_KEY_TAIL = /^([^/]+)\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/(\d{20})-(\d{20})\.jsonl\.gz$/;
-
 /** Why S3 would refuse (or auditstream will not use) a bucket name; undefined when it is fine. */
 export function bucketNameProblem(name: string): string | undefined {
   // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
@@ -56,7 +53,7 @@ export function bucketNameProblem(name: string): string | undefined {
  */
 export function prefixProblem(prefix: string): string | undefined {
   if (prefix === '') return 'is required (the role may write under that prefix only)';
-  if (/[\x00-\x1f\x7f]/.test(prefix)) return 'must not contain control characters';
+  if ([...prefix].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return 'must not contain control characters';
   if (prefix.startsWith('/')) return 'must not start with "/"';
   if (Buffer.byteLength(prefix, 'utf8') > MAX_PREFIX_BYTES) return `must be at most ${MAX_PREFIX_BYTES} bytes (S3 keys are at most 1,024)`;
   const segments = prefix.replace(/\/$/, '').split('/');
