@@ -42,7 +42,7 @@ export interface SinkLimits {
    * (migration 0008) and, until the cursor passes it, resends exactly that range — after a
    * failure, a lost lease or a crash — so a destination that names what it writes after the
    * batch (an S3 key `<first>-<last>`) writes the same thing again and never puts a record in two
-   * batches. Costs a durable write per batch. See docs/decisions/0022-deterministic-object-batches.md.
+   * batches. Costs a durable write per batch. (docs/decisions/0022-deterministic-object-batches.md)
    */
   stableBatches?: boolean;
 }

@@ -3,7 +3,7 @@
  * sink) is sending: its first and last sequence, written before the send and kept until the
  * cursor passes it, so a resend after a crash covers exactly the same records (the same object key,
  * the same bytes). NULL: no batch planned (every other kind).
- * See docs/decisions/0022-deterministic-object-batches.md.
+ * (docs/decisions/0022-deterministic-object-batches.md)
  */
 import type { Migration } from './index.js';
 
