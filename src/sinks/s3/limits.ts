@@ -18,7 +18,7 @@ export const S3_LIMITS: SinkLimits = Object.freeze({
   maxBatchBytes: 5 * 1024 * 1024,
   maxRecordBytes: 5 * 1024 * 1024,
   recordsPerSecond: null,
-  bytesPerSecond: 64 * 1024 * 1024,
+  bytesPerSecond: 1024 * 1024 * 1024,
   batchWindowMs: S3_BATCH_WINDOW_MS,
   stableBatches: true,
 });
