@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { startMoto, useAwsEndpoint, MOTO_ACCOUNT, type Moto } from './helpers/moto.js';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { checkObjects, createBucket, parseKey, readObjects, s3Client, storedRecords } from './helpers/s3.js';
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
@@ -254,6 +255,74 @@ describe('S3 sink on moto', () => {
     assert.equal(st.errorKind, 'user_configuration');
     assert.match(st.errorMessage ?? '', /bucket not found: NoSuchBucket/);
     await engine.stop(1000);
+  });
+});
+
+describe('S3 sink through a fault proxy: SlowDown, an outage, AssumeRole with the ExternalId', () => {
+  let moto: Moto;
+  let proxy: FaultProxy;
+  let fx: StoreFixture;
+  let store: AuditStore;
+  let s3: S3Client;
+  let engine: DeliveryEngine;
+  before(async () => {
+    moto = await startMoto();
+    proxy = await startFaultProxy(moto.url);
+    useAwsEndpoint(proxy.url);
+    s3 = s3Client(moto.url);
+    await createBucket(s3, BUCKET);
+    fx = await createFixture('sqlite');
+    store = await fx.open();
+    engine = new DeliveryEngine({
+      sinks: sinkRegistry,
+      store,
+      batchWindowMs: 100,
+      idlePollMs: 100,
+      scanIntervalMs: 100,
+      leaseTtlMs: 3000,
+      errorAfterAttempts: 2,
+      backoff: { baseMs: 30, maxMs: 150 },
+      fatalBackoff: { baseMs: 50, maxMs: 150 },
+    });
+    engine.start();
+  });
+  after(async () => {
+    await engine?.stop(1000);
+    await store?.close();
+    await fx?.destroy();
+    s3?.destroy();
+    await proxy?.close();
+    await moto?.stop();
+  });
+
+  it('throttled and cut off, it slows down, retries, shows the outage, and still writes every record exactly once', async () => {
+    const account = 'acct-faults';
+    await store.transaction((tx) => createSink(tx, account, s3Spec('faulty')));
+    engine.sinksChanged(account);
+    proxy.setMode({ kind: 'throttle-calls', share: 0.6 });
+    for (let i = 0; i < 4; i++) {
+      await store.append({ accountId: account, records: Array.from({ length: 30 }, () => makeRecord()), ingestedBy: null });
+      engine.notify(account);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await until(() => proxy.stats.throttledCalls >= 2, 'SlowDown answers');
+    proxy.setMode({ kind: 'down' });
+    await store.append({ accountId: account, records: Array.from({ length: 30 }, () => makeRecord()), ingestedBy: null });
+    engine.notify(account);
+    await until(async () => (await sinkStatus(store.sql, account, 'faulty')).health === 'error', 'the outage in the status');
+    assert.equal((await sinkStatus(store.sql, account, 'faulty')).errorKind, 'internal');
+    proxy.setMode({ kind: 'pass' });
+    const expected = await storedRecords(store, account);
+    await until(async () => (await sinkStatus(store.sql, account, 'faulty')).cursorSeq === expected.length, 'caught up');
+    assert.equal((await sinkStatus(store.sql, account, 'faulty')).health, 'ok');
+    checkObjects(await readObjects(s3, BUCKET, `logs/faulty/${account}/`), expected);
+    const externalId = await readExternalId(store.sql, account);
+    const assumed = proxy.assumeRoleCalls();
+    assert.ok(assumed.length >= 1);
+    for (const c of assumed) {
+      assert.equal(c['ExternalId'], externalId);
+      assert.equal(c['RoleArn'], `arn:aws:iam::${MOTO_ACCOUNT}:role/writer`);
+    }
   });
 });
 
