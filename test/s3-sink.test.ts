@@ -299,21 +299,21 @@ describe('S3 sink through a fault proxy: SlowDown, an outage, AssumeRole with th
     const account = 'acct-faults';
     await store.transaction((tx) => createSink(tx, account, s3Spec('faulty')));
     engine.sinksChanged(account);
-    proxy.setMode({ kind: 'throttle-calls', share: 0.6 });
+    proxy.setMode({ kind: 'throttle-calls', share: 1 });
     for (let i = 0; i < 4; i++) {
       await store.append({ accountId: account, records: Array.from({ length: 30 }, () => makeRecord()), ingestedBy: null });
       engine.notify(account);
       await new Promise((r) => setTimeout(r, 150));
     }
-    await until(() => proxy.stats.throttledCalls >= 2, 'SlowDown answers');
+    await until(() => proxy.stats.throttledCalls >= 3, 'SlowDown answers', 20_000);
     proxy.setMode({ kind: 'down' });
     await store.append({ accountId: account, records: Array.from({ length: 30 }, () => makeRecord()), ingestedBy: null });
     engine.notify(account);
-    await until(async () => (await sinkStatus(store.sql, account, 'faulty')).health === 'error', 'the outage in the status');
+    await until(async () => (await sinkStatus(store.sql, account, 'faulty')).health === 'error', 'the outage in the status', 20_000);
     assert.equal((await sinkStatus(store.sql, account, 'faulty')).errorKind, 'internal');
     proxy.setMode({ kind: 'pass' });
     const expected = await storedRecords(store, account);
-    await until(async () => (await sinkStatus(store.sql, account, 'faulty')).cursorSeq === expected.length, 'caught up');
+    await until(async () => (await sinkStatus(store.sql, account, 'faulty')).cursorSeq === expected.length, 'caught up', 20_000);
     assert.equal((await sinkStatus(store.sql, account, 'faulty')).health, 'ok');
     checkObjects(await readObjects(s3, BUCKET, `logs/faulty/${account}/`), expected);
     const externalId = await readExternalId(store.sql, account);

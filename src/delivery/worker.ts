@@ -337,7 +337,11 @@ export class SinkWorker implements ReplayHost {
       // A persisted batch not yet acknowledged (stable batches) goes again exactly: read up to its
       // last seq, whatever the budget says (it was within the batch limits when it was planned).
       const planned = limits.stableBatches && this.planned && this.planned.last > this.cursor ? this.planned : undefined;
-      if (planned) while (buf.lastRead < planned.last && !buf.caughtUp && !this.stopping) await readPage(true);
+      if (planned) {
+        while (buf.lastRead < planned.last && !buf.caughtUp && !this.stopping) await readPage(true);
+        // Never a part of the planned range: stopping now sends nothing.
+        this.checkRunning();
+      }
       if (buf.pending.length === 0 && buf.filtered.length > 0) {
         // Everything read since the cursor is filtered out: move the cursor past it, sending nothing.
         this.committer.add({ lastSeq: buf.lastRead, delivered: 0, deadLetters: [], filtered: buf.filtered.length });
