@@ -6,16 +6,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CreateAccessKeyCommand, CreateUserCommand, GetRoleCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { s3CloudFormationTemplate, s3TemplateObject, S3_KMS_ACTIONS, S3_VERIFY_ACTIONS, S3_WRITE_ACTIONS } from '../src/sinks/s3/template.js';
 import { MOTO_ACCOUNT, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
 import { checkObjects, createBucket, readObjects, s3Client, storedRecords } from './helpers/s3.js';
+import { cfnLint } from './helpers/cfn.js';
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
@@ -29,19 +26,8 @@ type Json = Record<string, unknown>;
 
 describe('S3 CloudFormation template', () => {
   it('passes cfn-lint', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'auditstream-s3-cfn-'));
-    try {
-      const file = join(dir, 'template.json');
-      writeFileSync(file, s3CloudFormationTemplate());
-      const out = await new Promise<{ code: number; text: string }>((resolve) => {
-        execFile('cfn-lint', [file], (err, stdout, stderr) =>
-          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: `${stdout}${stderr}` }),
-        );
-      });
-      assert.equal(out.code, 0, out.text);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const out = await cfnLint(s3CloudFormationTemplate());
+    assert.equal(out.code, 0, out.text);
   });
 
   it('grants least privilege: trust only the principal with the ExternalId; PutObject on the prefix, DeleteObject on verify objects, KMS only when set', () => {
