@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { runCli, startServe, stopServe, type ServeHandle } from './helpers/cli.js';
 import { awsEnvFor, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
-import { checkObjects, createBucket, readObjects, s3Client, storedRecords, type StoredObject } from './helpers/s3.js';
+import { checkObjects, createBucket, parseKey, readObjects, s3Client, storedRecords, type StoredObject } from './helpers/s3.js';
 import { ingestSeeds } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
 import { openStore } from '../src/store/open.js';
@@ -75,7 +75,9 @@ describe('S3 sink through serve and the CLI', () => {
     assert.deepEqual(created.spec.s3_sink, { bucket: 'lake-bucket', prefix: 'audit', region: 'us-east-1', aws_account_id: MOTO_ACCOUNT, role_name: 'writer' });
     await ingestSeeds(serve!.url, apiKey, 50, 0, 'cli');
     await until(async () => (await count()) >= 51, 'the creation record and 50 records in S3', 15_000);
-    const first = JSON.parse((await objects())[0]!.lines[0]!) as { operation: string; details: Record<string, unknown> };
+    // The first object in chain order (listing order follows the emit-time path: the seeds are from 2023).
+    const inOrder = (await objects()).sort((a, b) => parseKey(a.key).first - parseKey(b.key).first);
+    const first = JSON.parse(inOrder[0]!.lines[0]!) as { operation: string; details: Record<string, unknown> };
     assert.equal(first.operation, 'UpdateAccount', 'the sink delivers from its own creation record on');
     assert.equal(first.details['sink_name'], 'lake');
     const v = await runCli(['sinks', 'verify', 'lake'], cliEnv, dir);
