@@ -13,7 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { startMoto, useAwsEndpoint, MOTO_ACCOUNT, type Moto } from './helpers/moto.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { checkObjects, createBucket, parseKey, readObjects, s3Client, storedRecords } from './helpers/s3.js';
-import { createFixture, type StoreFixture } from './helpers/stores.js';
+import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
 import { createControlFixture, type ControlFixture } from './helpers/control.js';
@@ -93,170 +93,172 @@ describe('S3 keys, objects and classification (pure)', () => {
   });
 });
 
-describe('S3 sink on moto', () => {
-  let moto: Moto;
-  let fx: StoreFixture;
-  let store: AuditStore;
-  let s3: S3Client;
-  const engines: DeliveryEngine[] = [];
-  const newEngine = (over: Partial<ConstructorParameters<typeof DeliveryEngine>[0]> = {}) => {
-    const e = new DeliveryEngine({
-      sinks: sinkRegistry,
-      store,
-      batchWindowMs: 150,
-      idlePollMs: 100,
-      scanIntervalMs: 100,
-      leaseTtlMs: 3000,
-      backoff: { baseMs: 30, maxMs: 200 },
-      fatalBackoff: { baseMs: 50, maxMs: 200 },
-      ...over,
+for (const engine0 of engines()) {
+  describe(`S3 sink on moto (${engine0})`, () => {
+    let moto: Moto;
+    let fx: StoreFixture;
+    let store: AuditStore;
+    let s3: S3Client;
+    const engines: DeliveryEngine[] = [];
+    const newEngine = (over: Partial<ConstructorParameters<typeof DeliveryEngine>[0]> = {}) => {
+      const e = new DeliveryEngine({
+        sinks: sinkRegistry,
+        store,
+        batchWindowMs: 150,
+        idlePollMs: 100,
+        scanIntervalMs: 100,
+        leaseTtlMs: 3000,
+        backoff: { baseMs: 30, maxMs: 200 },
+        fatalBackoff: { baseMs: 50, maxMs: 200 },
+        ...over,
+      });
+      engines.push(e);
+      return e;
+    };
+
+    before(async () => {
+      moto = await startMoto();
+      useAwsEndpoint(moto.url);
+      s3 = s3Client(moto.url);
+      await createBucket(s3, BUCKET);
+      fx = await createFixture(engine0);
+      store = await fx.open();
     });
-    engines.push(e);
-    return e;
-  };
-
-  before(async () => {
-    moto = await startMoto();
-    useAwsEndpoint(moto.url);
-    s3 = s3Client(moto.url);
-    await createBucket(s3, BUCKET);
-    fx = await createFixture('sqlite');
-    store = await fx.open();
-  });
-  after(async () => {
-    for (const e of engines) await e.stop(1000);
-    await store?.close();
-    await fx?.destroy();
-    s3?.destroy();
-    await moto?.stop();
-  });
-
-  const ingest = async (account: string, n: number, over: Parameters<typeof makeRecord>[0] = {}) => {
-    const records = Array.from({ length: n }, () => makeRecord(over));
-    await store.append({ accountId: account, records, ingestedBy: null });
-    for (const e of engines) e.notify(account);
-  };
-
-  it('writes gzipped JSONL objects: every record once across objects, byte for byte, keys in chain order', async () => {
-    const engine = newEngine();
-    await store.transaction((tx) => createSink(tx, ACCOUNT, s3Spec('main')));
-    engine.start();
-    engine.sinksChanged(ACCOUNT);
-    for (let round = 0; round < 4; round++) {
-      await ingest(ACCOUNT, 40 + round * 7);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    const expected = await storedRecords(store, ACCOUNT);
-    await until(
-      async () => (await readObjects(s3, BUCKET, `logs/main/${ACCOUNT}/`)).reduce((n, o) => n + o.lines.length, 0) >= expected.length,
-      'all records in S3',
-    );
-    const objects = await readObjects(s3, BUCKET, `logs/main/${ACCOUNT}/`);
-    const n = checkObjects(objects, expected);
-    assert.ok(n >= 2, `several batch windows, several objects (got ${n})`);
-    for (const o of objects) assert.equal(parseKey(o.key).prefix, 'logs/main');
-    // Within one hour's path (these records' emit times), listing order is chain order.
-    const firsts = objects.map((o) => parseKey(o.key).first);
-    assert.deepEqual(
-      firsts,
-      [...firsts].sort((a, b) => a - b),
-    );
-    await engine.stop(1000);
-  });
-
-  it('a holder that dies mid-upload: the next one resends the same range to the same key, no record in two objects', async () => {
-    const account = 'acct-crash';
-    await store.transaction((tx) => createSink(tx, account, s3Spec('crash')));
-    const externalId = (await readExternalId(store.sql, account)) ?? '';
-    // Holder A: its first upload reaches S3, then the answer never comes back (the process "dies"
-    // holding the batch: its stop aborts the send, nothing is committed).
-    const puts: { key: string; body: Buffer }[] = [];
-    let hang = true;
-    const wrap = (a: SinkAdapter): SinkAdapter => ({
-      ...a,
-      kind: a.kind,
-      limits: a.limits,
-      encode: a.encode.bind(a),
-      classify: a.classify.bind(a),
-      close: a.close.bind(a),
-      async send(entries, signal) {
-        const r = (await a.send(entries, signal)) as { key: string };
-        puts.push({ key: r.key, body: await gzipBatch(entries) });
-        if (hang) await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted by stop'))));
-        return r;
-      },
+    after(async () => {
+      for (const e of engines) await e.stop(1000);
+      await store?.close();
+      await fx?.destroy();
+      s3?.destroy();
+      await moto?.stop();
     });
-    const a = newEngine({
-      createAdapter: (row) => wrap(createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId })),
+
+    const ingest = async (account: string, n: number, over: Parameters<typeof makeRecord>[0] = {}) => {
+      const records = Array.from({ length: n }, () => makeRecord(over));
+      await store.append({ accountId: account, records, ingestedBy: null });
+      for (const e of engines) e.notify(account);
+    };
+
+    it('writes gzipped JSONL objects: every record once across objects, byte for byte, keys in chain order', async () => {
+      const engine = newEngine();
+      await store.transaction((tx) => createSink(tx, ACCOUNT, s3Spec('main')));
+      engine.start();
+      engine.sinksChanged(ACCOUNT);
+      for (let round = 0; round < 4; round++) {
+        await ingest(ACCOUNT, 40 + round * 7);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const expected = await storedRecords(store, ACCOUNT);
+      await until(
+        async () => (await readObjects(s3, BUCKET, `logs/main/${ACCOUNT}/`)).reduce((n, o) => n + o.lines.length, 0) >= expected.length,
+        'all records in S3',
+      );
+      const objects = await readObjects(s3, BUCKET, `logs/main/${ACCOUNT}/`);
+      const n = checkObjects(objects, expected);
+      assert.ok(n >= 2, `several batch windows, several objects (got ${n})`);
+      for (const o of objects) assert.equal(parseKey(o.key).prefix, 'logs/main');
+      // Within one hour's path (these records' emit times), listing order is chain order.
+      const firsts = objects.map((o) => parseKey(o.key).first);
+      assert.deepEqual(
+        firsts,
+        [...firsts].sort((a, b) => a - b),
+      );
+      await engine.stop(1000);
     });
-    a.start();
-    a.sinksChanged(account);
-    await ingest(account, 30);
-    await until(() => puts.length >= 1, 'A uploaded its first object');
-    // More records arrive while A hangs: an unplanned resend would batch them with the first ones.
-    await ingest(account, 25);
-    await a.stop(200);
-    hang = false;
-    const b = newEngine({
-      createAdapter: (row) => wrap(createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId })),
+
+    it('a holder that dies mid-upload: the next one resends the same range to the same key, no record in two objects', async () => {
+      const account = 'acct-crash';
+      await store.transaction((tx) => createSink(tx, account, s3Spec('crash')));
+      const externalId = (await readExternalId(store.sql, account)) ?? '';
+      // Holder A: its first upload reaches S3, then the answer never comes back (the process "dies"
+      // holding the batch: its stop aborts the send, nothing is committed).
+      const puts: { key: string; body: Buffer }[] = [];
+      let hang = true;
+      const wrap = (a: SinkAdapter): SinkAdapter => ({
+        ...a,
+        kind: a.kind,
+        limits: a.limits,
+        encode: a.encode.bind(a),
+        classify: a.classify.bind(a),
+        close: a.close.bind(a),
+        async send(entries, signal) {
+          const r = (await a.send(entries, signal)) as { key: string };
+          puts.push({ key: r.key, body: await gzipBatch(entries) });
+          if (hang) await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted by stop'))));
+          return r;
+        },
+      });
+      const a = newEngine({
+        createAdapter: (row) => wrap(createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId })),
+      });
+      a.start();
+      a.sinksChanged(account);
+      await ingest(account, 30);
+      await until(() => puts.length >= 1, 'A uploaded its first object');
+      // More records arrive while A hangs: an unplanned resend would batch them with the first ones.
+      await ingest(account, 25);
+      await a.stop(200);
+      hang = false;
+      const b = newEngine({
+        createAdapter: (row) => wrap(createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId })),
+      });
+      b.start();
+      b.sinksChanged(account);
+      const expected = await storedRecords(store, account);
+      await until(
+        async () => (await readObjects(s3, BUCKET, `logs/crash/${account}/`)).reduce((n, o) => n + o.lines.length, 0) >= expected.length,
+        'B delivered the rest',
+      );
+      await until(async () => (await sinkStatus(store.sql, account, 'crash')).cursorSeq === expected[expected.length - 1]!.seq, 'cursor at the head');
+      const objects = await readObjects(s3, BUCKET, `logs/crash/${account}/`);
+      checkObjects(objects, expected);
+      assert.equal(puts[1]!.key, puts[0]!.key, 'the resend names the same key');
+      assert.ok(puts[1]!.body.equals(puts[0]!.body), 'with the same bytes');
+      assert.equal(parseKey(puts[0]!.key).last, 30, 'the planned batch was the first 30 records only');
+      await b.stop(1000);
     });
-    b.start();
-    b.sinksChanged(account);
-    const expected = await storedRecords(store, account);
-    await until(
-      async () => (await readObjects(s3, BUCKET, `logs/crash/${account}/`)).reduce((n, o) => n + o.lines.length, 0) >= expected.length,
-      'B delivered the rest',
-    );
-    await until(async () => (await sinkStatus(store.sql, account, 'crash')).cursorSeq === expected[expected.length - 1]!.seq, 'cursor at the head');
-    const objects = await readObjects(s3, BUCKET, `logs/crash/${account}/`);
-    checkObjects(objects, expected);
-    assert.equal(puts[1]!.key, puts[0]!.key, 'the resend names the same key');
-    assert.ok(puts[1]!.body.equals(puts[0]!.body), 'with the same bytes');
-    assert.equal(parseKey(puts[0]!.key).last, 30, 'the planned batch was the first 30 records only');
-    await b.stop(1000);
-  });
 
-  it('filters apply: only matching records, each once, the rest counted as filtered', async () => {
-    const account = 'acct-filter';
-    const engine = newEngine();
-    await store.transaction((tx) => createSink(tx, account, { ...s3Spec('errors'), filter: { status: 'ERROR' } }));
-    engine.start();
-    engine.sinksChanged(account);
-    await ingest(account, 20);
-    await ingest(account, 7, { status: 'ERROR' });
-    await ingest(account, 20);
-    await ingest(account, 5, { status: 'ERROR' });
-    const expected = (await storedRecords(store, account)).filter((r) => (JSON.parse(r.json) as { status: string }).status === 'ERROR');
-    assert.equal(expected.length, 12);
-    await until(async () => (await sinkStatus(store.sql, account, 'errors')).cursorSeq === 52, 'cursor past every record');
-    checkObjects(await readObjects(s3, BUCKET, `logs/errors/${account}/`), expected);
-    assert.equal((await sinkStatus(store.sql, account, 'errors')).filteredCount, 40);
-    await engine.stop(1000);
-  });
+    it('filters apply: only matching records, each once, the rest counted as filtered', async () => {
+      const account = 'acct-filter';
+      const engine = newEngine();
+      await store.transaction((tx) => createSink(tx, account, { ...s3Spec('errors'), filter: { status: 'ERROR' } }));
+      engine.start();
+      engine.sinksChanged(account);
+      await ingest(account, 20);
+      await ingest(account, 7, { status: 'ERROR' });
+      await ingest(account, 20);
+      await ingest(account, 5, { status: 'ERROR' });
+      const expected = (await storedRecords(store, account)).filter((r) => (JSON.parse(r.json) as { status: string }).status === 'ERROR');
+      assert.equal(expected.length, 12);
+      await until(async () => (await sinkStatus(store.sql, account, 'errors')).cursorSeq === 52, 'cursor past every record');
+      checkObjects(await readObjects(s3, BUCKET, `logs/errors/${account}/`), expected);
+      assert.equal((await sinkStatus(store.sql, account, 'errors')).filteredCount, 40);
+      await engine.stop(1000);
+    });
 
-  it('Verify writes and deletes a test object (nothing left, nothing in the chain); a missing bucket is destination_not_found', async () => {
-    const ok = await verifySink(store, 'acct-verify', s3Spec('v', 'verify/p'));
-    assert.deepEqual({ ok: ok.ok }, { ok: true }, JSON.stringify(ok));
-    assert.deepEqual(await readObjects(s3, BUCKET, 'verify/'), [], 'the test object is deleted');
-    assert.deepEqual(await storedRecords(store, 'acct-verify'), []);
-    const missing = await verifySink(store, 'acct-verify', s3Spec('v', 'verify/p', { bucket: 'no-such-bucket-here' }));
-    assert.equal(missing.ok ? 'ok' : missing.cause, 'destination_not_found', JSON.stringify(missing));
-  });
+    it('Verify writes and deletes a test object (nothing left, nothing in the chain); a missing bucket is destination_not_found', async () => {
+      const ok = await verifySink(store, 'acct-verify', s3Spec('v', 'verify/p'));
+      assert.deepEqual({ ok: ok.ok }, { ok: true }, JSON.stringify(ok));
+      assert.deepEqual(await readObjects(s3, BUCKET, 'verify/'), [], 'the test object is deleted');
+      assert.deepEqual(await storedRecords(store, 'acct-verify'), []);
+      const missing = await verifySink(store, 'acct-verify', s3Spec('v', 'verify/p', { bucket: 'no-such-bucket-here' }));
+      assert.equal(missing.ok ? 'ok' : missing.cause, 'destination_not_found', JSON.stringify(missing));
+    });
 
-  it('a missing bucket stops delivery with the cause in the status', async () => {
-    const account = 'acct-nobucket';
-    const engine = newEngine();
-    await store.transaction((tx) => createSink(tx, account, s3Spec('gone', 'x', { bucket: 'missing-bucket' })));
-    engine.start();
-    engine.sinksChanged(account);
-    await ingest(account, 3);
-    await until(async () => (await sinkStatus(store.sql, account, 'gone')).health === 'error', 'error health');
-    const st = await sinkStatus(store.sql, account, 'gone');
-    assert.equal(st.errorKind, 'user_configuration');
-    assert.match(st.errorMessage ?? '', /bucket not found: NoSuchBucket/);
-    await engine.stop(1000);
+    it('a missing bucket stops delivery with the cause in the status', async () => {
+      const account = 'acct-nobucket';
+      const engine = newEngine();
+      await store.transaction((tx) => createSink(tx, account, s3Spec('gone', 'x', { bucket: 'missing-bucket' })));
+      engine.start();
+      engine.sinksChanged(account);
+      await ingest(account, 3);
+      await until(async () => (await sinkStatus(store.sql, account, 'gone')).health === 'error', 'error health');
+      const st = await sinkStatus(store.sql, account, 'gone');
+      assert.equal(st.errorKind, 'user_configuration');
+      assert.match(st.errorMessage ?? '', /bucket not found: NoSuchBucket/);
+      await engine.stop(1000);
+    });
   });
-});
+}
 
 describe('S3 sink through a fault proxy: SlowDown, an outage, AssumeRole with the ExternalId', () => {
   let moto: Moto;
