@@ -7,20 +7,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { runCli, startServe, stopServe, type ServeHandle } from './helpers/cli.js';
-import { awsEnvFor, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
-import { checkObjects, createBucket, parseKey, readObjects, s3Client, storedRecords, type StoredObject } from './helpers/s3.js';
+import { runCli, startServe, type ServeHandle } from './helpers/cli.js';
+import { MOTO_ACCOUNT } from './helpers/moto.js';
+import { checkObjects, parseKey, readObjects, storedRecords, startS3ServeRig, type S3ServeRig, type StoredObject } from './helpers/s3.js';
 import { ingestSeeds } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
 import { openStore } from '../src/store/open.js';
 
 describe('S3 sink through serve and the CLI', () => {
+  let rig: S3ServeRig;
   let dir: string;
-  let moto: Moto;
   let s3: S3Client;
   let serve: ServeHandle | undefined;
   let cliEnv: Record<string, string>;
@@ -29,27 +27,13 @@ describe('S3 sink through serve and the CLI', () => {
   let apiKey: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'auditstream-s3-cli-'));
-    moto = await startMoto();
-    s3 = s3Client(moto.url);
-    await createBucket(s3, 'lake-bucket');
-    serveEnv = {
-      ...awsEnvFor(moto.url),
-      DATABASE_URL: join(dir, 'audit.db'),
-      AUDITSTREAM_DATA_DIR: join(dir, 'data'),
-      AUDITSTREAM_BATCH_WINDOW_MS: '200',
-    };
-    serve = await startServe(serveEnv, dir);
-    const initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as { api_key: string; account_id: string };
-    apiKey = initial.api_key;
-    account = initial.account_id;
-    cliEnv = { AUDITSTREAM_URL: serve.url, AUDITSTREAM_API_KEY: apiKey };
+    rig = await startS3ServeRig('s3-cli', 'lake-bucket');
+    ({ dir, s3, serve, env: serveEnv, account, apiKey } = rig);
+    cliEnv = { AUDITSTREAM_URL: rig.serve.url, AUDITSTREAM_API_KEY: apiKey };
   });
   after(async () => {
-    await stopServe(serve);
-    s3?.destroy();
-    await moto?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (serve) rig.serve = serve;
+    await rig?.stop();
   });
 
   const objects = (): Promise<StoredObject[]> => readObjects(s3, 'lake-bucket', `audit/${account}/`);

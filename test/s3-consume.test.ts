@@ -7,14 +7,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { runCli, startServe, stopServe, type ServeHandle } from './helpers/cli.js';
-import { awsEnvFor, MOTO_ACCOUNT, startMoto, type Moto } from './helpers/moto.js';
-import { createBucket, readObjects, s3Client, storedRecords } from './helpers/s3.js';
+import { runCli, type ServeHandle } from './helpers/cli.js';
+import { awsEnvFor, MOTO_ACCOUNT, type Moto } from './helpers/moto.js';
+import { readObjects, storedRecords, startS3ServeRig, type S3ServeRig } from './helpers/s3.js';
 import { ingestSeeds } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
 import { openStore } from '../src/store/open.js';
@@ -26,41 +25,25 @@ interface Report {
 }
 
 describe('S3 sink → auditstream consume --s3-uri', () => {
+  let rig: S3ServeRig;
   let dir: string;
   let moto: Moto;
   let s3: S3Client;
-  let serve: ServeHandle | undefined;
-  let env: Record<string, string>;
+  let serve: ServeHandle;
   let account: string;
   let apiKey: string;
   let pubKey: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'auditstream-s3-consume-'));
-    moto = await startMoto();
-    s3 = s3Client(moto.url);
-    await createBucket(s3, 'consume-bucket');
-    env = {
-      ...awsEnvFor(moto.url),
-      DATABASE_URL: join(dir, 'audit.db'),
-      AUDITSTREAM_DATA_DIR: join(dir, 'data'),
-      AUDITSTREAM_BATCH_WINDOW_MS: '200',
-      AUDITSTREAM_CHECKPOINT_INTERVAL_MS: '1000',
-    };
-    serve = await startServe(env, dir);
-    const initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as { api_key: string; account_id: string };
-    apiKey = initial.api_key;
-    account = initial.account_id;
+    rig = await startS3ServeRig('s3-consume', 'consume-bucket', { AUDITSTREAM_CHECKPOINT_INTERVAL_MS: '1000' });
+    ({ dir, moto, s3, serve, account, apiKey } = rig);
     const keys = await runCli(['keys', 'public'], { AUDITSTREAM_DATA_DIR: join(dir, 'data') }, dir);
     assert.equal(keys.code, 0, keys.stderr);
     pubKey = join(dir, 'operator.pub.pem');
     writeFileSync(pubKey, keys.stdout);
   });
   after(async () => {
-    await stopServe(serve);
-    s3?.destroy();
-    await moto?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await rig?.stop();
   });
 
   const outputLines = (): string[] => {

@@ -5,7 +5,11 @@
 import { gunzipSync } from 'node:zlib';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { TEST_REGION } from './moto.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { awsEnvFor, startMoto, TEST_REGION, type Moto } from './moto.js';
+import { startServe, stopServe, type ServeHandle } from './cli.js';
 import type { AuditStore } from '../../src/store/store.js';
 
 export function s3Client(url: string): S3Client {
@@ -95,4 +99,51 @@ export function checkObjects(objects: StoredObject[], expected: { seq: number; j
     throw new Error(`objects hold ${lines.length} records, the store ${expected.length} (${missing} missing, or order/bytes differ)`);
   }
   return objects.length;
+}
+
+/** `auditstream serve` with its AWS SDK on a fresh moto that has `bucket`, in a fresh directory (the S3 e2e suites). */
+export interface S3ServeRig {
+  dir: string;
+  moto: Moto;
+  s3: S3Client;
+  serve: ServeHandle;
+  /** serve's environment (to start it again after a kill). */
+  env: Record<string, string>;
+  /** The first-start account and its API key (data/initial-admin.json). */
+  account: string;
+  apiKey: string;
+  /** Stops serve (if running) and moto, removes the directory. */
+  stop(): Promise<void>;
+}
+
+export async function startS3ServeRig(label: string, bucket: string, extraEnv: Record<string, string> = {}): Promise<S3ServeRig> {
+  const dir = mkdtempSync(join(tmpdir(), `auditstream-${label}-`));
+  const moto = await startMoto();
+  const s3 = s3Client(moto.url);
+  await createBucket(s3, bucket);
+  const env = {
+    ...awsEnvFor(moto.url),
+    DATABASE_URL: join(dir, 'audit.db'),
+    AUDITSTREAM_DATA_DIR: join(dir, 'data'),
+    AUDITSTREAM_BATCH_WINDOW_MS: '200',
+    ...extraEnv,
+  };
+  const serve = await startServe(env, dir);
+  const initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as { api_key: string; account_id: string };
+  const rig: S3ServeRig = {
+    dir,
+    moto,
+    s3,
+    serve,
+    env,
+    account: initial.account_id,
+    apiKey: initial.api_key,
+    async stop() {
+      await stopServe(rig.serve);
+      s3.destroy();
+      await moto.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return rig;
 }
