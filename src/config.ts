@@ -62,6 +62,8 @@ export interface Config {
   secretsKeyGenerate: boolean;
   /** Whether sinks may reach loopback, private and link-local addresses (tests, single-host setups). */
   sinkAllowPrivateNetworks: boolean;
+  /** The batch window of object sinks (S3): how long one object collects records; undefined: the kind's default (60 s). */
+  batchWindowMs: number | undefined;
 }
 
 /** The commands whose flags come from the table. */
@@ -327,6 +329,15 @@ export const SETTINGS: readonly Setting[] = [
     arg: 'bool',
     help: 'let sinks reach loopback, private and link-local addresses (tests, single-host setups)',
   },
+  {
+    key: 'batchWindowMs',
+    env: 'AUDITSTREAM_BATCH_WINDOW_MS',
+    flag: 'batchWindowMs',
+    parse: (raw, name) => int(1, 3_600_000)(raw, name),
+    arg: 'ms',
+    help: 'how long an object sink (S3) collects records into one object before writing it (or 5 MiB, whichever first)',
+    defaultText: '60000',
+  },
 ];
 
 export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate' | 'secretsKeyGenerate'> {
@@ -360,6 +371,7 @@ export function defaults(): Omit<Config, 'trustedProxies' | 'signingKeyGenerate'
     apiKey: undefined,
     secretsKeyPath: '',
     sinkAllowPrivateNetworks: false,
+    batchWindowMs: undefined,
   };
 }
 
@@ -416,4 +428,14 @@ export function standardEndpointEnv(env: NodeJS.ProcessEnv = process.env): Endpo
     CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB: env['CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB'],
     CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: env['CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS'],
   };
+}
+
+/**
+ * The endpoint the AWS SDK's S3 client is redirected to (`AWS_ENDPOINT_URL_S3`, else
+ * `AWS_ENDPOINT_URL`, the SDK's own standard variables, as for Kinesis and STS), or undefined on
+ * AWS itself. The S3 sink then addresses buckets path-style (`<endpoint>/<bucket>/<key>`), which
+ * moto_server and S3-compatible stores need. Read at each call, like the SDK reads them.
+ */
+export function s3EndpointOverride(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env['AWS_ENDPOINT_URL_S3'] || env['AWS_ENDPOINT_URL'] || undefined;
 }

@@ -65,6 +65,7 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
       sinks: sinkRegistry,
       store,
       flushIntervalMs: config.flushIntervalMs,
+      batchWindowMs: config.batchWindowMs,
       gcpServiceAccount: config.gcpServiceAccount,
       logger,
     });

@@ -467,7 +467,12 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
       /cannot use checkpoint database/,
       'garbage checkpoint db',
     );
-    oneLine(await runCli(['consume', '--s3-uri', 's3://bucket/prefix', ...base], awsEnv, dir), /S3 source is not available yet/, 's3');
+    oneLine(
+      await runCli(['consume', '--s3-uri', 's3://no-such-bucket-here/prefix', ...base], awsEnv, dir),
+      /cannot list s3:\/\/no-such-bucket-here\/prefix: NoSuchBucket/,
+      's3 bucket',
+    );
+    oneLine(await runCli(['consume', '--s3-uri', 'https://bucket/prefix', ...base], awsEnv, dir), /is not s3:\/\/BUCKET\/PREFIX/, 's3 uri');
     oneLine(await runCli(['consume', ...base], awsEnv, dir), /exactly one source/, 'no source');
   });
 });

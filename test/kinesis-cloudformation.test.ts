@@ -6,16 +6,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CreateAccessKeyCommand, CreateUserCommand, GetRoleCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { cloudFormationTemplate, KMS_ACTIONS, quickCreateUrl, STREAM_ACTIONS, templateObject } from '../src/sinks/cloudformation/template.js';
 import { kinesisSetup } from '../src/sinks/cloudformation/setup.js';
 import { createStream, kinesisClient, MOTO_ACCOUNT, readStream, startMoto, useAwsEndpoint, type Moto } from './helpers/moto.js';
+import { cfnLint } from './helpers/cfn.js';
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
@@ -27,19 +24,8 @@ type Json = Record<string, unknown>;
 
 describe('CloudFormation template', () => {
   it('passes cfn-lint', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'auditstream-cfn-'));
-    try {
-      const file = join(dir, 'template.json');
-      writeFileSync(file, cloudFormationTemplate());
-      const out = await new Promise<{ code: number; text: string }>((resolve) => {
-        execFile('cfn-lint', [file], (err, stdout, stderr) =>
-          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: `${stdout}${stderr}` }),
-        );
-      });
-      assert.equal(out.code, 0, out.text);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const out = await cfnLint(cloudFormationTemplate());
+    assert.equal(out.code, 0, out.text);
   });
 
   it('grants least privilege: trust only the principal with the ExternalId, write only to the stream (and its key)', () => {

@@ -13,6 +13,7 @@ import { DirectoryOutput } from '../consumer/outputs/directory.js';
 import { tableOutput } from '../consumer/outputs/table.js';
 import { StdoutOutput } from '../consumer/outputs/stdout.js';
 import { PubSubSource } from '../consumer/sources/pubsub.js';
+import { parseS3Uri, S3Source } from '../consumer/sources/s3.js';
 import { KinesisSource, type StartFrom } from '../consumer/sources/kinesis.js';
 import { PgConsumerState } from '../consumer/leases.js';
 import { ConsumerSetupError, type ConsumerState, type Output, type ShardLeases, type Source } from '../consumer/types.js';
@@ -36,10 +37,7 @@ function parseFrom(text: string): StartFrom {
 function makeSource(opts: Record<string, unknown>, leases: ShardLeases | undefined): Source {
   const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
   if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
-  if (opts['s3Uri'] !== undefined)
-    throw new ConsumerSetupError(
-      '--s3-uri: the S3 source is not available yet (auditstream has no S3 sink yet); use --kinesis-stream-arn or --pubsub-subscription',
-    );
+  if (opts['s3Uri'] !== undefined) return new S3Source({ uri: String(opts['s3Uri']) });
   if (opts['pubsubSubscription'] !== undefined) return new PubSubSource({ subscription: String(opts['pubsubSubscription']) });
   const region = opts['kinesisRegion'] as string | undefined;
   return new KinesisSource({
@@ -63,7 +61,10 @@ export function addConsumeCommand(program: Command, io: Io): void {
     .option('--kinesis-stream-arn <arn>', 'the Kinesis stream to read')
     .option('--kinesis-region <region>', 'its region (default: the one in the ARN)')
     .option('--pubsub-subscription <name>', 'projects/P/subscriptions/S (a subscription with message ordering)')
-    .option('--s3-uri <uri>', 's3://bucket/prefix of an S3 sink (not available yet)')
+    .option(
+      '--s3-uri <uri>',
+      "s3://bucket/prefix of an S3 sink: each account's objects in sequence order (AWS_REGION and credentials as for any AWS SDK program)",
+    )
     .option(
       '--output <where>',
       '- (stdout JSONL, the records byte for byte), a directory of daily .jsonl.gz files, sqlite:FILE or postgres://... (table consumed_audit_records)',
@@ -94,7 +95,7 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
   try {
     const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
     if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
-    if (opts['s3Uri'] !== undefined) makeSource(opts, undefined); // refuses, before any database is opened
+    if (opts['s3Uri'] !== undefined) parseS3Uri(String(opts['s3Uri'])); // a bad URI is refused before any database is opened
     const output = makeOutput(String(opts['output']));
     const idle = opts['exitWhenIdle'] !== undefined ? parseDurationMs(String(opts['exitWhenIdle'])) : undefined;
     if (opts['exitWhenIdle'] !== undefined && idle === undefined)

@@ -72,7 +72,8 @@ export async function verifySink(
   try {
     const record = verifyRecord(spec.name, opts);
     const entry = adapter.encode(accountId, 0, record.log_id, serializeRecord(record));
-    const outcome = await adapter.send([entry], AbortSignal.timeout(opts.timeoutMs ?? 15_000)).then(
+    const signal = AbortSignal.timeout(opts.timeoutMs ?? 15_000);
+    const outcome = await (adapter.probe ? adapter.probe(entry, signal) : adapter.send([entry], signal)).then(
       (value: unknown) => ({ value }),
       (error: unknown) => ({ error }),
     );

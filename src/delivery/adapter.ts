@@ -30,6 +30,21 @@ export interface SinkLimits {
    * src/delivery/batcher.ts); the engine holds each sink under both this and `recordsPerSecond`.
    */
   bytesPerSecond: number;
+  /**
+   * How long a batch collects records before it goes, when the destination wants few large
+   * batches rather than low latency (object storage: one object per window). Absent: the engine's
+   * flush interval (AUDITSTREAM_FLUSH_INTERVAL_MS). The engine's `batchWindowMs` option
+   * (AUDITSTREAM_BATCH_WINDOW_MS) overrides it for every kind that sets it.
+   */
+  batchWindowMs?: number;
+  /**
+   * Stable batches: the engine persists each batch's first and last seq before sending it
+   * (migration 0008) and, until the cursor passes it, resends exactly that range — after a
+   * failure, a lost lease or a crash — so a destination that names what it writes after the
+   * batch (an S3 key `<first>-<last>`) writes the same thing again and never puts a record in two
+   * batches. Costs a durable write per batch. (docs/decisions/0022-deterministic-object-batches.md)
+   */
+  stableBatches?: boolean;
 }
 
 /** One record ready to send. */
@@ -88,6 +103,12 @@ export interface SinkAdapter {
    * lease it was started under: the basis of the delete fence, src/delivery/lease.ts).
    */
   send(entries: EncodedEntry[], signal?: AbortSignal): Promise<unknown>;
+  /**
+   * Verify's test write, when it must differ from `send` (an object sink writes a test object under
+   * its own key and deletes it again, so it is never mistaken for part of the chain). Resolves or
+   * rejects like `send`; `classify` reads its outcome. Absent: Verify calls `send`.
+   */
+  probe?(entry: EncodedEntry, signal?: AbortSignal): Promise<unknown>;
   /** Reads the answer (or the error) of `send` into a verdict. Pure: unit-tested on recorded responses. */
   classify(result: { value?: unknown; error?: unknown }, entries: EncodedEntry[]): Verdict;
   /** Releases clients and credentials. */

@@ -13,6 +13,7 @@ import type { SinkErrorKind } from './sql/sink-row.js';
 import { advanceCursor } from './sql/advance-cursor.js';
 import { insertDeadLetters } from './sql/insert-dead-letters.js';
 import { markSinkError } from './sql/mark-sink-error.js';
+import { planSinkBatch } from './sql/plan-sink-batch.js';
 
 /** Thrown inside a fenced transaction when the token no longer matches: rolls it back. */
 export class LeaseLostError extends Error {
@@ -58,4 +59,20 @@ export async function commitBatch(store: AuditStore, lease: Lease, c: BatchCommi
 /** Records a delivery error in the sink's status (health error + message + since). Fenced. */
 export async function markError(store: AuditStore, lease: Lease, kind: SinkErrorKind, message: string, now = Date.now()): Promise<void> {
   await store.transaction((tx) => markSinkError(tx, lease, kind, message, now));
+}
+
+/**
+ * Makes a batch's boundaries durable before it is sent, for a sink with stable batches
+ * (`SinkLimits.stableBatches`): whoever sends next — this holder after a failure, or the next one
+ * after a crash — sends exactly `firstSeq..lastSeq`, so an object sink writes the same key with the
+ * same bytes and a record lands in one object only. Fenced and durable (an fsync per batch: object
+ * sinks send one batch per window). Throws LeaseLostError.
+ */
+export async function persistPlannedBatch(store: AuditStore, lease: Lease, firstSeq: number, lastSeq: number): Promise<void> {
+  await store.transaction(
+    async (tx) => {
+      if ((await planSinkBatch(tx, lease, firstSeq, lastSeq)) !== 1) throw new LeaseLostError(lease.sinkId);
+    },
+    { durable: true },
+  );
 }

@@ -42,6 +42,12 @@ export interface EngineOptions {
   store: AuditStore;
   /** AUDITSTREAM_FLUSH_INTERVAL_MS: the longest a record waits in a sink batch. Default DEFAULT_FLUSH_INTERVAL_MS (50). */
   flushIntervalMs?: number;
+  /**
+   * AUDITSTREAM_BATCH_WINDOW_MS: the batch window of every sink kind that has one
+   * (`SinkLimits.batchWindowMs`, object sinks such as S3), instead of the kind's default. Unset:
+   * each kind's own window.
+   */
+  batchWindowMs?: number | undefined;
   /** This process's name in lease rows. Default `<host>:<pid>:<random>`. */
   owner?: string;
   /** Lease time-to-live; renewed every third of it. Default 15 s. */
@@ -117,6 +123,7 @@ export class DeliveryEngine {
       store: opts.store,
       timing: this.timing,
       flushIntervalMs: opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
+      batchWindowMs: opts.batchWindowMs,
       idlePollMs: opts.idlePollMs ?? 1000,
       pageSize: opts.pageSize ?? 250,
       readBudget: new ReadBudget(opts.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES),

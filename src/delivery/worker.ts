@@ -27,7 +27,7 @@ import type { Logger } from '../log.js';
 import { AdaptiveRate } from './rate.js';
 import { sleep, type BackoffPolicy } from './retry.js';
 import { entrySize } from './batcher.js';
-import { LeaseLostError } from './cursor.js';
+import { LeaseLostError, persistPlannedBatch } from './cursor.js';
 import { CursorCommitter } from './cursor-committer.js';
 import { readForSend, type Lease, type LeaseTiming } from './lease.js';
 import type { SinkRow } from './sql/sink-row.js';
@@ -44,6 +44,8 @@ export interface WorkerContext {
   timing: LeaseTiming;
   /** Longest a record waits in a batch (AUDITSTREAM_FLUSH_INTERVAL_MS). */
   flushIntervalMs: number;
+  /** Overrides the window of kinds that set `SinkLimits.batchWindowMs` (AUDITSTREAM_BATCH_WINDOW_MS). */
+  batchWindowMs?: number | undefined;
   /** How often an idle worker looks for new records without a `notify`. */
   idlePollMs: number;
   /** Records read from the store per page. */
@@ -87,6 +89,11 @@ export class SinkWorker implements ReplayHost {
   /** Last seq acknowledged by the destination (the row's cursor follows once `committer` has committed it). */
   private cursor: number;
   private readonly committer: CursorCommitter;
+  /**
+   * The batch planned and persisted before its send (stable batches, `SinkLimits.stableBatches`):
+   * until the cursor passes `last`, the next batch is exactly the records read up to `last`.
+   */
+  private planned: { first: number; last: number } | undefined;
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -103,6 +110,7 @@ export class SinkWorker implements ReplayHost {
     this.specVersion = row.resourceVersion;
     this.spec = JSON.stringify(row.spec);
     this.cursor = row.cursorSeq;
+    this.planned = row.plannedBatch ?? undefined;
     this.errors = new SinkErrorReporter(ctx.store, lease, ctx.errorAfterAttempts, ctx.logger);
     this.committer = new CursorCommitter(ctx.store, lease);
     this.keeper = new LeaseKeeper(
@@ -267,8 +275,8 @@ export class SinkWorker implements ReplayHost {
      * Reads one page into `buf`; false when the shared read-ahead budget is spent (a worker
      * holding nothing always reads, so every sink progresses).
      */
-    const readPage = async (): Promise<boolean> => {
-      if (buf.pending.length > 0 && !budget.available()) return false;
+    const readPage = async (force = false): Promise<boolean> => {
+      if (!force && buf.pending.length > 0 && !budget.available()) return false;
       const page = await this.ctx.store.readChainBodies(this.accountId, buf.lastRead + 1, this.ctx.pageSize);
       const now = Date.now();
       let bytes = 0;
@@ -301,7 +309,7 @@ export class SinkWorker implements ReplayHost {
    */
   private async deliverLoop(
     buf: { pending: Pending[]; bytes: number; lastRead: number; caughtUp: boolean; filtered: number[] },
-    readPage: () => Promise<boolean>,
+    readPage: (force?: boolean) => Promise<boolean>,
     keep: (pending: Pending[]) => void,
     first: SinkAdapter,
     setAdapter: (a: SinkAdapter) => void,
@@ -326,6 +334,14 @@ export class SinkWorker implements ReplayHost {
       // and all workers' read-ahead by the shared budget (`starved`: it is spent, send what we hold).
       let starved = false;
       if (!holdsBatch(0) && buf.bytes < limits.maxBatchBytes) starved = !(await readPage());
+      // A persisted batch not yet acknowledged (stable batches) goes again exactly: read up to its
+      // last seq, whatever the budget says (it was within the batch limits when it was planned).
+      const planned = limits.stableBatches && this.planned && this.planned.last > this.cursor ? this.planned : undefined;
+      if (planned) {
+        while (buf.lastRead < planned.last && !buf.caughtUp && !this.stopping) await readPage(true);
+        // Never a part of the planned range: stopping now sends nothing.
+        this.checkRunning();
+      }
       if (buf.pending.length === 0 && buf.filtered.length > 0) {
         // Everything read since the cursor is filtered out: move the cursor past it, sending nothing.
         this.committer.add({ lastSeq: buf.lastRead, delivered: 0, deadLetters: [], filtered: buf.filtered.length });
@@ -338,21 +354,44 @@ export class SinkWorker implements ReplayHost {
         await this.wait(this.ctx.idlePollMs, 'idle');
         continue;
       }
-      const plan = planBatch(buf.pending, limits, this.rate);
-      if (!plan.full && !(starved && !buf.caughtUp)) {
-        if (!buf.caughtUp && buf.bytes < limits.maxBatchBytes) continue;
-        const first = buf.pending[0]!;
-        const due = Math.min(first.storedAt, first.seenAt) + this.ctx.flushIntervalMs;
-        const now = Date.now();
-        if (now < due) {
-          // Not ended by `notify`: what arrives meanwhile is read once, when the batch is due,
-          // rather than one store read per append.
-          await this.wait(due - now, 'linger');
-          buf.caughtUp = false;
+      let take: number;
+      if (planned) {
+        take = buf.pending.findIndex((p) => p.seq > planned.last);
+        if (take < 0) take = buf.pending.length;
+        if (take === 0) {
+          // Nothing of the planned range passes the filter any more (it was changed): plan afresh.
+          this.planned = undefined;
           continue;
         }
+        if (buf.pending[0]!.seq !== planned.first)
+          this.ctx.logger?.warn({ sink: this.sinkId, planned, first: buf.pending[0]!.seq }, 'planned batch starts elsewhere now (filter changed)');
+      } else {
+        const plan = planBatch(buf.pending, limits, this.rate);
+        if (!plan.full && !(starved && !buf.caughtUp)) {
+          if (!buf.caughtUp && buf.bytes < limits.maxBatchBytes) continue;
+          const first = buf.pending[0]!;
+          const window = limits.batchWindowMs === undefined ? this.ctx.flushIntervalMs : (this.ctx.batchWindowMs ?? limits.batchWindowMs);
+          const due = Math.min(first.storedAt, first.seenAt) + window;
+          const now = Date.now();
+          if (now < due) {
+            // Not ended by `notify`: what arrives meanwhile is read once, when the batch is due,
+            // rather than one store read per append.
+            await this.wait(due - now, 'linger');
+            buf.caughtUp = false;
+            continue;
+          }
+        }
+        take = plan.take;
+        if (limits.stableBatches) {
+          // The boundaries are durable before the send. Earlier batches' commits land first: the
+          // row then never names a batch beyond one whose boundaries a crash would lose.
+          await this.committer.flush();
+          const bounds = { first: buf.pending[0]!.seq, last: buf.pending[take - 1]!.seq };
+          await persistPlannedBatch(this.store, this.lease, bounds.first, bounds.last);
+          this.planned = bounds;
+        }
       }
-      const batch = buf.pending.slice(0, plan.take);
+      const batch = buf.pending.slice(0, take);
       await this.committer.room();
       let sendStarted!: () => void;
       const started = new Promise<void>((resolve) => (sendStarted = resolve));
@@ -378,7 +417,7 @@ export class SinkWorker implements ReplayHost {
       const readingAhead = (async () => {
         await Promise.race([started, delivering.then(noop, noop)]);
         await new Promise<void>((resolve) => setImmediate(resolve));
-        while (!buf.caughtUp && !holdsBatch(plan.take) && !this.stopping) if (!(await readPage())) break;
+        while (!buf.caughtUp && !holdsBatch(take) && !this.stopping) if (!(await readPage())) break;
       })();
       const [sent, read] = await Promise.allSettled([delivering, readingAhead]);
       if (sent.status === 'rejected') throw sent.reason;
@@ -393,7 +432,7 @@ export class SinkWorker implements ReplayHost {
         continue;
       }
       if (read.status === 'rejected') throw read.reason;
-      keep(buf.pending.slice(plan.take));
+      keep(buf.pending.slice(take));
     }
   }
 }

@@ -12,6 +12,7 @@ import { cleanFilter } from './filter-spec.js';
 import { kinesisDriver } from './kinesis/driver.js';
 import { pubSubDriver } from './pubsub/driver.js';
 import { webhookDriver } from './webhook/driver.js';
+import { s3Driver } from './s3/driver.js';
 
 export type { AdapterDeps } from '../delivery/adapter.js';
 export type { SinkDriver } from './driver.js';
@@ -110,7 +111,7 @@ export class SinkRegistry implements AdapterFactory {
 }
 
 /** The kinds of this build. Adding one: its folder, plus one line here. */
-export const sinkRegistry = new SinkRegistry().register(kinesisDriver).register(pubSubDriver).register(webhookDriver);
+export const sinkRegistry = new SinkRegistry().register(kinesisDriver).register(pubSubDriver).register(webhookDriver).register(s3Driver);
 
 /** Validates a spec against the build's registry (AS_ERR_INVALID_ARGUMENT naming the field). */
 export function validateSpec(spec: StoredSinkSpec): void {

@@ -3,8 +3,9 @@
  * emulator never produces, and records what passed through:
  * - `down`: every connection is reset at once (destination down);
  * - `blackhole`: requests are accepted and never answered (destination hangs);
- * - `delay`: PutRecords calls are held `ms` before they are forwarded;
- * - `throttle-calls`: a share of PutRecords calls is answered 400 ProvisionedThroughputExceededException;
+ * - `delay`: PutRecords (and S3 PutObject) calls are held `ms` before they are forwarded;
+ * - `throttle-calls`: a share of PutRecords calls is answered 400 ProvisionedThroughputExceededException,
+ *   a share of S3 PutObject calls 503 SlowDown;
  * - `throttle-entries`: a share of the entries of PutRecords calls fails with the per-entry
  *   ProvisionedThroughputExceededException, as real Kinesis answers — only the other entries
  *   are forwarded to moto, so the failed ones are really not written.
@@ -98,7 +99,10 @@ export async function startFaultProxy(targetUrl: string, random: () => number = 
     const amzTarget = String(req.headers['x-amz-target'] ?? '');
     let action = amzTarget;
     let params: Record<string, string> | undefined;
-    if (!amzTarget) {
+    // S3 PutObject (REST: a PUT of the object's bytes, no X-Amz-Target).
+    const isS3Put = !amzTarget && req.method === 'PUT';
+    if (isS3Put) action = 'S3.PutObject';
+    else if (!amzTarget) {
       params = Object.fromEntries(new URLSearchParams(body.toString('utf8')));
       action = params['Action'] ?? 'unknown';
     }
@@ -106,7 +110,14 @@ export async function startFaultProxy(targetUrl: string, random: () => number = 
     calls.push(call);
     if (m.kind === 'blackhole') return; // never answered; the client's timeout ends it
     const isPut = amzTarget.endsWith('.PutRecords');
-    if (isPut && m.kind === 'delay') await new Promise((r) => setTimeout(r, m.ms));
+    if ((isPut || isS3Put) && m.kind === 'delay') await new Promise((r) => setTimeout(r, m.ms));
+    if (isS3Put && m.kind === 'throttle-calls' && random() < m.share) {
+      stats.throttledCalls++;
+      res
+        .writeHead(503, { 'content-type': 'application/xml' })
+        .end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+      return;
+    }
     if (isPut && m.kind === 'throttle-calls' && random() < m.share) {
       stats.throttledCalls++;
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' }).end(THROTTLE_BODY('audit'));

@@ -37,6 +37,8 @@ export interface SinkRow {
   expiredCount: number;
   /** Records the sink's filter skipped. */
   filteredCount: number;
+  /** The batch being sent by a sink with stable batches (first and last seq), or null (migration 0008). */
+  plannedBatch: { first: number; last: number } | null;
 }
 
 export interface RawSinkRow {
@@ -63,6 +65,8 @@ export interface RawSinkRow {
   dead_letter_count: number;
   expired_count: number;
   filtered_count: number;
+  batch_first_seq: number | null;
+  batch_last_seq: number | null;
 }
 
 const num = (v: unknown): number => Number(v);
@@ -93,9 +97,14 @@ export function toSinkRow(r: RawSinkRow): SinkRow {
     deadLetterCount: num(r.dead_letter_count),
     expiredCount: num(r.expired_count),
     filteredCount: num(r.filtered_count),
+    plannedBatch:
+      r.batch_first_seq === null || r.batch_last_seq === null || r.batch_first_seq === undefined || r.batch_last_seq === undefined
+        ? null
+        : { first: num(r.batch_first_seq), last: num(r.batch_last_seq) },
   };
 }
 
 export const SINK_COLUMNS =
   'id, account_id, name, kind, spec_json, enabled, state, resource_version, created_ms, modified_ms, cursor_seq, lease_owner, ' +
-  'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count, filtered_count';
+  'lease_expires_ms, fence, health, error_kind, error_message, error_since_ms, last_success_ms, delivered_count, dead_letter_count, expired_count, filtered_count, ' +
+  'batch_first_seq, batch_last_seq';

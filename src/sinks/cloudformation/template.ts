@@ -13,6 +13,8 @@
  * to trip on. Checked by cfn-lint and deployed on moto in test/kinesis-cloudformation.test.ts.
  */
 
+import { templateText, writerRoleTemplate } from './role.js';
+
 /** Parameter names, as the template and the quick-create link spell them. */
 export interface TemplateParameters {
   ExternalId: string;
@@ -25,94 +27,27 @@ export interface TemplateParameters {
 
 /** The actions the role gets on the stream: nothing else. */
 export const STREAM_ACTIONS = ['kinesis:PutRecord', 'kinesis:PutRecords', 'kinesis:DescribeStreamSummary'] as const;
-export const KMS_ACTIONS = ['kms:GenerateDataKey'] as const;
+export { KMS_ACTIONS } from './role.js';
 
-const TEMPLATE = {
-  AWSTemplateFormatVersion: '2010-09-09',
-  Description: 'IAM role that lets auditstream write audit logs to one Kinesis data stream (least privilege, ExternalId-protected).',
-  Parameters: {
-    ExternalId: {
-      Type: 'String',
-      Description: "Your auditstream account's ExternalId (shown in the auditstream UI). The role can be assumed only with it.",
-      MinLength: 2,
-      MaxLength: 1224,
-      AllowedPattern: '[\\w+=,.@:/-]+',
-      NoEcho: false,
-    },
+const TEMPLATE = writerRoleTemplate({
+  description: 'IAM role that lets auditstream write audit logs to one Kinesis data stream (least privilege, ExternalId-protected).',
+  destination: {
     StreamArn: {
       Type: 'String',
       Description: 'ARN of the Kinesis data stream auditstream writes to.',
       AllowedPattern: 'arn:aws(-cn|-us-gov)?:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[a-zA-Z0-9_.-]{1,128}',
     },
-    RoleName: {
-      Type: 'String',
-      Description: 'Name of the IAM role to create (the role name you entered in auditstream).',
-      MinLength: 1,
-      MaxLength: 64,
-      AllowedPattern: '[\\w+=,.@-]+',
-    },
-    AuditstreamPrincipalArn: {
-      Type: 'String',
-      Description: "ARN of auditstream's own AWS principal, the only one allowed to assume the role.",
-      AllowedPattern: 'arn:aws(-cn|-us-gov)?:(iam|sts)::[0-9]{12}:.+',
-    },
-    KmsKeyArn: {
-      Type: 'String',
-      Description: 'ARN of the KMS key the stream is encrypted with; leave empty for unencrypted or AWS-managed-key streams.',
-      Default: '',
-      AllowedPattern: '(arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+)?',
-    },
   },
-  Conditions: {
-    HasKmsKey: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'KmsKeyArn' }, ''] }] },
-  },
-  Resources: {
-    AuditstreamWriterRole: {
-      Type: 'AWS::IAM::Role',
-      Properties: {
-        RoleName: { Ref: 'RoleName' },
-        Description: 'Assumed by auditstream to write audit logs to one Kinesis stream.',
-        MaxSessionDuration: 3600,
-        AssumeRolePolicyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Effect: 'Allow',
-              Principal: { AWS: { Ref: 'AuditstreamPrincipalArn' } },
-              Action: 'sts:AssumeRole',
-              Condition: { StringEquals: { 'sts:ExternalId': { Ref: 'ExternalId' } } },
-            },
-          ],
-        },
-        Policies: [
-          {
-            PolicyName: 'auditstream-kinesis-write',
-            PolicyDocument: {
-              Version: '2012-10-17',
-              Statement: [
-                { Sid: 'WriteAuditLogs', Effect: 'Allow', Action: [...STREAM_ACTIONS], Resource: { Ref: 'StreamArn' } },
-                {
-                  'Fn::If': [
-                    'HasKmsKey',
-                    { Sid: 'EncryptWithStreamKey', Effect: 'Allow', Action: [...KMS_ACTIONS], Resource: { Ref: 'KmsKeyArn' } },
-                    { Ref: 'AWS::NoValue' },
-                  ],
-                },
-              ],
-            },
-          },
-        ],
-      },
-    },
-  },
-  Outputs: {
-    RoleArn: { Description: 'ARN of the role auditstream assumes.', Value: { 'Fn::GetAtt': ['AuditstreamWriterRole', 'Arn'] } },
-  },
-} as const;
+  kmsKeyDescription: 'ARN of the KMS key the stream is encrypted with; leave empty for unencrypted or AWS-managed-key streams.',
+  roleDescription: 'Assumed by auditstream to write audit logs to one Kinesis stream.',
+  policyName: 'auditstream-kinesis-write',
+  statements: [{ Sid: 'WriteAuditLogs', Effect: 'Allow', Action: [...STREAM_ACTIONS], Resource: { Ref: 'StreamArn' } }],
+  kmsSid: 'EncryptWithStreamKey',
+});
 
 /** The template as a JSON document (what is published and downloaded). */
 export function cloudFormationTemplate(): string {
-  return `${JSON.stringify(TEMPLATE, null, 2)}\n`;
+  return templateText(TEMPLATE);
 }
 
 /** The template as an object (tests inspect it). */

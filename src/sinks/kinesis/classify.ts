@@ -9,6 +9,7 @@
  */
 import type { EncodedEntry, Verdict, VerifyResult } from '../../delivery/adapter.js';
 import type { SendOutcome } from '../../delivery/adapter.js';
+import { awsErrorName as errorName, isNetworkError as isNetwork, type AwsErrorLike as ErrorLike } from '../aws/errors.js';
 
 interface PutRecordsResultEntry {
   SequenceNumber?: string;
@@ -48,42 +49,6 @@ const DENIED = new Set([
 ]);
 const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'RequestExpired']);
 const TRANSIENT = new Set(['InternalFailure', 'InternalFailureException', 'ServiceUnavailable', 'ServiceUnavailableException', 'ResourceInUseException']);
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-]);
-
-interface ErrorLike {
-  name?: string;
-  message?: string;
-  code?: string;
-  __type?: string;
-  $fault?: 'client' | 'server';
-  $metadata?: { httpStatusCode?: number };
-  cause?: unknown;
-  roleArn?: string;
-}
-
-function errorName(e: ErrorLike): string {
-  const t = e.__type ? e.__type.split('#').pop()! : undefined;
-  return t ?? e.name ?? 'Error';
-}
-
-function isNetwork(e: ErrorLike): boolean {
-  if (e.code && NETWORK_CODES.has(e.code)) return true;
-  if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.name === 'RequestTimeout') return true;
-  // The SDK's "socket hang up" and handler timeouts carry no HTTP status.
-  return !e.$metadata?.httpStatusCode && !e.$fault && /socket|ECONN|timed? ?out|network|hang up/i.test(e.message ?? '');
-}
-
 /** Entry indexes named in a ValidationException ("Value at 'records.2.member.data' ..."), 0-based. */
 function validationIndexes(message: string, n: number): number[] {
   const out = new Set<number>();
