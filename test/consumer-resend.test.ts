@@ -96,9 +96,7 @@ function engineHistory(chain: ChainEntry[], rnd: () => number, maxBatch: number,
   while (cursor < chain.length) {
     starts.push(cursor);
     const size = 1 + Math.floor(rnd() * maxBatch);
-    let toSend: EncodedEntry[] = chain
-      .slice(cursor, cursor + size)
-      .map((c) => ({ seq: c.seq, logId: c.record.log_id, partitionKey: 'k', data: c.data }));
+    let toSend: EncodedEntry[] = chain.slice(cursor, cursor + size).map((c) => ({ seq: c.seq, logId: c.record.log_id, partitionKey: 'k', data: c.data }));
     const end = cursor + toSend.length;
     let crashed = false;
     while (toSend.length > 0) {
@@ -233,7 +231,16 @@ describe('consumer under resends', () => {
   it('writes every account in chain order exactly once and verifies it, for random engine histories (partial failures, crashes, several shards)', async () => {
     for (let trial = 0; trial < 40; trial++) {
       const rnd = prng(1000 + trial);
-      const chains = new Map(ACCOUNTS.map((a) => [a, buildChain(s, a, Array.from({ length: 4 }, () => 3 + Math.floor(rnd() * 25)))]));
+      const chains = new Map(
+        ACCOUNTS.map((a) => [
+          a,
+          buildChain(
+            s,
+            a,
+            Array.from({ length: 4 }, () => 3 + Math.floor(rnd() * 25)),
+          ),
+        ]),
+      );
       const failRate = [0, 0.05, 0.3, 0.7][trial % 4]!;
       const histories = new Map([...chains].map(([a, c]) => [a, engineHistory(c, rnd, 1 + Math.floor(rnd() * 30), failRate, trial % 3 === 0 ? 0.1 : 0)]));
       const { result, out } = await run(interleave(histories, 1 + (trial % 3), rnd), s, trial);
@@ -247,9 +254,16 @@ describe('consumer under resends', () => {
       }
       for (const r of result.accounts!) {
         const last = chains.get(r.account)!.at(-1)!.seq - 1;
-        assert.deepEqual({ status: r.status, through: r.verified_through_sequence, problems: r.problems }, { status: 'verified', through: last, problems: [] }, `trial ${trial}`);
+        assert.deepEqual(
+          { status: r.status, through: r.verified_through_sequence, problems: r.problems },
+          { status: 'verified', through: last, problems: [] },
+          `trial ${trial}`,
+        );
       }
-      assert.equal(result.written, ACCOUNTS.reduce((n, a) => n + chains.get(a)!.length, 0));
+      assert.equal(
+        result.written,
+        ACCOUNTS.reduce((n, a) => n + chains.get(a)!.length, 0),
+      );
     }
   });
 
@@ -273,7 +287,11 @@ describe('consumer under resends', () => {
       }
       const early = written.length;
       take(buffer.release(0, true));
-      assert.deepEqual(written, chain.map((c) => c.record.log_id), `trial ${trial}`);
+      assert.deepEqual(
+        written,
+        chain.map((c) => c.record.log_id),
+        `trial ${trial}`,
+      );
       assert.ok(early > 0 || chain.length <= 4 * maxBatch, `trial ${trial}: nothing was final before the end`);
     }
   });
@@ -283,7 +301,11 @@ describe('consumer under resends', () => {
     for (let trial = 0; trial < 40; trial++) {
       const rnd = prng(9000 + trial);
       const kind = kinds[trial % 4]!;
-      const chain = buildChain(s, 'a', Array.from({ length: 4 }, () => 4 + Math.floor(rnd() * 12)));
+      const chain = buildChain(
+        s,
+        'a',
+        Array.from({ length: 4 }, () => 4 + Math.floor(rnd() * 12)),
+      );
       const history = engineHistory(chain, rnd, 1 + Math.floor(rnd() * 8), kind === 'swap' ? 0 : 0.2, 0);
       const firstCp = chain.findIndex((c) => c.record.operation === 'ChainCheckpoint');
       const lastCp = chain.length - 1;

@@ -164,7 +164,9 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
 
   async heldRecords(accounts?: string[]): Promise<StoredHeld[]> {
     const rows = accounts
-      ? await this.client.query<HeldRow>('SELECT account, log_id, ord::float8 AS ord, record FROM consumer_held WHERE account = ANY($1) ORDER BY ord', [accounts])
+      ? await this.client.query<HeldRow>('SELECT account, log_id, ord::float8 AS ord, record FROM consumer_held WHERE account = ANY($1) ORDER BY ord', [
+          accounts,
+        ])
       : await this.client.query<HeldRow>('SELECT account, log_id, ord::float8 AS ord, record FROM consumer_held ORDER BY ord');
     return rows.rows.map(heldFromRow);
   }
@@ -221,10 +223,10 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
       }
       const remove = b.held?.remove ?? [];
       if (remove.length) {
-        await c.query('DELETE FROM consumer_held h USING unnest($1::text[], $2::text[]) AS k(account, log_id) WHERE h.account = k.account AND h.log_id = k.log_id', [
-          remove.map((r) => r.account),
-          remove.map((r) => r.logId),
-        ]);
+        await c.query(
+          'DELETE FROM consumer_held h USING unnest($1::text[], $2::text[]) AS k(account, log_id) WHERE h.account = k.account AND h.log_id = k.log_id',
+          [remove.map((r) => r.account), remove.map((r) => r.logId)],
+        );
       }
       if (b.outputPosition !== undefined)
         await c.query('INSERT INTO consumer_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [

@@ -2,7 +2,7 @@
  * Putting a resend back in its place (docs/decisions/0022-consumer-reorders-resends.md).
  *
  * What a sink delivers per account: the chain's records in chain order, except that a partial
- * failure resends from the first failed entry onward (docs/decisions/0018-...), so a record that
+ * failure resends from the first failed entry onward (docs/decisions/0018-ordering-with-partial-failure.md), so a record that
  * succeeded after a failed one arrives once before the failed one and again after it. The
  * records carry no sequence number on Kinesis, so the order is read from the copies: the engine
  * resends every later record of the batch after a resent one, hence each record's *latest* copy
