@@ -282,7 +282,7 @@ describe('consumer under resends', () => {
       for (const [i, c] of history.entries()) {
         const logId = c.record.log_id;
         if (done.has(logId)) continue;
-        buffer.arrive({ account: 'a', logId, digest: 'd', data: c.data, shard: 's', sequence: String(i) }, 0);
+        buffer.arrive({ account: 'a', logId, digest: 'd', data: c.data, shard: 's', sequence: String(i), firstsAt: 0, ord: 0 }, 0);
         take(buffer.release(0));
       }
       const early = written.length;

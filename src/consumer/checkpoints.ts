@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { ConsumerSetupError, type BatchCommit, type ConsumerState, type ShardPosition } from './types.js';
 import type { AccountProofState, PendingRecord } from './proof.js';
-import { heldFromRow, heldToRow, type StoredHeld } from './reorder.js';
+import { heldFromRow, heldToRow, type HeldRow, type StoredHeld } from './reorder.js';
 
 export class CheckpointDb {
   private readonly db: Database.Database;
@@ -30,7 +30,7 @@ export class CheckpointDb {
         CREATE TABLE IF NOT EXISTS consumer_proof (account TEXT PRIMARY KEY, state TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS consumer_proof_pending (account TEXT NOT NULL, idx INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (account, idx));
         CREATE TABLE IF NOT EXISTS consumer_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS consumer_held (account TEXT NOT NULL, log_id TEXT NOT NULL, ord INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (account, log_id)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS consumer_held (account TEXT NOT NULL, log_id TEXT NOT NULL, ord INTEGER NOT NULL, digest TEXT NOT NULL, data BLOB NOT NULL, shard TEXT NOT NULL, sequence TEXT NOT NULL, sub INTEGER, PRIMARY KEY (account, log_id)) WITHOUT ROWID;
       `);
       return new CheckpointDb(db);
     } catch (err) {
@@ -72,12 +72,7 @@ export class CheckpointDb {
   }
 
   heldRecords(): StoredHeld[] {
-    const rows = this.db.prepare('SELECT account, log_id, ord, record FROM consumer_held ORDER BY ord').all() as {
-      account: string;
-      log_id: string;
-      ord: number;
-      record: string;
-    }[];
+    const rows = this.db.prepare('SELECT account, log_id, ord, digest, data, shard, sequence, sub FROM consumer_held ORDER BY ord').all() as HeldRow[];
     return rows.map(heldFromRow);
   }
 
@@ -99,7 +94,7 @@ export class CheckpointDb {
     const clear = this.db.prepare('DELETE FROM consumer_proof_pending WHERE account = ?');
     const add = this.db.prepare('INSERT INTO consumer_proof_pending (account, idx, record) VALUES (?, ?, ?)');
     const hold = this.db.prepare(
-      'INSERT INTO consumer_held (account, log_id, ord, record) VALUES (?, ?, ?, ?) ON CONFLICT (account, log_id) DO UPDATE SET ord = excluded.ord',
+      'INSERT INTO consumer_held (account, log_id, ord, digest, data, shard, sequence, sub) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, log_id) DO UPDATE SET ord = excluded.ord',
     );
     const unhold = this.db.prepare('DELETE FROM consumer_held WHERE account = ? AND log_id = ?');
     this.db.transaction(() => {
@@ -113,7 +108,7 @@ export class CheckpointDb {
       }
       for (const h of c.held?.put ?? []) {
         const r = heldToRow(h);
-        hold.run(r.account, r.log_id, r.ord, r.record);
+        hold.run(r.account, r.log_id, r.ord, r.digest, r.data, r.shard, r.sequence, r.sub);
       }
       for (const h of c.held?.remove ?? []) unhold.run(h.account, h.logId);
       if (c.outputPosition !== undefined) this.setMeta(c.outputKey ?? 'output_position', c.outputPosition);

@@ -130,7 +130,10 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
     const now = Date.now();
     const rejected: Reject[] = [];
     const parsed: { rec: SourceRecord; value: AuditRecord; canonical: string; digest: string }[] = [];
-    for (const rec of batch.records) {
+    for (const [i, rec] of batch.records.entries()) {
+      // Let the event loop breathe: the next poll's answer is read off its socket meanwhile,
+      // instead of the stream's server waiting on a full socket until this batch is done.
+      if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
       const v = check(rec, maxBytes);
       if (typeof v === 'string') rejected.push({ record: rec, reason: v });
       else {
@@ -149,11 +152,24 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
     for (const p of parsed) {
       const { account, shard, sequence, subSequence } = p.rec;
       const logId = p.value.log_id;
-      const copy = { account, logId, digest: p.digest, data: p.rec.data, shard, sequence, ...(subSequence !== undefined ? { subSequence } : {}) };
+      // One shape for every held record (the fields in one order, none added later).
+      const copy: HeldRecord = {
+        account,
+        logId,
+        digest: p.digest,
+        data: p.rec.data,
+        shard,
+        sequence,
+        subSequence,
+        firstsAt: 0,
+        ord: 0,
+        parsed: { value: p.value, canonical: p.canonical },
+        stored: false,
+      };
       // Held (not written yet): a copy again moves it behind what arrived since (a resend).
       const verdict = reorder.has(account, logId) ? reorder.arrive(copy, now) : dedupe.judge(account, logId, p.digest);
       if (verdict === 'new') {
-        reorder.arrive({ ...copy, parsed: { value: p.value, canonical: p.canonical } }, now);
+        reorder.arrive(copy, now);
         continue;
       }
       reorder.touch(account, now);
@@ -191,6 +207,13 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
   await output.close();
   const accounts = proof?.report();
   return { ...totals, stoppedBy, accounts, broken: accounts?.some((a) => a.status === 'broken') ?? false };
+}
+
+/** Records handled between two turns of the event loop. */
+const YIELD_EVERY = 500;
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** A held record read back from the state database: parsed again for the proof. */

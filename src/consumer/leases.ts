@@ -75,7 +75,7 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
         CREATE TABLE IF NOT EXISTS consumer_proof (account TEXT PRIMARY KEY, state TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS consumer_proof_pending (account TEXT NOT NULL, idx INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (account, idx));
         CREATE TABLE IF NOT EXISTS consumer_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS consumer_held (account TEXT NOT NULL, log_id TEXT NOT NULL, ord BIGINT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (account, log_id));
+        CREATE TABLE IF NOT EXISTS consumer_held (account TEXT NOT NULL, log_id TEXT NOT NULL, ord BIGINT NOT NULL, digest TEXT NOT NULL, data BYTEA NOT NULL, shard TEXT NOT NULL, sequence TEXT NOT NULL, sub INTEGER, PRIMARY KEY (account, log_id));
       `);
       await client.query('COMMIT');
     } catch (err) {
@@ -164,10 +164,11 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
 
   async heldRecords(accounts?: string[]): Promise<StoredHeld[]> {
     const rows = accounts
-      ? await this.client.query<HeldRow>('SELECT account, log_id, ord::float8 AS ord, record FROM consumer_held WHERE account = ANY($1) ORDER BY ord', [
-          accounts,
-        ])
-      : await this.client.query<HeldRow>('SELECT account, log_id, ord::float8 AS ord, record FROM consumer_held ORDER BY ord');
+      ? await this.client.query<HeldRow>(
+          'SELECT account, log_id, ord::float8 AS ord, digest, data, shard, sequence, sub FROM consumer_held WHERE account = ANY($1) ORDER BY ord',
+          [accounts],
+        )
+      : await this.client.query<HeldRow>('SELECT account, log_id, ord::float8 AS ord, digest, data, shard, sequence, sub FROM consumer_held ORDER BY ord');
     return rows.rows.map(heldFromRow);
   }
 
@@ -217,8 +218,17 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
       const put = (b.held?.put ?? []).map(heldToRow);
       if (put.length) {
         await c.query(
-          'INSERT INTO consumer_held (account, log_id, ord, record) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) ON CONFLICT (account, log_id) DO UPDATE SET ord = excluded.ord',
-          [put.map((r) => r.account), put.map((r) => r.log_id), put.map((r) => r.ord), put.map((r) => r.record)],
+          'INSERT INTO consumer_held (account, log_id, ord, digest, data, shard, sequence, sub) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::int[]) ON CONFLICT (account, log_id) DO UPDATE SET ord = excluded.ord',
+          [
+            put.map((r) => r.account),
+            put.map((r) => r.log_id),
+            put.map((r) => r.ord),
+            put.map((r) => r.digest),
+            put.map((r) => r.data),
+            put.map((r) => r.shard),
+            put.map((r) => r.sequence),
+            put.map((r) => r.sub),
+          ],
         );
       }
       const remove = b.held?.remove ?? [];

@@ -33,17 +33,19 @@ export interface HeldRecord {
   data: Buffer;
   shard: string;
   sequence: string;
-  subSequence?: number;
+  subSequence?: number | undefined;
   /** The account's count of first copies when the latest copy arrived (this one included). */
   firstsAt: number;
   /** Arrival order of the latest copy (what the state database sorts held records by). */
   ord: number;
   /** The parsed record and its canonical JSON, when this process parsed it (not stored). */
-  parsed?: { value: AuditRecord; canonical: string };
+  parsed?: { value: AuditRecord; canonical: string } | undefined;
+  /** Whether the state database has a row for it. */
+  stored?: boolean;
 }
 
 /** A held record as the state database stores it. */
-export type StoredHeld = Omit<HeldRecord, 'firstsAt' | 'parsed'>;
+export type StoredHeld = Omit<HeldRecord, 'firstsAt' | 'parsed' | 'stored'>;
 
 /**
  * Twice the largest batch of any sink kind: Kinesis 500 (1,000 audit records when aggregating),
@@ -69,12 +71,10 @@ export type Arrival = 'new' | 'moved' | 'conflict';
 
 export class ReorderBuffer {
   private readonly accounts = new Map<string, AccountBuffer>();
-  /** Held records added or moved since the last `takeChanges` (keyed account\nlog_id). */
-  private changed = new Map<string, HeldRecord>();
+  /** Held records added or moved since the last `takeChanges`. */
+  private changed = new Set<HeldRecord>();
   /** Records that left the buffer since the last `takeChanges` and were stored before. */
-  private removed = new Map<string, { account: string; logId: string }>();
-  /** Keys whose record is stored in the state database. */
-  private readonly stored = new Set<string>();
+  private removed: { account: string; logId: string }[] = [];
   private nextOrd = 1;
 
   constructor(
@@ -105,18 +105,19 @@ export class ReorderBuffer {
    * A copy of a record not yet written: `new` (its first copy, now held last), `moved` (held
    * already; its latest copy now stands last) or `conflict` (held with other content: dropped).
    */
-  arrive(rec: Omit<HeldRecord, 'firstsAt' | 'ord'>, now: number): Arrival {
+  arrive(rec: HeldRecord, now: number): Arrival {
     const b = this.buffer(rec.account);
     b.lastArrival = now;
     const known = b.held.get(rec.logId);
     if (known && known.digest !== rec.digest) return 'conflict';
-    const entry = known ?? { ...rec, firstsAt: 0, ord: 0 };
     if (!known) b.firsts++;
+    // A first copy's object is kept as the entry (the caller made it for this call).
+    const entry = known ?? rec;
     entry.firstsAt = b.firsts;
     entry.ord = this.nextOrd++;
-    b.held.delete(rec.logId);
+    if (known) b.held.delete(rec.logId);
     b.held.set(rec.logId, entry);
-    this.changed.set(`${rec.account}\n${rec.logId}`, entry);
+    this.changed.add(entry);
     return known ? 'moved' : 'new';
   }
 
@@ -146,18 +147,17 @@ export class ReorderBuffer {
 
   private forget(b: AccountBuffer, r: HeldRecord): void {
     b.held.delete(r.logId);
-    const key = `${r.account}\n${r.logId}`;
-    this.changed.delete(key);
-    if (this.stored.delete(key)) this.removed.set(key, { account: r.account, logId: r.logId });
+    this.changed.delete(r);
+    if (r.stored) this.removed.push({ account: r.account, logId: r.logId });
   }
 
   /** Held records to store (added or moved) and stored ones to delete, since the last call. */
   takeChanges(): { put: HeldRecord[]; remove: { account: string; logId: string }[] } {
-    const put = [...this.changed.values()];
-    for (const k of this.changed.keys()) this.stored.add(k);
-    const remove = [...this.removed.values()];
-    this.changed = new Map();
-    this.removed = new Map();
+    const put = [...this.changed];
+    for (const r of put) r.stored = true;
+    const remove = this.removed;
+    this.changed = new Set();
+    this.removed = [];
     return { put, remove };
   }
 
@@ -169,15 +169,14 @@ export class ReorderBuffer {
   load(accounts: string[], rows: StoredHeld[], now: number): void {
     for (const a of accounts) {
       const old = this.accounts.get(a);
-      if (old) for (const r of old.held.values()) this.changed.delete(`${a}\n${r.logId}`);
+      if (old) for (const r of old.held.values()) this.changed.delete(r);
       this.accounts.delete(a);
     }
     for (const r of [...rows].sort((x, y) => x.ord - y.ord)) {
       this.nextOrd = Math.max(this.nextOrd, r.ord + 1);
       const b = this.buffer(r.account);
       b.lastArrival = now;
-      b.held.set(r.logId, { ...r, firstsAt: 0 });
-      this.stored.add(`${r.account}\n${r.logId}`);
+      b.held.set(r.logId, { ...r, firstsAt: 0, stored: true });
     }
   }
 
@@ -189,21 +188,31 @@ export class ReorderBuffer {
   }
 }
 
-/** A held record's row in the state database: its keys, its order, the rest as JSON (bytes in base64). */
+/** A held record's row in the state database (the bytes as a BLOB / bytea, never re-encoded). */
 export interface HeldRow {
   account: string;
   log_id: string;
   ord: number;
-  record: string;
+  digest: string;
+  data: Buffer;
+  shard: string;
+  sequence: string;
+  sub: number | null;
 }
 
 export function heldToRow(h: StoredHeld): HeldRow {
-  const { account, logId, ord, data, ...rest } = h;
-  delete (rest as { parsed?: unknown }).parsed;
-  return { account, log_id: logId, ord, record: JSON.stringify({ ...rest, data: data.toString('base64') }) };
+  return { account: h.account, log_id: h.logId, ord: h.ord, digest: h.digest, data: h.data, shard: h.shard, sequence: h.sequence, sub: h.subSequence ?? null };
 }
 
 export function heldFromRow(r: HeldRow): StoredHeld {
-  const rest = JSON.parse(r.record) as Omit<StoredHeld, 'account' | 'logId' | 'ord' | 'data'> & { data: string };
-  return { ...rest, account: r.account, logId: r.log_id, ord: Number(r.ord), data: Buffer.from(rest.data, 'base64') };
+  return {
+    account: r.account,
+    logId: r.log_id,
+    ord: Number(r.ord),
+    digest: r.digest,
+    data: Buffer.from(r.data),
+    shard: r.shard,
+    sequence: r.sequence,
+    ...(r.sub !== null ? { subSequence: Number(r.sub) } : {}),
+  };
 }
