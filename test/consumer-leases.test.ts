@@ -120,6 +120,10 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
         join(dir, `${name}-rejects.jsonl`),
         '--json-report',
         join(dir, `${name}.json`),
+        // Records wait this long on a quiet account (for a resend to come back in order): shorter
+        // than b's --exit-when-idle, so b has written its first round before it could idle out.
+        '--reorder-hold',
+        '2s',
         ...extra,
       ],
       { env: { ...process.env, ...awsEnv }, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },

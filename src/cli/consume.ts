@@ -81,6 +81,7 @@ export function addConsumeCommand(program: Command, io: Io): void {
       '--public-key <file...>',
       "the operator's Ed25519 public key(s) (PEM, `auditstream keys public`): verify against the signed checkpoints, exit 1 on a break",
     )
+    .option('--reorder-hold <duration>', 'how long an account may be quiet before records held to put a resend back in chain order are written anyway', '10s')
     .option('--exit-when-idle <duration>', 'stop once nothing arrived for this long (500ms, 30s, 5m)')
     .option('--json-report <file>', 'also write the report as JSON')
     .option('--reject-file <file>', 'where records that are not valid audit records go', './consumer-rejects.jsonl')
@@ -100,6 +101,9 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
     const idle = opts['exitWhenIdle'] !== undefined ? parseDurationMs(String(opts['exitWhenIdle'])) : undefined;
     if (opts['exitWhenIdle'] !== undefined && idle === undefined)
       throw new ConsumerSetupError(`--exit-when-idle ${String(opts['exitWhenIdle'])}: expected a duration such as 500ms, 30s or 5m`);
+    const reorderHoldMs = parseDurationMs(String(opts['reorderHold']));
+    if (reorderHoldMs === undefined)
+      throw new ConsumerSetupError(`--reorder-hold ${String(opts['reorderHold'])}: expected a duration such as 500ms, 30s or 5m`);
     const maxRecordBytes = Number(opts['maxRecordBytes']);
     if (!Number.isSafeInteger(maxRecordBytes) || maxRecordBytes < 1) throw new ConsumerSetupError('--max-record-bytes must be a positive whole number');
     const keyFiles = (opts['publicKey'] as string[] | undefined) ?? [];
@@ -134,6 +138,7 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
         rejectFile: String(opts['rejectFile']),
         maxRecordBytes,
         ...(idle !== undefined ? { exitWhenIdleMs: idle } : {}),
+        reorderHoldMs,
         log: (l) => io.err(`${l}\n`),
         signal: stop.signal,
       });

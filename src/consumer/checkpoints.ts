@@ -8,6 +8,7 @@
 import Database from 'better-sqlite3';
 import { ConsumerSetupError, type BatchCommit, type ConsumerState, type ShardPosition } from './types.js';
 import type { AccountProofState, PendingRecord } from './proof.js';
+import { heldFromRow, heldToRow, type HeldRow, type StoredHeld } from './reorder.js';
 
 export class CheckpointDb {
   private readonly db: Database.Database;
@@ -29,6 +30,7 @@ export class CheckpointDb {
         CREATE TABLE IF NOT EXISTS consumer_proof (account TEXT PRIMARY KEY, state TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS consumer_proof_pending (account TEXT NOT NULL, idx INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (account, idx));
         CREATE TABLE IF NOT EXISTS consumer_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS consumer_held (account TEXT NOT NULL, log_id TEXT NOT NULL, ord INTEGER NOT NULL, digest TEXT NOT NULL, data BLOB NOT NULL, shard TEXT NOT NULL, sequence TEXT NOT NULL, sub INTEGER, PRIMARY KEY (account, log_id)) WITHOUT ROWID;
       `);
       return new CheckpointDb(db);
     } catch (err) {
@@ -69,6 +71,11 @@ export class CheckpointDb {
     }));
   }
 
+  heldRecords(): StoredHeld[] {
+    const rows = this.db.prepare('SELECT account, log_id, ord, digest, data, shard, sequence, sub FROM consumer_held ORDER BY ord').all() as HeldRow[];
+    return rows.map(heldFromRow);
+  }
+
   meta(key: string): string | undefined {
     return (this.db.prepare('SELECT value FROM consumer_meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
@@ -86,6 +93,10 @@ export class CheckpointDb {
     const proof = this.db.prepare('INSERT INTO consumer_proof (account, state) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET state = excluded.state');
     const clear = this.db.prepare('DELETE FROM consumer_proof_pending WHERE account = ?');
     const add = this.db.prepare('INSERT INTO consumer_proof_pending (account, idx, record) VALUES (?, ?, ?)');
+    const hold = this.db.prepare(
+      'INSERT INTO consumer_held (account, log_id, ord, digest, data, shard, sequence, sub) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, log_id) DO UPDATE SET ord = excluded.ord',
+    );
+    const unhold = this.db.prepare('DELETE FROM consumer_held WHERE account = ? AND log_id = ?');
     this.db.transaction(() => {
       for (const p of c.positions) pos.run(c.source, p.shard, p.sequence ?? null, p.finished ? 1 : 0);
       for (const s of c.seen) seen.run(s.account, s.logId, s.digest);
@@ -95,6 +106,11 @@ export class CheckpointDb {
         const base = p.state.pendingCount - p.pendingAdded.length;
         p.pendingAdded.forEach((r, i) => add.run(p.state.account, base + i, JSON.stringify(r)));
       }
+      for (const h of c.held?.put ?? []) {
+        const r = heldToRow(h);
+        hold.run(r.account, r.log_id, r.ord, r.digest, r.data, r.shard, r.sequence, r.sub);
+      }
+      for (const h of c.held?.remove ?? []) unhold.run(h.account, h.logId);
       if (c.outputPosition !== undefined) this.setMeta(c.outputKey ?? 'output_position', c.outputPosition);
     })();
   }
@@ -111,6 +127,7 @@ export class CheckpointDb {
       positions: async (source) => this.positions(source),
       seenDigests: async (keys) => this.seenDigests(keys),
       proofStates: async () => this.proofStates(),
+      heldRecords: async () => this.heldRecords(),
       meta: async (key) => this.meta(key),
       setMeta: async (key, value) => this.setMeta(key, value),
       commit: async (c) => this.commit(c),

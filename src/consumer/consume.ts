@@ -12,7 +12,8 @@ import type { AuditRecord } from '../record/record.js';
 import { Dedupe } from './dedupe.js';
 import { ProofTracker, type AccountReport } from './proof.js';
 import { positionOf, RejectFile, type Reject } from './rejects.js';
-import type { ConsumerState, Output, OutputRecord, Source, SourceBatch, SourceRecord } from './types.js';
+import { DEFAULT_REORDER_HOLD_MS, REORDER_WINDOW, ReorderBuffer, type HeldRecord } from './reorder.js';
+import type { ConsumerState, Output, OutputRecord, ShardPosition, Source, SourceBatch, SourceRecord } from './types.js';
 
 export interface ConsumeOptions {
   source: Source;
@@ -24,6 +25,11 @@ export interface ConsumeOptions {
   rejectFile: string;
   /** Larger records are rejected (default 1 MiB, a Kinesis record's limit). */
   maxRecordBytes?: number;
+  /**
+   * How long an account may be quiet before the records held for a resend are written anyway
+   * (src/consumer/reorder.ts; default 10 s).
+   */
+  reorderHoldMs?: number;
   /** Stop once nothing arrived for this long. */
   exitWhenIdleMs?: number;
   progressIntervalMs?: number;
@@ -56,6 +62,38 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
   const rejects = new RejectFile(opts.rejectFile);
   const dedupe = new Dedupe(db);
   const proof = opts.trustedKeys ? new ProofTracker(opts.trustedKeys, db.shared ? [] : await db.proofStates()) : undefined;
+  const reorder = new ReorderBuffer(REORDER_WINDOW, opts.reorderHoldMs ?? DEFAULT_REORDER_HOLD_MS);
+  if (!db.shared) reorder.load([], await db.heldRecords(), Date.now());
+
+  /**
+   * Writes records the reorder buffer let go (in chain order per account), makes them durable,
+   * then commits them with the batch's positions and what is still held; returns how many.
+   */
+  const writeReleased = async (released: HeldRecord[], positions: ShardPosition[]): Promise<number> => {
+    // Shared state: another process may have written some of them since they were held here.
+    const already = db.shared && released.length ? await db.seenDigests(released.map((r) => ({ account: r.account, logId: r.logId }))) : undefined;
+    const out: OutputRecord[] = [];
+    const seen: { account: string; logId: string; digest: string }[] = [];
+    for (const r of released) {
+      if (already?.has(`${r.account}\n${r.logId}`)) continue;
+      out.push({ account: r.account, data: r.data, shard: r.shard, sequence: r.sequence });
+      seen.push({ account: r.account, logId: r.logId, digest: r.digest });
+      if (!proof) continue;
+      const { value, canonical } = r.parsed ?? parseHeld(r.data);
+      if (value.operation !== 'VerifyAuditLogSink') proof.add(r.account, value, { logId: r.logId, digest: r.digest, at: positionOf(r) }, canonical);
+    }
+    const position = await output.write(out);
+    await db.commit({
+      source: source.description,
+      positions,
+      seen,
+      proofs: proof?.takeChanges() ?? [],
+      held: reorder.takeChanges(),
+      outputPosition: position,
+      outputKey,
+    });
+    return out.length;
+  };
 
   const committed = await db.meta(outputKey);
   await output.open(committed);
@@ -89,11 +127,13 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
       // Handled when awaited; a rejection while this batch is processed must not go unhandled.
       upcoming.catch(() => {});
     }
-    const out: OutputRecord[] = [];
-    const seen: { account: string; logId: string; digest: string }[] = [];
+    const now = Date.now();
     const rejected: Reject[] = [];
     const parsed: { rec: SourceRecord; value: AuditRecord; canonical: string; digest: string }[] = [];
-    for (const rec of batch.records) {
+    for (const [i, rec] of batch.records.entries()) {
+      // Let the event loop breathe: the next poll's answer is read off its socket meanwhile,
+      // instead of the stream's server waiting on a full socket until this batch is done.
+      if (i > 0 && i % YIELD_EVERY === 0) await yieldToLoop();
       const v = check(rec, maxBytes);
       if (typeof v === 'string') rejected.push({ record: rec, reason: v });
       else {
@@ -102,60 +142,84 @@ export async function consume(opts: ConsumeOptions): Promise<ConsumeResult> {
       }
     }
     await dedupe.prefetch(parsed.map((p) => ({ account: p.rec.account, logId: p.value.log_id })));
-    // Shared state: another process may have moved these accounts' proof on (a lease taken over).
-    if (proof && db.shared) proof.reload(await db.proofStates([...new Set(parsed.map((p) => p.rec.account))]));
+    if (db.shared) {
+      // Shared state: another process may have moved these accounts on (a lease taken over).
+      const accounts = [...new Set(parsed.map((p) => p.rec.account))];
+      if (proof) proof.reload(await db.proofStates(accounts));
+      const unknown = accounts.filter((a) => !reorder.knows(a));
+      if (unknown.length) reorder.load(unknown, await db.heldRecords(unknown), now);
+    }
     for (const p of parsed) {
-      const verdict = dedupe.judge(p.rec.account, p.value.log_id, p.digest);
-      if (verdict === 'duplicate') {
-        totals.duplicates++;
+      const { account, shard, sequence, subSequence } = p.rec;
+      const logId = p.value.log_id;
+      // One shape for every held record (the fields in one order, none added later).
+      const copy: HeldRecord = {
+        account,
+        logId,
+        digest: p.digest,
+        data: p.rec.data,
+        shard,
+        sequence,
+        subSequence,
+        firstsAt: 0,
+        ord: 0,
+        parsed: { value: p.value, canonical: p.canonical },
+        stored: false,
+      };
+      // Held (not written yet): a copy again moves it behind what arrived since (a resend).
+      const verdict = reorder.has(account, logId) ? reorder.arrive(copy, now) : dedupe.judge(account, logId, p.digest);
+      if (verdict === 'new') {
+        reorder.arrive(copy, now);
         continue;
       }
+      reorder.touch(account, now);
       if (verdict === 'conflict') {
-        rejected.push({ record: p.rec, reason: `log_id ${p.value.log_id} was received before with other content (an altered copy)` });
-        proof?.conflict(p.rec.account, p.value.log_id, positionOf(p.rec));
-        continue;
-      }
-      out.push({ account: p.rec.account, data: p.rec.data, shard: p.rec.shard, sequence: p.rec.sequence });
-      seen.push({ account: p.rec.account, logId: p.value.log_id, digest: p.digest });
-      if (proof && p.value.operation !== 'VerifyAuditLogSink') {
-        proof.add(p.rec.account, p.value, { logId: p.value.log_id, digest: p.digest, at: positionOf(p.rec) }, p.canonical);
-      }
+        rejected.push({ record: p.rec, reason: `log_id ${logId} was received before with other content (an altered copy)` });
+        proof?.conflict(account, logId, positionOf(p.rec));
+      } else totals.duplicates++;
     }
     for (const r of rejected) log(`consume: rejected ${positionOf(r.record)}: ${r.reason} (written to ${rejects.path})`);
     rejects.write(rejected);
-    const position = await output.write(out);
-    await db.commit({
-      source: source.description,
-      positions: batch.positions,
-      seen,
-      proofs: proof?.takeChanges() ?? [],
-      outputPosition: position,
-      outputKey,
-    });
+    const written = await writeReleased(reorder.release(now), batch.positions);
     await batch.commit?.();
     dedupe.reset();
 
     totals.received += batch.records.length;
-    totals.written += out.length;
+    totals.written += written;
     totals.rejected += rejected.length;
     sinceProgress += batch.records.length;
-    const now = Date.now();
-    if (batch.records.length > 0) lastArrival = now;
-    if (now - lastProgress >= (opts.progressIntervalMs ?? 5000)) {
-      log(progressLine(sinceProgress / ((now - lastProgress) / 1000), totals.written, source.lag(), proof));
-      lastProgress = now;
+    const after = Date.now();
+    if (batch.records.length > 0) lastArrival = after;
+    if (after - lastProgress >= (opts.progressIntervalMs ?? 5000)) {
+      log(progressLine(sinceProgress / ((after - lastProgress) / 1000), totals.written, reorder.size(), source.lag(), proof));
+      lastProgress = after;
       sinceProgress = 0;
     }
-    if (opts.exitWhenIdleMs !== undefined && now - lastArrival >= opts.exitWhenIdleMs) {
+    if (opts.exitWhenIdleMs !== undefined && after - lastArrival >= opts.exitWhenIdleMs) {
       stoppedBy = 'idle';
       break;
     }
   }
   await upcoming?.catch(() => null);
+  // Stopping writes what is held: a resend arriving after a restart then stands after it.
+  totals.written += await writeReleased(reorder.release(Date.now(), true), []);
   await source.close();
   await output.close();
   const accounts = proof?.report();
   return { ...totals, stoppedBy, accounts, broken: accounts?.some((a) => a.status === 'broken') ?? false };
+}
+
+/** Records handled between two turns of the event loop. */
+const YIELD_EVERY = 500;
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A held record read back from the state database: parsed again for the proof. */
+function parseHeld(data: Buffer): { value: AuditRecord; canonical: string } {
+  const value = JSON.parse(data.toString('utf8')) as AuditRecord;
+  return { value, canonical: canonicalJson(value) };
 }
 
 /** The record, or why it is not a valid audit record. */
@@ -174,10 +238,10 @@ function check(rec: SourceRecord, maxBytes: number): AuditRecord | string {
   return value as AuditRecord;
 }
 
-function progressLine(rate: number, written: number, lag: Map<string, number>, proof: ProofTracker | undefined): string {
+function progressLine(rate: number, written: number, held: number, lag: Map<string, number>, proof: ProofTracker | undefined): string {
   const lags = [...lag].map(([s, ms]) => `${s} ${(ms / 1000).toFixed(1)}s`).join(', ');
   const verified = proof ? [...proof.verifiedSeqs()].map(([a, s]) => `${a} ${s ?? 'not yet'}`).join(', ') : 'not checked';
-  return `consume: ${Math.round(rate)} records/s, ${written} written; lag ${lags || 'none'}; verified through ${verified || 'none'}`;
+  return `consume: ${Math.round(rate)} records/s, ${written} written${held ? `, ${held} held for order` : ''}; lag ${lags || 'none'}; verified through ${verified || 'none'}`;
 }
 
 /** The report's human form: one line per account, one per problem. */

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { parseDatabaseUrl } from '../store/open.js';
 import type { AccountProofState, PendingRecord } from './proof.js';
+import { heldFromRow, heldToRow, type HeldRow, type StoredHeld } from './reorder.js';
 import { ConsumerSetupError, type BatchCommit, type ConsumerState, type ShardLeases, type ShardPosition } from './types.js';
 
 export interface PgConsumerStateOptions {
@@ -74,6 +75,7 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
         CREATE TABLE IF NOT EXISTS consumer_proof (account TEXT PRIMARY KEY, state TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS consumer_proof_pending (account TEXT NOT NULL, idx INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (account, idx));
         CREATE TABLE IF NOT EXISTS consumer_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS consumer_held (account TEXT NOT NULL, log_id TEXT NOT NULL, ord BIGINT NOT NULL, digest TEXT NOT NULL, data BYTEA NOT NULL, shard TEXT NOT NULL, sequence TEXT NOT NULL, sub INTEGER, PRIMARY KEY (account, log_id));
       `);
       await client.query('COMMIT');
     } catch (err) {
@@ -160,6 +162,16 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
     return out;
   }
 
+  async heldRecords(accounts?: string[]): Promise<StoredHeld[]> {
+    const rows = accounts
+      ? await this.client.query<HeldRow>(
+          'SELECT account, log_id, ord::float8 AS ord, digest, data, shard, sequence, sub FROM consumer_held WHERE account = ANY($1) ORDER BY ord',
+          [accounts],
+        )
+      : await this.client.query<HeldRow>('SELECT account, log_id, ord::float8 AS ord, digest, data, shard, sequence, sub FROM consumer_held ORDER BY ord');
+    return rows.rows.map(heldFromRow);
+  }
+
   async meta(key: string): Promise<string | undefined> {
     return (await this.client.query<{ value: string }>('SELECT value FROM consumer_meta WHERE key = $1', [key])).rows[0]?.value;
   }
@@ -202,6 +214,29 @@ export class PgConsumerState implements ConsumerState, ShardLeases {
             [p.state.account, p.pendingAdded.map((r) => JSON.stringify(r)), base],
           );
         }
+      }
+      const put = (b.held?.put ?? []).map(heldToRow);
+      if (put.length) {
+        await c.query(
+          'INSERT INTO consumer_held (account, log_id, ord, digest, data, shard, sequence, sub) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::int[]) ON CONFLICT (account, log_id) DO UPDATE SET ord = excluded.ord',
+          [
+            put.map((r) => r.account),
+            put.map((r) => r.log_id),
+            put.map((r) => r.ord),
+            put.map((r) => r.digest),
+            put.map((r) => r.data),
+            put.map((r) => r.shard),
+            put.map((r) => r.sequence),
+            put.map((r) => r.sub),
+          ],
+        );
+      }
+      const remove = b.held?.remove ?? [];
+      if (remove.length) {
+        await c.query(
+          'DELETE FROM consumer_held h USING unnest($1::text[], $2::text[]) AS k(account, log_id) WHERE h.account = k.account AND h.log_id = k.log_id',
+          [remove.map((r) => r.account), remove.map((r) => r.logId)],
+        );
       }
       if (b.outputPosition !== undefined)
         await c.query('INSERT INTO consumer_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [

@@ -4,6 +4,7 @@
  * dedupe and proof; the state store makes each batch's effects durable together.
  */
 import type { AccountProofState, PendingRecord } from './proof.js';
+import type { StoredHeld } from './reorder.js';
 
 /** One record as a source delivered it: the exact bytes and where they came from. */
 export interface SourceRecord {
@@ -82,6 +83,8 @@ export interface ConsumerState {
   seenDigests(keys: { account: string; logId: string }[]): Promise<Map<string, string>>;
   /** Proof state of these accounts (all when omitted). */
   proofStates(accounts?: string[]): Promise<{ state: AccountProofState; pending: PendingRecord[] }[]>;
+  /** Records received but not yet written (the reorder buffer, src/consumer/reorder.ts) of these accounts (all when omitted). */
+  heldRecords(accounts?: string[]): Promise<StoredHeld[]>;
   meta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
   /** Commits one batch atomically (with leases: only positions of shards still held advance). */
@@ -98,6 +101,8 @@ export interface BatchCommit {
   seen: { account: string; logId: string; digest: string }[];
   /** Accounts whose proof state changed, with their full state and the pending records to add / replace. */
   proofs: { state: AccountProofState; pendingReset: boolean; pendingAdded: PendingRecord[] }[];
+  /** Records now held (added, or their latest copy moved) and held records no longer held (written). */
+  held?: { put: StoredHeld[]; remove: { account: string; logId: string }[] };
   outputPosition?: string | undefined;
   /** Key the output position is stored under. */
   outputKey?: string;

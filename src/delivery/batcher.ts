@@ -21,8 +21,11 @@ export function fitsRecordLimit(e: EncodedEntry, limits: SinkLimits): boolean {
 /**
  * The entries to send again after the destination failed `failed` (indexes into `sent`):
  * for each partition key, everything from its first failed entry onward — not only the failed
- * entries — so a consumer reading one partition never sees a later record before an earlier one
- * (docs/decisions/0018-ordering-with-partial-failure.md). Keeps `sent`'s order.
+ * entries — so every later record of the batch comes again after a resent one and the latest
+ * copies stand in chain order (docs/decisions/0018-ordering-with-partial-failure.md). The later
+ * entries that had succeeded were already delivered once before the failed one: a consumer
+ * reading one partition sees them twice, the first time early, and orders by the latest copy
+ * (docs/decisions/0023-consumer-reorders-resends.md). Keeps `sent`'s order.
  */
 export function resendFrom(sent: readonly EncodedEntry[], failed: readonly number[]): EncodedEntry[] {
   const firstFailed = new Map<string, number>();
