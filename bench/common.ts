@@ -219,10 +219,31 @@ export function pgUnnestParams(rows: ChainRow[]): unknown[][] {
  * parameter, expanded server-side. (The `unnest` form above makes `pg` escape every array element
  * in JavaScript, which costs ~26 µs per row on this machine: see BENCHMARKS.md.)
  */
-export const PG_JSON_INSERT = `INSERT INTO audit_records (${CHAIN_ROW_COLUMNS})
+export const PG_JSON_INSERT = pgJsonInsert('audit_records');
+
+/** `PG_JSON_INSERT` into another table of the same columns (the plain baseline table). */
+export function pgJsonInsert(table: string): string {
+  return `INSERT INTO ${table} (${CHAIN_ROW_COLUMNS})
   SELECT ${CHAIN_ROW_COLUMNS} FROM json_to_recordset($1::json) AS x(account_id text, seq bigint, log_id text, stored_at bigint,
     emit_ms bigint, operation text, user_email text, principal_id text, status text, namespace text, ingested_by text,
     prev_hash text, hash text, record_json text)`;
+}
+
+/**
+ * The issue's baseline table: the columns of `audit_records` (the chain included) with only the
+ * primary key and one index, the chain's unique (account_id, seq). Created beside the store's own
+ * tables, in the same database, by the ingest benchmark.
+ */
+export const PLAIN_TABLE = 'bench_plain_records';
+
+export function plainTableSql(engine: Engine): string {
+  const id = engine === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY';
+  const int = engine === 'sqlite' ? 'INTEGER' : 'BIGINT';
+  return `CREATE TABLE ${PLAIN_TABLE} (id ${id}, account_id TEXT NOT NULL, seq ${int} NOT NULL, log_id TEXT NOT NULL, stored_at ${int} NOT NULL,
+  emit_ms ${int} NOT NULL, operation TEXT NOT NULL, user_email TEXT NOT NULL, principal_id TEXT NOT NULL, status TEXT NOT NULL, namespace TEXT,
+  ingested_by TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, record_json TEXT NOT NULL);
+CREATE UNIQUE INDEX ${PLAIN_TABLE}_chain ON ${PLAIN_TABLE} (account_id, seq);`;
+}
 
 export function pgJsonParam(rows: ChainRow[]): string {
   return JSON.stringify(
