@@ -25,6 +25,7 @@ import {
   type ExistingLog,
 } from '../chain-append.js';
 import { GroupCommitter } from '../group-commit.js';
+import { Checkpointer } from './checkpointer.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
@@ -49,6 +50,11 @@ interface SqliteConnection {
 export interface SqliteStoreOptions {
   /** Most append batches one commit takes. */
   maxBatchesPerCommit?: number;
+  /**
+   * Checkpoint the WAL from a worker thread (checkpointer.ts), not inside commits on the write
+   * connection. Default true.
+   */
+  checkpointInWorker?: boolean;
 }
 
 const closedError = () => new AuditError('AS_ERR_UNAVAILABLE', 'store is closed');
@@ -81,6 +87,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
   private readonly mutex = new Mutex();
   private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
   private readonly insertStmt: () => SqliteStatement;
+  private checkpointer: Checkpointer | undefined;
   private closed = false;
 
   private constructor(
@@ -110,6 +117,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     w.pragma('foreign_keys = ON');
     const store = new SqliteStore(w, openReader(path), options);
     await store.migrate();
+    if (options.checkpointInWorker !== false) store.checkpointer = new Checkpointer(path, (pages) => w.pragma(`wal_autocheckpoint = ${pages}`));
     return store;
   }
 
@@ -174,6 +182,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
         try {
           const result = await fn();
           this.w.exec('COMMIT');
+          this.checkpointer?.wrote();
           return result;
         } catch (err) {
           if (this.w.inTransaction) this.w.exec('ROLLBACK');
@@ -228,7 +237,8 @@ export class SqliteStore extends StoreReads implements AuditStore {
     if (this.closed) return;
     this.closed = true;
     await this.committer.close();
-    await this.mutex.run(() => {
+    await this.mutex.run(async () => {
+      await this.checkpointer?.close();
       this.w.close();
       this.r.close();
     });
