@@ -20,12 +20,22 @@ export function canonicalJson(value: unknown): string {
     if (text === undefined) throw new TypeError('canonicalJson: value has no JSON form');
     return text;
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  // One string built left to right, no intermediate arrays of parts: this runs once per stored
+  // record, and its garbage was a visible share of ingest's GC time (BENCHMARKS.md).
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return `${out}]`;
+  }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    out += (out.length === 1 ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
+  }
+  return `${out}}`;
 }
 
 /** The hash of one link. Account ids never contain a newline (validated where they are made). */

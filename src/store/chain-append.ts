@@ -101,7 +101,7 @@ export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now
     // Ingest refuses these before the commit; this catches every other writer (the control
     // plane builds records from request fields), and refuses the batch alone: a string the
     // database would alter (or, on PostgreSQL, reject) must never reach the shared INSERT.
-    const bad = unstorableRecord(b.records);
+    const bad = b.textChecked === true ? undefined : unstorableRecord(b.records);
     if (bad) {
       outcomes[i] = { ok: false, error: bad };
       return;
