@@ -87,7 +87,8 @@ function hex(n: number, width: number): string {
 }
 
 /** A UUID-shaped id derived from a number (stable per user). */
-function uuidOf(n: number): string {
+/** A UUID-shaped id of user `n` (records' principal.id) and of other things numbered `n`. */
+export function uuidOf(n: number): string {
   const a = Math.imul(n + 1, 2654435761) >>> 0;
   const b = Math.imul(n + 7, 40503) >>> 0;
   return `${hex(a, 8)}-${hex(b, 4)}-4${hex(a >>> 4, 3)}-a${hex(b >>> 3, 3)}-${hex(a ^ b, 8)}${hex(n, 4)}`;
