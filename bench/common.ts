@@ -17,7 +17,7 @@ import { appendBatches, CHAIN_ROW_COLUMNS, chainRowValues, GENESIS_HASH, type Ch
 import type { AppendBatch, AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import { INSERT_ROWS, PostgresStore, pgJsonRows } from '../src/store/postgres/postgres-store.js';
 import { prng } from '../test/helpers/prng.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -216,7 +216,7 @@ export function pgUnnestParams(rows: ChainRow[]): unknown[][] {
 }
 
 /**
- * The fastest multi-row insert `pg` offers without extra packages: the rows as one JSON
+ * The fastest multi-row insert `pg` offers without extra packages (the store's own since issue 12): the rows as one JSON
  * parameter, expanded server-side. (The `unnest` form above makes `pg` escape every array element
  * in JavaScript, which costs ~26 µs per row on this machine: see BENCHMARKS.md.)
  */
@@ -224,10 +224,7 @@ export const PG_JSON_INSERT = pgJsonInsert('audit_records');
 
 /** `PG_JSON_INSERT` into another table of the same columns (the plain baseline table). */
 export function pgJsonInsert(table: string): string {
-  return `INSERT INTO ${table} (${CHAIN_ROW_COLUMNS})
-  SELECT ${CHAIN_ROW_COLUMNS} FROM json_to_recordset($1::json) AS x(account_id text, seq bigint, log_id text, stored_at bigint,
-    emit_ms bigint, operation text, user_email text, principal_id text, status text, namespace text, ingested_by text,
-    prev_hash text, hash text, record_json text)`;
+  return INSERT_ROWS.replace('INSERT INTO audit_records ', `INSERT INTO ${table} `);
 }
 
 /**
@@ -247,24 +244,7 @@ CREATE UNIQUE INDEX ${PLAIN_TABLE}_chain ON ${PLAIN_TABLE} (account_id, seq);`;
 }
 
 export function pgJsonParam(rows: ChainRow[]): string {
-  return JSON.stringify(
-    rows.map((r) => ({
-      account_id: r.accountId,
-      seq: r.seq,
-      log_id: r.logId,
-      stored_at: r.storedAt,
-      emit_ms: r.emitMs,
-      operation: r.operation,
-      user_email: r.userEmail,
-      principal_id: r.principalId,
-      status: r.status,
-      namespace: r.namespace,
-      ingested_by: r.ingestedBy,
-      prev_hash: r.prevHash,
-      hash: r.hash,
-      record_json: r.recordJson,
-    })),
-  );
+  return pgJsonRows(rows);
 }
 
 // ---------------------------------------------------------------------------------------------
