@@ -1,6 +1,7 @@
 /**
- * The SQLite store's write path beyond the contract suite: the WAL checkpointer worker
- * (src/store/sqlite/checkpointer.ts) and what acknowledged means when the process dies mid-commit.
+ * The SQLite store's write path beyond the contract suite: group commits in the append worker
+ * (src/store/sqlite/appender.ts), the WAL checkpointer worker (checkpointer.ts), and what
+ * acknowledged means when the process dies mid-commit.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,16 +13,87 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { BACKSTOP_AUTOCHECKPOINT, type Checkpointer } from '../src/store/sqlite/checkpointer.js';
+import type { WorkerAppender } from '../src/store/sqlite/appender.js';
+import { AuditError } from '../src/errors.js';
 import { verifyAccount } from '../src/chain/verify.js';
 import { makeRecord } from './helpers/records.js';
 
 const checkpointerOf = (store: SqliteStore) => (store as unknown as { checkpointer: Checkpointer | undefined }).checkpointer;
+const appenderOf = (store: SqliteStore) => (store as unknown as { appender: WorkerAppender | undefined }).appender;
 const writerOf = (store: SqliteStore) => (store as unknown as { w: { pragma(s: string, o?: { simple: boolean }): unknown } }).w;
 
 async function until(what: string, ok: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
   assert.ok(ok(), what);
 }
+
+describe('SQLite store: group commits in the append worker', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'auditstream-appender-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('commits through the worker; a batch refused there fails alone, with its error code, and the rest of its group commit is stored', async () => {
+    const store = await SqliteStore.open(join(dir, 'a.db'));
+    try {
+      assert.equal(appenderOf(store)?.alive, true);
+      const first = makeRecord();
+      await store.append({ accountId: 'acct', records: [first], ingestedBy: null });
+      // One tick: one group commit holding a conflicting batch between two good ones.
+      const [good1, bad, good2] = await Promise.allSettled([
+        store.append({ accountId: 'acct', records: [makeRecord()], ingestedBy: null }),
+        store.append({ accountId: 'acct', records: [makeRecord(), { ...makeRecord(), log_id: first.log_id }], ingestedBy: null }),
+        store.append({ accountId: 'other', records: [makeRecord()], ingestedBy: null }),
+      ]);
+      assert.deepEqual(good1.status === 'fulfilled' && good1.value, { sequences: [2], duplicates: 0 });
+      assert.deepEqual(good2.status === 'fulfilled' && good2.value, { sequences: [1], duplicates: 0 });
+      assert.equal(bad.status, 'rejected');
+      const err = (bad as PromiseRejectedResult).reason as AuditError;
+      assert.ok(err instanceof AuditError, 'the refusal crosses the thread boundary as an AuditError');
+      assert.equal(err.code, 'AS_ERR_LOG_ID_CONFLICT');
+      assert.equal(err.details?.['log_id'], first.log_id);
+      assert.equal((await store.chainHead('acct'))!.seq, 2, 'nothing of the refused batch was stored');
+      assert.equal((await verifyAccount(store, 'acct', { trustedKeys: new Map() })).ok, true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('close drains every queued append before the worker stops, and all of them are stored', async () => {
+    const path = join(dir, 'b.db');
+    const store = await SqliteStore.open(path);
+    const appends = Array.from({ length: 200 }, (_, i) =>
+      store.append({ accountId: `acct-${i % 5}`, records: [makeRecord(), makeRecord()], ingestedBy: null }),
+    );
+    const closing = store.close();
+    const results = await Promise.all(appends);
+    await closing;
+    assert.equal(results.length, 200);
+    await assert.rejects(store.append({ accountId: 'acct-0', records: [makeRecord()], ingestedBy: null }), { code: 'AS_ERR_UNAVAILABLE' });
+    const again = await SqliteStore.open(path);
+    try {
+      assert.equal(await again.count(), 400);
+      for (let a = 0; a < 5; a++) assert.equal((await verifyAccount(again, `acct-${a}`, { trustedKeys: new Map() })).ok, true);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('goes on committing on its own connection when the worker dies, the chain unbroken', async () => {
+    const store = await SqliteStore.open(join(dir, 'c.db'));
+    try {
+      await store.append({ accountId: 'acct', records: [makeRecord(), makeRecord()], ingestedBy: null });
+      await (appenderOf(store) as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await until('the store saw the worker stop', () => appenderOf(store)!.alive === false);
+      const r = await store.append({ accountId: 'acct', records: [makeRecord()], ingestedBy: null });
+      assert.deepEqual(r.sequences, [3]);
+      assert.equal((await verifyAccount(store, 'acct', { trustedKeys: new Map() })).ok, true);
+    } finally {
+      await store.close();
+    }
+  });
+});
 
 describe('SQLite store: WAL checkpoints in a worker thread', () => {
   let dir: string;
