@@ -5,7 +5,9 @@
  * One write connection, guarded by a mutex (SQLite allows one writer; a transaction body may
  * await), and one read connection that sees committed data only, so queries never observe a
  * transaction in progress. Writes take `BEGIN IMMEDIATE`, which also serializes several
- * processes sharing the file.
+ * processes sharing the file. Off the event loop, two worker threads with connections of their
+ * own: group commits of appends (appender.ts; the same mutex orders them with every other write)
+ * and WAL checkpoints (checkpointer.ts).
  *
  * @example
  * const store = await SqliteStore.open('./data/auditstream.db');
