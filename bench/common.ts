@@ -17,7 +17,7 @@ import { appendBatches, CHAIN_ROW_COLUMNS, chainRowValues, GENESIS_HASH, type Ch
 import type { AppendBatch, AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import { INSERT_ROWS, PostgresStore, pgJsonRows } from '../src/store/postgres/postgres-store.js';
 import { prng } from '../test/helpers/prng.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -87,7 +87,8 @@ function hex(n: number, width: number): string {
 }
 
 /** A UUID-shaped id derived from a number (stable per user). */
-function uuidOf(n: number): string {
+/** A UUID-shaped id of user `n` (records' principal.id) and of other things numbered `n`. */
+export function uuidOf(n: number): string {
   const a = Math.imul(n + 1, 2654435761) >>> 0;
   const b = Math.imul(n + 7, 40503) >>> 0;
   return `${hex(a, 8)}-${hex(b, 4)}-4${hex(a >>> 4, 3)}-a${hex(b >>> 3, 3)}-${hex(a ^ b, 8)}${hex(n, 4)}`;
@@ -215,34 +216,35 @@ export function pgUnnestParams(rows: ChainRow[]): unknown[][] {
 }
 
 /**
- * The fastest multi-row insert `pg` offers without extra packages: the rows as one JSON
+ * The fastest multi-row insert `pg` offers without extra packages (the store's own since issue 12): the rows as one JSON
  * parameter, expanded server-side. (The `unnest` form above makes `pg` escape every array element
  * in JavaScript, which costs ~26 µs per row on this machine: see BENCHMARKS.md.)
  */
-export const PG_JSON_INSERT = `INSERT INTO audit_records (${CHAIN_ROW_COLUMNS})
-  SELECT ${CHAIN_ROW_COLUMNS} FROM json_to_recordset($1::json) AS x(account_id text, seq bigint, log_id text, stored_at bigint,
-    emit_ms bigint, operation text, user_email text, principal_id text, status text, namespace text, ingested_by text,
-    prev_hash text, hash text, record_json text)`;
+export const PG_JSON_INSERT = pgJsonInsert('audit_records');
+
+/** `PG_JSON_INSERT` into another table of the same columns (the plain baseline table). */
+export function pgJsonInsert(table: string): string {
+  return INSERT_ROWS.replace('INSERT INTO audit_records ', `INSERT INTO ${table} `);
+}
+
+/**
+ * The issue's baseline table: the columns of `audit_records` (the chain included) with only the
+ * primary key and one index, the chain's unique (account_id, seq). Created beside the store's own
+ * tables, in the same database, by the ingest benchmark.
+ */
+export const PLAIN_TABLE = 'bench_plain_records';
+
+export function plainTableSql(engine: Engine): string {
+  const id = engine === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY';
+  const int = engine === 'sqlite' ? 'INTEGER' : 'BIGINT';
+  return `CREATE TABLE ${PLAIN_TABLE} (id ${id}, account_id TEXT NOT NULL, seq ${int} NOT NULL, log_id TEXT NOT NULL, stored_at ${int} NOT NULL,
+  emit_ms ${int} NOT NULL, operation TEXT NOT NULL, user_email TEXT NOT NULL, principal_id TEXT NOT NULL, status TEXT NOT NULL, namespace TEXT,
+  ingested_by TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, record_json TEXT NOT NULL);
+CREATE UNIQUE INDEX ${PLAIN_TABLE}_chain ON ${PLAIN_TABLE} (account_id, seq);`;
+}
 
 export function pgJsonParam(rows: ChainRow[]): string {
-  return JSON.stringify(
-    rows.map((r) => ({
-      account_id: r.accountId,
-      seq: r.seq,
-      log_id: r.logId,
-      stored_at: r.storedAt,
-      emit_ms: r.emitMs,
-      operation: r.operation,
-      user_email: r.userEmail,
-      principal_id: r.principalId,
-      status: r.status,
-      namespace: r.namespace,
-      ingested_by: r.ingestedBy,
-      prev_hash: r.prevHash,
-      hash: r.hash,
-      record_json: r.recordJson,
-    })),
-  );
+  return pgJsonRows(rows);
 }
 
 // ---------------------------------------------------------------------------------------------

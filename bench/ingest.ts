@@ -1,8 +1,12 @@
 /**
  * Ingest benchmark: records/s stored durably, per engine, through
- * - the raw ceiling: the same kind of rows (same table, same indexes, same 16 tenants, hashes
- *   precomputed by the store's own chain code) inserted with the driver alone, 1000 rows per
- *   transaction, measured at the start and at the end of the engine's run;
+ * - the plain table, the baseline of ratios (issue 12): the chain made by the store's own chain
+ *   code (timed) and its rows inserted with the driver alone into a table of the same columns
+ *   with one index, unique (account_id, seq), 1000 rows per transaction;
+ * - the same-schema ceiling: the same kind of rows (same table, same indexes, same 16 tenants,
+ *   hashes precomputed by the store's own chain code, not timed) inserted with the driver alone,
+ *   1000 rows per transaction;
+ *   both measured at the start and at the end of the engine's run;
  * - the library call `store.append(...)` with 1, 16 and 256 concurrent writers, 1 and 100
  *   records per call;
  * - the HTTP API (`POST /api/v1/audit-logs`, 100 records per request, 16 concurrent clients in a
@@ -25,8 +29,10 @@ import {
   createBenchDb,
   LogIds,
   percentile,
-  PG_JSON_INSERT,
+  pgJsonInsert,
   pgJsonParam,
+  PLAIN_TABLE,
+  plainTableSql,
   PG_UNNEST_INSERT,
   pgUnnestParams,
   progress,
@@ -61,9 +67,18 @@ export interface IngestMeasurement {
 
 export interface EngineIngestResult {
   engine: Engine;
+  /**
+   * The baseline (issue 12): the same rows into a plain table with the chain's columns and one
+   * index (unique account_id, seq), at the start and at the end of the engine's run.
+   */
+  plainStart?: IngestMeasurement;
+  plainEnd?: IngestMeasurement;
+  /** Mean of the two plain measurements: the baseline for ratios. */
+  plainRecordsPerSec?: number;
+  /** The same-schema ceiling (the store's table and all its indexes), for information. */
   ceilingStart: IngestMeasurement;
   ceilingEnd: IngestMeasurement;
-  /** Mean of the two ceiling measurements: the baseline for ratios. */
+  /** Mean of the two same-schema ceiling measurements. */
   ceilingRecordsPerSec: number;
   measurements: IngestMeasurement[];
 }
@@ -155,7 +170,11 @@ async function ceiling(
   seconds: number,
   label: string,
   form: 'json' | 'unnest' = 'json',
+  table = 'audit_records',
 ): Promise<IngestMeasurement> {
+  // The plain table's time includes making the chain (canonical JSON, hashes, stored text, as
+  // the store's chain code does it): the issue's baseline is "a plain table with the chain".
+  const chainTimed = table !== 'audit_records';
   const factory = new ChainRowFactory();
   // Each chunk spreads over the same tenants as the writers do, grouped by tenant as a group
   // commit leaves them. The spread matters: it decides how many index pages one commit dirties,
@@ -178,14 +197,15 @@ async function ceiling(
     d.pragma('journal_mode = WAL');
     d.pragma('synchronous = FULL');
     d.pragma('busy_timeout = 10000');
-    const stmt = d.prepare(`INSERT INTO audit_records (${CHAIN_ROW_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
+    const stmt = d.prepare(`INSERT INTO ${table} (${CHAIN_ROW_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
     const insertAll = d.transaction((rows: unknown[][]) => {
       for (const v of rows) stmt.run(...v);
     });
     try {
       while (timed < seconds * 1000) {
+        const c0 = performance.now();
         const rows = (await chunk()).map(chainRowValues);
-        const t = performance.now();
+        const t = chainTimed ? c0 : performance.now();
         insertAll(rows);
         timed += performance.now() - t;
         records += rows.length;
@@ -197,9 +217,10 @@ async function ceiling(
     const c: pg.Client = await db.pgClient();
     try {
       while (timed < seconds * 1000) {
+        const c0 = performance.now();
         const rows = await chunk();
-        const t = performance.now();
-        if (form === 'json') await c.query(PG_JSON_INSERT, [pgJsonParam(rows)]);
+        const t = chainTimed ? c0 : performance.now();
+        if (form === 'json') await c.query(pgJsonInsert(table), [pgJsonParam(rows)]);
         else await c.query(PG_UNNEST_INSERT, pgUnnestParams(rows));
         timed += performance.now() - t;
         records += rows.length;
@@ -327,6 +348,25 @@ async function httpPath(
   return m;
 }
 
+/** The baseline table beside the store's own (see `plainTableSql`). */
+async function createPlainTable(db: BenchDb): Promise<void> {
+  if (db.engine === 'sqlite') {
+    const d = new Database(db.where);
+    try {
+      d.exec(plainTableSql('sqlite'));
+    } finally {
+      d.close();
+    }
+    return;
+  }
+  const c = await db.pgClient();
+  try {
+    await c.query(plainTableSql('postgres'));
+  } finally {
+    await c.end();
+  }
+}
+
 /** Counts what the measurements stored, to check every acknowledged record is there. */
 async function storedUnder(store: AuditStore, tag: string): Promise<number> {
   const r = await store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_records WHERE account_id LIKE ?', [`${tag}-%`]);
@@ -342,6 +382,9 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
   const maker = new RecordMaker();
   const measurements: IngestMeasurement[] = [];
   try {
+    await createPlainTable(db);
+    await settle(db, store);
+    const plainStart = await ceiling(db, maker, 'plain-start', seconds, 'plain table (start)', 'json', PLAIN_TABLE);
     await settle(db, store);
     const ceilingStart = await ceiling(db, maker, 'ceiling-start', seconds, 'raw ceiling (start)');
     if (engine === 'postgres') {
@@ -368,8 +411,13 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
     }
     await settle(db, store);
     const ceilingEnd = await ceiling(db, maker, 'ceiling-end', seconds, 'raw ceiling (end)');
+    await settle(db, store);
+    const plainEnd = await ceiling(db, maker, 'plain-end', seconds, 'plain table (end)', 'json', PLAIN_TABLE);
     return {
       engine,
+      plainStart,
+      plainEnd,
+      plainRecordsPerSec: (plainStart.recordsPerSec + plainEnd.recordsPerSec) / 2,
       ceilingStart,
       ceilingEnd,
       ceilingRecordsPerSec: (ceilingStart.recordsPerSec + ceilingEnd.recordsPerSec) / 2,

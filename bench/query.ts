@@ -34,6 +34,7 @@ import {
   progress,
   settings,
   ShapeSource,
+  uuidOf,
   type BenchDb,
   type Engine,
 } from './common.js';
@@ -362,7 +363,13 @@ async function buildCases(store: AuditStore): Promise<Case[]> {
       kind: 'first page',
       at: (k) => ({ filter: { accountId: acct(k), namespace: `ns-${k % NAMESPACES_PER_ACCOUNT}.a${k % ACCOUNTS}` }, page: {} }),
     },
+    {
+      name: 'account + principal_id (1 of 20 users)',
+      kind: 'first page',
+      at: (k) => ({ filter: { accountId: acct(k), principalId: uuidOf((k % ACCOUNTS) + ACCOUNTS * (k % USERS_PER_ACCOUNT)) }, page: {} }),
+    },
     { name: 'account + status=ERROR (~2 %)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), status: 'ERROR' }, page: {} }) },
+    { name: 'account + status=OK (~98 %)', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), status: 'OK' }, page: {} }) },
     { name: 'account + last 24 h', kind: 'first page', at: (k) => ({ filter: { accountId: acct(k), sinceMs: end - DAY }, page: {} }) },
     {
       name: 'account + last 30 days (all its records)',

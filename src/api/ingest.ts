@@ -138,7 +138,8 @@ export function registerIngestRoute(app: FastifyInstance, deps: IngestDeps): voi
       enforceIngestPolicy(policy, caller.role, records);
     }
 
-    const result = await deps.store.append({ accountId, records, ingestedBy, clientLogIds });
+    // prepareRecords refused unstorable text and deep nesting (validateAccepted checks them first).
+    const result = await deps.store.append({ accountId, records, ingestedBy, clientLogIds, textChecked: true });
     const accepted = records.length - result.duplicates;
     if (accepted > 0) deps.onCommit?.(accountId);
     deps.metrics.ingestedRecords.inc(accepted);

@@ -148,9 +148,23 @@ function orderPrincipal(p: Principal): Principal {
 /** JSON text of a record with keys in the seed order (the byte-for-byte wire form). */
 export function serializeRecord(record: AuditRecord): string {
   const src = record as unknown as Record<string, unknown>;
+  // A normalized record already holds its fields in this order (normalizeRecord builds it so):
+  // serialize it as it is instead of copying it first.
+  if (inFieldOrder(src)) return JSON.stringify(src);
   const ordered: Record<string, unknown> = {};
   for (const k of FIELD_ORDER) if (src[k] !== undefined) ordered[k] = src[k];
   return JSON.stringify(ordered);
+}
+
+/** Whether `src` holds only fields of FIELD_ORDER, in that order, none undefined. */
+function inFieldOrder(src: Record<string, unknown>): boolean {
+  let j = 0;
+  for (const k of Object.keys(src)) {
+    while (j < FIELD_ORDER.length && FIELD_ORDER[j] !== k) j++;
+    if (j === FIELD_ORDER.length || src[k] === undefined) return false;
+    j++;
+  }
+  return true;
 }
 
 /** UTF-8 length of a record's wire form: what the 256 KiB limit measures. */

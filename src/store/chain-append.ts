@@ -69,6 +69,11 @@ export interface ChainTxOps {
   insert(rows: ChainRow[]): Promise<void>;
   /** New heads of accounts whose heads `lockHeads` locked. */
   setHeads(heads: { accountId: string; seq: number; hash: string }[]): Promise<void>;
+  /**
+   * `insert` then `setHeads` in one go, where the engine can (one statement, one round trip, on
+   * PostgreSQL); the two calls are made otherwise.
+   */
+  insertWithHeads?(rows: ChainRow[], heads: { accountId: string; seq: number; hash: string }[]): Promise<void>;
 }
 
 /** Account ids become part of each link's hashed text, separated by newlines. */
@@ -101,7 +106,7 @@ export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now
     // Ingest refuses these before the commit; this catches every other writer (the control
     // plane builds records from request fields), and refuses the batch alone: a string the
     // database would alter (or, on PostgreSQL, reject) must never reach the shared INSERT.
-    const bad = unstorableRecord(b.records);
+    const bad = b.textChecked === true ? undefined : unstorableRecord(b.records);
     if (bad) {
       outcomes[i] = { ok: false, error: bad };
       return;
@@ -205,8 +210,11 @@ export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now
     if (seq !== head.seq) heads.push({ accountId, seq, hash });
   }
   if (allRows.length > 0) {
-    await ops.insert(allRows);
-    await ops.setHeads(heads);
+    if (ops.insertWithHeads) await ops.insertWithHeads(allRows, heads);
+    else {
+      await ops.insert(allRows);
+      await ops.setHeads(heads);
+    }
   }
   return outcomes;
 }

@@ -33,6 +33,12 @@ export interface AppendBatch {
    * one). Server-assigned ids skip the duplicate lookup.
    */
   clientLogIds?: boolean;
+  /**
+   * `true` when the caller already refused strings a database would alter and nesting beyond
+   * MAX_RECORD_DEPTH in these records (ingest does, in its validation): the store skips checking
+   * them a second time. Any other writer leaves it unset and the store checks.
+   */
+  textChecked?: boolean;
 }
 
 export interface AppendResult {

@@ -5,7 +5,9 @@
  * One write connection, guarded by a mutex (SQLite allows one writer; a transaction body may
  * await), and one read connection that sees committed data only, so queries never observe a
  * transaction in progress. Writes take `BEGIN IMMEDIATE`, which also serializes several
- * processes sharing the file.
+ * processes sharing the file. Off the event loop, two worker threads with connections of their
+ * own: group commits of appends (appender.ts; the same mutex orders them with every other write)
+ * and WAL checkpoints (checkpointer.ts).
  *
  * @example
  * const store = await SqliteStore.open('./data/auditstream.db');
@@ -24,7 +26,9 @@ import {
   type ChainTxOps,
   type ExistingLog,
 } from '../chain-append.js';
-import { GroupCommitter } from '../group-commit.js';
+import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
+import { BACKSTOP_AUTOCHECKPOINT, Checkpointer } from './checkpointer.js';
+import { WorkerAppender } from './appender.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
@@ -40,7 +44,7 @@ interface SqliteStatement {
   /** Rows as arrays of column values instead of objects keyed by column name. */
   raw(toggle?: boolean): SqliteStatement;
 }
-interface SqliteConnection {
+export interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
   exec(sql: string): unknown;
   pragma(sql: string): unknown;
@@ -51,6 +55,16 @@ interface SqliteConnection {
 export interface SqliteStoreOptions {
   /** Most append batches one commit takes. */
   maxBatchesPerCommit?: number;
+  /**
+   * Checkpoint the WAL from a worker thread (checkpointer.ts), not inside commits on the write
+   * connection. Default true.
+   */
+  checkpointInWorker?: boolean;
+  /**
+   * Run group commits (chain code, inserts, commit) in a worker thread on a write connection of
+   * its own (appender.ts), off the event loop. Default true.
+   */
+  appendInWorker?: boolean;
 }
 
 const closedError = () => new AuditError('AS_ERR_UNAVAILABLE', 'store is closed');
@@ -82,8 +96,9 @@ export class SqliteStore extends StoreReads implements AuditStore {
   private readonly writeSql: Sql;
   private readonly mutex = new Mutex();
   private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
-  private readonly insertStmt: () => SqliteStatement;
   private bodiesStmt: SqliteStatement | undefined;
+  private checkpointer: Checkpointer | undefined;
+  private appender: WorkerAppender | undefined;
   private closed = false;
 
   private constructor(
@@ -94,9 +109,8 @@ export class SqliteStore extends StoreReads implements AuditStore {
     super();
     this.sql = sqlOn(r, () => this.closed);
     this.writeSql = sqlOn(w);
-    let insert: SqliteStatement | undefined;
-    this.insertStmt = () => (insert ??= w.prepare(`INSERT INTO audit_records (${CHAIN_ROW_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`));
-    this.committer = new GroupCommitter((batches) => this.writeTx(() => appendBatches(this.ops, batches, Date.now())), {
+    this.ops = sqliteChainOps(w);
+    this.committer = new GroupCommitter((batches) => this.commitBatches(batches), {
       maxItems: options.maxBatchesPerCommit ?? 512,
     });
   }
@@ -120,14 +134,26 @@ export class SqliteStore extends StoreReads implements AuditStore {
     if (path === ':memory:')
       throw new AuditError('AS_ERR_INVALID_ARGUMENT', 'SQLite needs a file path (":memory:" cannot be shared by the read and write connections)');
     mkdirSync(dirname(path), { recursive: true });
-    const w = new Database(path) as unknown as SqliteConnection;
-    w.pragma('journal_mode = WAL');
-    w.pragma('synchronous = FULL');
-    w.pragma('busy_timeout = 10000');
-    w.pragma('foreign_keys = ON');
+    const w = openWriter(path);
     const store = new SqliteStore(w, openReader(path), options);
     await store.migrate();
+    if (options.checkpointInWorker !== false) store.checkpointer = new Checkpointer(path, (pages) => w.pragma(`wal_autocheckpoint = ${pages}`));
+    if (options.appendInWorker !== false) store.appender = new WorkerAppender(path, store.checkpointer ? BACKSTOP_AUTOCHECKPOINT : 1000);
     return store;
+  }
+
+  /** One group commit: in the append worker while it runs, else on this thread's connection. */
+  private commitBatches(batches: AppendBatch[]): Promise<FlushOutcome<AppendResult>[]> {
+    return this.mutex.run(async () => {
+      if (this.appender?.alive) {
+        const outcomes = await this.appender.flush(batches, Date.now());
+        if (outcomes !== 'not-started') {
+          this.checkpointer?.wrote();
+          return outcomes;
+        }
+      }
+      return this.inWriteTx(() => appendBatches(this.ops, batches, Date.now()));
+    });
   }
 
   async migrate(): Promise<void> {
@@ -142,41 +168,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     });
   }
 
-  private readonly ops: ChainTxOps = {
-    lockHeads: async (accountIds) => {
-      // BEGIN IMMEDIATE already holds the database's write lock: no head can move under us.
-      const stmt = this.w.prepare('SELECT seq, hash FROM chain_heads WHERE account_id = ?');
-      const heads = new Map<string, { seq: number; hash: string }>();
-      for (const a of accountIds) heads.set(a, (stmt.get(a) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_HASH });
-      return heads;
-    },
-    findLogIds: async (logIds) => {
-      const found = new Map<string, Map<string, ExistingLog>>();
-      for (const [accountId, ids] of logIds) {
-        const mine = new Map<string, ExistingLog>();
-        // SQLite's default limit is 32766 host parameters; stay well below it.
-        for (let i = 0; i < ids.length; i += 500) {
-          const chunk = ids.slice(i, i + 500);
-          const rows = this.w
-            .prepare(`SELECT log_id, seq, record_json FROM audit_records WHERE account_id = ? AND log_id IN (${chunk.map(() => '?').join(',')})`)
-            .all(accountId, ...chunk) as { log_id: string; seq: number; record_json: string }[];
-          for (const r of rows) mine.set(r.log_id, { seq: r.seq, recordJson: r.record_json });
-        }
-        found.set(accountId, mine);
-      }
-      return found;
-    },
-    insert: async (rows: ChainRow[]) => {
-      const stmt = this.insertStmt();
-      for (const r of rows) stmt.run(...chainRowValues(r));
-    },
-    setHeads: async (heads) => {
-      const stmt = this.w.prepare(
-        'INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
-      );
-      for (const h of heads) stmt.run(h.accountId, h.seq, h.hash);
-    },
-  };
+  private readonly ops: ChainTxOps;
 
   /**
    * Runs `fn` in BEGIN IMMEDIATE ... COMMIT on the write connection, holding the mutex. Not
@@ -184,22 +176,26 @@ export class SqliteStore extends StoreReads implements AuditStore {
    * commit's fsync covers its frames too), the connection is back to FULL right after.
    */
   private writeTx<T>(fn: () => Promise<T>, durable = true): Promise<T> {
-    return this.mutex.run(async () => {
-      if (!durable) this.w.pragma('synchronous = NORMAL');
+    return this.mutex.run(() => this.inWriteTx(fn, durable));
+  }
+
+  /** `writeTx`'s transaction, for a caller that already holds the mutex. */
+  private async inWriteTx<T>(fn: () => Promise<T>, durable = true): Promise<T> {
+    if (!durable) this.w.pragma('synchronous = NORMAL');
+    try {
+      this.w.exec('BEGIN IMMEDIATE');
       try {
-        this.w.exec('BEGIN IMMEDIATE');
-        try {
-          const result = await fn();
-          this.w.exec('COMMIT');
-          return result;
-        } catch (err) {
-          if (this.w.inTransaction) this.w.exec('ROLLBACK');
-          throw err;
-        }
-      } finally {
-        if (!durable) this.w.pragma('synchronous = FULL');
+        const result = await fn();
+        this.w.exec('COMMIT');
+        this.checkpointer?.wrote();
+        return result;
+      } catch (err) {
+        if (this.w.inTransaction) this.w.exec('ROLLBACK');
+        throw err;
       }
-    });
+    } finally {
+      if (!durable) this.w.pragma('synchronous = FULL');
+    }
   }
 
   append(batch: AppendBatch): Promise<AppendResult> {
@@ -245,11 +241,65 @@ export class SqliteStore extends StoreReads implements AuditStore {
     if (this.closed) return;
     this.closed = true;
     await this.committer.close();
-    await this.mutex.run(() => {
+    await this.mutex.run(async () => {
+      // The worker connections close first, so the write connection's close is the last one and
+      // runs the final checkpoint.
+      await this.appender?.close();
+      await this.checkpointer?.close();
       this.w.close();
       this.r.close();
     });
   }
+}
+
+/** The write connection's settings, the same for the store's connection and the append worker's. */
+export function openWriter(path: string): SqliteConnection {
+  const w = new Database(path) as unknown as SqliteConnection;
+  w.pragma('journal_mode = WAL');
+  w.pragma('synchronous = FULL');
+  w.pragma('busy_timeout = 10000');
+  w.pragma('foreign_keys = ON');
+  return w;
+}
+
+/** Chain primitives on a write connection inside its open `BEGIN IMMEDIATE` transaction. */
+export function sqliteChainOps(w: SqliteConnection): ChainTxOps {
+  let insert: SqliteStatement | undefined;
+  return {
+    lockHeads: async (accountIds) => {
+      // BEGIN IMMEDIATE already holds the database's write lock: no head can move under us.
+      const stmt = w.prepare('SELECT seq, hash FROM chain_heads WHERE account_id = ?');
+      const heads = new Map<string, { seq: number; hash: string }>();
+      for (const a of accountIds) heads.set(a, (stmt.get(a) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_HASH });
+      return heads;
+    },
+    findLogIds: async (logIds) => {
+      const found = new Map<string, Map<string, ExistingLog>>();
+      for (const [accountId, ids] of logIds) {
+        const mine = new Map<string, ExistingLog>();
+        // SQLite's default limit is 32766 host parameters; stay well below it.
+        for (let i = 0; i < ids.length; i += 500) {
+          const chunk = ids.slice(i, i + 500);
+          const rows = w
+            .prepare(`SELECT log_id, seq, record_json FROM audit_records WHERE account_id = ? AND log_id IN (${chunk.map(() => '?').join(',')})`)
+            .all(accountId, ...chunk) as { log_id: string; seq: number; record_json: string }[];
+          for (const r of rows) mine.set(r.log_id, { seq: r.seq, recordJson: r.record_json });
+        }
+        found.set(accountId, mine);
+      }
+      return found;
+    },
+    insert: async (rows: ChainRow[]) => {
+      const stmt = (insert ??= w.prepare(`INSERT INTO audit_records (${CHAIN_ROW_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`));
+      for (const r of rows) stmt.run(...chainRowValues(r));
+    },
+    setHeads: async (heads) => {
+      const stmt = w.prepare(
+        'INSERT INTO chain_heads (account_id, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+      );
+      for (const h of heads) stmt.run(h.accountId, h.seq, h.hash);
+    },
+  };
 }
 
 function openReader(path: string): SqliteConnection {
