@@ -1,8 +1,9 @@
 /**
  * The delivery engine's fault tests against real destinations, the same tests on every sink kind
  * that has a rig (test/helpers/sink-rigs.ts): Kinesis on moto behind the fault proxy, Pub/Sub on
- * the emulator behind a TCP and a gRPC proxy, and the HTTPS webhook against a receiver started
- * here. Steady delivery of two accounts, an outage then recovery, throttling (a share of the
+ * the emulator behind a TCP and a gRPC proxy, the HTTPS webhook against a receiver started
+ * here, and S3 on moto (a versioned bucket, every version read back and gunzipped) behind the
+ * fault proxy (SlowDown). Steady delivery of two accounts, an outage then recovery, throttling (a share of the
  * calls or entries, then every call; the webhook's 429s carry Retry-After, Pub/Sub's answer is
  * RESOURCE_EXHAUSTED), a dead letter, a replay, the delete fence, a delivering process killed
  * with SIGKILL and restarted (SQLite), and of two processes on PostgreSQL the other taking over.
@@ -76,11 +77,12 @@ for (const kind of RIG_KINDS) {
     const engines: DeliveryEngine[] = [];
     const children: Child[] = [];
     /** Most records one send carries for this kind: the bound on what a crash may send twice. */
-    const batch = sinkRegistry.byKind(kind)!.limits.maxBatchRecords;
+    let batch = sinkRegistry.byKind(kind)!.limits.maxBatchRecords;
 
     before(async () => {
       rig = await startRig(kind);
       store = rig.store;
+      batch = rig.maxBatchRecords ?? batch;
     });
     after(async () => {
       for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
@@ -97,6 +99,7 @@ for (const kind of RIG_KINDS) {
         leaseTtlMs: 5000,
         backoff: { baseMs: 50, maxMs: 400 },
         fatalBackoff: { baseMs: 100, maxMs: 500 },
+        ...rig.engineOptions,
         ...opts,
       });
       engines.push(e);

@@ -9,7 +9,8 @@
  * - `throttle-entries`: a share of the entries of PutRecords calls fails with the per-entry
  *   ProvisionedThroughputExceededException, as real Kinesis answers — only the other entries
  *   are forwarded to moto, so the failed ones are really not written.
- * STS AssumeRole calls are recorded with their form parameters (ExternalId, RoleArn).
+ * STS AssumeRole calls are recorded with their form parameters (ExternalId, RoleArn); forwarded S3
+ * PutObject calls with their path, moto's status and the version id it gave (arrival order of versions).
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -31,6 +32,10 @@ export interface RecordedCall {
   params?: Record<string, string>;
   /** Entries forwarded (PutRecords). */
   entries?: number;
+  /** S3 PutObject: the request path (`/<bucket>/<key>`), and what moto answered (status, `x-amz-version-id` on a versioned bucket). */
+  path?: string;
+  status?: number;
+  versionId?: string;
 }
 
 export interface FaultProxy {
@@ -157,6 +162,7 @@ export async function startFaultProxy(targetUrl: string, random: () => number = 
     if (isPut) call.entries = (JSON.parse(body.toString('utf8')) as PutRecordsBody).Records.length;
     try {
       const up = await forward(target, req, body);
+      if (isS3Put) Object.assign(call, { path: req.url, status: up.status, versionId: up.headers['x-amz-version-id'] });
       res.writeHead(up.status, up.headers).end(up.body);
     } catch {
       req.socket.destroy();

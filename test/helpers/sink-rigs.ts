@@ -7,6 +7,13 @@
  *   message ordering per destination topic;
  * - `webhook`: an HTTPS server started here (certificate from a throwaway CA, tls.ts) that
  *   injects the same faults itself.
+ * - `s3`: a versioned bucket on moto behind the same fault proxy as Kinesis (`throttle-*`: PutObject
+ *   answered 503 SlowDown, the first call after the fault is set and every third after it for
+ *   `throttle-some`). A resend or a replay writes the same key again (stable batches,
+ *   docs/decisions/0022-deterministic-object-batches.md), so only the bucket's versions show
+ *   every write: what arrived is every version under the prefix, gunzipped, in the order the
+ *   proxy saw moto take them. Its engines use a short batch window and, so that a backlog is
+ *   more than one object (a kill can land mid-stream), at most 250 records per object.
  * A rig names each destination by a short string (`dest`): a stream, or a path of the receiver.
  * Faults are the same words for every kind: `down` (every connection reset), `throttle-some` (a
  * share of the calls or entries refused as throttled, the webhook's first call among them), `throttle-all` (every call refused as
@@ -19,7 +26,11 @@ import { randomBytes } from 'node:crypto';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { AuditStore } from '../../src/store/store.js';
 import type { AuditLogSinkSpec } from '../../src/sinks/spec.js';
-import type { DeliveryEngine } from '../../src/delivery/engine.js';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { DeliveryEngine, EngineOptions } from '../../src/delivery/engine.js';
+import { createAdapter } from '../../src/sinks/index.js';
+import { createBucket, parseKey, s3Client } from './s3.js';
 import { configureSecretBox, SecretBox } from '../../src/sinks/secret-box.js';
 import { setPrivateNetworksAllowed } from '../../src/sinks/settings.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
@@ -41,7 +52,11 @@ import {
 export type RigFault = 'pass' | 'down' | 'throttle-some' | 'throttle-all' | 'delay';
 
 export interface DeliveryRig {
-  readonly kind: 'kinesis' | 'pubsub' | 'webhook';
+  readonly kind: (typeof RIG_KINDS)[number];
+  /** Options of this kind's in-process engines (S3: a short batch window, small objects). */
+  readonly engineOptions?: Partial<EngineOptions>;
+  /** Most records one send carries here, when the rig lowers the kind's limit. */
+  readonly maxBatchRecords?: number;
   /** A SQLite store for in-process engines (a test may open others on other engines). */
   readonly store: AuditStore;
   /** Creates the destination `dest` (a stream; nothing for a receiver path). */
@@ -62,10 +77,10 @@ export interface DeliveryRig {
   stop(engines: DeliveryEngine[]): Promise<void>;
 }
 
-export const RIG_KINDS = ['kinesis', 'pubsub', 'webhook'] as const;
+export const RIG_KINDS = ['kinesis', 'pubsub', 'webhook', 's3'] as const;
 
 export function startRig(kind: (typeof RIG_KINDS)[number]): Promise<DeliveryRig> {
-  return kind === 'kinesis' ? kinesisRig() : kind === 'pubsub' ? pubSubRig() : webhookRig();
+  return kind === 'kinesis' ? kinesisRig() : kind === 'pubsub' ? pubSubRig() : kind === 'webhook' ? webhookRig() : s3Rig();
 }
 
 const PROJECT = 'auditstream-faults';
@@ -231,6 +246,102 @@ async function webhookRig(): Promise<DeliveryRig> {
       await new Promise((r) => server.close(r));
       tls.cleanup();
       setPrivateNetworksAllowed(false);
+    },
+  };
+}
+
+const BUCKET = 'audit-faults';
+const S3_WINDOW_MS = 150;
+const S3_BATCH_RECORDS = 250;
+
+async function s3Rig(): Promise<DeliveryRig> {
+  const moto: Moto = await startMoto();
+  let sinceSet = 0;
+  let mode: RigFault = 'pass';
+  // Deterministic `throttle-some`: the first PutObject after the fault is set, and every third after it.
+  const proxy: FaultProxy = await startFaultProxy(moto.url, () => (mode === 'throttle-some' ? (sinceSet++ % 3 === 0 ? 0 : 0.99) : Math.random()));
+  useAwsEndpoint(proxy.url);
+  const s3: S3Client = s3Client(moto.url);
+  await createBucket(s3, BUCKET);
+  await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
+  const fx: StoreFixture = await createFixture('sqlite');
+  const store = await fx.open();
+  /** Bodies of the versions read so far (a version never changes). */
+  const bodies = new Map<string, string[]>();
+  return {
+    kind: 's3',
+    store,
+    engineOptions: {
+      batchWindowMs: S3_WINDOW_MS,
+      createAdapter: (row, externalId) => {
+        const real = createAdapter(row.spec, { accountId: row.accountId, sinkName: row.name, externalId });
+        return { ...real, limits: { ...real.limits, maxBatchRecords: S3_BATCH_RECORDS } };
+      },
+    },
+    maxBatchRecords: S3_BATCH_RECORDS,
+    create: async () => {},
+    spec: (name, dest) => ({
+      name,
+      enabled: true,
+      s3Sink: { bucket: BUCKET, prefix: dest, region: 'us-east-1', awsAccountId: MOTO_ACCOUNT, roleName: 'writer' },
+    }),
+    async read(dest) {
+      const versions: { key: string; versionId: string }[] = [];
+      let keyMarker: string | undefined;
+      let versionMarker: string | undefined;
+      do {
+        const page = await s3.send(
+          new ListObjectVersionsCommand({
+            Bucket: BUCKET,
+            Prefix: `${dest}/`,
+            ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+            ...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
+          }),
+        );
+        for (const v of page.Versions ?? []) versions.push({ key: v.Key!, versionId: v.VersionId! });
+        keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+        versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+      } while (keyMarker);
+      // Arrival order: the order in which moto answered the PutObject that made each version.
+      const arrived = new Map<string, number>();
+      proxy.calls.forEach((c, i) => {
+        if (c.action === 'S3.PutObject' && c.status === 200 && c.versionId) arrived.set(c.versionId, i);
+      });
+      versions.sort((a, b) => (arrived.get(a.versionId) ?? Infinity) - (arrived.get(b.versionId) ?? Infinity) || parseKey(a.key).first - parseKey(b.key).first);
+      const out: { logId: string }[] = [];
+      for (const v of versions) {
+        let lines = bodies.get(v.versionId);
+        if (!lines) {
+          const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: v.key, VersionId: v.versionId }));
+          lines = gunzipSync(Buffer.from(await got.Body!.transformToByteArray()))
+            .toString('utf8')
+            .split('\n')
+            .filter((l) => l !== '');
+          bodies.set(v.versionId, lines);
+        }
+        for (const l of lines) out.push({ logId: (JSON.parse(l) as { log_id: string }).log_id });
+      }
+      return out;
+    },
+    fault(m) {
+      mode = m;
+      sinceSet = 0;
+      if (m === 'throttle-some') proxy.setMode({ kind: 'throttle-calls', share: 0.3 });
+      else if (m === 'throttle-all') proxy.setMode({ kind: 'throttle-calls', share: 1 });
+      else if (m === 'delay') proxy.setMode({ kind: 'delay', ms: 300 });
+      else proxy.setMode({ kind: m });
+    },
+    throttled: () => proxy.stats.throttledCalls,
+    sendsSince: (t) => proxy.calls.filter((c) => c.action === 'S3.PutObject' && c.forwardedAt !== undefined && c.forwardedAt >= t).length,
+    childEnv: () => ({ ...awsEnvFor(proxy.url), CHILD_BATCH_WINDOW_MS: String(S3_WINDOW_MS), CHILD_MAX_BATCH_RECORDS: String(S3_BATCH_RECORDS) }),
+    outage: /unreachable|ECONNRESET|socket/i,
+    async stop(engines) {
+      for (const e of engines) await e.stop(1000);
+      await store.close();
+      await fx.destroy();
+      s3.destroy();
+      await proxy.close();
+      await moto.stop();
     },
   };
 }
