@@ -46,6 +46,9 @@ export function isStorableText(s: string): boolean {
  * @param prefix readable path of `value` itself (`''` for a whole body, `details`...).
  */
 export function findTextProblem(value: unknown, maxDepth: number, prefix = ''): TextProblem | undefined {
+  // Nearly every value is clean: check that first without building a path per node, and walk
+  // again with paths only to name what is wrong.
+  if (isClean(value, 1, maxDepth)) return undefined;
   const stack: { v: unknown; path: string; depth: number }[] = [{ v: value, path: prefix, depth: 1 }];
   while (stack.length > 0) {
     const { v, path, depth } = stack.pop()!;
@@ -74,4 +77,28 @@ export function findTextProblem(value: unknown, maxDepth: number, prefix = ''): 
     }
   }
   return undefined;
+}
+
+/** String with ES2024's `isWellFormed` (Node 20 has it; the compile target's library does not). */
+type WellFormedCheck = string & { isWellFormed(): boolean };
+
+/**
+ * Whether `findTextProblem` finds nothing: the same strings, keys and depth rule, no paths. The
+ * recursion stops at the depth limit, so it is at most `maxDepth` + 1 calls deep.
+ */
+function isClean(v: unknown, depth: number, maxDepth: number): boolean {
+  if (typeof v === 'string') return (v as WellFormedCheck).isWellFormed() && !v.includes('\u0000');
+  if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return true;
+  if (depth > maxDepth) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isClean(v[i], depth + 1, maxDepth)) return false;
+    return true;
+  }
+  const keys = Object.keys(v);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (!(k as WellFormedCheck).isWellFormed() || k.includes('\u0000')) return false;
+    if (!isClean((v as Record<string, unknown>)[k], depth + 1, maxDepth)) return false;
+  }
+  return true;
 }
