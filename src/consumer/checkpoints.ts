@@ -10,11 +10,39 @@ import { ConsumerSetupError, type BatchCommit, type ConsumerState, type ShardPos
 import type { AccountProofState, PendingRecord } from './proof.js';
 import { heldFromRow, heldToRow, type HeldRow, type StoredHeld } from './reorder.js';
 
+/** Rows per multi-row INSERT (3 values each: well under SQLite's 32,766 parameters). */
+const ROWS_PER_STATEMENT = 200;
+
 export class CheckpointDb {
   private readonly db: Database.Database;
 
+  /** Prepared statements by their text: a batch runs the same few, many times. */
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(db: Database.Database) {
     this.db = db;
+  }
+
+  private prepared(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  /**
+   * Runs `head VALUES (?, ...), (?, ...) ...` over `values` (rows of `width` values, flattened), up to
+   * ROWS_PER_STATEMENT rows per statement: one statement per chunk, not one per row.
+   */
+  private insertRows(head: string, width: number, values: unknown[]): void {
+    const rows = values.length / width;
+    for (let at = 0; at < rows; at += ROWS_PER_STATEMENT) {
+      const n = Math.min(ROWS_PER_STATEMENT, rows - at);
+      const sql = `${head} VALUES ${Array.from({ length: n }, () => `(${Array.from({ length: width }, () => '?').join(', ')})`).join(', ')}`;
+      this.prepared(sql).run(...values.slice(at * width, (at + n) * width));
+    }
   }
 
   /** Opens (creating) the file; an unreadable or foreign file is a `ConsumerSetupError`. */
@@ -54,9 +82,9 @@ export class CheckpointDb {
     // Row-value IN lists, 500 keys per query: one statement per chunk, not one per record.
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
-      const rows = this.db
-        .prepare(`SELECT account, log_id, digest FROM consumer_seen WHERE (account, log_id) IN (VALUES ${chunk.map(() => '(?, ?)').join(', ')})`)
-        .all(...chunk.flatMap((k) => [k.account, k.logId])) as { account: string; log_id: string; digest: string }[];
+      const rows = this.prepared(
+        `SELECT account, log_id, digest FROM consumer_seen WHERE (account, log_id) IN (VALUES ${chunk.map(() => '(?, ?)').join(', ')})`,
+      ).all(...chunk.flatMap((k) => [k.account, k.logId])) as { account: string; log_id: string; digest: string }[];
       for (const r of rows) out.set(`${r.account}\n${r.log_id}`, r.digest);
     }
     return out;
@@ -89,22 +117,24 @@ export class CheckpointDb {
     const pos = this.db.prepare(
       'INSERT INTO consumer_positions (source, shard, sequence, finished) VALUES (?, ?, ?, ?) ON CONFLICT (source, shard) DO UPDATE SET sequence = COALESCE(excluded.sequence, sequence), finished = excluded.finished',
     );
-    const seen = this.db.prepare('INSERT OR IGNORE INTO consumer_seen (account, log_id, digest) VALUES (?, ?, ?)');
     const proof = this.db.prepare('INSERT INTO consumer_proof (account, state) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET state = excluded.state');
     const clear = this.db.prepare('DELETE FROM consumer_proof_pending WHERE account = ?');
-    const add = this.db.prepare('INSERT INTO consumer_proof_pending (account, idx, record) VALUES (?, ?, ?)');
     const hold = this.db.prepare(
       'INSERT INTO consumer_held (account, log_id, ord, digest, data, shard, sequence, sub) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, log_id) DO UPDATE SET ord = excluded.ord',
     );
     const unhold = this.db.prepare('DELETE FROM consumer_held WHERE account = ? AND log_id = ?');
     this.db.transaction(() => {
       for (const p of c.positions) pos.run(c.source, p.shard, p.sequence ?? null, p.finished ? 1 : 0);
-      for (const s of c.seen) seen.run(s.account, s.logId, s.digest);
+      const seen: string[] = [];
+      for (const s of c.seen) seen.push(s.account, s.logId, s.digest);
+      this.insertRows('INSERT OR IGNORE INTO consumer_seen (account, log_id, digest)', 3, seen);
       for (const p of c.proofs) {
         proof.run(p.state.account, JSON.stringify(p.state));
         if (p.pendingReset) clear.run(p.state.account);
         const base = p.state.pendingCount - p.pendingAdded.length;
-        p.pendingAdded.forEach((r, i) => add.run(p.state.account, base + i, JSON.stringify(r)));
+        const added: unknown[] = [];
+        p.pendingAdded.forEach((r, i) => added.push(p.state.account, base + i, JSON.stringify(r)));
+        this.insertRows('INSERT INTO consumer_proof_pending (account, idx, record)', 3, added);
       }
       for (const h of c.held?.put ?? []) {
         const r = heldToRow(h);
