@@ -8,13 +8,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
-import { checkpointAll, keyIdOf, type Signer } from '../src/chain/checkpoint.js';
+import { checkpointAll } from '../src/chain/checkpoint.js';
 import { DeliveryEngine } from '../src/delivery/engine.js';
 import { sinkRegistry } from '../src/sinks/index.js';
 import { createSink, sinkStatus } from '../src/control/sinks-service.js';
@@ -22,6 +21,7 @@ import type { AuditLogSinkSpec } from '../src/sinks/spec.js';
 import { awsEnvFor, createStream, MOTO_ACCOUNT, startKinesisRig, type KinesisRig } from './helpers/moto.js';
 import { makeRecord } from './helpers/records.js';
 import { until } from './helpers/fake-sink.js';
+import { testSigner } from './helpers/retention.js';
 import { deaggregate } from './helpers/kpl.js';
 import { startConsume } from './helpers/cli.js';
 
@@ -36,13 +36,12 @@ describe('auditstream consume over a partially failing sink (moto behind the fau
   let rig: KinesisRig;
   let dir: string;
   const engines: DeliveryEngine[] = [];
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const signer: Signer = { keyId: keyIdOf(publicKey), privateKey, publicKey };
+  const signer = testSigner();
 
   before(async () => {
     rig = await startKinesisRig();
     dir = mkdtempSync(join(tmpdir(), 'consume-resend-'));
-    writeFileSync(join(dir, 'pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+    writeFileSync(join(dir, 'pub.pem'), signer.publicKey.export({ type: 'spki', format: 'pem' }));
   });
   after(async () => {
     await rig.stop(engines);

@@ -8,7 +8,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +17,9 @@ import { BIN } from './helpers/cli.js';
 import { awsEnvFor, kinesisClient, startMoto, type Moto } from './helpers/moto.js';
 import { PG_URL } from './helpers/stores.js';
 import { until } from './helpers/fake-sink.js';
+import { testSigner } from './helpers/retention.js';
 import { canonicalJson, GENESIS_HASH, linkHash, recordDigest } from '../src/chain/hash.js';
-import { checkpointRecord, keyIdOf, signCheckpoint, type Signer } from '../src/chain/checkpoint.js';
+import { checkpointRecord, signCheckpoint, type Signer } from '../src/chain/checkpoint.js';
 import { serializeRecord } from '../src/record/record.js';
 import { makeRecord } from './helpers/records.js';
 
@@ -68,8 +68,7 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
   let streamArn: string;
   const schema = `consumer_leases_${process.pid}`;
   const dbUrl = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}`;
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const signer: Signer = { keyId: keyIdOf(publicKey), privateKey, publicKey };
+  const signer = testSigner();
   const chains = ACCOUNTS.map((a) => new Chain(a, signer));
   let awsEnv: Record<string, string>;
 
@@ -79,7 +78,7 @@ describe('auditstream consume: two processes share a stream through PostgreSQL l
     await kinesis.send(new CreateStreamCommand({ StreamName: 'shared', ShardCount: 4 }));
     streamArn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'shared' }))).StreamDescriptionSummary!.StreamARN!;
     dir = mkdtempSync(join(tmpdir(), 'consumer-leases-'));
-    writeFileSync(join(dir, 'pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+    writeFileSync(join(dir, 'pub.pem'), signer.publicKey.export({ type: 'spki', format: 'pem' }));
     admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
     awsEnv = awsEnvFor(moto.url);

@@ -6,75 +6,22 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { canonicalJson, GENESIS_HASH, linkHash, recordDigest } from '../src/chain/hash.js';
-import { checkpointRecord, keyIdOf, signCheckpoint, type Signer } from '../src/chain/checkpoint.js';
-import { newLogId, type AuditRecord } from '../src/record/record.js';
+import { canonicalJson, recordDigest } from '../src/chain/hash.js';
+import type { AuditRecord } from '../src/record/record.js';
 import { ProofTracker } from '../src/consumer/proof.js';
 import { DirectoryOutput } from '../src/consumer/outputs/directory.js';
 import { aggregate, deaggregate } from '../src/consumer/deaggregate.js';
 import { CheckpointDb } from '../src/consumer/checkpoints.js';
 import { Dedupe } from '../src/consumer/dedupe.js';
+import { buildSignedChain, chainRecord } from './helpers/signed-chain.js';
+import { testSigner } from './helpers/retention.js';
 
 const ACCOUNT = 'acct-1';
-
-function signer(): Signer {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { keyId: keyIdOf(publicKey), privateKey, publicKey };
-}
-
-function record(i: number): AuditRecord {
-  return {
-    emit_time: '2023-11-14T07:56:55Z',
-    level: 'LOG_LEVEL_INFO',
-    user_email: `user-${i}-${randomBytes(3).toString('hex')}@example.com`,
-    caller_ip_address: '10.1.2.3',
-    operation: 'DeleteUser',
-    details: { target_users: [`u-${i}`], search_attribute_update: {} },
-    status: 'OK',
-    category: 'LOG_CATEGORY_ADMIN',
-    version: 1,
-    log_id: newLogId(),
-    principal: { id: 'p', type: 'user', name: 'user@example.com' },
-  };
-}
-
-interface Delivered {
-  seq: number;
-  record: AuditRecord;
-}
-
-/** A chain as auditstream appends it: rounds of records, each followed by its checkpoint record at S + 1. */
-function buildChain(s: Signer, rounds: number[]): Delivered[] {
-  const out: Delivered[] = [];
-  let seq = 0;
-  let hash = GENESIS_HASH;
-  let previousCp: number | undefined;
-  let n = 0;
-  const link = (r: AuditRecord) => {
-    seq++;
-    hash = linkHash(ACCOUNT, seq, hash, canonicalJson(r));
-    out.push({ seq, record: r });
-  };
-  for (const size of rounds) {
-    for (let i = 0; i < size; i++) link(record(n++));
-    const cp = signCheckpoint(s, { accountId: ACCOUNT, seq, hash, createdAt: 1_700_000_000_000 + seq });
-    const covered =
-      previousCp !== undefined
-        ? {
-            fromSeq: previousCp + 2,
-            entries: out.filter((d) => d.seq >= previousCp! + 2).map((d) => `${recordDigest(canonicalJson(d.record))}:${d.record.log_id}`),
-          }
-        : undefined;
-    previousCp = seq;
-    link(checkpointRecord(cp, covered));
-  }
-  return out;
-}
 
 function feed(tracker: ProofTracker, records: AuditRecord[]): void {
   records.forEach((r, i) => {
@@ -84,11 +31,11 @@ function feed(tracker: ProofTracker, records: AuditRecord[]): void {
 }
 
 describe('proof', () => {
-  const s = signer();
+  const s = testSigner();
   const trusted = new Map([[s.keyId, s.publicKey]]);
 
   it('verifies an untouched stream through its last checkpoint, from the first checkpoint received on', () => {
-    const chain = buildChain(s, [3, 4, 5, 2]);
+    const chain = buildSignedChain(s, ACCOUNT, [3, 4, 5, 2]);
     // A sink starting mid-chain: the first records are not yet verifiable.
     const tracker = new ProofTracker(trusted);
     feed(
@@ -105,8 +52,9 @@ describe('proof', () => {
 
   it('names exactly the record deleted, altered, swapped or added, at any place after the first checkpoint (random trials)', () => {
     for (let trial = 0; trial < 60; trial++) {
-      const chain = buildChain(
+      const chain = buildSignedChain(
         s,
+        ACCOUNT,
         Array.from({ length: 4 }, () => 2 + Math.floor(Math.random() * 6)),
       );
       const firstCp = chain.findIndex((d) => d.record.operation === 'ChainCheckpoint');
@@ -123,7 +71,7 @@ describe('proof', () => {
         records[i] = { ...target.record, user_email: 'someone-else@example.com' };
         expected = new RegExp(`^altered: sequence ${target.seq} \\(log_id ${target.record.log_id}\\) at shard-0/${i} differs`);
       } else if (kind === 'insert') {
-        const extra = record(999);
+        const extra = chainRecord(ACCOUNT, 999);
         records.splice(i, 0, extra);
         expected = new RegExp(`^extra: log_id ${extra.log_id} at shard-0/${i} is not in the chain`);
       } else {
@@ -145,8 +93,8 @@ describe('proof', () => {
   });
 
   it('a checkpoint signed by another key, or with a broken signature, is a break; without the per-record list the break is counted', () => {
-    const chain = buildChain(s, [2, 3, 3]);
-    const other = new ProofTracker(new Map([[signer().keyId, signer().publicKey]]));
+    const chain = buildSignedChain(s, ACCOUNT, [2, 3, 3]);
+    const other = new ProofTracker(new Map([[testSigner().keyId, testSigner().publicKey]]));
     feed(
       other,
       chain.map((d) => d.record),

@@ -9,13 +9,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson, GENESIS_HASH, linkHash, recordDigest } from '../src/chain/hash.js';
-import { checkpointRecord, keyIdOf, signCheckpoint, type Signer } from '../src/chain/checkpoint.js';
-import { newLogId, type AuditRecord } from '../src/record/record.js';
+import type { Signer } from '../src/chain/checkpoint.js';
+import type { AuditRecord } from '../src/record/record.js';
 import { resendFrom } from '../src/delivery/batcher.js';
 import type { EncodedEntry } from '../src/delivery/adapter.js';
 import { consume, type ConsumeResult } from '../src/consumer/consume.js';
@@ -25,61 +23,8 @@ import type { Output, OutputRecord, ShardPosition, Source, SourceBatch, SourceRe
 import { sinkRegistry } from '../src/sinks/registry.js';
 import { aggregatedLimits } from '../src/sinks/kinesis/limits.js';
 import { prng } from './helpers/prng.js';
-
-function signer(): Signer {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { keyId: keyIdOf(publicKey), privateKey, publicKey };
-}
-
-function record(account: string, i: number): AuditRecord {
-  return {
-    emit_time: '2023-11-14T07:56:55Z',
-    level: 'LOG_LEVEL_INFO',
-    user_email: `user-${i}-${randomBytes(3).toString('hex')}@example.com`,
-    caller_ip_address: '10.1.2.3',
-    operation: 'DeleteUser',
-    details: { target_users: [`${account}-${i}`], search_attribute_update: {} },
-    status: 'OK',
-    category: 'LOG_CATEGORY_ADMIN',
-    version: 1,
-    log_id: newLogId(),
-    principal: { id: 'p', type: 'user', name: 'user@example.com' },
-  };
-}
-
-interface ChainEntry {
-  seq: number;
-  record: AuditRecord;
-  data: Buffer;
-}
-
-/** An account's chain as auditstream appends it: rounds of records, each followed by its signed checkpoint record at S + 1 (with the per-record list). */
-function buildChain(s: Signer, account: string, rounds: number[]): ChainEntry[] {
-  const out: ChainEntry[] = [];
-  let seq = 0;
-  let hash = GENESIS_HASH;
-  let previousCp: number | undefined;
-  let n = 0;
-  const link = (r: AuditRecord) => {
-    seq++;
-    hash = linkHash(account, seq, hash, canonicalJson(r));
-    out.push({ seq, record: r, data: Buffer.from(JSON.stringify(r)) });
-  };
-  for (const size of rounds) {
-    for (let i = 0; i < size; i++) link(record(account, n++));
-    const cp = signCheckpoint(s, { accountId: account, seq, hash, createdAt: 1_700_000_000_000 + seq });
-    const covered =
-      previousCp !== undefined
-        ? {
-            fromSeq: previousCp + 2,
-            entries: out.filter((d) => d.seq >= previousCp! + 2).map((d) => `${recordDigest(canonicalJson(d.record))}:${d.record.log_id}`),
-          }
-        : undefined;
-    previousCp = seq;
-    link(checkpointRecord(cp, covered));
-  }
-  return out;
-}
+import { buildSignedChain, chainRecord, type ChainEntry } from './helpers/signed-chain.js';
+import { testSigner } from './helpers/retention.js';
 
 /**
  * What one sink puts on its partition key, as the delivery engine sends it: batches of at most
@@ -221,7 +166,7 @@ function perAccount(out: MemoryOutput): Map<string, string[]> {
 const ACCOUNTS = ['a', 'bb', 'ccc', 'dddd'];
 
 describe('consumer under resends', () => {
-  const s = signer();
+  const s = testSigner();
 
   it('twice the largest batch of any sink kind that can resend part of a batch fits the reorder window', () => {
     // Kinds with stable batches (S3) resend a whole batch or nothing, under the same name: no
@@ -238,7 +183,7 @@ describe('consumer under resends', () => {
       const chains = new Map(
         ACCOUNTS.map((a) => [
           a,
-          buildChain(
+          buildSignedChain(
             s,
             a,
             Array.from({ length: 4 }, () => 3 + Math.floor(rnd() * 25)),
@@ -275,7 +220,7 @@ describe('consumer under resends', () => {
     for (let trial = 0; trial < 400; trial++) {
       const rnd = prng(5000 + trial);
       const maxBatch = 1 + Math.floor(rnd() * 12);
-      const chain = buildChain(s, 'a', [20 + Math.floor(rnd() * 60)]);
+      const chain = buildSignedChain(s, 'a', [20 + Math.floor(rnd() * 60)]);
       // A sink restarting mid-batch at most once per history: what the window covers.
       const history = engineHistory(chain, rnd, maxBatch, [0.1, 0.4, 0.8][trial % 3]!, trial % 2 ? 0.15 : 0, 1);
       // Hold forever but for the window (twice the largest batch): only the certain rule lets records go.
@@ -305,7 +250,7 @@ describe('consumer under resends', () => {
     for (let trial = 0; trial < 40; trial++) {
       const rnd = prng(9000 + trial);
       const kind = kinds[trial % 4]!;
-      const chain = buildChain(
+      const chain = buildSignedChain(
         s,
         'a',
         Array.from({ length: 4 }, () => 4 + Math.floor(rnd() * 12)),
@@ -325,7 +270,7 @@ describe('consumer under resends', () => {
         arrivals = history.map((c) => (c.seq === target.seq ? edited : c.data));
         expected = new RegExp(`^altered: sequence ${target.seq} \\(log_id ${target.record.log_id}\\) at .* differs from the record the checkpoint signed$`);
       } else if (kind === 'insert') {
-        const foreign = record('a', 999);
+        const foreign = chainRecord('a', 999);
         const at = history.findIndex((c) => c.seq === target.seq);
         arrivals.splice(at, 0, Buffer.from(JSON.stringify(foreign)));
         expected = new RegExp(`^extra: log_id ${foreign.log_id} at .* is not in the chain`);
