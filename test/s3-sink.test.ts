@@ -26,7 +26,7 @@ import { DeliveryEngine } from '../src/delivery/engine.js';
 import { sinkRegistry, createAdapter } from '../src/sinks/index.js';
 import { readExternalId } from '../src/delivery/external-id.js';
 import { classifyS3, diagnoseS3 } from '../src/sinks/s3/classify.js';
-import { hourPath, objectKey, padSeq } from '../src/sinks/s3/keys.js';
+import { hourPath, objectKey, padSeq, parseObjectKeyTail } from '../src/sinks/s3/keys.js';
 import { gzipBatch } from '../src/sinks/s3/object.js';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig } from '../src/config.js';
@@ -48,6 +48,25 @@ describe('S3 keys, objects and classification (pure)', () => {
     assert.equal(padSeq(42).length, 20);
     assert.equal(objectKey('logs/x', 'acct', '2026-03-04T23:59:59+02:00', 3, 17), `logs/x/acct/2026/03/04/21/${padSeq(3)}-${padSeq(17)}.jsonl.gz`);
     assert.equal(hourPath('not a time'), '1970/01/01/00');
+  });
+
+  it('reads back what a key names (the consumer lists keys): account and sequences; anything else is no object of the sink', () => {
+    for (const [first, last] of [
+      [1, 1],
+      [9, 10],
+      [12345, 99999],
+      [2 ** 40, 2 ** 40 + 7],
+    ] as const) {
+      const key = objectKey('logs/x', 'acct-1', '2026-03-04T05:06:07Z', first, last);
+      assert.deepEqual(parseObjectKeyTail(key.slice('logs/x/'.length)), { account: 'acct-1', first, last });
+    }
+    for (const tail of [
+      'acct/2026/03/04/05/1-2.jsonl.gz',
+      `acct/2026/03/04/${padSeq(1)}-${padSeq(2)}.jsonl.gz`,
+      `acct/2026/03/04/05/${padSeq(1)}-${padSeq(2)}.jsonl`,
+      '_auditstream-verify/x.jsonl.gz',
+    ])
+      assert.equal(parseObjectKeyTail(tail), undefined, tail);
   });
 
   it('gzips deterministically: the same records give the same bytes', async () => {

@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { s3EndpointOverride } from '../../config.js';
+import { parseObjectKeyTail, VERIFY_DIR } from '../../sinks/s3/keys.js';
 import { ConsumerSetupError, type ShardPosition, type Source, type SourceBatch, type SourceRecord } from '../types.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -30,10 +31,6 @@ export interface S3SourceOptions {
   /** How long `next` waits when no new object is there. Default 1 s. */
   waitMs?: number;
 }
-
-/** An object of the sink: `<account>/<YYYY>/<MM>/<DD>/<HH>/<first>-<last>.jsonl.gz` under the prefix. */
-const KEY_TAIL = /^([^/]+)\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/(\d{20})-(\d{20})\.jsonl\.gz$/;
-const VERIFY_DIR = '_auditstream-verify';
 
 interface PendingObject {
   account: string;
@@ -85,8 +82,8 @@ export class S3Source implements Source {
 
   async open(positions: Map<string, ShardPosition>): Promise<void> {
     for (const [account, p] of positions) {
-      const m = p.sequence ? KEY_TAIL.exec(p.sequence.slice(this.dir().length)) : null;
-      if (m) this.taken.set(account, Number(m[3]));
+      const k = p.sequence ? parseObjectKeyTail(p.sequence.slice(this.dir().length)) : undefined;
+      if (k) this.taken.set(account, k.last);
     }
     try {
       await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.dir(), MaxKeys: 1 }));
@@ -112,11 +109,9 @@ export class S3Source implements Source {
       const mine: PendingObject[] = [];
       for await (const page of this.list({ Prefix: `${this.dir()}${account}/` }, signal)) {
         for (const o of page.Contents ?? []) {
-          const m = KEY_TAIL.exec(o.Key!.slice(this.dir().length));
-          if (!m || m[1] !== account) continue;
-          const first = Number(m[2]);
-          if (first <= after) continue;
-          mine.push({ account, key: o.Key!, first, last: Number(m[3]), modifiedMs: o.LastModified?.getTime() ?? Date.now() });
+          const k = parseObjectKeyTail(o.Key!.slice(this.dir().length));
+          if (!k || k.account !== account || k.first <= after) continue;
+          mine.push({ account, key: o.Key!, first: k.first, last: k.last, modifiedMs: o.LastModified?.getTime() ?? Date.now() });
         }
       }
       mine.sort((a, b) => a.first - b.first);

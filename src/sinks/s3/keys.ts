@@ -33,6 +33,17 @@ export function objectKey(prefix: string, accountId: string, firstEmitTime: unkn
   return `${prefix}/${accountId}/${hourPath(firstEmitTime)}/${padSeq(firstSeq)}-${padSeq(lastSeq)}.jsonl.gz`;
 }
 
+const KEY_TAIL = new RegExp(`^([^/]+)/\\d{4}/\\d{2}/\\d{2}/\\d{2}/(\\d{${SEQ_DIGITS}})-(\\d{${SEQ_DIGITS}})\\.jsonl\\.gz$`);
+
+/**
+ * The reverse of `objectKey` for what follows `<prefix>/`: the account and the sequences an
+ * object holds (what a consumer lists), or undefined for any other key.
+ */
+export function parseObjectKeyTail(tail: string): { account: string; first: number; last: number } | undefined {
+  const m = KEY_TAIL.exec(tail);
+  return m ? { account: m[1]!, first: Number(m[2]), last: Number(m[3]) } : undefined;
+}
+
 /** Why S3 would refuse (or auditstream will not use) a bucket name; undefined when it is fine. */
 export function bucketNameProblem(name: string): string | undefined {
   // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
