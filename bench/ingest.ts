@@ -118,13 +118,13 @@ function cpuText(cpu: CpuShare | undefined): string {
 function commitCounter(store: AuditStore): { read(): { commits: number; records: number }; reset(): void } {
   let commits = 0;
   let records = 0;
-  const gc = (store as unknown as { committer?: { flush?: (items: { records: unknown[] }[]) => Promise<unknown> } }).committer;
+  const gc = (store as unknown as { committer?: { flush?: (items: { records: unknown[] }[], ready: () => void) => Promise<unknown> } }).committer;
   if (gc && typeof gc.flush === 'function') {
     const orig = gc.flush;
-    gc.flush = (items) => {
+    gc.flush = (items, ready) => {
       commits++;
       for (const b of items) records += b.records.length;
-      return orig(items);
+      return orig(items, ready);
     };
   }
   return {

@@ -9,7 +9,7 @@
  */
 import pg from 'pg';
 import { appendBatches, appendInTx, CHAIN_ROW_COLUMNS, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
-import { GroupCommitter } from '../group-commit.js';
+import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
 import type { AppendBatch, AppendResult, AuditStore, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
@@ -35,7 +35,17 @@ export interface PostgresStoreOptions {
   /** Pool size; default 10. */
   maxConnections?: number;
   maxBatchesPerCommit?: number;
+  /**
+   * Plan the next group commit while the database writes this one (default on). Off, each
+   * commit plans and writes under its head locks before the next one starts.
+   */
+  pipelinedCommits?: boolean;
 }
+
+type Head = { seq: number; hash: string };
+type HeadMove = Head & { accountId: string };
+/** A group commit as planned: the accounts whose heads it read (sorted), its rows, the heads they move. */
+type Plan = { accounts: string[]; rows: ChainRow[]; heads: HeadMove[] };
 
 // BIGINT columns hold epoch milliseconds and sequences, all far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
@@ -65,6 +75,8 @@ export class PostgresStore extends StoreReads implements AuditStore {
   readonly engine = 'postgres' as const;
   readonly sql: Sql;
   private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
+  /** Each account's head as this process last planned it: what the next plan builds on. */
+  private readonly expectedHeads = new Map<string, Head>();
   private closed = false;
 
   private constructor(
@@ -74,8 +86,9 @@ export class PostgresStore extends StoreReads implements AuditStore {
   ) {
     super();
     this.sql = sqlOn(pool, () => this.closed);
-    this.committer = new GroupCommitter((batches) => this.withTx((client) => appendBatches(opsOn(client), batches, Date.now())), {
+    this.committer = new GroupCommitter((batches, ready) => this.commitBatches(batches, ready), {
       maxItems: options.maxBatchesPerCommit ?? 512,
+      maxInFlight: options.pipelinedCommits === false ? 1 : 2,
     });
   }
 
@@ -135,6 +148,89 @@ export class PostgresStore extends StoreReads implements AuditStore {
     }
   }
 
+  /**
+   * One group commit, in two steps. Planning (sequences, hashes, duplicates) runs against the
+   * heads this process expects — the last ones it planned — without locks, so it can overlap the
+   * previous commit's write. The write then locks the heads and checks them: if any moved since
+   * (another process, a control-plane transaction, or an earlier commit of this process that
+   * failed), the commit is planned again under the locks. The database's locks, not the
+   * expectation, keep chains from forking.
+   */
+  private async commitBatches(batches: AppendBatch[], ready: () => void): Promise<FlushOutcome<AppendResult>[]> {
+    const now = Date.now();
+    const plan: Plan = { accounts: [], rows: [], heads: [] };
+    let outcomes: FlushOutcome<AppendResult>[];
+    try {
+      outcomes = await appendBatches(this.planningOps(plan), batches, now);
+    } catch (err) {
+      this.expectedHeads.clear();
+      throw err;
+    }
+    for (const h of plan.heads) this.expectedHeads.set(h.accountId, { seq: h.seq, hash: h.hash });
+    ready();
+    if (plan.rows.length === 0) return outcomes;
+    try {
+      return await this.withTx(async (client) => {
+        const ops = opsOn(client);
+        // Every head the plan read, in sorted order, as a plan made under locks would lock them:
+        // planning again below then takes no lock out of order (no deadlock with other writers).
+        const locked = await ops.lockHeads(plan.accounts);
+        const moved = [...firstLinks(plan.rows)].some(([a, h]) => locked.get(a)?.seq !== h.seq || locked.get(a)?.hash !== h.hash);
+        if (!moved) {
+          await ops.insertWithHeads!(plan.rows, plan.heads);
+          return outcomes;
+        }
+        this.expectedHeads.clear();
+        return appendBatches(ops, batches, now);
+      });
+    } catch (err) {
+      this.expectedHeads.clear();
+      // The plan judged log ids from committed rows, without locks: a commit in flight may have
+      // stored one of them since. Planned again under the locks, that record is found.
+      if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+      return this.withTx((client) => appendBatches(opsOn(client), batches, now));
+    }
+  }
+
+  /**
+   * Chain primitives for planning: heads from `expectedHeads` (read, unlocked, for accounts it
+   * lacks), log ids from committed rows; the heads read and the rows and heads planned go into
+   * `plan`, nothing is written.
+   */
+  private planningOps(plan: Plan): ChainTxOps {
+    const committed = opsOn(this.pool);
+    const notHere = () => {
+      throw new Error('planning writes nothing');
+    };
+    return {
+      lockHeads: async (accountIds) => {
+        plan.accounts = accountIds;
+        const missing = accountIds.filter((a) => !this.expectedHeads.has(a));
+        if (missing.length > 0) {
+          // An account's first head (seq 0, genesis) is committed on its own, before the write
+          // locks any head: created inside the write, it would be locked after heads already
+          // held, out of order, and two writers could deadlock.
+          await this.pool.query(CREATE_HEADS, [missing, GENESIS_HASH]);
+          const rows = (await this.pool.query('SELECT account_id, seq, hash FROM chain_heads WHERE account_id = ANY($1::text[])', [missing])).rows as {
+            account_id: string;
+            seq: number;
+            hash: string;
+          }[];
+          const found = new Map(rows.map((r) => [r.account_id, { seq: Number(r.seq), hash: r.hash }]));
+          for (const a of missing) this.expectedHeads.set(a, found.get(a) ?? { seq: 0, hash: GENESIS_HASH });
+        }
+        return new Map(accountIds.map((a) => [a, this.expectedHeads.get(a)!]));
+      },
+      findLogIds: committed.findLogIds,
+      insert: notHere,
+      setHeads: notHere,
+      insertWithHeads: async (rows, heads) => {
+        plan.rows = rows;
+        plan.heads = heads;
+      },
+    };
+  }
+
   append(batch: AppendBatch): Promise<AppendResult> {
     return this.committer.submit(batch);
   }
@@ -144,9 +240,14 @@ export class PostgresStore extends StoreReads implements AuditStore {
     return this.withTx(async (client) => {
       // Not durable: this commit returns before its WAL is flushed (it is still atomic and ordered).
       if (opts.durable === false) await client.query('SET LOCAL synchronous_commit = off');
+      const append = appendInTx(opsOn(client));
       const tx: StoreTx = {
         ...sqlOn(client),
-        append: appendInTx(opsOn(client)),
+        append: (batch) => {
+          // The next group commit of this account reads its head again rather than expecting one.
+          this.expectedHeads.delete(batch.accountId);
+          return append(batch);
+        },
       };
       return fn(tx);
     });
@@ -177,6 +278,20 @@ export class PostgresStore extends StoreReads implements AuditStore {
     await this.committer.close();
     await this.pool.end();
   }
+}
+
+/** Heads at genesis for accounts ($1) that have none; $2 is the genesis hash. */
+const CREATE_HEADS =
+  'INSERT INTO chain_heads (account_id, seq, hash) SELECT a, 0, $2 FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT (account_id) DO NOTHING';
+
+/** PostgreSQL's SQLSTATE for a unique index refusing a row. */
+const UNIQUE_VIOLATION = '23505';
+
+/** Each account's head before `rows` (its first row's predecessor), in the rows' order. */
+function firstLinks(rows: readonly ChainRow[]): Map<string, Head> {
+  const links = new Map<string, Head>();
+  for (const r of rows) if (!links.has(r.accountId)) links.set(r.accountId, { seq: r.seq - 1, hash: r.prevHash });
+  return links;
 }
 
 /**
@@ -231,10 +346,7 @@ function opsOn(c: PgQueryable): ChainTxOps {
           .rows as { account_id: string; seq: number; hash: string }[];
       let rows = await lock();
       if (rows.length < accountIds.length) {
-        await c.query(
-          'INSERT INTO chain_heads (account_id, seq, hash) SELECT a, 0, $2 FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT (account_id) DO NOTHING',
-          [accountIds, GENESIS_HASH],
-        );
+        await c.query(CREATE_HEADS, [accountIds, GENESIS_HASH]);
         rows = await lock();
       }
       return new Map(rows.map((r) => [r.account_id, { seq: Number(r.seq), hash: r.hash }]));
