@@ -7,6 +7,10 @@
  *   hashes precomputed by the store's own chain code, not timed) inserted with the driver alone,
  *   1000 rows per transaction;
  *   both measured at the start and at the end of the engine's run;
+ * - the same two with 16 rows per transaction (one row per writer of the 16-writer library rows,
+ *   one commit each, back to back): what 16 single-record writers could reach at best, since a
+ *   group commit of theirs carries at most 16 records; and the disk's durable-write latency
+ *   (4 KiB write + fdatasync) that bounds it;
  * - the library call `store.append(...)` with 1, 16 and 256 concurrent writers, 1 and 100
  *   records per call;
  * - the HTTP API (`POST /api/v1/audit-logs`, 100 records per request, 16 concurrent clients in a
@@ -15,6 +19,8 @@
  * Each measurement runs for BENCH_SECONDS (default 6) and starts from a checkpointed WAL on a
  * quiet machine (it waits up to 30 s for other jobs to pause).
  */
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -80,18 +86,38 @@ export interface EngineIngestResult {
   ceilingEnd: IngestMeasurement;
   /** Mean of the two same-schema ceiling measurements. */
   ceilingRecordsPerSec: number;
+  /**
+   * The plain table and the store's table with 16 rows per transaction (one per writer), driver
+   * alone: the limit of single-record appends from 16 writers, whose group commits carry at most
+   * 16 records. Absent in results from before they were measured.
+   */
+  commit16Plain?: IngestMeasurement;
+  commit16Ceiling?: IngestMeasurement;
   measurements: IngestMeasurement[];
+}
+
+/** Durable-write latency of the disk under the SQLite temp dir (the PostgreSQL data dir may be elsewhere). */
+export interface DurableWrite {
+  dir: string;
+  writes: number;
+  bytes: number;
+  p50Ms: number;
+  p99Ms: number;
 }
 
 export interface IngestResults {
   date: string;
   secondsPerMeasurement: number;
+  /** Absent in results from before it was measured. */
+  durableWrite?: DurableWrite;
   engines: EngineIngestResult[];
 }
 
 /** Tenants the writers spread over: writer `w` appends to account `w % WRITER_ACCOUNTS`. */
 export const WRITER_ACCOUNTS = 16;
 const CEILING_CHUNK = 1000;
+/** One row per writer of the 16-writer single-record rows: the most one of their group commits can carry. */
+const WRITER_COMMIT_CHUNK = 16;
 const TOKEN = 'bench-ingest-token-0123456789abcdef';
 
 /** Records in the emitted shape, fresh `log_id`s, cheap to make (a pool of contents). */
@@ -159,18 +185,23 @@ async function settle(db: BenchDb, store: AuditStore): Promise<void> {
   else if (waited > 1) progress(`  (waited ${waited.toFixed(0)} s for other work on the machine to finish)`);
 }
 
-/**
- * Raw inserts of store-identical rows, 1000 per transaction. PostgreSQL `form`: `json` (the
- * fastest multi-row insert through `pg`, the baseline) or `unnest` (the statement the store runs).
- */
+interface CeilingOptions {
+  /** PostgreSQL: `json` (the fastest multi-row insert through `pg`, the baseline) or `unnest` (the statement the store runs). */
+  form?: 'json' | 'unnest';
+  /** `audit_records` (the store's table, all its indexes) or `PLAIN_TABLE` (one index, chain timed). */
+  table?: string;
+  /** Rows per transaction (PostgreSQL: per autocommitted INSERT). */
+  chunkRows?: number;
+}
+
+/** Raw inserts of store-identical rows, `chunkRows` (default 1000) per transaction, back to back. */
 async function ceiling(
   db: BenchDb,
   maker: RecordMaker,
   account: string,
   seconds: number,
   label: string,
-  form: 'json' | 'unnest' = 'json',
-  table = 'audit_records',
+  { form = 'json', table = 'audit_records', chunkRows = CEILING_CHUNK }: CeilingOptions = {},
 ): Promise<IngestMeasurement> {
   // The plain table's time includes making the chain (canonical JSON, hashes, stored text, as
   // the store's chain code does it): the issue's baseline is "a plain table with the chain".
@@ -184,7 +215,7 @@ async function ceiling(
     factory.rows(
       Array.from({ length: WRITER_ACCOUNTS }, (_, a) => ({
         accountId: `${account}-${a}`,
-        records: maker.make(Math.floor(CEILING_CHUNK / WRITER_ACCOUNTS) + (a < CEILING_CHUNK % WRITER_ACCOUNTS ? 1 : 0)),
+        records: maker.make(Math.floor(chunkRows / WRITER_ACCOUNTS) + (a < chunkRows % WRITER_ACCOUNTS ? 1 : 0)),
         ingestedBy: 'bench:raw',
       })),
       Date.now(),
@@ -232,7 +263,7 @@ async function ceiling(
   const m: IngestMeasurement = {
     path: 'raw',
     label,
-    batchSize: CEILING_CHUNK,
+    batchSize: chunkRows,
     concurrency: 1,
     records,
     seconds: timed / 1000,
@@ -384,13 +415,14 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
   try {
     await createPlainTable(db);
     await settle(db, store);
-    const plainStart = await ceiling(db, maker, 'plain-start', seconds, 'plain table (start)', 'json', PLAIN_TABLE);
+    const plainStart = await ceiling(db, maker, 'plain-start', seconds, 'plain table (start)', { table: PLAIN_TABLE });
     await settle(db, store);
     const ceilingStart = await ceiling(db, maker, 'ceiling-start', seconds, 'raw ceiling (start)');
     if (engine === 'postgres') {
       await settle(db, store);
-      measurements.push(await ceiling(db, maker, 'raw-unnest', seconds, "raw, the store's unnest INSERT", 'unnest'));
+      measurements.push(await ceiling(db, maker, 'raw-unnest', seconds, "raw, the store's unnest INSERT", { form: 'unnest' }));
     }
+    let commit16: Pick<EngineIngestResult, 'commit16Plain' | 'commit16Ceiling'> = {};
     for (const batchSize of [1, 100]) {
       for (const concurrency of [1, 16, 256]) {
         await settle(db, store);
@@ -399,6 +431,17 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
         const stored = await storedUnder(store, tag);
         if (stored !== m.records) throw new Error(`${tag}: ${m.records} acknowledged but ${stored} stored`);
         measurements.push(m);
+      }
+      if (batchSize === 1) {
+        // Beside the single-record rows: their limit at 16 writers, 16 rows per durable commit.
+        await settle(db, store);
+        const commit16Plain = await ceiling(db, maker, 'c16-plain', seconds, '16-row commits (plain table)', {
+          table: PLAIN_TABLE,
+          chunkRows: WRITER_COMMIT_CHUNK,
+        });
+        await settle(db, store);
+        const commit16Ceiling = await ceiling(db, maker, 'c16-ceiling', seconds, "16-row commits (store's table)", { chunkRows: WRITER_COMMIT_CHUNK });
+        commit16 = { commit16Plain, commit16Ceiling };
       }
     }
     for (const logIds of ['server', 'client'] as const) {
@@ -412,7 +455,7 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
     await settle(db, store);
     const ceilingEnd = await ceiling(db, maker, 'ceiling-end', seconds, 'raw ceiling (end)');
     await settle(db, store);
-    const plainEnd = await ceiling(db, maker, 'plain-end', seconds, 'plain table (end)', 'json', PLAIN_TABLE);
+    const plainEnd = await ceiling(db, maker, 'plain-end', seconds, 'plain table (end)', { table: PLAIN_TABLE });
     return {
       engine,
       plainStart,
@@ -421,6 +464,7 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
       ceilingStart,
       ceilingEnd,
       ceilingRecordsPerSec: (ceilingStart.recordsPerSec + ceilingEnd.recordsPerSec) / 2,
+      ...commit16,
       measurements,
     };
   } finally {
@@ -429,8 +473,38 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
   }
 }
 
+/**
+ * The floor under one durable commit on this disk: a 4 KiB append then `fdatasync` (what a WAL
+ * commit does at least; PostgreSQL's wal_sync_method here is fdatasync too), `writes` times.
+ */
+async function durableWrite(writes = 300): Promise<DurableWrite> {
+  const dir = mkdtempSync(join(settings.tmpRoot, 'auditstream-bench-fsync-'));
+  const buf = Buffer.alloc(4096, 0x5a);
+  const latencies: number[] = [];
+  try {
+    await quietMachine();
+    const fd = openSync(join(dir, 'probe'), 'w');
+    try {
+      for (let i = 0; i < writes; i++) {
+        const t = performance.now();
+        writeSync(fd, buf, 0, buf.length, i * buf.length);
+        fdatasyncSync(fd);
+        latencies.push(performance.now() - t);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const r: DurableWrite = { dir: settings.tmpRoot, writes, bytes: buf.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  progress(`  durable write (4 KiB + fdatasync in ${r.dir}): p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms over ${writes}`);
+  return r;
+}
+
 export async function runIngest(): Promise<IngestResults> {
+  const durable = await durableWrite();
   const engines: EngineIngestResult[] = [];
   for (const engine of settings.engines) engines.push(await runIngestEngine(engine));
-  return { date: new Date().toISOString(), secondsPerMeasurement: settings.ingestSeconds, engines };
+  return { date: new Date().toISOString(), secondsPerMeasurement: settings.ingestSeconds, durableWrite: durable, engines };
 }
