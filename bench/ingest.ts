@@ -228,6 +228,9 @@ async function ceiling(
     d.pragma('journal_mode = WAL');
     d.pragma('synchronous = FULL');
     d.pragma('busy_timeout = 10000');
+    // A limit row (16 rows per commit) must not pay for checkpoints inside its commits, since the
+    // store runs them in a worker thread; the 1,000-row rows keep SQLite's defaults.
+    if (chunkRows < CEILING_CHUNK) d.pragma('wal_autocheckpoint = 0');
     const stmt = d.prepare(`INSERT INTO ${table} (${CHAIN_ROW_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
     const insertAll = d.transaction((rows: unknown[][]) => {
       for (const v of rows) stmt.run(...v);
