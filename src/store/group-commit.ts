@@ -63,11 +63,14 @@ export class GroupCommitter<I, R> {
   private async drain(): Promise<void> {
     const maxInFlight = this.options.maxInFlight ?? 1;
     const inFlight = new Set<Promise<void>>();
+    let first = true;
     try {
       for (;;) {
         if (this.queue.length > 0 && inFlight.size < maxInFlight) {
-          // Yield once so callers arriving in the same tick share the flush.
-          await new Promise<void>((r) => setImmediate(r));
+          // Yield so callers arriving in the same tick share the flush: before the first one, and
+          // before one that starts while another is in flight (it would otherwise take one caller).
+          if (first || inFlight.size > 0) await new Promise<void>((r) => setImmediate(r));
+          first = false;
           const taken = this.queue.splice(0, this.options.maxItems);
           let ready!: () => void;
           const readyNow = new Promise<void>((r) => (ready = r));

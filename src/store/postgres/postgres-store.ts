@@ -45,7 +45,7 @@ export interface PostgresStoreOptions {
 type Head = { seq: number; hash: string };
 type HeadMove = Head & { accountId: string };
 /** A group commit as planned: the accounts whose heads it read (sorted), its rows, the heads they move. */
-type Plan = { accounts: string[]; rows: ChainRow[]; heads: HeadMove[] };
+type Plan = { accounts: string[]; logIds: [string, string][]; rows: ChainRow[]; heads: HeadMove[] };
 
 // BIGINT columns hold epoch milliseconds and sequences, all far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
@@ -149,16 +149,17 @@ export class PostgresStore extends StoreReads implements AuditStore {
   }
 
   /**
-   * One group commit, in two steps. Planning (sequences, hashes, duplicates) runs against the
-   * heads this process expects — the last ones it planned — without locks, so it can overlap the
-   * previous commit's write. The write then locks the heads and checks them: if any moved since
-   * (another process, a control-plane transaction, or an earlier commit of this process that
-   * failed), the commit is planned again under the locks. The database's locks, not the
-   * expectation, keep chains from forking.
+   * One group commit, in two steps. Planning (sequences, hashes, duplicates within the commit)
+   * runs against the heads this process expects — the last ones it planned — and takes client
+   * log ids as not stored, without locks or reads, so it can overlap the previous commit's
+   * write. The write, one statement, locks the heads and checks both: if a head moved (another
+   * process, a control-plane transaction, an earlier commit of this process that failed) or a
+   * log id is stored (a retry), the commit is planned again under the locks, as before. The
+   * database's locks, not the expectation, keep chains from forking.
    */
   private async commitBatches(batches: AppendBatch[], ready: () => void): Promise<FlushOutcome<AppendResult>[]> {
     const now = Date.now();
-    const plan: Plan = { accounts: [], rows: [], heads: [] };
+    const plan: Plan = { accounts: [], logIds: [], rows: [], heads: [] };
     let outcomes: FlushOutcome<AppendResult>[];
     try {
       outcomes = await appendBatches(this.planningOps(plan), batches, now);
@@ -169,36 +170,45 @@ export class PostgresStore extends StoreReads implements AuditStore {
     for (const h of plan.heads) this.expectedHeads.set(h.accountId, { seq: h.seq, hash: h.hash });
     ready();
     if (plan.rows.length === 0) return outcomes;
+    let written: boolean;
     try {
-      return await this.withTx(async (client) => {
-        const ops = opsOn(client);
-        // Every head the plan read, in sorted order, as a plan made under locks would lock them:
-        // planning again below then takes no lock out of order (no deadlock with other writers).
-        const locked = await ops.lockHeads(plan.accounts);
-        const moved = [...firstLinks(plan.rows)].some(([a, h]) => locked.get(a)?.seq !== h.seq || locked.get(a)?.hash !== h.hash);
-        if (!moved) {
-          await ops.insertWithHeads!(plan.rows, plan.heads);
-          return outcomes;
-        }
-        this.expectedHeads.clear();
-        return appendBatches(ops, batches, now);
-      });
+      // One statement, one round trip, its own durable commit: it locks every head the plan read
+      // (sorted, as a plan made under locks would), and writes only if none moved since and
+      // none of the client's log ids is stored.
+      const checked = [...firstLinks(plan.rows)];
+      const result = await this.pool.query(WRITE_IF_PLAN_HOLDS, [
+        plan.accounts,
+        checked.map(([a]) => a),
+        checked.map(([, h]) => h.seq),
+        checked.map(([, h]) => h.hash),
+        ...headParams(plan.heads),
+        pgJsonRows(plan.rows),
+        plan.logIds.map(([a]) => a),
+        plan.logIds.map(([, id]) => id),
+      ]);
+      written = (result.rows[0] as { written: boolean }).written;
     } catch (err) {
-      this.expectedHeads.clear();
-      // The plan judged log ids from committed rows, without locks: a commit in flight may have
-      // stored one of them since. Planned again under the locks, that record is found.
-      if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
-      return this.withTx((client) => appendBatches(opsOn(client), batches, now));
+      // A commit in flight may have stored one of the log ids since the write's snapshot: the
+      // unique index refuses it. Planned again under the locks (below), that record is found.
+      if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) {
+        this.expectedHeads.clear();
+        throw err;
+      }
+      written = false;
     }
+    if (written) return outcomes;
+    // A head moved (another process, a control-plane transaction, a commit of ours that failed),
+    // or a log id is stored (a retry): plan again under the locks, reading heads and log ids.
+    this.expectedHeads.clear();
+    return this.withTx((client) => appendBatches(opsOn(client), batches, now));
   }
 
   /**
    * Chain primitives for planning: heads from `expectedHeads` (read, unlocked, for accounts it
-   * lacks), log ids from committed rows; the heads read and the rows and heads planned go into
-   * `plan`, nothing is written.
+   * lacks), client log ids taken as not stored; the heads read, the log ids taken, and the rows
+   * and heads planned go into `plan`, nothing is written.
    */
   private planningOps(plan: Plan): ChainTxOps {
-    const committed = opsOn(this.pool);
     const notHere = () => {
       throw new Error('planning writes nothing');
     };
@@ -221,7 +231,12 @@ export class PostgresStore extends StoreReads implements AuditStore {
         }
         return new Map(accountIds.map((a) => [a, this.expectedHeads.get(a)!]));
       },
-      findLogIds: committed.findLogIds,
+      findLogIds: async (logIds) => {
+        // None is taken as stored: the write checks, and a plan that finds one stored is made
+        // again under the locks (where they are read), so a commit costs one round trip.
+        for (const [a, ids] of logIds) for (const id of ids) plan.logIds.push([a, id]);
+        return new Map();
+      },
       insert: notHere,
       setHeads: notHere,
       insertWithHeads: async (rows, heads) => {
@@ -334,6 +349,29 @@ const headParams = (heads: readonly { accountId: string; seq: number; hash: stri
   heads.map((h) => h.seq),
   heads.map((h) => h.hash),
 ];
+
+/**
+ * A planned group commit, written only if the plan still holds: $1 the accounts whose heads the
+ * plan read (sorted: locked in that order), $2..$4 each written account's head before its rows,
+ * $5..$7 the heads after, $8 the rows (`pgJsonRows`), $9/$10 the (account, log id) pairs the
+ * plan took as not stored. Returns `written`; false writes nothing.
+ */
+const WRITE_IF_PLAN_HOLDS = `WITH locked AS (
+    SELECT account_id, seq, hash FROM chain_heads WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE
+  ), holds AS (
+    SELECT count(*) = cardinality($2::text[])
+      AND NOT EXISTS (SELECT 1 FROM unnest($9::text[], $10::text[]) AS k(account_id, log_id)
+        JOIN audit_records r ON r.account_id = k.account_id AND r.log_id = k.log_id) AS ok
+    FROM locked l JOIN unnest($2::text[], $3::bigint[], $4::text[]) AS e(account_id, seq, hash)
+      ON l.account_id = e.account_id AND l.seq = e.seq AND l.hash = e.hash
+  ), ins AS (
+    ${INSERT_ROWS.replace('$1', '$8')} WHERE (SELECT ok FROM holds)
+  ), moved AS (
+    UPDATE chain_heads h SET seq = n.seq, hash = n.hash
+    FROM unnest($5::text[], $6::bigint[], $7::text[]) AS n(account_id, seq, hash)
+    WHERE h.account_id = n.account_id AND (SELECT ok FROM holds)
+  )
+  SELECT ok AS written FROM holds`;
 
 /** Chain primitives on one client inside an open transaction. */
 function opsOn(c: PgQueryable): ChainTxOps {
