@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { BACKSTOP_AUTOCHECKPOINT, type Checkpointer } from '../src/store/sqlite/checkpointer.js';
-import type { WorkerAppender } from '../src/store/sqlite/appender.js';
+import { workerOptions, type WorkerAppender } from '../src/store/sqlite/appender.js';
 import { AuditError } from '../src/errors.js';
 import { verifyAccount } from '../src/chain/verify.js';
 import { makeRecord } from './helpers/records.js';
@@ -201,5 +201,55 @@ describe('SQLite store: WAL checkpoints in a worker thread', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('opens, and commits through its workers, in a process started with V8 heap and stack options', async () => {
+    // A worker thread refuses these as options (ERR_WORKER_INVALID_EXEC_ARGV): the store must
+    // still open, the old-space limit going to each worker as its own resource limit.
+    const path = join(dir, 'v8-options.db');
+    const storeUrl = new URL('../src/store/sqlite/sqlite-store.js', import.meta.url).href;
+    const recordsUrl = new URL('./helpers/records.js', import.meta.url).href;
+    const child = spawn(
+      process.execPath,
+      [
+        '--max-old-space-size=128',
+        '--stack-size=900',
+        '--max_semi_space_size=8',
+        '--input-type=module',
+        '-e',
+        `const { SqliteStore } = await import(${JSON.stringify(storeUrl)});
+         const { makeRecord } = await import(${JSON.stringify(recordsUrl)});
+         const store = await SqliteStore.open(${JSON.stringify(path)});
+         const r = await store.append({ accountId: 'acct-v8', records: Array.from({ length: 100 }, () => makeRecord()), ingestedBy: null });
+         const inWorker = store.appender?.alive === true && store.checkpointer !== undefined;
+         await store.close();
+         process.stdout.write(JSON.stringify({ stored: r.sequences.length, inWorker }));`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('.', import.meta.url)) },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    assert.equal(code, 0, err);
+    assert.deepEqual(JSON.parse(out), { stored: 100, inWorker: true });
+    const store = await SqliteStore.open(path);
+    try {
+      assert.equal((await store.chainHead('acct-v8'))!.seq, 100);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('worker options: Node options pass, `node -e` code and V8 sizes do not, the old-space size becomes a resource limit', () => {
+    assert.deepEqual(workerOptions(['--enable-source-maps', '--max-old-space-size=128', '--input-type=module', '-e', 'code', '--cpu-prof']), {
+      execArgv: ['--enable-source-maps', '--cpu-prof'],
+      resourceLimits: { maxOldGenerationSizeMb: 128 },
+    });
+    assert.deepEqual(workerOptions(['--max_old_space_size', '64', '--stack-size=900', '--input-type', 'module', '--conditions=dev']), {
+      execArgv: ['--conditions=dev'],
+      resourceLimits: { maxOldGenerationSizeMb: 64 },
+    });
   });
 });

@@ -11,7 +11,7 @@
  * unavailable (their commit may or may not have reached the disk, so none is acknowledged and
  * none is retried here) and the store goes back to committing on its own connection.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { AuditError, type ErrorCode } from '../../errors.js';
 import type { FlushOutcome } from '../group-commit.js';
 import type { AppendBatch, AppendResult } from '../store.js';
@@ -38,10 +38,17 @@ function fromWire(e: WireError): Error {
   return e.code ? new AuditError(e.code as ErrorCode, e.message, e.details) : new Error(e.message);
 }
 
-/** The process's Node options less those a worker thread refuses (`--input-type` of `node -e`). */
-export function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
+/** V8's heap and stack sizes: a worker takes them as `resourceLimits`, not as options. */
+const V8_LIMIT = /^--(max[-_]old[-_]space[-_]size|max[-_]semi[-_]space[-_]size|max[-_]young[-_]generation[-_]size|stack[-_]size)(=.*)?$/;
+
+/**
+ * A worker's Node options: the process's, less those a worker thread refuses — `--input-type` and
+ * the code of `node -e`, and V8's heap and stack sizes. The old-space limit is carried over as the
+ * worker's own `resourceLimits`, so `node --max-old-space-size=N` bounds each thread alike.
+ */
+export function workerOptions(argv: readonly string[]): { execArgv: string[]; resourceLimits: ResourceLimits } {
+  const execArgv: string[] = [];
+  const resourceLimits: ResourceLimits = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a.startsWith('--input-type')) {
@@ -52,9 +59,30 @@ export function workerExecArgv(): string[] {
       i++;
       continue;
     }
-    out.push(a);
+    const limit = V8_LIMIT.exec(a);
+    if (limit) {
+      const value = limit[2] !== undefined ? limit[2].slice(1) : argv[++i];
+      const mb = Number(value);
+      if (limit[1]!.replace(/_/g, '-') === 'max-old-space-size' && Number.isFinite(mb) && mb > 0) resourceLimits.maxOldGenerationSizeMb = mb;
+      continue;
+    }
+    execArgv.push(a);
   }
-  return out;
+  return { execArgv, resourceLimits };
+}
+
+/**
+ * Starts one of the store's worker threads with `workerOptions`. Should Node refuse another of the
+ * process's options, the worker starts without them: an option must never stop the store opening.
+ */
+export function startWorker(url: URL, workerData: unknown): Worker {
+  const { execArgv, resourceLimits } = workerOptions(process.execArgv);
+  try {
+    return new Worker(url, { workerData, execArgv, resourceLimits });
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    return new Worker(url, { workerData, execArgv: [], resourceLimits });
+  }
 }
 
 type Reply = { id: number; outcomes: ({ ok: true; value: AppendResult } | { ok: false; error: WireError })[] } | { id: number; thrown: WireError };
@@ -73,7 +101,7 @@ export class WorkerAppender {
   private readonly exited: Promise<void>;
 
   constructor(path: string, autocheckpoint: number) {
-    this.worker = new Worker(new URL('./append-worker.js', import.meta.url), { workerData: { path, autocheckpoint }, execArgv: workerExecArgv() });
+    this.worker = startWorker(new URL('./append-worker.js', import.meta.url), { path, autocheckpoint });
     this.worker.unref();
     this.worker.once('online', () => (this.started = true));
     this.worker.on('message', (msg: Reply | 'closed') => {

@@ -10,8 +10,8 @@
  * Durability is unchanged: a commit is durable once its WAL frames are fsynced (synchronous=FULL),
  * before and after this; a checkpoint only moves durable frames into the database file.
  */
-import { Worker } from 'node:worker_threads';
-import { workerExecArgv } from './appender.js';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './appender.js';
 
 /** The write connection's own automatic checkpoint while the worker runs (pages, ~64 MiB). */
 export const BACKSTOP_AUTOCHECKPOINT = 16384;
@@ -35,7 +35,7 @@ export class Checkpointer {
     private readonly setAutocheckpoint: (pages: number) => void,
     minIntervalMs = 100,
   ) {
-    this.worker = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path, minIntervalMs }, execArgv: workerExecArgv() });
+    this.worker = startWorker(new URL('./checkpoint-worker.js', import.meta.url), { path, minIntervalMs });
     this.worker.unref();
     this.setAutocheckpoint(BACKSTOP_AUTOCHECKPOINT);
     this.worker.on('message', (msg: string) => {
