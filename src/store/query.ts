@@ -124,6 +124,9 @@ export function pageLimit(limit: number | undefined): number {
   return limit;
 }
 
+/** Rows next to the cursor a SQLite time-window page reads before it sorts the window's ids. */
+const PROBE_ROWS = 1000;
+
 /**
  * Runs a keyset-paginated query. `fetch` executes one SELECT (engine-specific placeholders are
  * the engine's business) and returns rows.
@@ -161,7 +164,24 @@ export async function runPagedQuery(
     ? `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE id IN (${keys} ORDER BY id + 0 ${dir} LIMIT ?) ORDER BY id ${dir}`
     : `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE ${keys.slice('SELECT id FROM audit_records WHERE '.length)} ORDER BY id ${dir} LIMIT ?`;
 
-  const rows = await fetch(sql, params);
+  // But a window holding the account's rows next to the cursor (the usual "last 30 days", newest
+  // first) would sort every id of the window that way: a tenant's 200,000 over 30 days took
+  // 73-99 ms at 10 M records on SQLite. The next PROBE_ROWS rows of the account in page order
+  // are read first; if they fill the page, it is exact (they are contiguous from the cursor).
+  let rows: RecordRow[] | undefined;
+  if (timeWindow && engine === 'sqlite' && filter.accountId !== undefined) {
+    const near =
+      `SELECT * FROM audit_records WHERE account_id = ?` + (cursor ? (ascending ? ' AND id > ?' : ' AND id < ?') : '') + ` ORDER BY id ${dir} LIMIT ?`;
+    const probe = await fetch(`SELECT ${RECORD_COLUMNS} FROM (${near}) WHERE ${where.sql} ORDER BY id ${dir} LIMIT ?`, [
+      filter.accountId,
+      ...(cursor ? [cursor.k] : []),
+      PROBE_ROWS,
+      ...where.params,
+      limit + 1,
+    ]);
+    if (probe.length > limit) rows = probe;
+  }
+  rows ??= await fetch(sql, params);
   const more = rows.length > limit;
   if (more) rows.pop();
   if (backwards) rows.reverse();
