@@ -1,6 +1,7 @@
 /**
- * HTTP ingest on SQLite (16 clients × 100 records, server-assigned log_id, as in bench/ingest.ts)
- * for a fixed time, to be run under the profiler:
+ * HTTP ingest (16 clients × 100 records, server-assigned log_id, as in bench/ingest.ts) for a fixed
+ * time, on SQLite or, with PROFILE_ENGINE=postgres, on PostgreSQL (BENCH_DATABASE_URL, a fresh
+ * schema dropped afterwards), to be run under the profiler:
  *
  *   npx tsc -p tsconfig.json && node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/profile-ingest.js
  *
@@ -11,7 +12,11 @@ import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import pg from 'pg';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import type { AuditStore } from '../src/store/store.js';
+import { settings } from './common.js';
 import { resolveConfig } from '../src/config.js';
 import { buildApp } from '../src/api/app.js';
 import type { HttpLoadParams, HttpLoadResult } from './http-load.js';
@@ -20,7 +25,9 @@ const TOKEN = 'profile-token-0123456789abcdef';
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(process.env['BENCH_TMPDIR'] ?? tmpdir(), 'auditstream-profile-'));
-  const store = await SqliteStore.open(join(dir, 'profile.db'));
+  const schema = `profile_${process.pid}`;
+  const postgres = process.env['PROFILE_ENGINE'] === 'postgres';
+  const store: AuditStore = postgres ? await PostgresStore.open(settings.pgUrl, { schema }) : await SqliteStore.open(join(dir, 'profile.db'));
   const app = await buildApp({ store, config: resolveConfig({ AUDITSTREAM_INGEST_TOKEN: TOKEN, LOG_LEVEL: 'silent' }) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -49,6 +56,12 @@ async function main(): Promise<void> {
     await app.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+    if (postgres) {
+      const c = new pg.Client({ connectionString: settings.pgUrl });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    }
   }
 }
 
