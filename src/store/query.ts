@@ -169,7 +169,7 @@ export async function runPagedQuery(
   // 73-99 ms at 10 M records on SQLite. The next PROBE_ROWS rows of the account in page order
   // are read first; if they fill the page, it is exact (they are contiguous from the cursor).
   let rows: RecordRow[] | undefined;
-  if (timeWindow && engine === 'sqlite' && filter.accountId !== undefined) {
+  if (timeWindow && engine === 'sqlite' && filter.accountId !== undefined && limit < PROBE_ROWS) {
     const near =
       `SELECT * FROM audit_records WHERE account_id = ?` + (cursor ? (ascending ? ' AND id > ?' : ' AND id < ?') : '') + ` ORDER BY id ${dir} LIMIT ?`;
     const probe = await fetch(`SELECT ${RECORD_COLUMNS} FROM (${near}) WHERE ${where.sql} ORDER BY id ${dir} LIMIT ?`, [

@@ -36,8 +36,8 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   maxBatchesPerCommit?: number;
   /**
-   * Plan the next group commit while the database writes this one (default on). Off, each
-   * commit plans and writes under its head locks before the next one starts.
+   * Plan the next group commit while the database writes this one (default on). Off, one
+   * commit at a time (each still planned against the expected heads and checked by its write).
    */
   pipelinedCommits?: boolean;
 }
@@ -167,6 +167,8 @@ export class PostgresStore extends StoreReads implements AuditStore {
       this.expectedHeads.clear();
       throw err;
     }
+    // Expectations only save work: past a bound (a process serving very many tenants), start over.
+    if (this.expectedHeads.size > MAX_EXPECTED_HEADS) this.expectedHeads.clear();
     for (const h of plan.heads) this.expectedHeads.set(h.accountId, { seq: h.seq, hash: h.hash });
     ready();
     if (plan.rows.length === 0) return outcomes;
@@ -215,7 +217,14 @@ export class PostgresStore extends StoreReads implements AuditStore {
     return {
       lockHeads: async (accountIds) => {
         plan.accounts = accountIds;
-        const missing = accountIds.filter((a) => !this.expectedHeads.has(a));
+        // Read into a map of this plan's own: the shared one may be cleared while we wait below.
+        const heads = new Map<string, Head>();
+        const missing: string[] = [];
+        for (const a of accountIds) {
+          const h = this.expectedHeads.get(a);
+          if (h) heads.set(a, h);
+          else missing.push(a);
+        }
         if (missing.length > 0) {
           // An account's first head (seq 0, genesis) is committed on its own, before the write
           // locks any head: created inside the write, it would be locked after heads already
@@ -227,9 +236,9 @@ export class PostgresStore extends StoreReads implements AuditStore {
             hash: string;
           }[];
           const found = new Map(rows.map((r) => [r.account_id, { seq: Number(r.seq), hash: r.hash }]));
-          for (const a of missing) this.expectedHeads.set(a, found.get(a) ?? { seq: 0, hash: GENESIS_HASH });
+          for (const a of missing) heads.set(a, found.get(a) ?? { seq: 0, hash: GENESIS_HASH });
         }
-        return new Map(accountIds.map((a) => [a, this.expectedHeads.get(a)!]));
+        return heads;
       },
       findLogIds: async (logIds) => {
         // None is taken as stored: the write checks, and a plan that finds one stored is made
@@ -298,6 +307,9 @@ export class PostgresStore extends StoreReads implements AuditStore {
 /** Heads at genesis for accounts ($1) that have none; $2 is the genesis hash. */
 const CREATE_HEADS =
   'INSERT INTO chain_heads (account_id, seq, hash) SELECT a, 0, $2 FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT (account_id) DO NOTHING';
+
+/** Accounts whose expected head a process keeps before it forgets them all (~100 bytes each). */
+const MAX_EXPECTED_HEADS = 100_000;
 
 /** PostgreSQL's SQLSTATE for a unique index refusing a row. */
 const UNIQUE_VIOLATION = '23505';

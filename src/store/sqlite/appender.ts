@@ -39,7 +39,8 @@ function fromWire(e: WireError): Error {
 }
 
 /** V8's heap and stack sizes: a worker takes them as `resourceLimits`, not as options. */
-const V8_LIMIT = /^--(max[-_]old[-_]space[-_]size|max[-_]semi[-_]space[-_]size|max[-_]young[-_]generation[-_]size|stack[-_]size)(=.*)?$/;
+const V8_LIMIT =
+  /^--(max[-_]old[-_]space[-_]size|max[-_]old[-_]space[-_]size[-_]percentage|max[-_]semi[-_]space[-_]size|max[-_]young[-_]generation[-_]size|stack[-_]size)(=.*)?$/;
 
 /**
  * A worker's Node options: the process's, less those a worker thread refuses — `--input-type` and
