@@ -9,24 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFixture, engines, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
+import { prng } from './helpers/prng.js';
 import { canonicalJson } from '../src/chain/hash.js';
 import { verifyAccount } from '../src/chain/verify.js';
 import type { AuditRecord } from '../src/record/record.js';
 import type { AppendResult, AuditStore } from '../src/store/store.js';
 
 const noKeys = { trustedKeys: new Map() };
-
-/** A small seeded generator (mulberry32), so a failing history can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 for (const engine of engines()) {
   describe(`planned group commits: ${engine}`, () => {
@@ -62,7 +51,7 @@ for (const engine of engines()) {
 
     it('random concurrent histories (two instances, transactions, repeated and conflicting log_ids) keep every chain whole and every answer true', async () => {
       for (const seed of [1, 2, 3, 4, 5, 6]) {
-        const rand = random(seed);
+        const rand = prng(seed);
         const accounts = Array.from({ length: 3 }, (_, i) => `acct-hist-${seed}-${i}`);
         const other = await fx.open();
         const submitted: AuditRecord[] = [];
