@@ -19,7 +19,7 @@ import type pg from 'pg';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig } from '../src/config.js';
 import { verifyAccount } from '../src/chain/verify.js';
-import { whereClause, RECORD_COLUMNS } from '../src/store/query.js';
+import { planPage } from '../src/store/query.js';
 import { MIGRATIONS } from '../src/store/migrations/index.js';
 import type { AppendBatch, AuditStore, PageRequest, QueryFilter } from '../src/store/store.js';
 import { CHAIN_ROW_COLUMNS, chainRowValues, type ChainRow } from '../src/store/chain-append.js';
@@ -316,28 +316,39 @@ async function deepCursor(store: AuditStore, filter: QueryFilter, skip: number |
   return cursor ? { cursor, depth } : undefined;
 }
 
-/** The same SQL `runPagedQuery` runs for a newest-first page, explained by the engine. */
+/**
+ * The SQL `runPagedQuery` runs for a newest-first page, explained by the engine: the statement
+ * that serves the page (a SQLite time window's probe when the row next to the cursor is inside
+ * the window and the probe fills the page, as the store decides).
+ */
 async function explain(store: AuditStore, filter: QueryFilter, cursor: string | undefined): Promise<string> {
-  const where = whereClause(filter);
-  const params = [...where.params];
-  let sql = `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE ${where.sql}`;
-  if (cursor) {
-    // The cursor is opaque to clients; the benchmark peeks at its key to explain the same query.
-    const { k } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k: number };
-    sql += ' AND id < ?';
-    params.push(k);
+  // The cursor is opaque to clients; the benchmark peeks at its key to explain the same query.
+  const after = cursor ? (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k: number }).k : undefined;
+  const plan = planPage(filter, { ascending: false, limit: 100, ...(after !== undefined ? { after } : {}) }, store.engine);
+  let chosen = plan.main;
+  let prefix = '';
+  if (plan.edge && plan.probe) {
+    const edge = await store.sql.get<{ emit_ms: number }>(plan.edge.sql, plan.edge.params);
+    const inside = edge && (filter.sinceMs === undefined || edge.emit_ms >= filter.sinceMs) && (filter.untilMs === undefined || edge.emit_ms < filter.untilMs);
+    const probed = inside ? await store.sql.all(plan.probe.sql, plan.probe.params) : [];
+    if (probed.length > 100) {
+      chosen = plan.probe;
+      prefix = 'probe of the 1,000 rows next to the cursor: ';
+    } else prefix = inside ? 'probe did not fill the page, then: ' : 'row next to the cursor outside the window, no probe: ';
   }
-  sql += ' ORDER BY id DESC LIMIT ?';
-  params.push(101);
+  const { sql, params } = chosen;
   if (store.engine === 'sqlite') {
     const rows = await store.sql.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params);
-    return rows.map((r) => r.detail).join('; ');
+    return prefix + rows.map((r) => r.detail).join('; ');
   }
   const rows = await store.sql.all<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${sql}`, params);
-  return rows
-    .map((r) => r['QUERY PLAN'].trim().replace(/^->\s*/, ''))
-    .filter((l) => !/^(Filter|Index Cond|Sort Key|Recheck Cond):/.test(l))
-    .join(' → ');
+  return (
+    prefix +
+    rows
+      .map((r) => r['QUERY PLAN'].trim().replace(/^->\s*/, ''))
+      .filter((l) => !/^(Filter|Index Cond|Sort Key|Recheck Cond|Join Filter|Output):/.test(l))
+      .join(' → ')
+  );
 }
 
 async function buildCases(store: AuditStore): Promise<Case[]> {

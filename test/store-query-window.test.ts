@@ -2,7 +2,9 @@
  * Time-window pages against a brute-force answer, on both engines. SQLite answers a window two
  * ways (the account's rows next to the cursor when they fill the page, else the window's ids from
  * the emit-time index): windows here land on each, paged both ways, with and without another
- * filter, and must give exactly the records a full scan gives, in order.
+ * filter, and must give exactly the records a full scan gives, in order. Late arrivals (records
+ * stored last with old emit times) put the row next to the cursor inside an old window, or outside
+ * a recent one, so the choice of plan is exercised both ways.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +14,8 @@ import type { AuditStore, QueryFilter, StoredRecord } from '../src/store/store.j
 
 const BASE = Date.parse('2026-03-01T00:00:00Z');
 const COUNT = 1500;
+/** Stored after the others, emitted at seconds 30..59. */
+const LATE = 30;
 
 for (const engine of engines()) {
   describe(`time-window pages: ${engine}`, () => {
@@ -30,6 +34,10 @@ for (const engine of engines()) {
         await store.append({ accountId: acct, records: records.slice(i, i + 250), ingestedBy: null });
         await store.append({ accountId: 'acct-window-other', records: [makeRecord({ emit_time: records[i]!.emit_time })], ingestedBy: null });
       }
+      const late = Array.from({ length: LATE }, (_, i) =>
+        makeRecord({ emit_time: new Date(BASE + (30 + i) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'), operation: 'UpdateUser' }),
+      );
+      await store.append({ accountId: acct, records: late, ingestedBy: null });
       all = [];
       let page = await store.query({ accountId: acct }, { limit: 1000, order: 'asc' });
       all.push(...page.items);
@@ -37,7 +45,7 @@ for (const engine of engines()) {
         page = await store.query({ accountId: acct }, { limit: 1000, order: 'asc', cursor: page.nextCursor });
         all.push(...page.items);
       }
-      assert.equal(all.length, COUNT);
+      assert.equal(all.length, COUNT + LATE);
     });
     after(async () => {
       await store.close();

@@ -127,6 +127,77 @@ export function pageLimit(limit: number | undefined): number {
 /** Rows next to the cursor a SQLite time-window page reads before it sorts the window's ids. */
 const PROBE_ROWS = 1000;
 
+/** One SELECT with `?` placeholders. */
+export interface PageStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * The SELECTs of one page, run in this order: `edge` (if any) reads the account's row next to
+ * the cursor; only if its emit time is inside the window does `probe` run; if the probe fills the
+ * page, that is the page, otherwise `main` is.
+ */
+export interface PagePlan {
+  edge?: PageStatement;
+  probe?: PageStatement;
+  main: PageStatement;
+}
+
+/** What a page's SQL depends on once the cursor is decoded. */
+export interface PageShape {
+  /** The direction rows are read in (page order, reversed when walking "before" a cursor). */
+  ascending: boolean;
+  /** The cursor's edge id; the page holds rows past it. */
+  after?: number;
+  /** Rows per page (one more is read, to know whether another page follows). */
+  limit: number;
+}
+
+/** The SQL of one page: shared by `runPagedQuery` and the benchmark, which explains it. */
+export function planPage(filter: QueryFilter, shape: PageShape, engine: 'sqlite' | 'postgres'): PagePlan {
+  const where = whereClause(filter);
+  const { ascending, after, limit } = shape;
+  const dir = ascending ? 'ASC' : 'DESC';
+  const past = after === undefined ? '' : ascending ? ' AND id > ?' : ' AND id < ?';
+  const afterParams = after === undefined ? [] : [after];
+  const keys = `SELECT id FROM audit_records WHERE ${where.sql}${past}`;
+  const params = [...where.params, ...afterParams, limit + 1];
+  // A time window: take the ids from the (account_id, emit_ms, id) index, which holds them, sort
+  // just those (`id + 0` keeps the planner off the id index) and fetch only the page's rows.
+  // Measured over 10 M records (BENCHMARKS.md): SQLite 30 days 2,963 -> 41 ms, 24 h 38 -> 3 ms.
+  // On PostgreSQL it pays only for a window with an end; an open-ended one stays a plain scan.
+  const timeWindow = filter.untilMs !== undefined || (engine === 'sqlite' && filter.sinceMs !== undefined);
+  if (!timeWindow) {
+    return { main: { sql: `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE ${where.sql}${past} ORDER BY id ${dir} LIMIT ?`, params } };
+  }
+  const main = { sql: `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE id IN (${keys} ORDER BY id + 0 ${dir} LIMIT ?) ORDER BY id ${dir}`, params };
+  if (engine !== 'sqlite' || filter.accountId === undefined || limit >= PROBE_ROWS) return { main };
+  // But a window holding the account's rows next to the cursor (the usual "last 30 days", newest
+  // first) would sort every id of the window that way: a tenant's 200,000 over 30 days took
+  // 73-99 ms at 10 M records on SQLite. The next PROBE_ROWS rows of the account in page order
+  // are read first; if they fill the page, it is exact (they are contiguous from the cursor).
+  // The probe runs only when the row next to the cursor is inside the window: one that ends
+  // before it (a week, two weeks back) would read its 1,000 rows for nothing.
+  const near = `SELECT * FROM audit_records WHERE account_id = ?${past} ORDER BY id ${dir}`;
+  return {
+    edge: {
+      sql: `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE account_id = ?${past} ORDER BY id ${dir} LIMIT 1`,
+      params: [filter.accountId, ...afterParams],
+    },
+    probe: {
+      sql: `SELECT ${RECORD_COLUMNS} FROM (${near} LIMIT ?) WHERE ${where.sql} ORDER BY id ${dir} LIMIT ?`,
+      params: [filter.accountId, ...afterParams, PROBE_ROWS, ...where.params, limit + 1],
+    },
+    main,
+  };
+}
+
+/** Whether a row's emit time is inside the filter's window. */
+function inWindow(filter: QueryFilter, emitMs: number): boolean {
+  return (filter.sinceMs === undefined || emitMs >= filter.sinceMs) && (filter.untilMs === undefined || emitMs < filter.untilMs);
+}
+
 /**
  * Runs a keyset-paginated query. `fetch` executes one SELECT (engine-specific placeholders are
  * the engine's business) and returns rows.
@@ -142,46 +213,21 @@ export async function runPagedQuery(
   const limit = pageLimit(page.limit);
   const fp = fingerprint(filter, order);
   const cursor = page.cursor ? decodeCursor(page.cursor, fp) : undefined;
-  const where = whereClause(filter);
 
   // Walking "after" in page order follows `order`; walking "before" runs the other way.
   const backwards = cursor?.d === 'b';
   const ascending = (order === 'asc') !== backwards;
-  const params = [...where.params];
-  let keys = `SELECT id FROM audit_records WHERE ${where.sql}`;
-  if (cursor) {
-    keys += ascending ? ' AND id > ?' : ' AND id < ?';
-    params.push(cursor.k);
-  }
-  const dir = ascending ? 'ASC' : 'DESC';
-  params.push(limit + 1);
-  // A time window: take the ids from the (account_id, emit_ms, id) index, which holds them, sort
-  // just those (`id + 0` keeps the planner off the id index) and fetch only the page's rows.
-  // Measured over 10 M records (BENCHMARKS.md): SQLite 30 days 2,963 -> 41 ms, 24 h 38 -> 3 ms.
-  // On PostgreSQL it pays only for a window with an end; an open-ended one stays a plain scan.
-  const timeWindow = filter.untilMs !== undefined || (engine === 'sqlite' && filter.sinceMs !== undefined);
-  const sql = timeWindow
-    ? `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE id IN (${keys} ORDER BY id + 0 ${dir} LIMIT ?) ORDER BY id ${dir}`
-    : `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE ${keys.slice('SELECT id FROM audit_records WHERE '.length)} ORDER BY id ${dir} LIMIT ?`;
-
-  // But a window holding the account's rows next to the cursor (the usual "last 30 days", newest
-  // first) would sort every id of the window that way: a tenant's 200,000 over 30 days took
-  // 73-99 ms at 10 M records on SQLite. The next PROBE_ROWS rows of the account in page order
-  // are read first; if they fill the page, it is exact (they are contiguous from the cursor).
+  const plan = planPage(filter, { ascending, limit, ...(cursor ? { after: cursor.k } : {}) }, engine);
   let rows: RecordRow[] | undefined;
-  if (timeWindow && engine === 'sqlite' && filter.accountId !== undefined && limit < PROBE_ROWS) {
-    const near =
-      `SELECT * FROM audit_records WHERE account_id = ?` + (cursor ? (ascending ? ' AND id > ?' : ' AND id < ?') : '') + ` ORDER BY id ${dir} LIMIT ?`;
-    const probe = await fetch(`SELECT ${RECORD_COLUMNS} FROM (${near}) WHERE ${where.sql} ORDER BY id ${dir} LIMIT ?`, [
-      filter.accountId,
-      ...(cursor ? [cursor.k] : []),
-      PROBE_ROWS,
-      ...where.params,
-      limit + 1,
-    ]);
-    if (probe.length > limit) rows = probe;
+  if (plan.edge && plan.probe) {
+    const [edge] = await fetch(plan.edge.sql, plan.edge.params);
+    if (edge === undefined) rows = [];
+    else if (inWindow(filter, Number(edge.emit_ms))) {
+      const probe = await fetch(plan.probe.sql, plan.probe.params);
+      if (probe.length > limit) rows = probe;
+    }
   }
-  rows ??= await fetch(sql, params);
+  rows ??= await fetch(plan.main.sql, plan.main.params);
   const more = rows.length > limit;
   if (more) rows.pop();
   if (backwards) rows.reverse();
