@@ -88,29 +88,81 @@ function unstorableRecord(records: readonly AuditRecord[]): AuditError | undefin
   return undefined;
 }
 
+/** A record's texts and columns, computed once before any chain work (see `prepareBatches`). */
+export interface PreparedRecord extends RecordColumns {
+  /** The text its link hashes. */
+  canonical: string;
+  /** The text stored. */
+  recordJson: string;
+}
+
+/** A batch ready for `appendPrepared`: flat strings and numbers, cheap to pass to a worker thread. */
+export interface PreparedBatch {
+  accountId: string;
+  ingestedBy: string | null;
+  clientLogIds: boolean;
+  records: PreparedRecord[];
+}
+
+/**
+ * The per-record work of an append that does not depend on the chain (checks, canonical text,
+ * stored text, columns): a batch refused here fails alone, before any transaction. The SQLite
+ * store runs this on the event loop and hands the rest to its one writer thread.
+ */
+export function prepareBatches(batches: readonly AppendBatch[]): (PreparedBatch | { refused: AuditError })[] {
+  return batches.map((b) => {
+    if (!ACCOUNT_ID_PATTERN.test(b.accountId))
+      return { refused: new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid account id ${JSON.stringify(b.accountId)}`) };
+    // Ingest refuses these before the commit; this catches every other writer (the control
+    // plane builds records from request fields), and refuses the batch alone: a string the
+    // database would alter (or, on PostgreSQL, reject) must never reach the shared INSERT.
+    const bad = b.textChecked === true ? undefined : unstorableRecord(b.records);
+    if (bad) return { refused: bad };
+    const records: PreparedRecord[] = new Array(b.records.length);
+    for (let k = 0; k < b.records.length; k++) {
+      const record = b.records[k]!;
+      records[k] = {
+        canonical: canonicalJson(record),
+        recordJson: serializeRecord(record),
+        logId: record.log_id,
+        emitMs: emitMsOf(record),
+        operation: record.operation,
+        userEmail: record.user_email,
+        principalId: record.principal.id,
+        status: record.status,
+        namespace: recordNamespace(record),
+      };
+    }
+    return { accountId: b.accountId, ingestedBy: b.ingestedBy, clientLogIds: b.clientLogIds !== false, records };
+  });
+}
+
 /**
  * Appends several batches (possibly of several accounts) inside one transaction. Accounts are
  * locked in sorted order so that concurrent writers cannot deadlock. A batch with a conflicting
  * `log_id` fails alone; the other batches still commit.
  */
-export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now: number): Promise<FlushOutcome<AppendResult>[]> {
+export function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now: number): Promise<FlushOutcome<AppendResult>[]> {
+  return appendPrepared(ops, prepareBatches(batches), now);
+}
+
+/** `appendBatches` of batches `prepareBatches` made; a refused one keeps its refusal. */
+export async function appendPrepared(
+  ops: ChainTxOps,
+  batches: readonly (PreparedBatch | { refused: AuditError })[],
+  now: number,
+): Promise<FlushOutcome<AppendResult>[]> {
   const outcomes: FlushOutcome<AppendResult>[] = new Array(batches.length);
   const allRows: ChainRow[] = [];
   const heads: { accountId: string; seq: number; hash: string }[] = [];
   const byAccount = new Map<string, number[]>();
+  const prepared: PreparedBatch[] = new Array(batches.length);
   batches.forEach((b, i) => {
-    if (!ACCOUNT_ID_PATTERN.test(b.accountId)) {
-      outcomes[i] = { ok: false, error: new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid account id ${JSON.stringify(b.accountId)}`) };
+    if ('refused' in b) {
+      outcomes[i] = { ok: false, error: b.refused };
       return;
     }
-    // Ingest refuses these before the commit; this catches every other writer (the control
-    // plane builds records from request fields), and refuses the batch alone: a string the
-    // database would alter (or, on PostgreSQL, reject) must never reach the shared INSERT.
-    const bad = b.textChecked === true ? undefined : unstorableRecord(b.records);
-    if (bad) {
-      outcomes[i] = { ok: false, error: bad };
-      return;
-    }
+    prepared[i] = b;
     const list = byAccount.get(b.accountId) ?? [];
     list.push(i);
     byAccount.set(b.accountId, list);
@@ -122,7 +174,7 @@ export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now
   for (const accountId of accounts) {
     const ids = new Set<string>();
     for (const i of byAccount.get(accountId)!) {
-      if (batches[i]!.clientLogIds !== false) for (const r of batches[i]!.records) ids.add(r.log_id);
+      if (prepared[i]!.clientLogIds) for (const r of prepared[i]!.records) ids.add(r.logId);
     }
     if (ids.size > 0) clientIds.set(accountId, [...ids]);
   }
@@ -138,7 +190,7 @@ export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now
     let hash = head.hash;
 
     for (const i of indexes) {
-      const batch = batches[i]!;
+      const batch = prepared[i]!;
       const planned: ChainRow[] = [];
       const plannedKnown = new Map<string, ExistingLog>();
       const sequences: number[] = [];
@@ -149,19 +201,19 @@ export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now
 
       for (let k = 0; k < batch.records.length; k++) {
         const record = batch.records[k]!;
-        const canonical = canonicalJson(record);
-        const prior = plannedKnown.get(record.log_id) ?? known.get(record.log_id);
+        const canonical = record.canonical;
+        const prior = plannedKnown.get(record.logId) ?? known.get(record.logId);
         if (prior) {
-          let priorCanonical = canonicalOf.get(record.log_id);
+          let priorCanonical = canonicalOf.get(record.logId);
           if (priorCanonical === undefined) {
             priorCanonical = canonicalJson(JSON.parse(prior.recordJson));
-            canonicalOf.set(record.log_id, priorCanonical);
+            canonicalOf.set(record.logId, priorCanonical);
           }
           if (priorCanonical !== canonical) {
-            conflict = new AuditError('AS_ERR_LOG_ID_CONFLICT', `record ${k}: log_id ${record.log_id} is already stored with different content`, {
+            conflict = new AuditError('AS_ERR_LOG_ID_CONFLICT', `record ${k}: log_id ${record.logId} is already stored with different content`, {
               index: k,
               field: 'log_id',
-              log_id: record.log_id,
+              log_id: record.logId,
             });
             break;
           }
@@ -170,26 +222,26 @@ export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now
           continue;
         }
         s += 1;
-        const recordJson = serializeRecord(record);
+        const recordJson = record.recordJson;
         const next = linkHash(accountId, s, h, canonical);
         planned.push({
           accountId,
           seq: s,
-          logId: record.log_id,
+          logId: record.logId,
           storedAt: now,
-          emitMs: emitMsOf(record),
+          emitMs: record.emitMs,
           operation: record.operation,
-          userEmail: record.user_email,
-          principalId: record.principal.id,
+          userEmail: record.userEmail,
+          principalId: record.principalId,
           status: record.status,
-          namespace: recordNamespace(record),
+          namespace: record.namespace,
           ingestedBy: batch.ingestedBy,
           prevHash: h,
           hash: next,
           recordJson,
         });
-        plannedKnown.set(record.log_id, { seq: s, recordJson });
-        canonicalOf.set(record.log_id, canonical);
+        plannedKnown.set(record.logId, { seq: s, recordJson });
+        canonicalOf.set(record.logId, canonical);
         sequences.push(s);
         h = next;
       }
