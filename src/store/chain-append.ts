@@ -106,8 +106,8 @@ export interface PreparedBatch {
 
 /**
  * The per-record work of an append that does not depend on the chain (checks, canonical text,
- * stored text, columns): a batch refused here fails alone, before any transaction. The SQLite
- * store runs this on the event loop and hands the rest to its one writer thread.
+ * stored text, columns): a batch refused here fails alone. The SQLite store runs this as each
+ * append arrives, before its group commit, and hands the rest to its one writer thread.
  */
 export function prepareBatches(batches: readonly AppendBatch[]): (PreparedBatch | { refused: AuditError })[] {
   return batches.map((b) => {

@@ -144,7 +144,14 @@ export class WorkerAppender {
       this.pending.set(id, { count: batches.length, resolve, reject });
       // Referenced while a commit is in flight: its caller is waiting for the acknowledgement.
       this.worker.ref();
-      this.worker.postMessage({ id, batches, now } satisfies FlushRequest);
+      try {
+        this.worker.postMessage({ id, batches, now } satisfies FlushRequest);
+      } catch (err) {
+        // Nothing was sent (a value that cannot be cloned): this flush fails, nothing committed.
+        this.pending.delete(id);
+        if (this.pending.size === 0) this.worker.unref();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 

@@ -205,6 +205,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
    * last group: a batch refused then fails alone, before any transaction.
    */
   async append(batch: AppendBatch): Promise<AppendResult> {
+    if (this.closed) throw closedError();
     const [prepared] = prepareBatches([batch]);
     if ('refused' in prepared!) throw prepared.refused;
     return this.committer.submit(prepared!);
