@@ -107,8 +107,12 @@ export class PostgresStore extends StoreReads implements AuditStore {
     const pool = new pg.Pool({
       connectionString: url,
       max: options.maxConnections ?? 10,
-      // Every connection resolves table names in the chosen schema.
-      options: `-c search_path=${schema}`,
+      // Every connection resolves table names in the chosen schema. No parallel workers: the
+      // store's queries are pages, and a page over a time window (tens of thousands of index
+      // entries, 10 M records) took p50 28-31 ms with two workers against 11 ms without on a
+      // two-core machine (BENCHMARKS.md, Query): starting and feeding workers costs more than
+      // such a scan, and they take cores from every other request.
+      options: `-c search_path=${schema} -c max_parallel_workers_per_gather=0`,
     }) as unknown as PgPool & { on(event: 'error', fn: (err: Error) => void): void };
     // An idle client losing its connection must not crash the process; the next query reconnects.
     pool.on('error', () => {});
