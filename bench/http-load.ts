@@ -34,25 +34,31 @@ export interface HttpLoadResult {
 }
 
 const LOG_ID_MARK = 'LOGIDMARKxxxxxxxxxxxxxxxxxxxxxxx';
+const EMIT_MARK = 'EMITTIMEMARK';
 
 async function main(p: HttpLoadParams): Promise<HttpLoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: p.concurrency });
   const shapes = new ShapeSource(16, 20, 4, 42);
   const ids = new LogIds();
-  // A pool of distinct record texts; bodies rotate through it.
+  // A pool of distinct record texts; bodies rotate through it. Each body's records carry the
+  // time it is made as emit_time, as a control plane posts records when it emits them.
   const POOL = 1000;
   const texts: string[][] = [];
   for (let i = 0; i < POOL; i++) {
-    const rec = buildRecord(shapes.shape(i % 16, Date.now() - (POOL - i) * 1000), LOG_ID_MARK, i) as unknown as Record<string, unknown>;
+    const rec = buildRecord(shapes.shape(i % 16, Date.now()), LOG_ID_MARK, i) as unknown as Record<string, unknown>;
+    rec['emit_time'] = EMIT_MARK;
     if (p.logIds === 'server') delete rec['log_id'];
-    texts.push(JSON.stringify(rec).split(LOG_ID_MARK));
+    // [before emit_time, between it and log_id, after log_id]; emit_time is the first key.
+    const [head = '', rest = ''] = JSON.stringify(rec).split(EMIT_MARK);
+    texts.push([head, ...rest.split(LOG_ID_MARK)]);
   }
   let cursor = 0;
   const body = (account: string): string => {
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const parts: string[] = [];
     for (let k = 0; k < p.batchSize; k++) {
       const t = texts[cursor++ % POOL]!;
-      parts.push(t.length === 1 ? t[0]! : t[0]! + ids.next() + t[1]!);
+      parts.push(t.length === 2 ? t[0]! + now + t[1]! : t[0]! + now + t[1]! + ids.next() + t[2]!);
     }
     return `{"account_id":"${account}","records":[${parts.join(',')}]}`;
   };

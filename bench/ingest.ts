@@ -120,7 +120,10 @@ const CEILING_CHUNK = 1000;
 const WRITER_COMMIT_CHUNK = 16;
 const TOKEN = 'bench-ingest-token-0123456789abcdef';
 
-/** Records in the emitted shape, fresh `log_id`s, cheap to make (a pool of contents). */
+/**
+ * Records in the emitted shape, fresh `log_id`s, cheap to make (a pool of contents), stamped with
+ * the time they are made as emit_time, as a control plane posts records when it emits them.
+ */
 class RecordMaker {
   private readonly pool: AuditRecord[] = [];
   private i = 0;
@@ -131,7 +134,8 @@ class RecordMaker {
   }
   make(n: number): AuditRecord[] {
     const out: AuditRecord[] = new Array(n);
-    for (let k = 0; k < n; k++) out[k] = { ...this.pool[this.i++ % this.pool.length]!, log_id: this.ids.next() };
+    const emitTime = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    for (let k = 0; k < n; k++) out[k] = { ...this.pool[this.i++ % this.pool.length]!, log_id: this.ids.next(), emit_time: emitTime };
     return out;
   }
 }
