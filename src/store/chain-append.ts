@@ -88,81 +88,29 @@ function unstorableRecord(records: readonly AuditRecord[]): AuditError | undefin
   return undefined;
 }
 
-/** A record's texts and columns, computed once before any chain work (see `prepareBatches`). */
-export interface PreparedRecord extends RecordColumns {
-  /** The text its link hashes. */
-  canonical: string;
-  /** The text stored. */
-  recordJson: string;
-}
-
-/** A batch ready for `appendPrepared`: flat strings and numbers, cheap to pass to a worker thread. */
-export interface PreparedBatch {
-  accountId: string;
-  ingestedBy: string | null;
-  clientLogIds: boolean;
-  records: PreparedRecord[];
-}
-
-/**
- * The per-record work of an append that does not depend on the chain (checks, canonical text,
- * stored text, columns): a batch refused here fails alone. The SQLite store runs this as each
- * append arrives, before its group commit, and hands the rest to its one writer thread.
- */
-export function prepareBatches(batches: readonly AppendBatch[]): (PreparedBatch | { refused: AuditError })[] {
-  return batches.map((b) => {
-    if (!ACCOUNT_ID_PATTERN.test(b.accountId))
-      return { refused: new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid account id ${JSON.stringify(b.accountId)}`) };
-    // Ingest refuses these before the commit; this catches every other writer (the control
-    // plane builds records from request fields), and refuses the batch alone: a string the
-    // database would alter (or, on PostgreSQL, reject) must never reach the shared INSERT.
-    const bad = b.textChecked === true ? undefined : unstorableRecord(b.records);
-    if (bad) return { refused: bad };
-    const records: PreparedRecord[] = new Array(b.records.length);
-    for (let k = 0; k < b.records.length; k++) {
-      const record = b.records[k]!;
-      records[k] = {
-        canonical: canonicalJson(record),
-        recordJson: serializeRecord(record),
-        logId: record.log_id,
-        emitMs: emitMsOf(record),
-        operation: record.operation,
-        userEmail: record.user_email,
-        principalId: record.principal.id,
-        status: record.status,
-        namespace: recordNamespace(record),
-      };
-    }
-    return { accountId: b.accountId, ingestedBy: b.ingestedBy, clientLogIds: b.clientLogIds !== false, records };
-  });
-}
-
 /**
  * Appends several batches (possibly of several accounts) inside one transaction. Accounts are
  * locked in sorted order so that concurrent writers cannot deadlock. A batch with a conflicting
  * `log_id` fails alone; the other batches still commit.
  */
-export function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now: number): Promise<FlushOutcome<AppendResult>[]> {
-  return appendPrepared(ops, prepareBatches(batches), now);
-}
-
-/** `appendBatches` of batches `prepareBatches` made; a refused one keeps its refusal. */
-export async function appendPrepared(
-  ops: ChainTxOps,
-  batches: readonly (PreparedBatch | { refused: AuditError })[],
-  now: number,
-): Promise<FlushOutcome<AppendResult>[]> {
+export async function appendBatches(ops: ChainTxOps, batches: AppendBatch[], now: number): Promise<FlushOutcome<AppendResult>[]> {
   const outcomes: FlushOutcome<AppendResult>[] = new Array(batches.length);
   const allRows: ChainRow[] = [];
   const heads: { accountId: string; seq: number; hash: string }[] = [];
   const byAccount = new Map<string, number[]>();
-  const prepared: PreparedBatch[] = new Array(batches.length);
   batches.forEach((b, i) => {
-    if ('refused' in b) {
-      outcomes[i] = { ok: false, error: b.refused };
+    if (!ACCOUNT_ID_PATTERN.test(b.accountId)) {
+      outcomes[i] = { ok: false, error: new AuditError('AS_ERR_INVALID_ARGUMENT', `invalid account id ${JSON.stringify(b.accountId)}`) };
       return;
     }
-    prepared[i] = b;
+    // Ingest refuses these before the commit; this catches every other writer (the control
+    // plane builds records from request fields), and refuses the batch alone: a string the
+    // database would alter (or, on PostgreSQL, reject) must never reach the shared INSERT.
+    const bad = b.textChecked === true ? undefined : unstorableRecord(b.records);
+    if (bad) {
+      outcomes[i] = { ok: false, error: bad };
+      return;
+    }
     const list = byAccount.get(b.accountId) ?? [];
     list.push(i);
     byAccount.set(b.accountId, list);
@@ -174,7 +122,7 @@ export async function appendPrepared(
   for (const accountId of accounts) {
     const ids = new Set<string>();
     for (const i of byAccount.get(accountId)!) {
-      if (prepared[i]!.clientLogIds) for (const r of prepared[i]!.records) ids.add(r.logId);
+      if (batches[i]!.clientLogIds !== false) for (const r of batches[i]!.records) ids.add(r.log_id);
     }
     if (ids.size > 0) clientIds.set(accountId, [...ids]);
   }
@@ -190,7 +138,7 @@ export async function appendPrepared(
     let hash = head.hash;
 
     for (const i of indexes) {
-      const batch = prepared[i]!;
+      const batch = batches[i]!;
       const planned: ChainRow[] = [];
       const plannedKnown = new Map<string, ExistingLog>();
       const sequences: number[] = [];
@@ -201,19 +149,19 @@ export async function appendPrepared(
 
       for (let k = 0; k < batch.records.length; k++) {
         const record = batch.records[k]!;
-        const canonical = record.canonical;
-        const prior = plannedKnown.get(record.logId) ?? known.get(record.logId);
+        const canonical = canonicalJson(record);
+        const prior = plannedKnown.get(record.log_id) ?? known.get(record.log_id);
         if (prior) {
-          let priorCanonical = canonicalOf.get(record.logId);
+          let priorCanonical = canonicalOf.get(record.log_id);
           if (priorCanonical === undefined) {
             priorCanonical = canonicalJson(JSON.parse(prior.recordJson));
-            canonicalOf.set(record.logId, priorCanonical);
+            canonicalOf.set(record.log_id, priorCanonical);
           }
           if (priorCanonical !== canonical) {
-            conflict = new AuditError('AS_ERR_LOG_ID_CONFLICT', `record ${k}: log_id ${record.logId} is already stored with different content`, {
+            conflict = new AuditError('AS_ERR_LOG_ID_CONFLICT', `record ${k}: log_id ${record.log_id} is already stored with different content`, {
               index: k,
               field: 'log_id',
-              log_id: record.logId,
+              log_id: record.log_id,
             });
             break;
           }
@@ -222,26 +170,26 @@ export async function appendPrepared(
           continue;
         }
         s += 1;
-        const recordJson = record.recordJson;
+        const recordJson = serializeRecord(record);
         const next = linkHash(accountId, s, h, canonical);
         planned.push({
           accountId,
           seq: s,
-          logId: record.logId,
+          logId: record.log_id,
           storedAt: now,
-          emitMs: record.emitMs,
+          emitMs: emitMsOf(record),
           operation: record.operation,
-          userEmail: record.userEmail,
-          principalId: record.principalId,
+          userEmail: record.user_email,
+          principalId: record.principal.id,
           status: record.status,
-          namespace: record.namespace,
+          namespace: recordNamespace(record),
           ingestedBy: batch.ingestedBy,
           prevHash: h,
           hash: next,
           recordJson,
         });
-        plannedKnown.set(record.logId, { seq: s, recordJson });
-        canonicalOf.set(record.logId, canonical);
+        plannedKnown.set(record.log_id, { seq: s, recordJson });
+        canonicalOf.set(record.log_id, canonical);
         sequences.push(s);
         h = next;
       }

@@ -8,16 +8,7 @@
  * const store = await PostgresStore.open('postgres://127.0.0.1:5432/auditstream');
  */
 import pg from 'pg';
-import {
-  appendInTx,
-  appendPrepared,
-  CHAIN_ROW_COLUMNS,
-  GENESIS_HASH,
-  prepareBatches,
-  type ChainRow,
-  type ChainTxOps,
-  type ExistingLog,
-} from '../chain-append.js';
+import { appendBatches, appendInTx, CHAIN_ROW_COLUMNS, GENESIS_HASH, type ChainRow, type ChainTxOps, type ExistingLog } from '../chain-append.js';
 import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
@@ -173,11 +164,9 @@ export class PostgresStore extends StoreReads implements AuditStore {
   private async commitBatches(batches: AppendBatch[], ready: () => void): Promise<FlushOutcome<AppendResult>[]> {
     const now = Date.now();
     const plan: Plan = { accounts: [], logIds: [], rows: [], heads: [] };
-    // Prepared once: a re-plan under the locks (below) reuses the texts.
-    const prepared = prepareBatches(batches);
     let outcomes: FlushOutcome<AppendResult>[];
     try {
-      outcomes = await appendPrepared(this.planningOps(plan), prepared, now);
+      outcomes = await appendBatches(this.planningOps(plan), batches, now);
     } catch (err) {
       this.expectedHeads.clear();
       throw err;
@@ -217,7 +206,7 @@ export class PostgresStore extends StoreReads implements AuditStore {
     // A head moved (another process, a control-plane transaction, a commit of ours that failed),
     // or a log id is stored (a retry): plan again under the locks, reading heads and log ids.
     this.expectedHeads.clear();
-    return this.withTx((client) => appendPrepared(opsOn(client), prepared, now));
+    return this.withTx((client) => appendBatches(opsOn(client), batches, now));
   }
 
   /**
@@ -340,7 +329,7 @@ function firstLinks(rows: readonly ChainRow[]): Map<string, Head> {
  * Rows as one JSON parameter, expanded server-side by `json_to_recordset`: one `JSON.stringify`
  * per group commit. (An `unnest` of one array per column makes `pg` escape every element in
  * JavaScript: measured at ~26 us per row on this machine, BENCHMARKS.md.) Strings that JSON could
- * not carry into a text column (NUL, lone surrogates) never get here: prepareBatches refuses them.
+ * not carry into a text column (NUL, lone surrogates) never get here: appendBatches refuses them.
  */
 export function pgJsonRows(rows: readonly ChainRow[]): string {
   return JSON.stringify(

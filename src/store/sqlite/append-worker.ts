@@ -1,14 +1,14 @@
 /**
  * The SQLite store's group commits, run in a worker thread (see appender.ts) on a write
- * connection of its own: the chain code (sequences, hashes, duplicate checks), the inserts and
- * the commit's fsync do not run on the event loop that serves requests. The records arrive
- * prepared (canonical and stored text made on the event loop: appender.ts).
+ * connection of its own: the chain code (canonical JSON, hashes, stored text), the inserts and
+ * the commit's fsync no longer run on the event loop that serves requests.
  *
  * Messages in: `{ id, batches, now }` (one group commit) and `'close'`. Out: `{ id, outcomes }`
  * or `{ id, thrown }` (nothing committed), and `'closed'`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { appendPrepared, type PreparedBatch } from '../chain-append.js';
+import { appendBatches } from '../chain-append.js';
+import type { AppendBatch } from '../store.js';
 import { openWriter, sqliteChainOps } from './sqlite-store.js';
 import { toWire, type FlushRequest } from './appender.js';
 
@@ -18,10 +18,10 @@ const w = openWriter(path);
 w.pragma(`wal_autocheckpoint = ${autocheckpoint}`);
 const ops = sqliteChainOps(w);
 
-async function commit(batches: PreparedBatch[], now: number) {
+async function commit(batches: AppendBatch[], now: number) {
   w.exec('BEGIN IMMEDIATE');
   try {
-    const outcomes = await appendPrepared(ops, batches, now);
+    const outcomes = await appendBatches(ops, batches, now);
     w.exec('COMMIT');
     return outcomes;
   } catch (err) {

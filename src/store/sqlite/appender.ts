@@ -1,11 +1,7 @@
 /**
  * Group commits of the SQLite store in a worker thread (append-worker.ts). Each flush is one
- * message: the batches go over prepared (`prepareBatches`: checks, canonical and stored text,
- * columns, computed on the event loop as each append arrives, while the worker commits the last
- * group, so the one writer thread SQLite allows spends its time on the chain's hashes, the inserts
- * and the commit; flat strings also cross the thread boundary cheaper than nested records), the
- * worker runs the shared chain code and the transaction on its
- * own write connection, and one outcome per batch comes back. The store's
+ * message: the batches go over (structured clone), the worker runs the shared chain code and the
+ * transaction on its own write connection, and one outcome per batch comes back. The store's
  * mutex still orders these flushes with every other write of the process, so the worker's
  * `BEGIN IMMEDIATE` never waits for this process's own connection; other processes sharing the
  * file wait in the worker's busy handler, not on the event loop.
@@ -17,13 +13,12 @@
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { AuditError, type ErrorCode } from '../../errors.js';
-import type { PreparedBatch } from '../chain-append.js';
 import type { FlushOutcome } from '../group-commit.js';
-import type { AppendResult } from '../store.js';
+import type { AppendBatch, AppendResult } from '../store.js';
 
 export interface FlushRequest {
   id: number;
-  batches: PreparedBatch[];
+  batches: AppendBatch[];
   now: number;
 }
 
@@ -137,7 +132,7 @@ export class WorkerAppender {
   }
 
   /** One group commit in the worker; `'not-started'` when the worker failed before it ran (nothing committed). */
-  flush(batches: PreparedBatch[], now: number): Promise<FlushOutcome<AppendResult>[] | 'not-started'> {
+  flush(batches: AppendBatch[], now: number): Promise<FlushOutcome<AppendResult>[] | 'not-started'> {
     if (!this.alive) return Promise.resolve('not-started');
     return new Promise((resolve, reject) => {
       const id = this.nextId++;

@@ -17,16 +17,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  appendBatches,
   appendInTx,
-  appendPrepared,
   CHAIN_ROW_COLUMNS,
   chainRowValues,
   GENESIS_HASH,
-  prepareBatches,
   type ChainRow,
   type ChainTxOps,
   type ExistingLog,
-  type PreparedBatch,
 } from '../chain-append.js';
 import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { BACKSTOP_AUTOCHECKPOINT, Checkpointer } from './checkpointer.js';
@@ -97,7 +95,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
   readonly sql: Sql;
   private readonly writeSql: Sql;
   private readonly mutex = new Mutex();
-  private readonly committer: GroupCommitter<PreparedBatch, AppendResult>;
+  private readonly committer: GroupCommitter<AppendBatch, AppendResult>;
   private bodiesStmt: SqliteStatement | undefined;
   private checkpointer: Checkpointer | undefined;
   private appender: WorkerAppender | undefined;
@@ -145,7 +143,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
   }
 
   /** One group commit: in the append worker while it runs, else on this thread's connection. */
-  private commitBatches(batches: PreparedBatch[]): Promise<FlushOutcome<AppendResult>[]> {
+  private commitBatches(batches: AppendBatch[]): Promise<FlushOutcome<AppendResult>[]> {
     return this.mutex.run(async () => {
       if (this.appender?.alive) {
         const outcomes = await this.appender.flush(batches, Date.now());
@@ -154,7 +152,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
           return outcomes;
         }
       }
-      return this.inWriteTx(() => appendPrepared(this.ops, batches, Date.now()));
+      return this.inWriteTx(() => appendBatches(this.ops, batches, Date.now()));
     });
   }
 
@@ -200,15 +198,8 @@ export class SqliteStore extends StoreReads implements AuditStore {
     }
   }
 
-  /**
-   * Prepared here, as it arrives (checks, canonical and stored text), while the writer commits the
-   * last group: a batch refused then fails alone, before any transaction.
-   */
-  async append(batch: AppendBatch): Promise<AppendResult> {
-    if (this.closed) throw closedError();
-    const [prepared] = prepareBatches([batch]);
-    if ('refused' in prepared!) throw prepared.refused;
-    return this.committer.submit(prepared!);
+  append(batch: AppendBatch): Promise<AppendResult> {
+    return this.committer.submit(batch);
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
