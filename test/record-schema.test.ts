@@ -277,19 +277,35 @@ describe('emitted profile', () => {
 });
 
 describe('log ids', () => {
-  test('32 characters of [0-9a-z], all distinct, each character about equally likely', () => {
-    const n = 20_000; // 640,000 characters: over several refills of the 8 KiB random pool
+  test('32 characters of [0-9a-z], all distinct; the 23 random ones each about equally likely', () => {
+    const n = 20_000; // 460,000 random characters: over several refills of the 8 KiB random pool
     const ids = Array.from({ length: n }, () => newLogId());
     for (const id of ids) assert.match(id, LOG_ID_PATTERN);
     assert.equal(new Set(ids).size, n);
     const counts = new Map<string, number>();
-    for (const id of ids) for (const ch of id) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    for (const id of ids) for (const ch of id.slice(9)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
     assert.equal(counts.size, 36);
-    // Expected 17,778 each; a biased mapping (e.g. b % 36 without rejecting 252..255) puts the
+    // Expected 12,778 each; a biased mapping (e.g. b % 36 without rejecting 252..255) puts the
     // first four characters ~12 % high, far outside this chi-square bound (35 df, p ≈ 1e-6: 90).
-    const expected = (n * 32) / 36;
+    const expected = (n * 23) / 36;
     const chi2 = [...counts.values()].reduce((a, c) => a + (c - expected) ** 2 / expected, 0);
     assert.ok(chi2 < 90, `chi-square ${chi2.toFixed(1)} over 35 degrees of freedom`);
+  });
+
+  test('the first 9 characters are the creation time: ids sort by it, whatever the random part', () => {
+    const now = Date.now();
+    assert.equal(parseInt(newLogId(now).slice(0, 9), 36), now);
+    // Random pairs of times from 1970 to the year 5138 (36^9 ms), and neighbours a millisecond apart.
+    let seed = 12345;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    for (let k = 0; k < 5000; k++) {
+      const a = Math.floor(next() * (36 ** 9 - 2));
+      const b = k % 2 === 0 ? a + 1 : Math.floor(next() * (36 ** 9 - 1));
+      if (a === b) continue;
+      const [x, y] = [newLogId(a), newLogId(b)];
+      assert.match(x, LOG_ID_PATTERN);
+      assert.equal(x < y, a < b, `${a} -> ${x}, ${b} -> ${y}`);
+    }
   });
 });
 
