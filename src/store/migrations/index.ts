@@ -11,6 +11,7 @@ import { m0005 } from './0005_login_failures.js';
 import { m0006 } from './0006_api_key_ingest_policies.js';
 import { m0007 } from './0007_sink_filtered_count.js';
 import { m0008 } from './0008_sink_planned_batch.js';
+import { m0009 } from './0009_sqlite_filter_table.js';
 
 export interface Migration {
   id: string;
@@ -18,4 +19,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008];
+export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009];

@@ -11,18 +11,34 @@ import { appendBatches } from '../chain-append.js';
 import type { AppendBatch } from '../store.js';
 import { openWriter, sqliteChainOps } from './sqlite-store.js';
 import { toWire, type FlushRequest } from './appender.js';
+import { FILL_EVERY_MS, FilterFill } from './filter-table.js';
 
 const { path, autocheckpoint } = workerData as { path: string; autocheckpoint: number };
 const port = parentPort!;
 const w = openWriter(path);
 w.pragma(`wal_autocheckpoint = ${autocheckpoint}`);
 const ops = sqliteChainOps(w);
+const filters = new FilterFill(w);
+// Records other writers add (control-plane transactions, other processes) get filled too.
+const ticker = setInterval(() => {
+  try {
+    filters.tick();
+  } catch {
+    // Busy or failing: the next tick or commit tries again; queries read unfilled records directly.
+  }
+}, FILL_EVERY_MS);
+ticker.unref();
 
 async function commit(batches: AppendBatch[], now: number) {
   w.exec('BEGIN IMMEDIATE');
   try {
     const outcomes = await appendBatches(ops, batches, now);
     w.exec('COMMIT');
+    try {
+      filters.appended(batches.reduce((n, b) => n + b.records.length, 0));
+    } catch {
+      // The commit stands; a later fill copies these records.
+    }
     return outcomes;
   } catch (err) {
     if (w.inTransaction) w.exec('ROLLBACK');
@@ -32,6 +48,7 @@ async function commit(batches: AppendBatch[], now: number) {
 
 port.on('message', (msg: FlushRequest | 'close') => {
   if (msg === 'close') {
+    clearInterval(ticker);
     w.close();
     port.postMessage('closed');
     port.close();

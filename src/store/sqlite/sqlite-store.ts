@@ -29,6 +29,7 @@ import {
 import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { BACKSTOP_AUTOCHECKPOINT, Checkpointer } from './checkpointer.js';
 import { WorkerAppender } from './appender.js';
+import { FilterFill } from './filter-table.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
@@ -110,6 +111,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     this.sql = sqlOn(r, () => this.closed);
     this.writeSql = sqlOn(w);
     this.ops = sqliteChainOps(w);
+    this.filters = new FilterFill(w);
     this.committer = new GroupCommitter((batches) => this.commitBatches(batches), {
       maxItems: options.maxBatchesPerCommit ?? 512,
     });
@@ -152,7 +154,13 @@ export class SqliteStore extends StoreReads implements AuditStore {
           return outcomes;
         }
       }
-      return this.inWriteTx(() => appendBatches(this.ops, batches, Date.now()));
+      const outcomes = await this.inWriteTx(() => appendBatches(this.ops, batches, Date.now()));
+      try {
+        this.filters.appended(batches.reduce((n, b) => n + b.records.length, 0));
+      } catch {
+        // The commit stands; a later fill copies these records.
+      }
+      return outcomes;
     });
   }
 
@@ -169,6 +177,8 @@ export class SqliteStore extends StoreReads implements AuditStore {
   }
 
   private readonly ops: ChainTxOps;
+  /** Fills the filter side table after commits on this connection (when no append worker runs). */
+  private readonly filters: FilterFill;
 
   /**
    * Runs `fn` in BEGIN IMMEDIATE ... COMMIT on the write connection, holding the mutex. Not

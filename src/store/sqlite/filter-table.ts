@@ -1,0 +1,65 @@
+/**
+ * SQLite's filter indexes live on a side table, `audit_filter` (migration 0009), filled in bulk:
+ * each fill copies the filter columns of every record past its mark and moves the mark. A fill touches
+ * each (tenant, value) index page once for thousands of records, where indexes on `audit_records`
+ * dirtied them in every commit (bench/index-cost.ts). Queries read the side table up to the mark
+ * and the records after it directly, so a record is found by every filter from its commit on,
+ * whether or not a fill has run (src/store/query.ts).
+ *
+ * Fills run on the connection that appends (the append worker, or the store's own), after a group
+ * commit once enough records or time have gone by, and on a timer for records other writers add.
+ * A fill's commit need not be durable: a fill lost in a crash is made again by the next one.
+ */
+import type { SqliteConnection } from './sqlite-store.js';
+
+/**
+ * One fill: the records past the mark, then the mark moved to the newest record. The mark, not
+ * the side table's newest id: retention may delete that row, and ids are never reused
+ * (AUTOINCREMENT), so nothing at or below the mark can appear later.
+ */
+export const FILL_FILTER_TABLE = `INSERT INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
+  SELECT id, account_id, operation, user_email, principal_id, status, namespace FROM audit_records
+  WHERE id > (SELECT id FROM audit_filter_mark);
+UPDATE audit_filter_mark SET id = max(id, (SELECT coalesce(max(id), 0) FROM audit_records));`;
+
+/** Records appended since the last fill that make one due. */
+export const FILL_EVERY_ROWS = 20_000;
+/** The longest appended records wait for a fill (they are found meanwhile, more slowly). */
+export const FILL_EVERY_MS = 1000;
+
+export class FilterFill {
+  private pending = 0;
+  private last = Date.now();
+
+  constructor(private readonly db: SqliteConnection) {}
+
+  /** After a commit of `records` records on this connection: fills if one is due. */
+  appended(records: number): void {
+    this.pending += records;
+    if (this.pending >= FILL_EVERY_ROWS || (this.pending > 0 && Date.now() - this.last >= FILL_EVERY_MS)) this.fill();
+  }
+
+  /** On a timer: fills if none ran for FILL_EVERY_MS (records other writers added included). */
+  tick(): void {
+    if (Date.now() - this.last >= FILL_EVERY_MS) this.fill();
+  }
+
+  /** Copies every record past the mark, in one non-durable transaction. */
+  fill(): void {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.db.exec(FILL_FILTER_TABLE);
+        this.db.exec('COMMIT');
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+    this.pending = 0;
+    this.last = Date.now();
+  }
+}

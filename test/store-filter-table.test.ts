@@ -1,0 +1,184 @@
+/**
+ * SQLite's filter indexes live on the side table `audit_filter`, filled in bulk after records
+ * commit (src/store/sqlite/filter-table.ts). A filtered page must be exact however far the fill
+ * has got: here the side table is cut back to none, some and all of the records (the states a
+ * lagging fill leaves), and every page of each filter, in both orders and back, must equal a full
+ * scan. Retention's deletes must reach the side table; fills must copy each record once.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { FilterFill } from '../src/store/sqlite/filter-table.js';
+import { planPage } from '../src/store/query.js';
+import { createFixture, type StoreFixture } from './helpers/stores.js';
+import { makeRecord } from './helpers/records.js';
+import type { AuditStore, QueryFilter, StoredRecord } from '../src/store/store.js';
+
+const OPS = ['UpdateUser', 'CreateNamespace', 'UserLogin', 'DeleteUser'];
+const ACCT = 'acct-filter';
+
+describe('filter side table (SQLite)', () => {
+  let fx: StoreFixture;
+  let path: string;
+  let store: AuditStore;
+  let all: StoredRecord[];
+  before(async () => {
+    fx = await createFixture('sqlite');
+    path = fx.databaseUrl;
+    // No append worker: its timer would fill the side table while the test sets it.
+    store = await SqliteStore.open(path, { appendInWorker: false });
+    for (let i = 0; i < 12; i++) {
+      const records = Array.from({ length: 50 }, (_, k) => {
+        const n = i * 50 + k;
+        return makeRecord({
+          operation: OPS[n % OPS.length]!,
+          status: n % 9 === 0 ? 'ERROR' : 'OK',
+          details: n % 3 === 0 ? { namespace: `ns-${n % 2}`, search_attribute_update: {} } : { search_attribute_update: {} },
+        });
+      });
+      await store.append({ accountId: ACCT, records, ingestedBy: null });
+      await store.append({ accountId: 'acct-filter-other', records: [makeRecord({ operation: 'UpdateUser' })], ingestedBy: null });
+    }
+    all = [];
+    let page = await store.query({ accountId: ACCT }, { limit: 1000, order: 'asc' });
+    all.push(...page.items);
+    while (page.nextCursor) {
+      page = await store.query({ accountId: ACCT }, { limit: 1000, order: 'asc', cursor: page.nextCursor });
+      all.push(...page.items);
+    }
+    assert.equal(all.length, 600);
+  });
+  after(async () => {
+    await store.close();
+    await fx.destroy();
+  });
+
+  /** Leaves the side table holding exactly the records with id <= `upTo` (a fill that lags). */
+  function cutSideTable(upTo: number): void {
+    const d = new Database(path);
+    try {
+      d.exec('DELETE FROM audit_filter');
+      d.prepare('INSERT INTO audit_filter SELECT id, account_id, operation, user_email, principal_id, status, namespace FROM audit_records WHERE id <= ?').run(
+        upTo,
+      );
+      d.prepare('UPDATE audit_filter_mark SET id = ?').run(upTo);
+    } finally {
+      d.close();
+    }
+  }
+
+  const filters: [string, QueryFilter][] = [
+    ['operation', { accountId: ACCT, operation: 'UpdateUser' }],
+    ['status=ERROR', { accountId: ACCT, status: 'ERROR' }],
+    ['user_email', { accountId: ACCT, userEmail: 'user3@example.com' }],
+    ['principal_id', { accountId: ACCT, principalId: 'p-2' }],
+    ['namespace', { accountId: ACCT, namespace: 'ns-1' }],
+    ['operation + status', { accountId: ACCT, operation: 'CreateNamespace', status: 'ERROR' }],
+    ['a value no record has', { accountId: ACCT, operation: 'NoSuchOperation' }],
+  ];
+  const matches = (f: QueryFilter, r: StoredRecord) =>
+    (f.operation === undefined || r.columns.operation === f.operation) &&
+    (f.status === undefined || r.columns.status === f.status) &&
+    (f.userEmail === undefined || r.columns.userEmail === f.userEmail) &&
+    (f.principalId === undefined || r.columns.principalId === f.principalId) &&
+    (f.namespace === undefined || r.columns.namespace === f.namespace);
+
+  for (const share of [0, 0.37, 0.8, 1]) {
+    it(`side table holding ${share * 100} % of the records: every filtered page equals a full scan`, async () => {
+      const upTo = share === 0 ? 0 : share === 1 ? all[all.length - 1]!.id : all[Math.floor(all.length * share)]!.id;
+      cutSideTable(upTo);
+      for (const [name, f] of filters) {
+        const expectedAsc = all.filter((r) => matches(f, r)).map((r) => r.id);
+        if (name !== 'a value no record has') assert.ok(expectedAsc.length > 0, `${name}: the fixture has matches`);
+        for (const order of ['desc', 'asc'] as const) {
+          const expected = order === 'asc' ? expectedAsc : [...expectedAsc].reverse();
+          for (const limit of [7, 100]) {
+            const walked: number[][] = [];
+            let page = await store.query(f, { limit, order });
+            walked.push(page.items.map((r) => r.id));
+            while (page.nextCursor) {
+              page = await store.query(f, { limit, order, cursor: page.nextCursor });
+              walked.push(page.items.map((r) => r.id));
+            }
+            assert.deepEqual(walked.flat(), expected, `${name}, ${order} by ${limit}`);
+            if (walked.length > 1 && page.prevCursor) {
+              const back = await store.query(f, { limit, order, cursor: page.prevCursor });
+              assert.deepEqual(
+                back.items.map((r) => r.id),
+                walked[walked.length - 2],
+                `${name}, ${order} by ${limit}, back`,
+              );
+            }
+          }
+        }
+      }
+    });
+  }
+
+  it('a fill copies each record once, and only records past the newest it holds', () => {
+    cutSideTable(all[100]!.id);
+    const d = new Database(path);
+    try {
+      const fill = new FilterFill(d);
+      fill.fill();
+      fill.fill();
+      const side = d.prepare('SELECT count(*) AS n, count(DISTINCT id) AS d FROM audit_filter').get() as { n: number; d: number };
+      const records = d.prepare('SELECT count(*) AS n FROM audit_records').get() as { n: number };
+      assert.equal(side.n, records.n);
+      assert.equal(side.d, records.n);
+      const differ = d
+        .prepare(
+          `SELECT count(*) AS n FROM audit_records r JOIN audit_filter f USING (id)
+           WHERE r.account_id IS NOT f.account_id OR r.operation IS NOT f.operation OR r.user_email IS NOT f.user_email
+              OR r.principal_id IS NOT f.principal_id OR r.status IS NOT f.status OR r.namespace IS NOT f.namespace`,
+        )
+        .get() as { n: number };
+      assert.equal(differ.n, 0);
+    } finally {
+      d.close();
+    }
+  });
+
+  it("retention's deletes remove the records' filter rows, the newest filled one included, and fills go on", async () => {
+    const d = new Database(path);
+    try {
+      new FilterFill(d).fill();
+      // The oldest record, and the newest one filled (another account's record sits below it).
+      const newest = (d.prepare('SELECT max(id) AS m FROM audit_records').get() as { m: number }).m;
+      d.exec("INSERT INTO purge_permit (holder) VALUES ('test')");
+      d.prepare('DELETE FROM audit_records WHERE id IN (?, ?)').run(all[0]!.id, newest);
+      d.exec('DELETE FROM purge_permit');
+      const left = d.prepare('SELECT count(*) AS n FROM audit_filter WHERE id IN (?, ?)').get(all[0]!.id, newest) as { n: number };
+      assert.equal(left.n, 0);
+    } finally {
+      d.close();
+    }
+    all = all.filter((r) => r.id !== all[0]!.id);
+    // New records after that: a fill copies them alone (no record twice), and pages stay exact.
+    await store.append({ accountId: ACCT, records: [makeRecord({ operation: 'UpdateUser' })], ingestedBy: null });
+    const d2 = new Database(path);
+    try {
+      new FilterFill(d2).fill();
+      const dup = d2.prepare('SELECT count(*) AS n FROM (SELECT id FROM audit_filter GROUP BY id HAVING count(*) > 1)').get() as { n: number };
+      assert.equal(dup.n, 0);
+      const missing = d2.prepare('SELECT count(*) AS n FROM audit_records WHERE id NOT IN (SELECT id FROM audit_filter)').get() as { n: number };
+      assert.equal(missing.n, 0);
+    } finally {
+      d2.close();
+    }
+    const page = await store.query({ accountId: ACCT, operation: 'UpdateUser' }, { limit: 1000 });
+    const ids = page.items.map((r) => r.id);
+    assert.equal(new Set(ids).size, ids.length);
+    assert.equal(ids.length, all.filter((r) => r.columns.operation === 'UpdateUser').length + 1);
+  });
+
+  it('a filtered page reads the side index, not the whole account', async () => {
+    const plan = planPage({ accountId: ACCT, operation: 'UpdateUser' }, { ascending: false, limit: 100 }, 'sqlite');
+    const rows = await store.sql.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${plan.main.sql}`, plan.main.params);
+    const text = rows.map((r) => r.detail).join('; ');
+    assert.match(text, /audit_filter_operation/, text);
+    // The records past the side table come from the account's id index, from its newest id on.
+    assert.match(text, /audit_records_account \(account_id=\? AND rowid>\?\)|audit_records_account \(account_id=\? AND id>\?\)/, text);
+  });
+});
