@@ -26,8 +26,9 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { buildApp } from '../src/api/app.js';
+import { FilterFill } from '../src/store/sqlite/filter-table.js';
 import { resolveConfig } from '../src/config.js';
-import type { AuditStore } from '../src/store/store.js';
+import type { AppendBatch, AuditStore } from '../src/store/store.js';
 import type { AuditRecord } from '../src/record/record.js';
 import {
   buildRecord,
@@ -93,6 +94,12 @@ export interface EngineIngestResult {
    */
   commit16Plain?: IngestMeasurement;
   commit16Ceiling?: IngestMeasurement;
+  /**
+   * The HTTP path with every append acknowledged at once and written nowhere: what the request
+   * handling (HTTP, JSON, validation, normalizing) carries on this machine before any storage.
+   * A limit, never a result. Absent in results from before it was measured.
+   */
+  httpUnwritten?: IngestMeasurement;
   measurements: IngestMeasurement[];
 }
 
@@ -239,12 +246,16 @@ async function ceiling(
     const insertAll = d.transaction((rows: unknown[][]) => {
       for (const v of rows) stmt.run(...v);
     });
+    // The store's table carries its filter side table (migration 0009): filled as the store
+    // fills it, every FILL_EVERY_ROWS records, and timed with the inserts.
+    const filters = table === 'audit_records' ? new FilterFill(d) : undefined;
     try {
       while (timed < seconds * 1000) {
         const c0 = performance.now();
         const rows = (await chunk()).map(chainRowValues);
         const t = chainTimed ? c0 : performance.now();
         insertAll(rows);
+        filters?.appended(rows.length);
         timed += performance.now() - t;
         records += rows.length;
       }
@@ -333,15 +344,30 @@ async function library(
   return m;
 }
 
+/**
+ * `store` with `append` answered at once and nothing written: the HTTP limit row's store. Every
+ * other call (the app's lookups) reaches the real store.
+ */
+function unwrittenAppends(store: AuditStore): AuditStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'append') return async (batch: AppendBatch) => ({ sequences: batch.records.map((_, i) => i + 1), duplicates: 0 });
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 async function httpPath(
   store: AuditStore,
   counter: ReturnType<typeof commitCounter>,
   tag: string,
   logIds: 'server' | 'client',
   seconds: number,
+  unwritten = false,
 ): Promise<IngestMeasurement> {
   const config = resolveConfig({ AUDITSTREAM_INGEST_TOKEN: TOKEN, LOG_LEVEL: 'silent' });
-  const app = await buildApp({ store, config });
+  const app = await buildApp({ store: unwritten ? unwrittenAppends(store) : store, config });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -367,7 +393,7 @@ async function httpPath(
   const { commits, records: committed } = counter.read();
   const m: IngestMeasurement = {
     path: 'http',
-    label: `POST /api/v1/audit-logs, 100 records/request, ${logIds === 'server' ? 'server-assigned' : 'client-supplied'} log_id`,
+    label: `POST /api/v1/audit-logs, 100 records/request, ${logIds === 'server' ? 'server-assigned' : 'client-supplied'} log_id${unwritten ? ', appends acknowledged unwritten' : ''}`,
     batchSize: 100,
     concurrency: 16,
     records: result.records,
@@ -379,7 +405,7 @@ async function httpPath(
     ...(cpu ? { cpu } : {}),
   };
   progress(
-    `  ${store.engine} http (${logIds} log_id) c=16: ${Math.round(m.recordsPerSec)} rec/s, p50 ${m.p50Ms!.toFixed(1)} ms, p99 ${m.p99Ms!.toFixed(1)} ms` +
+    `  ${store.engine} http (${logIds} log_id${unwritten ? ', unwritten' : ''}) c=16: ${Math.round(m.recordsPerSec)} rec/s, p50 ${m.p50Ms!.toFixed(1)} ms, p99 ${m.p99Ms!.toFixed(1)} ms` +
       (commits > 0 ? `, ${(committed / commits).toFixed(0)} rec/commit` : '') +
       cpuText(cpu),
   );
@@ -459,6 +485,10 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
       if (stored !== m.records) throw new Error(`${tag}: ${m.records} acknowledged but ${stored} stored`);
       measurements.push(m);
     }
+    // Beside the HTTP rows: the request handling alone, appends acknowledged and not written.
+    await settle(db, store);
+    const httpUnwritten = await httpPath(store, counter, 'http-unwritten', 'server', seconds, true);
+    if ((await storedUnder(store, 'http-unwritten')) !== 0) throw new Error('http-unwritten: records were stored');
     await settle(db, store);
     const ceilingEnd = await ceiling(db, maker, 'ceiling-end', seconds, 'raw ceiling (end)');
     await settle(db, store);
@@ -472,6 +502,7 @@ export async function runIngestEngine(engine: Engine): Promise<EngineIngestResul
       ceilingEnd,
       ceilingRecordsPerSec: (ceilingStart.recordsPerSec + ceilingEnd.recordsPerSec) / 2,
       ...commit16,
+      httpUnwritten,
       measurements,
     };
   } finally {
