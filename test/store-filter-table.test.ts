@@ -173,6 +173,24 @@ describe('filter side table (SQLite)', () => {
     assert.equal(ids.length, all.filter((r) => r.columns.operation === 'UpdateUser').length + 1);
   });
 
+  it('an edited side-table row cannot show a record to a filter it does not match', async () => {
+    const d = new Database(path);
+    try {
+      new FilterFill(d).fill();
+      // Another account's record, relabelled in the side table as this account's DeleteUser.
+      const other = d.prepare("SELECT id FROM audit_records WHERE account_id = 'acct-filter-other' LIMIT 1").get() as { id: number };
+      d.prepare("UPDATE audit_filter SET account_id = ?, operation = 'DeleteUser' WHERE id = ?").run(ACCT, other.id);
+    } finally {
+      d.close();
+    }
+    const page = await store.query({ accountId: ACCT, operation: 'DeleteUser' }, { limit: 1000 });
+    assert.ok(page.items.length > 0);
+    for (const r of page.items) {
+      assert.equal(r.accountId, ACCT);
+      assert.equal(r.columns.operation, 'DeleteUser');
+    }
+  });
+
   it('a filtered page reads the side index, not the whole account', async () => {
     const plan = planPage({ accountId: ACCT, operation: 'UpdateUser' }, { ascending: false, limit: 100 }, 'sqlite');
     const rows = await store.sql.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${plan.main.sql}`, plan.main.params);
@@ -180,5 +198,89 @@ describe('filter side table (SQLite)', () => {
     assert.match(text, /audit_filter_operation/, text);
     // The records past the side table come from the account's id index, from its newest id on.
     assert.match(text, /audit_records_account \(account_id=\? AND rowid>\?\)|audit_records_account \(account_id=\? AND id>\?\)/, text);
+  });
+});
+
+describe('filter side table fills (SQLite, append worker running)', () => {
+  let fx: StoreFixture;
+  let store: AuditStore;
+  before(async () => {
+    fx = await createFixture('sqlite');
+    store = await fx.open();
+  });
+  after(async () => {
+    await store.close();
+    await fx.destroy();
+  });
+
+  const filled = () => {
+    const d = new Database(fx.databaseUrl);
+    try {
+      const r = d
+        .prepare(
+          'SELECT (SELECT count(*) FROM audit_records) AS records, (SELECT count(*) FROM audit_filter) AS side, (SELECT id FROM audit_filter_mark) AS mark',
+        )
+        .get() as { records: number; side: number; mark: number };
+      return r;
+    } finally {
+      d.close();
+    }
+  };
+
+  it('records appended and written by transactions reach the side table within a few seconds, with no later append', async () => {
+    await store.append({ accountId: 'acct-fill', records: [makeRecord(), makeRecord()], ingestedBy: null });
+    await store.transaction(async (tx) => {
+      await tx.append({ accountId: 'acct-fill', records: [makeRecord({ operation: 'CreateNamespace' })], ingestedBy: null });
+    });
+    const deadline = Date.now() + 5000;
+    let r = filled();
+    while (r.side < r.records && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = filled();
+    }
+    assert.equal(r.records, 3);
+    assert.equal(r.side, 3);
+  });
+
+  it('a large backlog is copied in chunks, each fill at most 20,000 records, and completely', async () => {
+    // A database of its own with no store open: no fill runs but the ones below.
+    const bulk = await createFixture('sqlite');
+    await (await bulk.open()).close();
+    const filled = () => {
+      const c = new Database(bulk.databaseUrl);
+      try {
+        return c
+          .prepare(
+            'SELECT (SELECT count(*) FROM audit_records) AS records, (SELECT count(*) FROM audit_filter) AS side, (SELECT id FROM audit_filter_mark) AS mark',
+          )
+          .get() as { records: number; side: number; mark: number };
+      } finally {
+        c.close();
+      }
+    };
+    const d = new Database(bulk.databaseUrl);
+    try {
+      d.pragma('busy_timeout = 10000');
+      const before = filled();
+      const insert = d.prepare(
+        "INSERT INTO audit_records (account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id, status, namespace, ingested_by, prev_hash, hash, record_json) VALUES ('acct-bulk', ?, ?, 0, 0, 'UpdateUser', 'u@example.com', 'p', 'OK', NULL, NULL, '', '', '{}')",
+      );
+      d.transaction(() => {
+        for (let i = 1; i <= 25_000; i++) insert.run(i, `bulk${String(i).padStart(28, '0')}`);
+      })();
+      const fill = new FilterFill(d);
+      fill.fill();
+      const once = filled();
+      assert.ok(once.side - before.side <= 20_000, `one fill copied ${once.side - before.side}`);
+      fill.fill();
+      fill.fill();
+      const done = filled();
+      assert.equal(done.side, done.records);
+      const max = (d.prepare('SELECT max(id) AS m FROM audit_records').get() as { m: number }).m;
+      assert.equal(done.mark, max);
+    } finally {
+      d.close();
+      await bulk.destroy();
+    }
   });
 });

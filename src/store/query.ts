@@ -179,8 +179,10 @@ export function planPage(filter: QueryFilter, shape: PageShape, engine: 'sqlite'
     const tail = `SELECT id FROM audit_records WHERE ${where.sql}${past} AND id > (SELECT id FROM audit_filter_mark) ORDER BY id ${dir} LIMIT ?`;
     return {
       main: {
-        sql: `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE id IN (SELECT id FROM (${side}) UNION ALL SELECT id FROM (${tail})) ORDER BY id ${dir} LIMIT ?`,
-        params: [...params, ...params, limit + 1],
+        // The rows are checked against the filter again: the side table is derived, not covered
+        // by the chain, and an edited row of it must not show one tenant another's records.
+        sql: `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE id IN (SELECT id FROM (${side}) UNION ALL SELECT id FROM (${tail})) AND ${where.sql} ORDER BY id ${dir} LIMIT ?`,
+        params: [...params, ...params, ...where.params, limit + 1],
       },
     };
   }

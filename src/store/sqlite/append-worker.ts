@@ -20,25 +20,25 @@ w.pragma(`wal_autocheckpoint = ${autocheckpoint}`);
 const ops = sqliteChainOps(w);
 const filters = new FilterFill(w);
 // Records other writers add (control-plane transactions, other processes) get filled too.
-const ticker = setInterval(() => {
-  try {
-    filters.tick();
-  } catch {
-    // Busy or failing: the next tick or commit tries again; queries read unfilled records directly.
-  }
-}, FILL_EVERY_MS);
+const ticker = setInterval(() => fillSafely(() => filters.tick()), FILL_EVERY_MS);
 ticker.unref();
+
+/** A failed fill loses nothing (the next one copies the same records; queries read them directly meanwhile): warn once. */
+let warned = false;
+function fillSafely(fill: () => void): void {
+  try {
+    fill();
+  } catch (err) {
+    if (!warned) process.emitWarning(`auditstream: filling the SQLite filter table failed (retrying): ${err instanceof Error ? err.message : String(err)}`);
+    warned = true;
+  }
+}
 
 async function commit(batches: AppendBatch[], now: number) {
   w.exec('BEGIN IMMEDIATE');
   try {
     const outcomes = await appendBatches(ops, batches, now);
     w.exec('COMMIT');
-    try {
-      filters.appended(batches.reduce((n, b) => n + b.records.length, 0));
-    } catch {
-      // The commit stands; a later fill copies these records.
-    }
     return outcomes;
   } catch (err) {
     if (w.inTransaction) w.exec('ROLLBACK');
@@ -55,7 +55,11 @@ port.on('message', (msg: FlushRequest | 'close') => {
     return;
   }
   commit(msg.batches, msg.now).then(
-    (outcomes) => port.postMessage({ id: msg.id, outcomes: outcomes.map((o) => (o.ok ? o : { ok: false, error: toWire(o.error) })) }),
+    (outcomes) => {
+      port.postMessage({ id: msg.id, outcomes: outcomes.map((o) => (o.ok ? o : { ok: false, error: toWire(o.error) })) });
+      // After the acknowledgement: the commit is durable, its callers need not wait for a fill.
+      fillSafely(() => filters.appended(msg.batches.reduce((n, b) => n + b.records.length, 0)));
+    },
     (err: unknown) => port.postMessage({ id: msg.id, thrown: toWire(err) }),
   );
 });

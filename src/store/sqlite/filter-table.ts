@@ -13,19 +13,26 @@
 import type { SqliteConnection } from './sqlite-store.js';
 
 /**
- * One fill: the records past the mark, then the mark moved to the newest record. The mark, not
- * the side table's newest id: retention may delete that row, and ids are never reused
- * (AUTOINCREMENT), so nothing at or below the mark can appear later.
+ * One fill: up to FILL_CHUNK records past the mark, then the mark moved to the newest copied. The
+ * mark, not the side table's newest id: retention may delete that row, and ids are never reused
+ * (AUTOINCREMENT), so nothing at or below the mark can appear later. A chunk bounds how long a
+ * fill holds the write lock when much is left to copy (after an outage of fills, or records a
+ * process without them wrote); the next fills take the rest.
  */
 export const FILL_FILTER_TABLE = `INSERT INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
   SELECT id, account_id, operation, user_email, principal_id, status, namespace FROM audit_records
-  WHERE id > (SELECT id FROM audit_filter_mark);
-UPDATE audit_filter_mark SET id = max(id, (SELECT coalesce(max(id), 0) FROM audit_records));`;
+  WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT 20000;
+UPDATE audit_filter_mark SET id = max(id, (SELECT coalesce(max(id), 0) FROM audit_filter));`;
+
+/** Whether records past the mark exist: read before taking the write lock for a timed fill. */
+const FILL_DUE = 'SELECT (SELECT coalesce(max(id), 0) FROM audit_records) > (SELECT id FROM audit_filter_mark) AS due';
 
 /** Records appended since the last fill that make one due. */
 export const FILL_EVERY_ROWS = 20_000;
 /** The longest appended records wait for a fill (they are found meanwhile, more slowly). */
 export const FILL_EVERY_MS = 1000;
+/** A timer tick a little early still fills (ticks run every FILL_EVERY_MS). */
+const TICK_SLACK_MS = 100;
 
 export class FilterFill {
   private pending = 0;
@@ -39,9 +46,14 @@ export class FilterFill {
     if (this.pending >= FILL_EVERY_ROWS || (this.pending > 0 && Date.now() - this.last >= FILL_EVERY_MS)) this.fill();
   }
 
-  /** On a timer: fills if none ran for FILL_EVERY_MS (records other writers added included). */
+  /**
+   * On a timer: fills if none ran for about FILL_EVERY_MS and records wait (other writers' too).
+   * The check is a read, so an idle store never takes the write lock for it.
+   */
   tick(): void {
-    if (Date.now() - this.last >= FILL_EVERY_MS) this.fill();
+    if (Date.now() - this.last < FILL_EVERY_MS - TICK_SLACK_MS) return;
+    if ((this.db.prepare(FILL_DUE).get() as { due: number }).due) this.fill();
+    else this.last = Date.now();
   }
 
   /** Copies every record past the mark, in one non-durable transaction. */
