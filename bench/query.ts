@@ -153,7 +153,11 @@ function sqliteLoader(path: string): Loader {
       const t = performance.now();
       // The filter side table (migration 0009) as the store's fills leave it, every record in
       // it, filled before its indexes are built.
-      if (i === 0) d.exec(FILL_FILTER_TABLE);
+      if (i === 0) {
+        // One fill copies a chunk: repeat until the mark reaches the newest record.
+        const behind = d.prepare('SELECT (SELECT coalesce(max(id), 0) FROM audit_records) > (SELECT id FROM audit_filter_mark) AS behind');
+        while ((behind.get() as { behind: number }).behind) d.exec(FILL_FILTER_TABLE);
+      }
       d.exec(indexes[i]!.sql);
       l.indexSeconds += (performance.now() - t) / 1000;
     },
