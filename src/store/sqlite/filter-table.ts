@@ -71,7 +71,8 @@ export class FilterFill {
     } finally {
       this.db.pragma('synchronous = FULL');
     }
-    this.pending = 0;
+    // Records still past the mark (a backlog beyond one chunk): the next commit fills again.
+    this.pending = (this.db.prepare(FILL_DUE).get() as { due: number }).due ? FILL_EVERY_ROWS : 0;
     this.last = Date.now();
   }
 }
