@@ -247,7 +247,7 @@ async function ceiling(
       for (const v of rows) stmt.run(...v);
     });
     // The store's table carries its filter side table (migration 0009): filled as the store
-    // fills it, every FILL_EVERY_ROWS records, and timed with the inserts.
+    // fills it, every FILL_CHUNK records, and timed with the inserts.
     const filters = table === 'audit_records' ? new FilterFill(d) : undefined;
     try {
       while (timed < seconds * 1000) {

@@ -19,9 +19,9 @@ import type pg from 'pg';
 import { buildApp } from '../src/api/app.js';
 import { resolveConfig } from '../src/config.js';
 import { verifyAccount } from '../src/chain/verify.js';
-import { planPage } from '../src/store/query.js';
+import { inWindow, planPage } from '../src/store/query.js';
 import { MIGRATIONS } from '../src/store/migrations/index.js';
-import { FILL_FILTER_TABLE } from '../src/store/sqlite/filter-table.js';
+import { FilterFill } from '../src/store/sqlite/filter-table.js';
 import type { AppendBatch, AuditStore, PageRequest, QueryFilter } from '../src/store/store.js';
 import { CHAIN_ROW_COLUMNS, chainRowValues, type ChainRow } from '../src/store/chain-append.js';
 import {
@@ -153,11 +153,7 @@ function sqliteLoader(path: string): Loader {
       const t = performance.now();
       // The filter side table (migration 0009) as the store's fills leave it, every record in
       // it, filled before its indexes are built.
-      if (i === 0) {
-        // One fill copies a chunk: repeat until the mark reaches the newest record.
-        const behind = d.prepare('SELECT (SELECT coalesce(max(id), 0) FROM audit_records) > (SELECT id FROM audit_filter_mark) AS behind');
-        while ((behind.get() as { behind: number }).behind) d.exec(FILL_FILTER_TABLE);
-      }
+      if (i === 0) new FilterFill(d).fillAll();
       d.exec(indexes[i]!.sql);
       l.indexSeconds += (performance.now() - t) / 1000;
     },
@@ -344,7 +340,7 @@ async function explain(store: AuditStore, filter: QueryFilter, cursor: string | 
   let prefix = '';
   if (plan.edge && plan.probe) {
     const edge = await store.sql.get<{ emit_ms: number }>(plan.edge.sql, plan.edge.params);
-    const inside = edge && (filter.sinceMs === undefined || edge.emit_ms >= filter.sinceMs) && (filter.untilMs === undefined || edge.emit_ms < filter.untilMs);
+    const inside = edge !== undefined && inWindow(filter, Number(edge.emit_ms));
     const probed = inside ? await store.sql.all(plan.probe.sql, plan.probe.params) : [];
     if (probed.length > 100) {
       chosen = plan.probe;

@@ -230,7 +230,7 @@ function rowMatches(f: QueryFilter, r: RecordRow): boolean {
 }
 
 /** Whether a row's emit time is inside the filter's window. */
-function inWindow(filter: QueryFilter, emitMs: number): boolean {
+export function inWindow(filter: QueryFilter, emitMs: number): boolean {
   return (filter.sinceMs === undefined || emitMs >= filter.sinceMs) && (filter.untilMs === undefined || emitMs < filter.untilMs);
 }
 

@@ -12,6 +12,9 @@
  */
 import type { SqliteConnection } from './sqlite-store.js';
 
+/** Records one fill copies at most, and records appended since the last fill that make one due. */
+const FILL_CHUNK = 20_000;
+
 /**
  * One fill: up to FILL_CHUNK records past the mark, then the mark moved to the newest copied. The
  * mark, not the side table's newest id: retention may delete that row, and ids are never reused
@@ -19,16 +22,14 @@ import type { SqliteConnection } from './sqlite-store.js';
  * fill holds the write lock when much is left to copy (after an outage of fills, or records a
  * process without them wrote); the next fills take the rest.
  */
-export const FILL_FILTER_TABLE = `INSERT INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
+const FILL_FILTER_TABLE = `INSERT INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
   SELECT id, account_id, operation, user_email, principal_id, status, namespace FROM audit_records
-  WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT 20000;
+  WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT ${FILL_CHUNK};
 UPDATE audit_filter_mark SET id = max(id, (SELECT coalesce(max(id), 0) FROM audit_filter));`;
 
 /** Whether records past the mark exist: read before taking the write lock for a timed fill. */
 const FILL_DUE = 'SELECT (SELECT coalesce(max(id), 0) FROM audit_records) > (SELECT id FROM audit_filter_mark) AS due';
 
-/** Records appended since the last fill that make one due. */
-export const FILL_EVERY_ROWS = 20_000;
 /** The longest appended records wait for a fill (they are found meanwhile, more slowly). */
 export const FILL_EVERY_MS = 1000;
 /** A timer tick a little early still fills (ticks run every FILL_EVERY_MS). */
@@ -43,7 +44,7 @@ export class FilterFill {
   /** After a commit of `records` records on this connection: fills if one is due. */
   appended(records: number): void {
     this.pending += records;
-    if (this.pending >= FILL_EVERY_ROWS || (this.pending > 0 && Date.now() - this.last >= FILL_EVERY_MS)) this.fill();
+    if (this.pending >= FILL_CHUNK || (this.pending > 0 && Date.now() - this.last >= FILL_EVERY_MS)) this.fill();
   }
 
   /**
@@ -52,11 +53,11 @@ export class FilterFill {
    */
   tick(): void {
     if (Date.now() - this.last < FILL_EVERY_MS - TICK_SLACK_MS) return;
-    if ((this.db.prepare(FILL_DUE).get() as { due: number }).due) this.fill();
+    if (this.behind()) this.fill();
     else this.last = Date.now();
   }
 
-  /** Copies every record past the mark, in one non-durable transaction. */
+  /** Copies up to FILL_CHUNK records past the mark, in one non-durable transaction. */
   fill(): void {
     this.db.pragma('synchronous = NORMAL');
     try {
@@ -72,7 +73,17 @@ export class FilterFill {
       this.db.pragma('synchronous = FULL');
     }
     // Records still past the mark (a backlog beyond one chunk): the next commit fills again.
-    this.pending = (this.db.prepare(FILL_DUE).get() as { due: number }).due ? FILL_EVERY_ROWS : 0;
+    this.pending = this.behind() ? FILL_CHUNK : 0;
     this.last = Date.now();
+  }
+
+  /** Fills until no record is past the mark (a bulk load). */
+  fillAll(): void {
+    while (this.behind()) this.fill();
+  }
+
+  /** Whether records wait past the mark: a read. */
+  private behind(): boolean {
+    return (this.db.prepare(FILL_DUE).get() as { due: number }).due === 1;
   }
 }
