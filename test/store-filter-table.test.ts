@@ -14,6 +14,8 @@ import { planPage } from '../src/store/query.js';
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { assertEveryPage, matchesFilter } from './helpers/pages.js';
+import { runCli } from './helpers/cli.js';
+import { verifyAccount } from '../src/chain/verify.js';
 import type { AuditStore, QueryFilter, StoredRecord } from '../src/store/store.js';
 
 const OPS = ['UpdateUser', 'CreateNamespace', 'UserLogin', 'DeleteUser'];
@@ -109,6 +111,25 @@ describe('filter side table (SQLite)', () => {
         )
         .get() as { n: number };
       assert.equal(differ.n, 0);
+    } finally {
+      d.close();
+    }
+  });
+
+  it('a mark moved back is filled again from there, overwriting the copies it finds', () => {
+    const d = new Database(path);
+    try {
+      const fill = new FilterFill(d);
+      fill.fillAll();
+      const victim = all[5]!.id;
+      d.prepare("UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?").run(victim);
+      d.exec('UPDATE audit_filter_mark SET id = 0');
+      fill.fillAll();
+      const copy = d.prepare('SELECT operation FROM audit_filter WHERE id = ?').get(victim) as { operation: string };
+      assert.equal(copy.operation, all[5]!.columns.operation);
+      const side = d.prepare('SELECT count(*) AS n FROM audit_filter').get() as { n: number };
+      const records = d.prepare('SELECT count(*) AS n FROM audit_records').get() as { n: number };
+      assert.equal(side.n, records.n);
     } finally {
       d.close();
     }
@@ -259,5 +280,92 @@ describe('filter side table fills (SQLite, append worker running)', () => {
       d.close();
       await bulk.destroy();
     }
+  });
+});
+
+describe('verify compares the filter side table with the records (SQLite)', () => {
+  const VERIFY_ACCT = 'acct-copies';
+  let fx: StoreFixture;
+  let store: AuditStore;
+  let ids: Map<number, number>;
+  before(async () => {
+    fx = await createFixture('sqlite');
+    store = await SqliteStore.open(fx.databaseUrl, { appendInWorker: false });
+    const records = Array.from({ length: 40 }, (_, n) =>
+      makeRecord({
+        operation: OPS[n % OPS.length]!,
+        status: n % 5 === 0 ? 'ERROR' : 'OK',
+        details: n % 2 === 0 ? { namespace: `ns-${n % 3}`, search_attribute_update: {} } : { search_attribute_update: {} },
+      }),
+    );
+    await store.append({ accountId: VERIFY_ACCT, records, ingestedBy: null });
+    await store.append({ accountId: 'acct-copies-other', records: [makeRecord()], ingestedBy: null });
+    const d = new Database(fx.databaseUrl);
+    try {
+      ids = new Map(
+        (d.prepare('SELECT seq, id FROM audit_records WHERE account_id = ?').all(VERIFY_ACCT) as { seq: number; id: number }[]).map((r) => [r.seq, r.id]),
+      );
+    } finally {
+      d.close();
+    }
+  });
+  after(async () => {
+    await store.close();
+    await fx.destroy();
+  });
+
+  /** Copies every record into the side table afresh, then applies `edit` to it. */
+  function rebuildThen(edit: string, ...params: unknown[]): void {
+    const d = new Database(fx.databaseUrl);
+    try {
+      d.exec('DELETE FROM audit_filter; UPDATE audit_filter_mark SET id = 0');
+      new FilterFill(d).fillAll();
+      if (edit) d.prepare(edit).run(...params);
+    } finally {
+      d.close();
+    }
+  }
+  const verify = () => verifyAccount(store, VERIFY_ACCT, { trustedKeys: new Map(), pageSize: 16 });
+
+  it('a side table that holds exact copies verifies, filled or not', async () => {
+    rebuildThen('');
+    assert.equal((await verify()).ok, true);
+    rebuildThen('UPDATE audit_filter_mark SET id = ?', ids.get(20)!);
+    assert.equal((await verify()).ok, true, 'records past the mark have no copy yet, rightly');
+  });
+
+  // Every column a filter reads, each edited at a random record of a random page (16 per page),
+  // and the row deleted: verify names that record and what differs, and nothing earlier.
+  const edits: [string, string, RegExp][] = [
+    ['deleted', 'DELETE FROM audit_filter WHERE id = ?', /is missing from the filter side table/],
+    ['account_id', "UPDATE audit_filter SET account_id = 'acct-copies-other' WHERE id = ?", /differs in account_id /],
+    ['operation', "UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?", /differs in operation /],
+    ['user_email', "UPDATE audit_filter SET user_email = 'someone@else.example' WHERE id = ?", /differs in user_email /],
+    ['principal_id', "UPDATE audit_filter SET principal_id = 'p-other' WHERE id = ?", /differs in principal_id /],
+    ['status', "UPDATE audit_filter SET status = CASE status WHEN 'OK' THEN 'ERROR' ELSE 'OK' END WHERE id = ?", /differs in status /],
+    ['namespace', "UPDATE audit_filter SET namespace = CASE WHEN namespace IS NULL THEN 'ns-x' ELSE NULL END WHERE id = ?", /differs in namespace /],
+  ];
+  for (const [what, sql, reason] of edits) {
+    it(`an edited copy (${what}) is reported at its record`, async () => {
+      for (let round = 0; round < 3; round++) {
+        const seq = 1 + Math.floor(Math.random() * ids.size);
+        rebuildThen(sql, ids.get(seq)!);
+        const report = await verify();
+        assert.equal(report.ok, false, `${what} at seq ${seq}`);
+        assert.equal(report.break!.seq, seq, report.break!.reason);
+        assert.match(report.break!.reason, reason);
+        assert.match(report.break!.reason, /the record and its chain are intact/);
+      }
+    });
+  }
+
+  it('auditstream verify exits 1 and names the record', async () => {
+    rebuildThen("UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?", ids.get(7)!);
+    const res = await runCli(['verify', '--account', VERIFY_ACCT], { DATABASE_URL: fx.databaseUrl });
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /BROKEN {2}acct-copies: at seq 7: the record's copy for filtered searches differs in operation/);
+    rebuildThen('');
+    const ok = await runCli(['verify', '--account', VERIFY_ACCT], { DATABASE_URL: fx.databaseUrl });
+    assert.equal(ok.code, 0, ok.stderr);
   });
 });

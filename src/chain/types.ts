@@ -61,6 +61,13 @@ export interface ChainSource {
   checkpoints(accountId: string): Promise<Checkpoint[]>;
   /** Links of one account with `seq` in [fromSeq, fromSeq + limit), in chain order. */
   readChain(accountId: string, fromSeq: number, limit: number): Promise<ChainLink[]>;
+  /**
+   * For a store that keeps copies of indexed columns apart from the records (SQLite's filter side
+   * table): the first link of the account in [fromSeq, toSeq] whose copy is missing or differs
+   * from its record's columns, with what differs. Filtered queries read those copies, so an
+   * edited one hides a record from a filter or files it under another value.
+   */
+  copiedColumnsMismatch?(accountId: string, fromSeq: number, toSeq: number): Promise<{ seq: number; reason: string } | undefined>;
 }
 
 /** A system record appended by auditstream itself (never a client's `log_id`). */

@@ -139,6 +139,11 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
       expectSeq++;
       checked++;
     }
+    // The page's records are sound; now the copies of their columns that filtered queries read.
+    if (rows.length > 0 && source.copiedColumnsMismatch) {
+      const copy = await source.copiedColumnsMismatch(accountId, rows[0]!.seq, rows[rows.length - 1]!.seq);
+      if (copy) return fail(copy.seq, copy.reason);
+    }
     opts.onProgress?.(checked);
     if (rows.length < pageSize) break;
   }

@@ -20,9 +20,10 @@ const FILL_CHUNK = 20_000;
  * mark, not the side table's newest id: retention may delete that row, and ids are never reused
  * (AUTOINCREMENT), so nothing at or below the mark can appear later. A chunk bounds how long a
  * fill holds the write lock when much is left to copy (after an outage of fills, or records a
- * process without them wrote); the next fills take the rest.
+ * process without them wrote); the next fills take the rest. A copy already there (a mark moved
+ * back by hand, to rebuild) is overwritten, so a fill never stops on one.
  */
-const FILL_FILTER_TABLE = `INSERT INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
+const FILL_FILTER_TABLE = `INSERT OR REPLACE INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
   SELECT id, account_id, operation, user_email, principal_id, status, namespace FROM audit_records
   WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT ${FILL_CHUNK};
 UPDATE audit_filter_mark SET id = max(id, (SELECT coalesce(max(id), 0) FROM audit_filter));`;
@@ -34,6 +35,29 @@ const FILL_DUE = 'SELECT (SELECT coalesce(max(id), 0) FROM audit_records) > (SEL
 export const FILL_EVERY_MS = 1000;
 /** A timer tick a little early still fills (ticks run every FILL_EVERY_MS). */
 const TICK_SLACK_MS = 100;
+
+/** The filter columns a side-table row copies, as `verify` compares them. */
+const COPIED = ['account_id', 'operation', 'user_email', 'principal_id', 'status', 'namespace'] as const;
+
+/**
+ * The first record of an account in a seq range, at or below the mark, whose side-table row is
+ * missing or differs from its columns ($1 account, $2/$3 the range). Each differing column is a
+ * 0/1 of its own, to name it.
+ */
+export const COPY_MISMATCH = `SELECT r.seq, f.id IS NULL AS missing, ${COPIED.map((c) => `f.${c} IS NOT r.${c} AS ${c}`).join(', ')}
+  FROM audit_records r LEFT JOIN audit_filter f ON f.id = r.id
+  WHERE r.account_id = ? AND r.seq BETWEEN ? AND ? AND r.id <= (SELECT id FROM audit_filter_mark)
+    AND (f.id IS NULL OR ${COPIED.map((c) => `f.${c} IS NOT r.${c}`).join(' OR ')})
+  ORDER BY r.seq LIMIT 1`;
+
+/** What `verify` reports for a row of COPY_MISMATCH. */
+export function copyMismatchReason(row: Record<string, number>): string {
+  const what = row['missing'] ? 'is missing from' : `differs in ${COPIED.filter((c) => row[c]).join(', ')} in`;
+  return (
+    `the record's copy for filtered searches ${what} the filter side table (audit_filter), so filtered searches ` +
+    `may not show it; the record and its chain are intact (the README's Query section says how to rebuild the side table)`
+  );
+}
 
 export class FilterFill {
   private pending = 0;

@@ -29,7 +29,7 @@ import {
 import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { BACKSTOP_AUTOCHECKPOINT, Checkpointer } from './checkpointer.js';
 import { WorkerAppender } from './appender.js';
-import { FilterFill } from './filter-table.js';
+import { COPY_MISMATCH, copyMismatchReason, FilterFill } from './filter-table.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
@@ -129,6 +129,12 @@ export class SqliteStore extends StoreReads implements AuditStore {
       .raw(true);
     const rows = this.bodiesStmt.all(accountId, fromSeq, limit) as [number, string, number, string][];
     return rows.map((r) => ({ seq: r[0], logId: r[1], storedAt: r[2], recordJson: r[3] }));
+  }
+
+  /** `verify` compares the filter side table's copies with the records (filter-table.ts). */
+  async copiedColumnsMismatch(accountId: string, fromSeq: number, toSeq: number): Promise<{ seq: number; reason: string } | undefined> {
+    const row = await this.sql.get<Record<string, number>>(COPY_MISMATCH, [accountId, fromSeq, toSeq]);
+    return row && { seq: Number(row['seq']), reason: copyMismatchReason(row) };
   }
 
   /** Opens (creating if needed) the database file and applies migrations. */
