@@ -237,6 +237,38 @@ describe('filter side table fills (SQLite, append worker running)', () => {
     assert.equal(r.side, 3);
   });
 
+  it('without the append worker, the store fills on the same schedule (records of transactions too)', async () => {
+    const own = await createFixture('sqlite');
+    const alone = await SqliteStore.open(own.databaseUrl, { appendInWorker: false });
+    try {
+      await alone.transaction(async (tx) => {
+        await tx.append({ accountId: 'acct-alone', records: [makeRecord(), makeRecord({ operation: 'CreateNamespace' })], ingestedBy: null });
+      });
+      const count = () => {
+        const d = new Database(own.databaseUrl);
+        try {
+          return d.prepare('SELECT (SELECT count(*) FROM audit_records) AS records, (SELECT count(*) FROM audit_filter) AS side').get() as {
+            records: number;
+            side: number;
+          };
+        } finally {
+          d.close();
+        }
+      };
+      const deadline = Date.now() + 5000;
+      let r = count();
+      while (r.side < r.records && Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, 100));
+        r = count();
+      }
+      assert.equal(r.records, 2);
+      assert.equal(r.side, 2);
+    } finally {
+      await alone.close();
+      await own.destroy();
+    }
+  });
+
   it('a large backlog is copied in chunks, each fill at most 20,000 records, and completely', async () => {
     // A database of its own with no store open: no fill runs but the ones below.
     const bulk = await createFixture('sqlite');

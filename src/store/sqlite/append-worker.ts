@@ -20,19 +20,8 @@ w.pragma(`wal_autocheckpoint = ${autocheckpoint}`);
 const ops = sqliteChainOps(w);
 const filters = new FilterFill(w);
 // Records other writers add (control-plane transactions, other processes) get filled too.
-const ticker = setInterval(() => fillSafely(() => filters.tick()), FILL_EVERY_MS);
+const ticker = setInterval(() => filters.tick(), FILL_EVERY_MS);
 ticker.unref();
-
-/** A failed fill loses nothing (the next one copies the same records; queries read them directly meanwhile): warn once. */
-let warned = false;
-function fillSafely(fill: () => void): void {
-  try {
-    fill();
-  } catch (err) {
-    if (!warned) process.emitWarning(`auditstream: filling the SQLite filter table failed (retrying): ${err instanceof Error ? err.message : String(err)}`);
-    warned = true;
-  }
-}
 
 async function commit(batches: AppendBatch[], now: number) {
   w.exec('BEGIN IMMEDIATE');
@@ -58,7 +47,7 @@ port.on('message', (msg: FlushRequest | 'close') => {
     (outcomes) => {
       port.postMessage({ id: msg.id, outcomes: outcomes.map((o) => (o.ok ? o : { ok: false, error: toWire(o.error) })) });
       // After the acknowledgement: the commit is durable, its callers need not wait for a fill.
-      fillSafely(() => filters.appended(msg.batches.reduce((n, b) => n + b.records.length, 0)));
+      filters.appended(msg.batches.reduce((n, b) => n + b.records.length, 0));
     },
     (err: unknown) => port.postMessage({ id: msg.id, thrown: toWire(err) }),
   );

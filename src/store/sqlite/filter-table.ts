@@ -62,23 +62,41 @@ export function copyMismatchReason(row: Record<string, number>): string {
 export class FilterFill {
   private pending = 0;
   private last = Date.now();
+  private warned = false;
 
   constructor(private readonly db: SqliteConnection) {}
 
-  /** After a commit of `records` records on this connection: fills if one is due. */
+  /** After a commit of `records` records on this connection: fills if one is due. Never throws. */
   appended(records: number): void {
     this.pending += records;
-    if (this.pending >= FILL_CHUNK || (this.pending > 0 && Date.now() - this.last >= FILL_EVERY_MS)) this.fill();
+    if (this.pending >= FILL_CHUNK || (this.pending > 0 && Date.now() - this.last >= FILL_EVERY_MS)) this.safely(() => this.fill());
   }
 
   /**
    * On a timer: fills if none ran for about FILL_EVERY_MS and records wait (other writers' too).
-   * The check is a read, so an idle store never takes the write lock for it.
+   * The check is a read, so an idle store never takes the write lock for it. Never throws.
    */
   tick(): void {
     if (Date.now() - this.last < FILL_EVERY_MS - TICK_SLACK_MS) return;
-    if (this.behind()) this.fill();
-    else this.last = Date.now();
+    this.safely(() => {
+      if (this.behind()) this.fill();
+      else this.last = Date.now();
+    });
+  }
+
+  /**
+   * A failed fill loses nothing: the next one copies the same records, and queries read them
+   * directly meanwhile. So the commit that triggered it stands, and the failure is a warning,
+   * once (a persistent cause would otherwise repeat it every second).
+   */
+  private safely(fill: () => void): void {
+    try {
+      fill();
+    } catch (err) {
+      if (!this.warned)
+        process.emitWarning(`auditstream: filling the SQLite filter table failed (retrying): ${err instanceof Error ? err.message : String(err)}`);
+      this.warned = true;
+    }
   }
 
   /** Copies up to FILL_CHUNK records past the mark, in one non-durable transaction. */

@@ -29,7 +29,7 @@ import {
 import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { BACKSTOP_AUTOCHECKPOINT, Checkpointer } from './checkpointer.js';
 import { WorkerAppender } from './appender.js';
-import { COPY_MISMATCH, copyMismatchReason, FilterFill } from './filter-table.js';
+import { COPY_MISMATCH, copyMismatchReason, FILL_EVERY_MS, FilterFill } from './filter-table.js';
 import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
@@ -100,6 +100,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
   private bodiesStmt: SqliteStatement | undefined;
   private checkpointer: Checkpointer | undefined;
   private appender: WorkerAppender | undefined;
+  private fillTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   private constructor(
@@ -147,6 +148,11 @@ export class SqliteStore extends StoreReads implements AuditStore {
     await store.migrate();
     if (options.checkpointInWorker !== false) store.checkpointer = new Checkpointer(path, (pages) => w.pragma(`wal_autocheckpoint = ${pages}`));
     if (options.appendInWorker !== false) store.appender = new WorkerAppender(path, store.checkpointer ? BACKSTOP_AUTOCHECKPOINT : 1000);
+    // Without the worker (not started, or dead) this connection fills, on the worker's schedule.
+    store.fillTimer = setInterval(() => {
+      if (!store.appender?.alive && !store.closed) void store.mutex.run(async () => store.closed || store.filters.tick());
+    }, FILL_EVERY_MS);
+    store.fillTimer.unref();
     return store;
   }
 
@@ -161,11 +167,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
         }
       }
       const outcomes = await this.inWriteTx(() => appendBatches(this.ops, batches, Date.now()));
-      try {
-        this.filters.appended(batches.reduce((n, b) => n + b.records.length, 0));
-      } catch {
-        // The commit stands; a later fill copies these records.
-      }
+      this.filters.appended(batches.reduce((n, b) => n + b.records.length, 0));
       return outcomes;
     });
   }
@@ -256,6 +258,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.fillTimer);
     await this.committer.close();
     await this.mutex.run(async () => {
       // The worker connections close first, so the write connection's close is the last one and
