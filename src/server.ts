@@ -50,7 +50,12 @@ export async function startServer(config: Readonly<Config>, logger: Logger = cre
   };
   try {
     restrictFileModes(config);
-    const store = await openStore(config.databaseUrl);
+    const store = await openStore(config.databaseUrl, (e) =>
+      logger.info(
+        { migration: e.id, records: e.records, ...(e.ms === undefined ? {} : { ms: e.ms }) },
+        e.ms === undefined ? 'applying migration' : 'migration applied',
+      ),
+    );
     restrictFileModes(config);
     releasers.push({ name: 'store', release: () => store.close() });
     logger.info({ engine: store.engine }, 'store opened');

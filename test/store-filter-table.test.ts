@@ -16,6 +16,8 @@ import { makeRecord } from './helpers/records.js';
 import { assertEveryPage, matchesFilter } from './helpers/pages.js';
 import { runCli } from './helpers/cli.js';
 import { verifyAccount } from '../src/chain/verify.js';
+import { openStore } from '../src/store/open.js';
+import type { MigrationEvent } from '../src/store/migrations/index.js';
 import type { AuditStore, QueryFilter, StoredRecord } from '../src/store/store.js';
 
 const OPS = ['UpdateUser', 'CreateNamespace', 'UserLogin', 'DeleteUser'];
@@ -399,5 +401,76 @@ describe('verify compares the filter side table with the records (SQLite)', () =
     rebuildThen('');
     const ok = await runCli(['verify', '--account', VERIFY_ACCT], { DATABASE_URL: fx.databaseUrl });
     assert.equal(ok.code, 0, ok.stderr);
+  });
+});
+
+describe('migration 0009 on a database with records (SQLite)', () => {
+  /** A database as a version before 0009 left it: records, the five indexes on audit_records, no side table. */
+  async function before0009(records: number): Promise<StoreFixture> {
+    const fx = await createFixture('sqlite');
+    const s = await fx.open();
+    await s.append({
+      accountId: 'acct-old',
+      records: Array.from({ length: records }, (_, n) => makeRecord({ operation: OPS[n % OPS.length]! })),
+      ingestedBy: null,
+    });
+    await s.close();
+    const d = new Database(fx.databaseUrl);
+    try {
+      d.exec(`DROP TRIGGER audit_records_purge_filter; DROP TABLE audit_filter; DROP TABLE audit_filter_mark;
+        CREATE INDEX audit_records_operation ON audit_records (account_id, operation, id);
+        CREATE INDEX audit_records_user_email ON audit_records (account_id, user_email, id);
+        CREATE INDEX audit_records_principal ON audit_records (account_id, principal_id, id);
+        CREATE INDEX audit_records_status ON audit_records (account_id, status, id);
+        CREATE INDEX audit_records_namespace ON audit_records (account_id, namespace, id) WHERE namespace IS NOT NULL;
+        DELETE FROM schema_migrations WHERE id = '0009_sqlite_filter_table';`);
+    } finally {
+      d.close();
+    }
+    return fx;
+  }
+
+  it('tells before and after, with the records it copies, and fills the side table', async () => {
+    const fx = await before0009(30);
+    try {
+      const events: MigrationEvent[] = [];
+      const s = await openStore(fx.databaseUrl, (e) => events.push(e));
+      await s.close();
+      assert.equal(events.length, 2, JSON.stringify(events));
+      assert.deepEqual({ ...events[0] }, { id: '0009_sqlite_filter_table', records: 30 });
+      assert.equal(events[1]!.id, '0009_sqlite_filter_table');
+      assert.equal(typeof events[1]!.ms, 'number');
+      const d = new Database(fx.databaseUrl);
+      try {
+        assert.equal((d.prepare('SELECT count(*) AS n FROM audit_filter').get() as { n: number }).n, 30);
+      } finally {
+        d.close();
+      }
+      // Opened again: nothing left to apply, nothing told.
+      const again: MigrationEvent[] = [];
+      await (await openStore(fx.databaseUrl, (e) => again.push(e))).close();
+      assert.deepEqual(again, []);
+    } finally {
+      await fx.destroy();
+    }
+  });
+
+  it('a command run by hand prints both lines on stderr; a new database prints none', async () => {
+    const fx = await before0009(12);
+    try {
+      const res = await runCli(['verify'], { DATABASE_URL: fx.databaseUrl });
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stderr, /auditstream: applying migration 0009_sqlite_filter_table to 12 records\.\.\.\n/);
+      assert.match(res.stderr, /auditstream: migration 0009_sqlite_filter_table applied in \d+\.\d s\n/);
+      const fresh = await createFixture('sqlite');
+      try {
+        const empty = await runCli(['verify'], { DATABASE_URL: fresh.databaseUrl });
+        assert.doesNotMatch(empty.stderr, /migration/);
+      } finally {
+        await fresh.destroy();
+      }
+    } finally {
+      await fx.destroy();
+    }
   });
 });

@@ -6,6 +6,7 @@
 import { AuditError } from '../errors.js';
 import { DEFAULT_DATABASE_URL } from '../config.js';
 import type { AuditStore } from './store.js';
+import { printMigration, type OnMigration } from './migrations/index.js';
 
 export type StoreLocation = { engine: 'sqlite'; path: string } | { engine: 'postgres'; url: string; schema?: string };
 
@@ -28,10 +29,14 @@ export function parseDatabaseUrl(url: string): StoreLocation {
   return { engine: 'sqlite', path };
 }
 
-export async function openStore(url: string = DEFAULT_DATABASE_URL): Promise<AuditStore> {
+/**
+ * `onMigration` hears of each migration applied to a database with records; by default a line on
+ * stderr before and after (commands run by hand), the server logs them instead.
+ */
+export async function openStore(url: string = DEFAULT_DATABASE_URL, onMigration: OnMigration = printMigration): Promise<AuditStore> {
   const loc = parseDatabaseUrl(url);
   // Only the engine in use loads its driver: a CLI command on SQLite never loads `pg`, and the
   // reverse.
-  if (loc.engine === 'sqlite') return (await import('./sqlite/sqlite-store.js')).SqliteStore.open(loc.path);
-  return (await import('./postgres/postgres-store.js')).PostgresStore.open(loc.url, loc.schema ? { schema: loc.schema } : {});
+  if (loc.engine === 'sqlite') return (await import('./sqlite/sqlite-store.js')).SqliteStore.open(loc.path, { onMigration });
+  return (await import('./postgres/postgres-store.js')).PostgresStore.open(loc.url, { ...(loc.schema ? { schema: loc.schema } : {}), onMigration });
 }

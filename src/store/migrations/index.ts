@@ -19,4 +19,25 @@ export interface Migration {
   postgres: string;
 }
 
+/**
+ * Told before and after each migration applied to a database that holds records (one may take
+ * minutes: 0009 copies every record's filter columns on SQLite), so a person waiting on a
+ * server that does not answer yet sees why. `ms` is set once it is applied.
+ */
+export interface MigrationEvent {
+  id: string;
+  /** Records in the database (its newest record id). */
+  records: number;
+  ms?: number;
+}
+export type OnMigration = (event: MigrationEvent) => void;
+
+/** What a command run by hand prints: a line on stderr before and after. */
+export const printMigration: OnMigration = (e) =>
+  process.stderr.write(
+    e.ms === undefined
+      ? `auditstream: applying migration ${e.id} to ${e.records.toLocaleString('en-US')} records...\n`
+      : `auditstream: migration ${e.id} applied in ${(e.ms / 1000).toFixed(1)} s\n`,
+  );
+
 export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009];

@@ -13,7 +13,7 @@ import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
 import type { AppendBatch, AppendResult, AuditStore, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
-import { MIGRATIONS } from '../migrations/index.js';
+import { MIGRATIONS, type OnMigration } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 import { insertCheckpoint } from '../../chain/checkpoint.js';
 
@@ -40,6 +40,8 @@ export interface PostgresStoreOptions {
    * commit at a time (each still planned against the expected heads and checked by its write).
    */
   pipelinedCommits?: boolean;
+  /** Told before and after each migration applied to a database with records. */
+  onMigration?: OnMigration;
 }
 
 type Head = { seq: number; hash: string };
@@ -109,7 +111,7 @@ export class PostgresStore extends StoreReads implements AuditStore {
     pool.on('error', () => {});
     const store = new PostgresStore(pool, schema, options);
     try {
-      await store.migrate();
+      await store.migrate(options.onMigration);
     } catch (err) {
       await pool.end();
       throw err;
@@ -117,7 +119,7 @@ export class PostgresStore extends StoreReads implements AuditStore {
     return store;
   }
 
-  async migrate(): Promise<void> {
+  async migrate(onMigration?: OnMigration): Promise<void> {
     await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
     await this.withTx(async (c) => {
       // One migrator at a time across processes; the lock ends with the transaction.
@@ -126,8 +128,14 @@ export class PostgresStore extends StoreReads implements AuditStore {
       const done = new Set(((await c.query('SELECT id FROM schema_migrations')).rows as { id: string }[]).map((r) => r.id));
       for (const m of MIGRATIONS) {
         if (done.has(m.id) || !m.postgres) continue;
+        const records = done.has(MIGRATIONS[0]!.id)
+          ? Number(((await c.query('SELECT coalesce(max(id), 0) AS n FROM audit_records')).rows[0] as { n: string }).n)
+          : 0;
+        if (onMigration && records > 0) onMigration({ id: m.id, records });
+        const started = Date.now();
         await c.query(m.postgres);
         await c.query('INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)', [m.id, Date.now()]);
+        if (onMigration && records > 0) onMigration({ id: m.id, records, ms: Date.now() - started });
       }
     });
   }

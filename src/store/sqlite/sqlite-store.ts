@@ -34,7 +34,7 @@ import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
 import type { AppendBatch, AppendResult, AuditStore, ChainBody, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
-import { MIGRATIONS } from '../migrations/index.js';
+import { MIGRATIONS, type OnMigration } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 
 /** The part of better-sqlite3 this engine calls. */
@@ -66,6 +66,8 @@ export interface SqliteStoreOptions {
    * its own (appender.ts), off the event loop. Default true.
    */
   appendInWorker?: boolean;
+  /** Told before and after each migration applied to a database with records. */
+  onMigration?: OnMigration;
 }
 
 const closedError = () => new AuditError('AS_ERR_UNAVAILABLE', 'store is closed');
@@ -145,7 +147,7 @@ export class SqliteStore extends StoreReads implements AuditStore {
     mkdirSync(dirname(path), { recursive: true });
     const w = openWriter(path);
     const store = new SqliteStore(w, openReader(path), options);
-    await store.migrate();
+    await store.migrate(options.onMigration);
     if (options.checkpointInWorker !== false) store.checkpointer = new Checkpointer(path, (pages) => w.pragma(`wal_autocheckpoint = ${pages}`));
     if (options.appendInWorker !== false) store.appender = new WorkerAppender(path, store.checkpointer ? BACKSTOP_AUTOCHECKPOINT : 1000);
     // Without the worker (not started, or dead) this connection fills, on the worker's schedule.
@@ -172,14 +174,19 @@ export class SqliteStore extends StoreReads implements AuditStore {
     });
   }
 
-  async migrate(): Promise<void> {
+  async migrate(onMigration?: OnMigration): Promise<void> {
     await this.writeTx(async () => {
       this.w.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const done = new Set((this.w.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
+      const records = () => (this.w.prepare('SELECT coalesce(max(id), 0) AS n FROM audit_records').get() as { n: number }).n;
       for (const m of MIGRATIONS) {
         if (done.has(m.id) || !m.sqlite) continue;
+        const told = onMigration && done.has(MIGRATIONS[0]!.id) ? { id: m.id, records: records() } : undefined;
+        if (told && told.records > 0) onMigration!(told);
+        const started = Date.now();
         this.w.exec(m.sqlite);
         this.w.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
+        if (told && told.records > 0) onMigration!({ ...told, ms: Date.now() - started });
       }
     });
   }
