@@ -686,8 +686,9 @@ describe('web console over TLS', () => {
       },
       dir,
     );
-    const browser = await launchChromium();
+    let browser: Browser | undefined;
     try {
+      browser = await launchChromium();
       assert.match(serve.url, /^https:\/\//);
       const initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as Initial;
       const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -704,7 +705,7 @@ describe('web console over TLS', () => {
       const cookie = (await ctx.cookies()).find((c) => c.name === 'auditstream_session');
       assert.ok(cookie?.secure && cookie.httpOnly, 'the session cookie is Secure and HttpOnly over TLS');
     } finally {
-      await browser.close();
+      await browser?.close();
       serve.child.kill('SIGTERM');
       await serve.exited;
       rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
  * Real Chromium for the console tests: the Debian `chromium` package driven by playwright-core
  * (Playwright's own browser download is not used). axe-core is injected into the page under test.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,11 @@ export const CHROMIUM = process.env['AUDITSTREAM_CHROMIUM'] ?? '/usr/bin/chromiu
 /** Where the tests write screenshots (gitignored). */
 export const SCREENSHOT_DIR = fileURLToPath(new URL('../../../test-artifacts/console/', import.meta.url));
 
+/** Fails at once, naming the fix, when the browser is not installed (a launch would wait for its timeout). */
 export function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    return Promise.reject(new Error(`no Chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set AUDITSTREAM_CHROMIUM`));
+  }
   return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 }
 
