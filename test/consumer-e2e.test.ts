@@ -495,5 +495,11 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     );
     oneLine(await runCli(['consume', '--s3-uri', 'https://bucket/prefix', ...base], awsEnv, dir), /is not s3:\/\/BUCKET\/PREFIX/, 's3 uri');
     oneLine(await runCli(['consume', ...base], awsEnv, dir), /exactly one source/, 'no source');
+    for (const source of [
+      ['--s3-uri', 's3://bucket/prefix'],
+      ['--pubsub-subscription', 'projects/p/subscriptions/s'],
+    ]) {
+      oneLine(await runCli(['consume', ...source, ...base, '--from', 'latest'], awsEnv, dir), /--from applies to Kinesis only/, `--from with ${source[0]}`);
+    }
   });
 });

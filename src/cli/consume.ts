@@ -76,7 +76,7 @@ export function addConsumeCommand(program: Command, io: Io): void {
       'postgres://...[?schema=S]: instead of --checkpoint-db, state and shard leases shared by several consumer processes on one stream',
     )
     .option('--lease-ttl <duration>', 'with --lease-db: a lease not renewed for this long is taken over', '10s')
-    .option('--from <where>', 'first start only: trim-horizon, latest or an RFC 3339 time', 'trim-horizon')
+    .option('--from <where>', 'Kinesis, first start only: trim-horizon (default), latest or an RFC 3339 time')
     .option(
       '--public-key <file...>',
       "the operator's Ed25519 public key(s) (PEM, `auditstream keys public`): verify against the signed checkpoints, exit 1 on a break",
@@ -97,6 +97,11 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
     const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
     if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
     if (opts['s3Uri'] !== undefined) parseS3Uri(String(opts['s3Uri'])); // a bad URI is refused before any database is opened
+    if (opts['from'] !== undefined && opts['kinesisStreamArn'] === undefined) {
+      throw new ConsumerSetupError(
+        '--from applies to Kinesis only: a Pub/Sub subscription starts where it was created or last seeked (gcloud pubsub subscriptions seek), and an S3 source reads every object under its prefix',
+      );
+    }
     const output = makeOutput(String(opts['output']));
     const idle = opts['exitWhenIdle'] !== undefined ? parseDurationMs(String(opts['exitWhenIdle'])) : undefined;
     if (opts['exitWhenIdle'] !== undefined && idle === undefined)
