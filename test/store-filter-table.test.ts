@@ -16,6 +16,11 @@ import { makeRecord } from './helpers/records.js';
 import { assertEveryPage, matchesFilter } from './helpers/pages.js';
 import { runCli } from './helpers/cli.js';
 import { verifyAccount } from '../src/chain/verify.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { checkpointAll, keyIdOf, type Signer } from '../src/chain/checkpoint.js';
+import { retentionRound } from '../src/retention/jobs.js';
+import { createLogger } from '../src/log.js';
+import { DAY_MS } from './helpers/retention.js';
 import { openStore } from '../src/store/open.js';
 import type { MigrationEvent } from '../src/store/migrations/index.js';
 import type { AuditStore, QueryFilter, StoredRecord } from '../src/store/store.js';
@@ -31,8 +36,8 @@ describe('filter side table (SQLite)', () => {
   before(async () => {
     fx = await createFixture('sqlite');
     path = fx.databaseUrl;
-    // No append worker: its timer would fill the side table while the test sets it.
-    store = await SqliteStore.open(path, { appendInWorker: false });
+    // No append worker and no fill timer: they would fill the side table while the test sets it.
+    store = await SqliteStore.open(path, { appendInWorker: false, fillOnTimer: false });
     for (let i = 0; i < 12; i++) {
       const records = Array.from({ length: 50 }, (_, k) => {
         const n = i * 50 + k;
@@ -319,12 +324,15 @@ describe('filter side table fills (SQLite, append worker running)', () => {
 
 describe('verify compares the filter side table with the records (SQLite)', () => {
   const VERIFY_ACCT = 'acct-copies';
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const signer: Signer = { keyId: keyIdOf(publicKey), privateKey, publicKey };
+  const trustedKeys = new Map([[signer.keyId, publicKey]]);
   let fx: StoreFixture;
   let store: AuditStore;
   let ids: Map<number, number>;
   before(async () => {
     fx = await createFixture('sqlite');
-    store = await SqliteStore.open(fx.databaseUrl, { appendInWorker: false });
+    store = await SqliteStore.open(fx.databaseUrl, { appendInWorker: false, fillOnTimer: false });
     const records = Array.from({ length: 40 }, (_, n) =>
       makeRecord({
         operation: OPS[n % OPS.length]!,
@@ -348,59 +356,134 @@ describe('verify compares the filter side table with the records (SQLite)', () =
     await fx.destroy();
   });
 
-  /** Copies every record into the side table afresh, then applies `edit` to it. */
-  function rebuildThen(edit: string, ...params: unknown[]): void {
+  /** Runs one statement on the database file, as whoever can write it could. */
+  function raw(sql: string, ...params: unknown[]): void {
     const d = new Database(fx.databaseUrl);
     try {
-      d.exec('DELETE FROM audit_filter; UPDATE audit_filter_mark SET id = 0');
-      new FilterFill(d).fillAll();
-      if (edit) d.prepare(edit).run(...params);
+      d.prepare(sql).run(...params);
     } finally {
       d.close();
     }
   }
-  const verify = () => verifyAccount(store, VERIFY_ACCT, { trustedKeys: new Map(), pageSize: 16 });
+  /** Copies every record into the side table afresh, then applies `edit` to it. */
+  function rebuildThen(edit: string, ...params: unknown[]): void {
+    raw('DELETE FROM audit_filter');
+    raw('UPDATE audit_filter_mark SET id = 0');
+    const d = new Database(fx.databaseUrl);
+    try {
+      new FilterFill(d).fillAll();
+    } finally {
+      d.close();
+    }
+    if (edit) raw(edit, ...params);
+  }
+  // Pages of 16: the edits land on both sides of each page edge.
+  const verify = () => verifyAccount(store, VERIFY_ACCT, { trustedKeys, pageSize: 16 });
 
   it('a side table that holds exact copies verifies, filled or not', async () => {
     rebuildThen('');
     assert.equal((await verify()).ok, true);
     rebuildThen('UPDATE audit_filter_mark SET id = ?', ids.get(20)!);
+    raw('DELETE FROM audit_filter WHERE id > ?', ids.get(20)!);
     assert.equal((await verify()).ok, true, 'records past the mark have no copy yet, rightly');
   });
 
-  // Every column a filter reads, each edited at a random record of a random page (16 per page),
-  // and the row deleted: verify names that record and what differs, and nothing earlier.
+  // Every column a filter reads, each edited, and the row deleted, at the first and last record
+  // and both sides of each page edge: verify names that record and what differs.
   const edits: [string, string, RegExp][] = [
-    ['deleted', 'DELETE FROM audit_filter WHERE id = ?', /is missing from the filter side table/],
-    ['account_id', "UPDATE audit_filter SET account_id = 'acct-copies-other' WHERE id = ?", /differs in account_id /],
-    ['operation', "UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?", /differs in operation /],
-    ['user_email', "UPDATE audit_filter SET user_email = 'someone@else.example' WHERE id = ?", /differs in user_email /],
-    ['principal_id', "UPDATE audit_filter SET principal_id = 'p-other' WHERE id = ?", /differs in principal_id /],
-    ['status', "UPDATE audit_filter SET status = CASE status WHEN 'OK' THEN 'ERROR' ELSE 'OK' END WHERE id = ?", /differs in status /],
-    ['namespace', "UPDATE audit_filter SET namespace = CASE WHEN namespace IS NULL THEN 'ns-x' ELSE NULL END WHERE id = ?", /differs in namespace /],
+    ['deleted', 'DELETE FROM audit_filter WHERE id = ?', /copy of this record is missing/],
+    ['account_id', "UPDATE audit_filter SET account_id = 'acct-copies-other' WHERE id = ?", /differs in account_id,/],
+    ['operation', "UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?", /differs in operation,/],
+    ['user_email', "UPDATE audit_filter SET user_email = 'someone@else.example' WHERE id = ?", /differs in user_email,/],
+    ['principal_id', "UPDATE audit_filter SET principal_id = 'p-other' WHERE id = ?", /differs in principal_id,/],
+    ['status', "UPDATE audit_filter SET status = CASE status WHEN 'OK' THEN 'ERROR' ELSE 'OK' END WHERE id = ?", /differs in status,/],
+    ['namespace', "UPDATE audit_filter SET namespace = CASE WHEN namespace IS NULL THEN 'ns-x' ELSE NULL END WHERE id = ?", /differs in namespace,/],
   ];
   for (const [what, sql, reason] of edits) {
     it(`an edited copy (${what}) is reported at its record`, async () => {
-      for (let round = 0; round < 3; round++) {
-        const seq = 1 + Math.floor(Math.random() * ids.size);
+      for (const seq of [1, 16, 17, 32, 33, 40]) {
         rebuildThen(sql, ids.get(seq)!);
         const report = await verify();
         assert.equal(report.ok, false, `${what} at seq ${seq}`);
         assert.equal(report.break!.seq, seq, report.break!.reason);
         assert.match(report.break!.reason, reason);
-        assert.match(report.break!.reason, /the record and its chain are intact/);
+        assert.match(report.break!.reason, /the records and their chain verify/);
       }
     });
   }
+
+  it('a bad copy never hides a break of the chain: the break is reported', async () => {
+    rebuildThen("UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?", ids.get(2)!);
+    raw('DROP TRIGGER IF EXISTS audit_records_no_update');
+    raw('UPDATE audit_records SET record_json = replace(record_json, \'"status":"OK"\', \'"status":"ERROR"\') WHERE id = ?', ids.get(30)!);
+    try {
+      const report = await verify();
+      assert.equal(report.break?.seq, 30, report.break?.reason);
+      assert.match(report.break!.reason, /hash does not match/);
+    } finally {
+      raw('UPDATE audit_records SET record_json = replace(record_json, \'"status":"ERROR"\', \'"status":"OK"\') WHERE id = ?', ids.get(30)!);
+    }
+    rebuildThen('');
+    assert.equal((await verify()).ok, true, 'the chain is whole again');
+  });
 
   it('auditstream verify exits 1 and names the record', async () => {
     rebuildThen("UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?", ids.get(7)!);
     const res = await runCli(['verify', '--account', VERIFY_ACCT], { DATABASE_URL: fx.databaseUrl });
     assert.equal(res.code, 1, res.stderr);
-    assert.match(res.stderr, /BROKEN {2}acct-copies: at seq 7: the record's copy for filtered searches differs in operation/);
+    assert.match(res.stderr, /BROKEN {2}acct-copies: at seq 7: the search index's copy of this record differs in operation/);
     rebuildThen('');
     const ok = await runCli(['verify', '--account', VERIFY_ACCT], { DATABASE_URL: fx.databaseUrl });
     assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  it('after a real retention purge (its trigger removes the copies), the filled side table verifies', async () => {
+    // Everything so far was stored and checkpointed two days ago; retention is one day.
+    await checkpointAll(store, signer, Date.now() - 2 * DAY_MS);
+    raw('DROP TRIGGER IF EXISTS audit_records_no_update');
+    raw(`UPDATE audit_records SET stored_at = stored_at - ${2 * DAY_MS}`);
+    await store.append({ accountId: VERIFY_ACCT, records: [makeRecord(), makeRecord()], ingestedBy: null });
+    rebuildThen('');
+    await retentionRound(store, signer, 1, 16, createLogger('silent'))();
+    assert.ok((await store.retentionAnchor(VERIFY_ACCT))!.seq >= 40, 'the old records were purged');
+    const report = await verify();
+    assert.equal(report.ok, true, report.break?.reason);
+    assert.ok(report.checked >= 2);
+  });
+});
+
+describe('a moved-back mark rebuilds the side table (SQLite)', () => {
+  it('every copy is made again, past the first chunk too, and every filtered page is whole', async () => {
+    // A database of its own with no store open: no fill runs but the ones below.
+    const bulk = await createFixture('sqlite');
+    await (await bulk.open()).close();
+    const d = new Database(bulk.databaseUrl);
+    try {
+      const insert = d.prepare(
+        "INSERT INTO audit_records (account_id, seq, log_id, stored_at, emit_ms, operation, user_email, principal_id, status, namespace, ingested_by, prev_hash, hash, record_json) VALUES ('acct-bulk', ?, ?, 0, 0, ?, 'u@example.com', 'p', 'OK', NULL, NULL, '', '', '{}')",
+      );
+      d.transaction(() => {
+        for (let i = 1; i <= 45_000; i++) insert.run(i, `bulk${String(i).padStart(28, '0')}`, i % 2 ? 'UpdateUser' : 'DeleteUser');
+      })();
+      const fill = new FilterFill(d);
+      fill.fillAll();
+      // Copies missing and edited well past the first chunk, then the mark moved back to rebuild.
+      d.exec("DELETE FROM audit_filter WHERE id BETWEEN 30000 AND 30100; UPDATE audit_filter SET operation = 'Harmless' WHERE id BETWEEN 41000 AND 41010");
+      d.exec('UPDATE audit_filter_mark SET id = 0');
+      fill.fillAll();
+      const differ = d
+        .prepare(
+          `SELECT count(*) AS n FROM audit_records r LEFT JOIN audit_filter f USING (id)
+           WHERE f.id IS NULL OR r.operation IS NOT f.operation`,
+        )
+        .get() as { n: number };
+      assert.equal(differ.n, 0);
+      const side = d.prepare("SELECT count(*) AS n FROM audit_filter WHERE account_id = 'acct-bulk' AND operation = 'UpdateUser'").get() as { n: number };
+      assert.equal(side.n, 22_500);
+    } finally {
+      d.close();
+      await bulk.destroy();
+    }
   });
 });
 

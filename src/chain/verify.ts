@@ -63,7 +63,8 @@ const RECENT_HASHES = 1024;
 /**
  * Verifies one account's chain: every link, the indexed columns, the head, every signed
  * checkpoint (stored, external, in-chain) and the signed purge that justifies its retention
- * anchor. The report names the first break, or says how much was checked.
+ * anchor; then the copies of columns a store keeps apart for searches. The report names the first
+ * break, or says how much was checked.
  */
 export async function verifyAccount(source: ChainSource, accountId: string, opts: VerifyOptions): Promise<VerifyReport> {
   const pageSize = opts.pageSize ?? 5000;
@@ -92,6 +93,7 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
   /** Signed statements found inside the chain, checked against links before them. */
   const inChain: { cp: Checkpoint; at: number }[] = [];
   const purges: { p: SignedPurge; at: number }[] = [];
+  let badCopy: { seq: number; reason: string } | undefined;
 
   for (;;) {
     const rows = await source.readChain(accountId, expectSeq, pageSize);
@@ -139,10 +141,10 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
       expectSeq++;
       checked++;
     }
-    // The page's records are sound; now the copies of their columns that filtered queries read.
-    if (rows.length > 0 && source.copiedColumnsMismatch) {
-      const copy = await source.copiedColumnsMismatch(accountId, rows[0]!.seq, rows[rows.length - 1]!.seq);
-      if (copy) return fail(copy.seq, copy.reason);
+    // The copies of the page's columns that filtered queries read: the first bad one is reported
+    // only once every check of the chain below has passed, so it never hides a break of the chain.
+    if (rows.length > 0 && !badCopy && source.copiedColumnsMismatch) {
+      badCopy = await source.copiedColumnsMismatch(accountId, rows[0]!.seq, rows[rows.length - 1]!.seq);
     }
     opts.onProgress?.(checked);
     if (rows.length < pageSize) break;
@@ -217,7 +219,7 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
       `retention anchor at ${anchor.seq} is not justified by a signed RetentionPurge record: records 1..${anchor.seq} were deleted outside retention`,
     );
   }
-  return report();
+  return badCopy ? fail(badCopy.seq, badCopy.reason) : report();
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import { AuditError } from '../errors.js';
 import { openStore } from '../store/open.js';
+import { migrationLine } from '../store/migrations/index.js';
 import { parseFilter } from '../store/filters.js';
 import { envelope, exportChunks, iterateRecords, type ExportFormat } from '../store/export.js';
 import type { Io } from './main.js';
@@ -30,7 +31,7 @@ export async function logsCommand(config: Readonly<Config>, opts: Record<string,
   const order = s('order') ?? 'desc';
   if (order !== 'asc' && order !== 'desc') throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--order must be asc or desc');
 
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, (e) => io.err(migrationLine(e)));
   try {
     if (opts['all']) {
       if (opts['cursor']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--all exports from the start; it takes no --cursor');

@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Config } from '../config.js';
 import { AuditError } from '../errors.js';
 import { openStore } from '../store/open.js';
+import { migrationLine } from '../store/migrations/index.js';
 import type { Checkpoint } from '../chain/types.js';
 import { checkpointAll, keyIdOf, loadPublicKey, loadSigner } from '../chain/checkpoint.js';
 import { accountsToVerify, verifyAccount, type VerifyReport } from '../chain/verify.js';
@@ -53,7 +54,7 @@ export async function verifyCommand(config: Readonly<Config>, opts: Record<strin
     trusted.set(keyIdOf(key), key);
   }
   const external = opts['checkpoints'] ? readCheckpointFile(String(opts['checkpoints'])) : [];
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, (e) => io.err(migrationLine(e)));
   const reports: VerifyReport[] = [];
   try {
     // Every account the database or the trusted file knows is verified: one deleted whole is a break.
@@ -97,7 +98,7 @@ export async function verifyCommand(config: Readonly<Config>, opts: Record<strin
 
 export async function checkpointCommand(config: Readonly<Config>, io: Io): Promise<void> {
   const signer = loadSigner(config.signingKeyPath, config.signingKeyGenerate);
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, (e) => io.err(migrationLine(e)));
   try {
     await checkpointAll(store, signer);
     // Print the latest checkpoint of every account (new or not): the file to keep elsewhere.

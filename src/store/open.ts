@@ -6,7 +6,7 @@
 import { AuditError } from '../errors.js';
 import { DEFAULT_DATABASE_URL } from '../config.js';
 import type { AuditStore } from './store.js';
-import { printMigration, type OnMigration } from './migrations/index.js';
+import type { OnMigration } from './migrations/index.js';
 
 export type StoreLocation = { engine: 'sqlite'; path: string } | { engine: 'postgres'; url: string; schema?: string };
 
@@ -30,13 +30,14 @@ export function parseDatabaseUrl(url: string): StoreLocation {
 }
 
 /**
- * `onMigration` hears of each migration applied to a database with records; by default a line on
- * stderr before and after (commands run by hand), the server logs them instead.
+ * `onMigration` hears of each migration applied to a database with records: commands print
+ * `migrationLine`, the server logs it.
  */
-export async function openStore(url: string = DEFAULT_DATABASE_URL, onMigration: OnMigration = printMigration): Promise<AuditStore> {
+export async function openStore(url: string = DEFAULT_DATABASE_URL, onMigration?: OnMigration): Promise<AuditStore> {
   const loc = parseDatabaseUrl(url);
   // Only the engine in use loads its driver: a CLI command on SQLite never loads `pg`, and the
   // reverse.
-  if (loc.engine === 'sqlite') return (await import('./sqlite/sqlite-store.js')).SqliteStore.open(loc.path, { onMigration });
-  return (await import('./postgres/postgres-store.js')).PostgresStore.open(loc.url, { ...(loc.schema ? { schema: loc.schema } : {}), onMigration });
+  const told = onMigration ? { onMigration } : {};
+  if (loc.engine === 'sqlite') return (await import('./sqlite/sqlite-store.js')).SqliteStore.open(loc.path, told);
+  return (await import('./postgres/postgres-store.js')).PostgresStore.open(loc.url, { ...(loc.schema ? { schema: loc.schema } : {}), ...told });
 }

@@ -26,18 +26,17 @@ export interface Migration {
  */
 export interface MigrationEvent {
   id: string;
-  /** Records in the database (its newest record id). */
+  /** Records in the database. */
   records: number;
   ms?: number;
 }
 export type OnMigration = (event: MigrationEvent) => void;
 
-/** What a command run by hand prints: a line on stderr before and after. */
-export const printMigration: OnMigration = (e) =>
-  process.stderr.write(
-    e.ms === undefined
-      ? `auditstream: applying migration ${e.id} to ${e.records.toLocaleString('en-US')} records...\n`
-      : `auditstream: migration ${e.id} applied in ${(e.ms / 1000).toFixed(1)} s\n`,
-  );
+/** The line a command run by hand prints before and after a migration. */
+export function migrationLine(e: MigrationEvent): string {
+  return e.ms === undefined
+    ? `auditstream: applying migration ${e.id} to ${e.records.toLocaleString('en-US')} records...\n`
+    : `auditstream: migration ${e.id} applied in ${(e.ms / 1000).toFixed(1)} s\n`;
+}
 
 export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009];

@@ -126,16 +126,19 @@ export class PostgresStore extends StoreReads implements AuditStore {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('auditstream.migrate.' || current_schema()))");
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const done = new Set(((await c.query('SELECT id FROM schema_migrations')).rows as { id: string }[]).map((r) => r.id));
+      // Counted once, when a migration is due and someone listens (a count reads the whole table).
+      let records: number | undefined;
       for (const m of MIGRATIONS) {
         if (done.has(m.id) || !m.postgres) continue;
-        const records = done.has(MIGRATIONS[0]!.id)
-          ? Number(((await c.query('SELECT coalesce(max(id), 0) AS n FROM audit_records')).rows[0] as { n: string }).n)
-          : 0;
-        if (onMigration && records > 0) onMigration({ id: m.id, records });
+        if (onMigration && records === undefined) {
+          records = done.has(MIGRATIONS[0]!.id) ? Number(((await c.query('SELECT count(*) AS n FROM audit_records')).rows[0] as { n: string }).n) : 0;
+        }
+        const tell = records ? onMigration : undefined;
+        tell?.({ id: m.id, records: records! });
         const started = Date.now();
         await c.query(m.postgres);
         await c.query('INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)', [m.id, Date.now()]);
-        if (onMigration && records > 0) onMigration({ id: m.id, records, ms: Date.now() - started });
+        tell?.({ id: m.id, records: records!, ms: Date.now() - started });
       }
     });
   }

@@ -15,18 +15,21 @@ import type { SqliteConnection } from './sqlite-store.js';
 /** Records one fill copies at most, and records appended since the last fill that make one due. */
 const FILL_CHUNK = 20_000;
 
+/** The ids of the next fill (the INSERT below copies the same): up to FILL_CHUNK records past the mark. */
+const NEXT_CHUNK = `SELECT id FROM audit_records WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT ${FILL_CHUNK}`;
+
 /**
- * One fill: up to FILL_CHUNK records past the mark, then the mark moved to the newest copied. The
- * mark, not the side table's newest id: retention may delete that row, and ids are never reused
- * (AUTOINCREMENT), so nothing at or below the mark can appear later. A chunk bounds how long a
- * fill holds the write lock when much is left to copy (after an outage of fills, or records a
- * process without them wrote); the next fills take the rest. A copy already there (a mark moved
- * back by hand, to rebuild) is overwritten, so a fill never stops on one.
+ * One fill: the next chunk's records copied, then the mark moved to the newest of them. The mark,
+ * not the side table's newest id: retention may delete that row, a mark moved back (to rebuild)
+ * has copies above it, and ids are never reused (AUTOINCREMENT), so nothing at or below the mark
+ * can appear later. A chunk bounds how long a fill holds the write lock when much is left to copy
+ * (after an outage of fills, or records a process without them wrote); the next fills take the
+ * rest. A copy already there is overwritten, so a fill never stops on one.
  */
 const FILL_FILTER_TABLE = `INSERT OR REPLACE INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
   SELECT id, account_id, operation, user_email, principal_id, status, namespace FROM audit_records
   WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT ${FILL_CHUNK};
-UPDATE audit_filter_mark SET id = max(id, (SELECT coalesce(max(id), 0) FROM audit_filter));`;
+UPDATE audit_filter_mark SET id = coalesce((SELECT max(id) FROM (${NEXT_CHUNK})), id);`;
 
 /** Whether records past the mark exist: read before taking the write lock for a timed fill. */
 const FILL_DUE = 'SELECT (SELECT coalesce(max(id), 0) FROM audit_records) > (SELECT id FROM audit_filter_mark) AS due';
@@ -40,9 +43,9 @@ const TICK_SLACK_MS = 100;
 const COPIED = ['account_id', 'operation', 'user_email', 'principal_id', 'status', 'namespace'] as const;
 
 /**
- * The first record of an account in a seq range, at or below the mark, whose side-table row is
- * missing or differs from its columns ($1 account, $2/$3 the range). Each differing column is a
- * 0/1 of its own, to name it.
+ * The first record of an account in a seq range (the three parameters), at or below the mark,
+ * whose side-table row is missing or differs from its columns. Each differing column is a 0/1 of
+ * its own, to name it. Records past the mark have no copy yet: pages read them directly.
  */
 export const COPY_MISMATCH = `SELECT r.seq, f.id IS NULL AS missing, ${COPIED.map((c) => `f.${c} IS NOT r.${c} AS ${c}`).join(', ')}
   FROM audit_records r LEFT JOIN audit_filter f ON f.id = r.id
@@ -50,18 +53,23 @@ export const COPY_MISMATCH = `SELECT r.seq, f.id IS NULL AS missing, ${COPIED.ma
     AND (f.id IS NULL OR ${COPIED.map((c) => `f.${c} IS NOT r.${c}`).join(' OR ')})
   ORDER BY r.seq LIMIT 1`;
 
-/** What `verify` reports for a row of COPY_MISMATCH. */
+/**
+ * What `verify` reports for a row of COPY_MISMATCH, once every check of the chain has passed. A
+ * tenant may read it (the API's verify), so it names the effect; the operator's fix is in the
+ * README.
+ */
 export function copyMismatchReason(row: Record<string, number>): string {
-  const what = row['missing'] ? 'is missing from' : `differs in ${COPIED.filter((c) => row[c]).join(', ')} in`;
+  const what = row['missing'] ? 'is missing' : `differs in ${COPIED.filter((c) => row[c]).join(', ')}`;
   return (
-    `the record's copy for filtered searches ${what} the filter side table (audit_filter), so filtered searches ` +
-    `may not show it; the record and its chain are intact (the README's Query section says how to rebuild the side table)`
+    `the search index's copy of this record ${what}, so filtered searches may not show it as stored; ` +
+    `the records and their chain verify (the operator rebuilds the search index: README, Query)`
   );
 }
 
 export class FilterFill {
   private pending = 0;
   private last = Date.now();
+  /** Whether the current run of failures has been reported (reset by a fill that works). */
   private warned = false;
 
   constructor(private readonly db: SqliteConnection) {}
@@ -87,11 +95,12 @@ export class FilterFill {
   /**
    * A failed fill loses nothing: the next one copies the same records, and queries read them
    * directly meanwhile. So the commit that triggered it stands, and the failure is a warning,
-   * once (a persistent cause would otherwise repeat it every second).
+   * once per run of failures (a persistent cause would otherwise repeat it every second).
    */
   private safely(fill: () => void): void {
     try {
       fill();
+      this.warned = false;
     } catch (err) {
       if (!this.warned)
         process.emitWarning(`auditstream: filling the SQLite filter table failed (retrying): ${err instanceof Error ? err.message : String(err)}`);

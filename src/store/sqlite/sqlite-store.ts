@@ -68,6 +68,11 @@ export interface SqliteStoreOptions {
   appendInWorker?: boolean;
   /** Told before and after each migration applied to a database with records. */
   onMigration?: OnMigration;
+  /**
+   * Fill the filter side table about once a second when no append worker does (default true).
+   * Off only for tests that set the side table's state by hand.
+   */
+  fillOnTimer?: boolean;
 }
 
 const closedError = () => new AuditError('AS_ERR_UNAVAILABLE', 'store is closed');
@@ -150,12 +155,26 @@ export class SqliteStore extends StoreReads implements AuditStore {
     await store.migrate(options.onMigration);
     if (options.checkpointInWorker !== false) store.checkpointer = new Checkpointer(path, (pages) => w.pragma(`wal_autocheckpoint = ${pages}`));
     if (options.appendInWorker !== false) store.appender = new WorkerAppender(path, store.checkpointer ? BACKSTOP_AUTOCHECKPOINT : 1000);
-    // Without the worker (not started, or dead) this connection fills, on the worker's schedule.
-    store.fillTimer = setInterval(() => {
-      if (!store.appender?.alive && !store.closed) void store.mutex.run(async () => store.closed || store.filters.tick());
-    }, FILL_EVERY_MS);
-    store.fillTimer.unref();
+    if (options.fillOnTimer !== false) store.startFillTimer();
     return store;
+  }
+
+  /**
+   * Without the append worker (not started, or dead) this connection fills the side table, on the
+   * worker's schedule. A tick waits for the mutex (a transaction may be open on the connection);
+   * one waiting is enough.
+   */
+  private startFillTimer(): void {
+    let waiting = false;
+    this.fillTimer = setInterval(() => {
+      if (this.appender?.alive || this.closed || waiting) return;
+      waiting = true;
+      void this.mutex.run(async () => {
+        waiting = false;
+        if (!this.closed) this.filters.tick();
+      });
+    }, FILL_EVERY_MS);
+    this.fillTimer.unref();
   }
 
   /** One group commit: in the append worker while it runs, else on this thread's connection. */
@@ -178,15 +197,19 @@ export class SqliteStore extends StoreReads implements AuditStore {
     await this.writeTx(async () => {
       this.w.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const done = new Set((this.w.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
-      const records = () => (this.w.prepare('SELECT coalesce(max(id), 0) AS n FROM audit_records').get() as { n: number }).n;
+      // Counted once, when a migration is due and someone listens (a count reads the whole table).
+      let records: number | undefined;
       for (const m of MIGRATIONS) {
         if (done.has(m.id) || !m.sqlite) continue;
-        const told = onMigration && done.has(MIGRATIONS[0]!.id) ? { id: m.id, records: records() } : undefined;
-        if (told && told.records > 0) onMigration!(told);
+        if (onMigration && records === undefined) {
+          records = done.has(MIGRATIONS[0]!.id) ? (this.w.prepare('SELECT count(*) AS n FROM audit_records').get() as { n: number }).n : 0;
+        }
+        const tell = records ? onMigration : undefined;
+        tell?.({ id: m.id, records: records! });
         const started = Date.now();
         this.w.exec(m.sqlite);
         this.w.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
-        if (told && told.records > 0) onMigration!({ ...told, ms: Date.now() - started });
+        tell?.({ id: m.id, records: records!, ms: Date.now() - started });
       }
     });
   }
