@@ -48,6 +48,8 @@ describe('web console in Chromium against auditstream serve', () => {
   let page: Page;
 
   before(async () => {
+    // The browser first: without one, nothing else is started for nothing.
+    browser = await launchChromium();
     moto = await startMoto();
     const kinesis = kinesisClient(moto.url);
     await createStream(kinesis, STREAM);
@@ -66,7 +68,6 @@ describe('web console in Chromium against auditstream serve', () => {
       dir,
     );
     initial = JSON.parse(readFileSync(join(dir, 'data', 'initial-admin.json'), 'utf8')) as Initial;
-    browser = await launchChromium();
     ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
     // The Auto link opens the AWS console in a new tab: answered locally, nothing leaves the machine.
     await ctx.route('https://console.aws.amazon.com/**', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<title>aws</title>' }));

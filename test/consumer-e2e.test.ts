@@ -495,11 +495,22 @@ describe('auditstream consume: Kinesis on moto, SIGKILL and restart, a shard spl
     );
     oneLine(await runCli(['consume', '--s3-uri', 'https://bucket/prefix', ...base], awsEnv, dir), /is not s3:\/\/BUCKET\/PREFIX/, 's3 uri');
     oneLine(await runCli(['consume', ...base], awsEnv, dir), /exactly one source/, 'no source');
-    for (const source of [
-      ['--s3-uri', 's3://bucket/prefix'],
-      ['--pubsub-subscription', 'projects/p/subscriptions/s'],
-    ]) {
-      oneLine(await runCli(['consume', ...source, ...base, '--from', 'latest'], awsEnv, dir), /--from applies to Kinesis only/, `--from with ${source[0]}`);
+    for (const [source, from] of [
+      [['--s3-uri', 's3://bucket/prefix'], 'latest'],
+      [['--s3-uri', 's3://bucket/prefix'], '2026-01-01T00:00:00Z'],
+      [['--pubsub-subscription', 'projects/p/subscriptions/s'], 'trim-horizon'],
+    ] as const) {
+      oneLine(
+        await runCli(['consume', ...source, ...base, '--from', from], awsEnv, dir),
+        /--from \S+ applies to Kinesis only/,
+        `--from ${from} with ${source[0]}`,
+      );
     }
+    // What an S3 source does anyway is accepted: it reads on to the bucket's answer.
+    oneLine(
+      await runCli(['consume', '--s3-uri', 's3://no-such-bucket-here/prefix', ...base, '--from', 'trim-horizon'], awsEnv, dir),
+      /cannot list s3:\/\/no-such-bucket-here\/prefix: NoSuchBucket/,
+      's3 --from trim-horizon',
+    );
   });
 });

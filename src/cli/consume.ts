@@ -97,9 +97,11 @@ export async function consumeCommand(opts: Record<string, unknown>, io: Io): Pro
     const given = ['kinesisStreamArn', 'pubsubSubscription', 's3Uri'].filter((k) => opts[k] !== undefined);
     if (given.length !== 1) throw new ConsumerSetupError('give exactly one source: --kinesis-stream-arn, --pubsub-subscription or --s3-uri');
     if (opts['s3Uri'] !== undefined) parseS3Uri(String(opts['s3Uri'])); // a bad URI is refused before any database is opened
-    if (opts['from'] !== undefined && opts['kinesisStreamArn'] === undefined) {
+    // An S3 source always reads from the first object, which is what trim-horizon asks for.
+    const from = opts['from'] === undefined ? undefined : String(opts['from']);
+    if (from !== undefined && opts['kinesisStreamArn'] === undefined && !(opts['s3Uri'] !== undefined && from === 'trim-horizon')) {
       throw new ConsumerSetupError(
-        '--from applies to Kinesis only: a Pub/Sub subscription starts where it was created or last seeked (gcloud pubsub subscriptions seek), and an S3 source reads every object under its prefix',
+        `--from ${from} applies to Kinesis only: a Pub/Sub subscription starts where it was created or last seeked (gcloud pubsub subscriptions seek), and an S3 source reads every object under its prefix (--from trim-horizon)`,
       );
     }
     const output = makeOutput(String(opts['output']));

@@ -13,12 +13,19 @@ export const CHROMIUM = process.env['AUDITSTREAM_CHROMIUM'] ?? '/usr/bin/chromiu
 /** Where the tests write screenshots (gitignored). */
 export const SCREENSHOT_DIR = fileURLToPath(new URL('../../../test-artifacts/console/', import.meta.url));
 
-/** Fails at once, naming the fix, when the browser is not installed (a launch would wait for its timeout). */
+/**
+ * Names the fix when the browser is not installed, and gives up after 20 s on one that does not
+ * start (Playwright's default is 180 s, long enough to look like a hung test run).
+ */
 export function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     return Promise.reject(new Error(`no Chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set AUDITSTREAM_CHROMIUM`));
   }
-  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  return chromium.launch({
+    timeout: 20_000,
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
 }
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
