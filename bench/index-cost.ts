@@ -7,6 +7,11 @@
  * filter indexes on the table; random or time-ordered log ids), the table without them, and the
  * table with its filter side table filled as the store fills it. Reported, not asserted.
  *
+ * The same for PostgreSQL (decision 0025 keeps its filter indexes on `audit_records`): the
+ * store's table as migrated, without its five filter indexes, and with them on a side table
+ * filled every 20,000 records as SQLite's is, the rows going in by the store's own INSERT
+ * (`json_to_recordset`), one statement a commit. Run when BENCH_ENGINES includes postgres.
+ *
  * Environment: BENCH_INDEX_SECONDS=8 (per variant), BENCH_TMPDIR, BENCH_INDEX_NO_WRITE=1 (print
  * only). `node dist/bench/index-cost.js --render bench/results-index-cost.json` re-renders.
  */
@@ -19,12 +24,27 @@ import { CHAIN_ROW_COLUMNS, chainRowValues, type ChainRow } from '../src/store/c
 import { newLogId, type AuditRecord } from '../src/record/record.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { FilterFill } from '../src/store/sqlite/filter-table.js';
-import { buildRecord, ChainRowFactory, cpuMeter, PLAIN_TABLE, plainTableSql, progress, settings, ShapeSource, writeBenchmarksSection } from './common.js';
+import {
+  buildRecord,
+  ChainRowFactory,
+  cpuMeter,
+  createBenchDb,
+  pgJsonInsert,
+  pgJsonParam,
+  PLAIN_TABLE,
+  plainTableSql,
+  progress,
+  settings,
+  ShapeSource,
+  writeBenchmarksSection,
+} from './common.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const resultsPath = join(root, 'bench', 'results-index-cost.json');
 const SECONDS = Number(process.env.BENCH_INDEX_SECONDS ?? 8);
 const ROWS_PER_COMMIT = 800;
+/** Records between two fills of a side table, as the SQLite store fills its own. */
+const FILL_EVERY = 20_000;
 const TENANTS = 16;
 
 /** The five filter indexes as `audit_records` had them before decision 0025 (migration 0001). */
@@ -72,6 +92,8 @@ interface IndexCostResults {
   secondsPerVariant: number;
   rowsPerCommit: number;
   variants: VariantResult[];
+  /** Absent in results from before PostgreSQL was measured. */
+  postgres?: VariantResult[];
 }
 
 const LETTERS = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -89,13 +111,13 @@ class RowSource {
   private n = 0;
   constructor(private readonly logIds: Variant['logIds']) {}
 
-  async commits(count: number): Promise<unknown[][][]> {
+  async commits(count: number): Promise<ChainRow[][]> {
     return makeRows(this.shapes, this.factory, this.logIds, count, () => this.n++);
   }
 }
 
-async function makeRows(shapes: ShapeSource, factory: ChainRowFactory, logIds: Variant['logIds'], commits: number, next: () => number): Promise<unknown[][][]> {
-  const out: unknown[][][] = [];
+async function makeRows(shapes: ShapeSource, factory: ChainRowFactory, logIds: Variant['logIds'], commits: number, next: () => number): Promise<ChainRow[][]> {
+  const out: ChainRow[][] = [];
   for (let c = 0; c < commits; c++) {
     const now = Date.now();
     const batches = Array.from({ length: TENANTS }, (_, a) => ({
@@ -106,7 +128,7 @@ async function makeRows(shapes: ShapeSource, factory: ChainRowFactory, logIds: V
       ingestedBy: 'bench:index-cost',
     }));
     const rows: ChainRow[] = await factory.rows(batches, now);
-    out.push(rows.map(chainRowValues));
+    out.push(rows);
   }
   return out;
 }
@@ -122,8 +144,8 @@ async function runVariant(v: Variant, dir: string): Promise<VariantResult> {
     if (v.table === 'plain') d.exec(plainTableSql('sqlite'));
     if (v.add) d.exec(v.add);
     const insert = d.prepare(`INSERT INTO ${table} (${CHAIN_ROW_COLUMNS}) VALUES (${new Array(14).fill('?').join(',')})`);
-    const commit = d.transaction((rows: unknown[][]) => {
-      for (const r of rows) insert.run(...r);
+    const commit = d.transaction((rows: ChainRow[]) => {
+      for (const r of rows) insert.run(...chainRowValues(r));
     });
     const filters = v.fill ? new FilterFill(d) : undefined;
     // Rows are made ahead in rounds (making them is not timed), so the figure is the database's.
@@ -156,22 +178,117 @@ async function runVariant(v: Variant, dir: string): Promise<VariantResult> {
   }
 }
 
-function render(r: IndexCostResults): string {
-  const plain = r.variants[0]!.rowsPerSec;
-  const before = r.variants[1]!.rowsPerSec;
-  const lines = [
-    `## SQLite: what the index set costs an insert (bench/index-cost.ts)`,
-    ``,
-    `Run ${r.date}. The same rows (made and hashed by the store's chain code before timing; records stamped with the time they are made) inserted by the driver alone, ${r.rowsPerCommit} rows per transaction over ${TENANTS} tenants, WAL, synchronous=FULL, about ${r.secondsPerVariant} s each, one variant after another in one process. Each row differs from the one above it in one step. Reported, not asserted.`,
-    ``,
-    `| index set | rows/s | × plain table | × as before |`,
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/** The side table as SQLite's (migration 0009), for the PostgreSQL variant that tries it. */
+const PG_SIDE_TABLE = `CREATE TABLE bench_filter (id BIGINT PRIMARY KEY, account_id TEXT NOT NULL, operation TEXT NOT NULL, user_email TEXT NOT NULL,
+  principal_id TEXT NOT NULL, status TEXT NOT NULL, namespace TEXT);
+${FILTER_INDEXES_ON_RECORDS.replaceAll('audit_records_', 'bench_filter_').replaceAll('ON audit_records', 'ON bench_filter')}`;
+const PG_DROP_FILTER_INDEXES = ['operation', 'user_email', 'principal', 'status', 'namespace'].map((i) => `DROP INDEX audit_records_${i};`).join('\n');
+/** Fills the PostgreSQL side table past $1, returning the newest id copied. */
+const PG_FILL = `WITH copied AS (INSERT INTO bench_filter SELECT id, account_id, operation, user_email, principal_id, status, namespace
+  FROM audit_records WHERE id > $1 ORDER BY id LIMIT ${FILL_EVERY} RETURNING id) SELECT max(id) AS mark FROM copied`;
+
+interface PgVariant {
+  name: string;
+  table: 'plain' | 'store';
+  /** SQL run before timing. */
+  setup?: string;
+  fill?: boolean;
+}
+
+const PG_VARIANTS: PgVariant[] = [
+  { name: 'plain table: one index (account_id, seq)', table: 'plain' },
+  { name: "store's table as migrated: the five filter indexes on it (what the store runs)", table: 'store' },
+  { name: "store's table without the five filter indexes", table: 'store', setup: PG_DROP_FILTER_INDEXES },
+  {
+    name: "store's table with the five filter indexes on a side table instead, filled every 20,000 records (SQLite's layout)",
+    table: 'store',
+    setup: `${PG_DROP_FILTER_INDEXES}\n${PG_SIDE_TABLE}`,
+    fill: true,
+  },
+];
+
+async function runPgVariant(v: PgVariant): Promise<VariantResult> {
+  const db = await createBenchDb('postgres', 'idx');
+  try {
+    await (await db.open()).close();
+    const c = await db.pgClient();
+    try {
+      if (v.table === 'plain') await c.query(plainTableSql('postgres'));
+      if (v.setup) await c.query(v.setup);
+      const insert = pgJsonInsert(v.table === 'plain' ? PLAIN_TABLE : 'audit_records');
+      let rows = 0;
+      let timed = 0;
+      let mark = 0;
+      let sinceFill = 0;
+      const source = new RowSource('ordered');
+      const meter = cpuMeter();
+      while (timed < SECONDS * 1000) {
+        const round = await source.commits(25);
+        for (const chunk of round) {
+          const t = performance.now();
+          await c.query(insert, [pgJsonParam(chunk)]);
+          sinceFill += chunk.length;
+          if (v.fill && sinceFill >= FILL_EVERY) {
+            mark = Number(((await c.query(PG_FILL, [mark])).rows[0] as { mark: string | null }).mark ?? mark);
+            sinceFill = 0;
+          }
+          rows += chunk.length;
+          timed += performance.now() - t;
+        }
+      }
+      const cpu = meter();
+      const r: VariantResult = {
+        name: v.name,
+        rows,
+        seconds: timed / 1000,
+        rowsPerSec: rows / (timed / 1000),
+        ...(cpu ? { machineBusyPct: cpu.machineBusyPct } : {}),
+      };
+      progress(`  postgres ${Math.round(r.rowsPerSec)} rows/s: ${v.name}`);
+      return r;
+    } finally {
+      await c.end();
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
+function variantTable(variants: VariantResult[], beforeLabel: string): string[] {
+  const plain = variants[0]!.rowsPerSec;
+  const before = variants[1]!.rowsPerSec;
+  return [
+    `| index set | rows/s | × plain table | × ${beforeLabel} |`,
     `|---|---:|---:|---:|`,
-    ...r.variants.map(
+    ...variants.map(
       (v) =>
         `| ${v.name} | ${Math.round(v.rowsPerSec).toLocaleString('en-US')} | ${(v.rowsPerSec / plain).toFixed(2)} | ${(v.rowsPerSec / before).toFixed(2)} |`,
     ),
+  ];
+}
+
+function render(r: IndexCostResults): string {
+  const lines = [
+    `## Index cost: what each engine's index set costs an insert (bench/index-cost.ts)`,
+    ``,
+    `Run ${r.date}. The same rows (made and hashed by the store's chain code before timing; records stamped with the time they are made) inserted by the driver alone, ${r.rowsPerCommit} rows per transaction over ${TENANTS} tenants, WAL, synchronous=FULL, about ${r.secondsPerVariant} s each, one variant after another in one process. Each row differs from the one above it in one step. Reported, not asserted.`,
+    ``,
+    `SQLite:`,
+    ``,
+    ...variantTable(r.variants, 'as before'),
     ``,
   ];
+  if (r.postgres) {
+    lines.push(
+      `PostgreSQL, same run, same kind of rows and commits, each into a fresh schema migrated by the store, inserted by the store's own statement (\`json_to_recordset\`, one statement a commit). Decision 0025 keeps PostgreSQL's filter indexes on \`audit_records\`; the last row is what SQLite's side table would give it.`,
+      ``,
+      ...variantTable(r.postgres, 'as migrated'),
+      ``,
+    );
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -190,7 +307,15 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const r: IndexCostResults = { date: new Date().toISOString(), secondsPerVariant: SECONDS, rowsPerCommit: ROWS_PER_COMMIT, variants };
+  const postgres: VariantResult[] = [];
+  if (settings.engines.includes('postgres')) for (const v of PG_VARIANTS) postgres.push(await runPgVariant(v));
+  const r: IndexCostResults = {
+    date: new Date().toISOString(),
+    secondsPerVariant: SECONDS,
+    rowsPerCommit: ROWS_PER_COMMIT,
+    variants,
+    ...(postgres.length > 0 ? { postgres } : {}),
+  };
   if (process.env.BENCH_INDEX_NO_WRITE === '1') {
     process.stdout.write(render(r));
     return;

@@ -93,8 +93,8 @@ const LOG_ID_TIME_CHARS = 9;
  * time (milliseconds, base 36), the other 23 random (~119 bits). Time first, so that the ids a
  * server assigns land at the end of each account's unique (account_id, log_id) index, as
  * sequences do: random ones spread every commit's inserts over that whole index, one page each
- * (with random ids the driver alone inserted 15,059 rows/s into the store's table as it was
- * before decision 0025, 19,392 with time-ordered ones: bench/index-cost.ts).
+ * (random ids cost the driver alone 13-22 % of its insert rate into the store's table as it was
+ * before decision 0025, in two runs of bench/index-cost.ts).
  */
 export function newLogId(now: number = Date.now()): string {
   let out = Math.floor(now).toString(36).padStart(LOG_ID_TIME_CHARS, '0').slice(-LOG_ID_TIME_CHARS);
