@@ -14,7 +14,10 @@ import { planPage } from '../src/store/query.js';
 import { createFixture, type StoreFixture } from './helpers/stores.js';
 import { makeRecord } from './helpers/records.js';
 import { assertEveryPage, matchesFilter } from './helpers/pages.js';
-import { runCli } from './helpers/cli.js';
+import { runCli, startServe, stopServe, type ServeHandle } from './helpers/cli.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { verifyAccount } from '../src/chain/verify.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { checkpointAll, keyIdOf, type Signer } from '../src/chain/checkpoint.js';
@@ -534,6 +537,26 @@ describe('migration 0009 on a database with records (SQLite)', () => {
       await (await openStore(fx.databaseUrl, (e) => again.push(e))).close();
       assert.deepEqual(again, []);
     } finally {
+      await fx.destroy();
+    }
+  });
+
+  it('the server logs both, before it listens', async () => {
+    const fx = await before0009(5);
+    const dir = mkdtempSync(join(tmpdir(), 'auditstream-migrate-'));
+    let serve: ServeHandle | undefined;
+    try {
+      serve = await startServe({ DATABASE_URL: fx.databaseUrl, AUDITSTREAM_DATA_DIR: join(dir, 'data') }, dir);
+      const logged = serve.lines.map((l) => JSON.parse(l) as { msg?: string; migration?: string; records?: number; ms?: number });
+      const at = (msg: string) => logged.findIndex((e) => e.msg === msg && e.migration === '0009_sqlite_filter_table');
+      assert.ok(at('applying migration') >= 0, serve.lines.join('\n'));
+      assert.equal(logged[at('applying migration')]!.records, 5);
+      assert.ok(at('migration applied') > at('applying migration'));
+      assert.equal(typeof logged[at('migration applied')]!.ms, 'number');
+      assert.ok(at('migration applied') < logged.findIndex((e) => e.msg === 'auditstream listening'));
+    } finally {
+      await stopServe(serve);
+      rmSync(dir, { recursive: true, force: true });
       await fx.destroy();
     }
   });
