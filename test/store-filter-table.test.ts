@@ -455,6 +455,53 @@ describe('verify compares the filter side table with the records (SQLite)', () =
   });
 });
 
+describe('edited side-table rows never hide a record from a filter (SQLite)', () => {
+  it('copies relabelled to match, and rows above the mark, leave every page walk whole', async () => {
+    const fx = await createFixture('sqlite');
+    const store = await SqliteStore.open(fx.databaseUrl, { appendInWorker: false, fillOnTimer: false });
+    try {
+      const records = Array.from({ length: 60 }, (_, n) => makeRecord({ operation: n % 2 ? 'UpdateUser' : 'DeleteUser' }));
+      await store.append({ accountId: 'acct-edit', records, ingestedBy: null });
+      const d = new Database(fx.databaseUrl);
+      let expectedAsc: number[];
+      try {
+        new FilterFill(d).fillAll();
+        const ids = d.prepare("SELECT id, operation FROM audit_records WHERE account_id = 'acct-edit' ORDER BY id").all() as {
+          id: number;
+          operation: string;
+        }[];
+        expectedAsc = ids.filter((r) => r.operation === 'DeleteUser').map((r) => r.id);
+        // Half the UpdateUser copies now claim DeleteUser: runs of them longer than a page.
+        const relabel = d.prepare("UPDATE audit_filter SET operation = 'DeleteUser' WHERE id = ?");
+        for (const r of ids.filter((r) => r.operation === 'UpdateUser').slice(0, 15)) relabel.run(r.id);
+        // And rows above the mark, as a rebuild that moved it back leaves them.
+        const fake = d.prepare(
+          "INSERT INTO audit_filter (id, account_id, operation, user_email, principal_id, status) VALUES (?, 'acct-edit', 'DeleteUser', 'x', 'x', 'OK')",
+        );
+        for (let i = 0; i < 11; i++) fake.run(1_000_000_000 + i);
+      } finally {
+        d.close();
+      }
+      const f: QueryFilter = { accountId: 'acct-edit', operation: 'DeleteUser' };
+      for (const order of ['desc', 'asc'] as const) {
+        for (const limit of [3, 7, 100]) {
+          const walked: number[] = [];
+          let page = await store.query(f, { limit, order });
+          walked.push(...page.items.map((r) => r.id));
+          while (page.nextCursor) {
+            page = await store.query(f, { limit, order, cursor: page.nextCursor });
+            walked.push(...page.items.map((r) => r.id));
+          }
+          assert.deepEqual(walked, order === 'asc' ? expectedAsc : [...expectedAsc].reverse(), `${order} by ${limit}`);
+        }
+      }
+    } finally {
+      await store.close();
+      await fx.destroy();
+    }
+  });
+});
+
 describe('a moved-back mark rebuilds the side table (SQLite)', () => {
   it('every copy is made again, past the first chunk too, and every filtered page is whole', async () => {
     // A database of its own with no store open: no fill runs but the ones below.

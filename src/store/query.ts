@@ -181,8 +181,9 @@ export function planPage(filter: QueryFilter, shape: PageShape, engine: 'sqlite'
   if (!timeWindow && engine === 'sqlite' && filter.accountId !== undefined && FILTER_TABLE_FIELDS.some((k) => filter[k] !== undefined)) {
     // SQLite's filter indexes are on the side table `audit_filter` (src/store/sqlite/filter-table.ts),
     // which holds the records up to its mark; the records after it are read directly. One
-    // statement, so both parts see the same snapshot, and they never overlap.
-    const side = `SELECT id FROM audit_filter WHERE ${where.sql}${past} ORDER BY id ${dir} LIMIT ?`;
+    // statement, so both parts see the same snapshot, and they never overlap (rows above the mark,
+    // left from before a rebuild moved it back, are not read).
+    const side = `SELECT id FROM audit_filter WHERE ${where.sql}${past} AND id <= (SELECT id FROM audit_filter_mark) ORDER BY id ${dir} LIMIT ?`;
     const tail = `SELECT id FROM audit_records WHERE ${where.sql}${past} AND id > (SELECT id FROM audit_filter_mark) ORDER BY id ${dir} LIMIT ?`;
     return {
       main: {
@@ -264,15 +265,20 @@ export async function runPagedQuery(
     }
   }
   rows ??= await fetch(plan.main.sql, plan.main.params);
-  if (plan.recheck) rows = rows.filter((r) => rowMatches(filter, r));
+  // Whether more follows is known from the rows read, before the re-check drops any: a side-table
+  // row edited to match must not end the walk early and hide the matching records past it.
   const more = rows.length > limit;
-  if (more) rows.pop();
+  const lastRead = rows.length > 0 ? Number(rows[rows.length - 1]!.id) : undefined;
+  if (plan.recheck) rows = rows.filter((r) => rowMatches(filter, r));
+  if (rows.length > limit) rows.pop();
   if (backwards) rows.reverse();
   const items = rows.map(toStoredRecord);
   const result: Page = { items };
   if (items.length === 0) {
-    // An empty page past either end: offer the way back only.
+    // An empty page past either end: offer the way back only. One the re-check emptied with more
+    // to read also offers the way on, from the last row read.
     if (cursor) result[backwards ? 'nextCursor' : 'prevCursor'] = encodeCursor({ k: cursor.k, d: backwards ? 'a' : 'b', f: fp });
+    if (more && lastRead !== undefined) result[backwards ? 'prevCursor' : 'nextCursor'] = encodeCursor({ k: lastRead, d: backwards ? 'b' : 'a', f: fp });
     return result;
   }
   const first = items[0]!.id;

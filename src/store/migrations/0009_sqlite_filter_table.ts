@@ -5,8 +5,8 @@
  * dirtied a page per tenant and value, and the driver alone inserted 3.3x fewer rows a second.
  * Queries read the side table up to its mark and the records past it directly
  * (src/store/query.ts, src/store/sqlite/filter-table.ts; docs/decisions/0025-sqlite-filter-table.md).
- * PostgreSQL keeps its indexes: a side table filled the same way made its inserts slower, not
- * faster (bench/index-cost.ts).
+ * PostgreSQL keeps its indexes: a side table filled the same way made its inserts no faster
+ * (bench/index-cost.ts).
  */
 import type { Migration } from './index.js';
 

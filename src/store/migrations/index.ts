@@ -26,7 +26,7 @@ export interface Migration {
  */
 export interface MigrationEvent {
   id: string;
-  /** Records in the database. */
+  /** Records in the database (on PostgreSQL the planner's estimate; 0, and no event, before its first ANALYZE). */
   records: number;
   ms?: number;
 }

@@ -126,12 +126,14 @@ export class PostgresStore extends StoreReads implements AuditStore {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('auditstream.migrate.' || current_schema()))");
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const done = new Set(((await c.query('SELECT id FROM schema_migrations')).rows as { id: string }[]).map((r) => r.id));
-      // Counted once, when a migration is due and someone listens (a count reads the whole table).
+      // The planner's estimate, read once when a migration is due and someone listens: a count
+      // would read the whole table inside this lock just for a message.
       let records: number | undefined;
       for (const m of MIGRATIONS) {
         if (done.has(m.id) || !m.postgres) continue;
         if (onMigration && records === undefined) {
-          records = done.has(MIGRATIONS[0]!.id) ? Number(((await c.query('SELECT count(*) AS n FROM audit_records')).rows[0] as { n: string }).n) : 0;
+          const estimate = "SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = to_regclass('audit_records')";
+          records = done.has(MIGRATIONS[0]!.id) ? Number(((await c.query(estimate)).rows[0] as { n: string } | undefined)?.n ?? 0) : 0;
         }
         const tell = records ? onMigration : undefined;
         tell?.({ id: m.id, records: records! });
