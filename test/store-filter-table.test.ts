@@ -411,6 +411,7 @@ describe('verify compares the filter side table with the records (SQLite)', () =
         assert.equal(report.break!.seq, seq, report.break!.reason);
         assert.match(report.break!.reason, reason);
         assert.match(report.break!.reason, /the records and their chain verify/);
+        assert.equal(report.break!.kind, 'search-index');
       }
     });
   }
@@ -423,6 +424,7 @@ describe('verify compares the filter side table with the records (SQLite)', () =
       const report = await verify();
       assert.equal(report.break?.seq, 30, report.break?.reason);
       assert.match(report.break!.reason, /hash does not match/);
+      assert.equal(report.break!.kind, 'chain');
     } finally {
       raw('UPDATE audit_records SET record_json = replace(record_json, \'"status":"ERROR"\', \'"status":"OK"\') WHERE id = ?', ids.get(30)!);
     }
@@ -434,7 +436,13 @@ describe('verify compares the filter side table with the records (SQLite)', () =
     rebuildThen("UPDATE audit_filter SET operation = 'Harmless' WHERE id = ?", ids.get(7)!);
     const res = await runCli(['verify', '--account', VERIFY_ACCT], { DATABASE_URL: fx.databaseUrl });
     assert.equal(res.code, 1, res.stderr);
-    assert.match(res.stderr, /BROKEN {2}acct-copies: at seq 7: the search index's copy of this record differs in operation/);
+    assert.match(res.stderr, /INDEX {3}acct-copies: at seq 7: the search index's copy of this record differs in operation/);
+    assert.match(res.stderr, /auditstream: the search index of acct-copies differs from its records at seq 7/);
+    assert.doesNotMatch(res.stderr, /chain of acct-copies is broken/);
+    const json = await runCli(['verify', '--account', VERIFY_ACCT, '--json'], { DATABASE_URL: fx.databaseUrl });
+    assert.equal(json.code, 1, json.stderr);
+    const [report] = JSON.parse(json.stdout) as { ok: boolean; break: { seq: number; kind: string } }[];
+    assert.deepEqual([report!.ok, report!.break.seq, report!.break.kind], [false, 7, 'search-index']);
     rebuildThen('');
     const ok = await runCli(['verify', '--account', VERIFY_ACCT], { DATABASE_URL: fx.databaseUrl });
     assert.equal(ok.code, 0, ok.stderr);

@@ -17,6 +17,12 @@ export interface ChainBreak {
   /** Sequence at which the chain stops being trustworthy. */
   seq: number;
   reason: string;
+  /**
+   * `chain`: records, links, head, checkpoints or purges are not as signed. `search-index`: they
+   * all verify, but a copy of the record kept for searches (SQLite's filter side table) is
+   * missing or differs, so filtered searches may not show it.
+   */
+  kind: 'chain' | 'search-index';
 }
 
 export interface VerifyReport {
@@ -87,7 +93,7 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
     checkpointsChecked,
     ...(brk ? { break: brk } : {}),
   });
-  const fail = (seq: number, reason: string) => report({ accountId, seq, reason });
+  const fail = (seq: number, reason: string, kind: ChainBreak['kind'] = 'chain') => report({ accountId, seq, reason, kind });
   const hashAt = new Map<number, string>();
   const recent = new Map<number, string>();
   /** Signed statements found inside the chain, checked against links before them. */
@@ -219,7 +225,7 @@ export async function verifyAccount(source: ChainSource, accountId: string, opts
       `retention anchor at ${anchor.seq} is not justified by a signed RetentionPurge record: records 1..${anchor.seq} were deleted outside retention`,
     );
   }
-  return badCopy ? fail(badCopy.seq, badCopy.reason) : report();
+  return badCopy ? fail(badCopy.seq, badCopy.reason, 'search-index') : report();
 }
 
 /**

@@ -79,7 +79,7 @@ export async function verifyCommand(config: Readonly<Config>, opts: Record<strin
         io.err(
           report.ok
             ? `ok      ${accountId}: ${report.checked} records (seq ${report.fromSeq}..${report.toSeq}), ${report.checkpointsChecked} checkpoints\n`
-            : `BROKEN  ${accountId}: at seq ${report.break!.seq}: ${report.break!.reason}\n`,
+            : `${report.break!.kind === 'search-index' ? 'INDEX ' : 'BROKEN'}  ${accountId}: at seq ${report.break!.seq}: ${report.break!.reason}\n`,
         );
       }
     }
@@ -90,7 +90,11 @@ export async function verifyCommand(config: Readonly<Config>, opts: Record<strin
   if (trusted.size === 0 && !opts['json']) io.err('note: no signing key or --public-key given, so checkpoint signatures could not be trusted\n');
   const broken = reports.find((r) => !r.ok);
   if (broken) {
-    io.err(`auditstream: chain of ${broken.accountId} is broken at seq ${broken.break!.seq}: ${broken.break!.reason}\n`);
+    io.err(
+      broken.break!.kind === 'search-index'
+        ? `auditstream: the search index of ${broken.accountId} differs from its records at seq ${broken.break!.seq}: ${broken.break!.reason}\n`
+        : `auditstream: chain of ${broken.accountId} is broken at seq ${broken.break!.seq}: ${broken.break!.reason}\n`,
+    );
     return 1;
   }
   return 0;

@@ -32,7 +32,7 @@ export function registerIntegrityRoutes(app: FastifyInstance, cp: ControlPlane, 
         to_seq: r.toSeq,
         checkpoints_checked: r.checkpointsChecked,
         key_id: key?.keyId ?? null,
-        ...(r.break ? { break: { sequence: r.break.seq, reason: r.break.reason } } : {}),
+        ...(r.break ? { break: { sequence: r.break.seq, reason: r.break.reason, kind: r.break.kind } } : {}),
       };
     });
   });
