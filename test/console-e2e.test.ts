@@ -659,6 +659,31 @@ describe('web console in Chromium against auditstream serve', () => {
     await page.getByRole('button', { name: 'Verify now' }).click();
     await page.locator('.verify-result p', { hasText: 'Broken' }).waitFor(WAIT);
     assert.match(await page.locator('.verify-result p').innerText(), new RegExp(`^Broken at sequence ${tampered}: `));
+
+    // The record put back, its copy for filtered searches edited instead: the chain verifies, the
+    // search index does not, and the console says which.
+    const db2 = new Database(join(dir, 'audit.db'));
+    try {
+      db2.pragma('busy_timeout = 5000');
+      const { id } = db2
+        .prepare(
+          `UPDATE audit_records SET record_json = replace(record_json, '"someone-else@example.com"', '"viewer-5@example.com"') WHERE account_id = ? AND seq = ? RETURNING id`,
+        )
+        .get(initial.account_id, tampered) as { id: number };
+      const deadline = Date.now() + 10_000;
+      while ((db2.prepare('SELECT id FROM audit_filter_mark').get() as { id: number }).id < id && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      db2.prepare("UPDATE audit_filter SET user_email = 'hidden@example.com' WHERE id = ?").run(id);
+    } finally {
+      db2.close();
+    }
+    await page.getByRole('button', { name: 'Verify now' }).click();
+    await page.locator('.verify-result p', { hasText: 'Search index differs' }).waitFor(WAIT);
+    assert.match(
+      await page.locator('.verify-result p').innerText(),
+      new RegExp(`^Search index differs at sequence ${tampered}: the search index's copy of this record differs in user_email`),
+    );
   });
 
   it('sign out ends the session: the API answers 401 and the console asks to sign in', async () => {
