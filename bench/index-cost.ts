@@ -148,34 +148,37 @@ async function runVariant(v: Variant, dir: string): Promise<VariantResult> {
       for (const r of rows) insert.run(...chainRowValues(r));
     });
     const filters = v.fill ? new FilterFill(d) : undefined;
-    // Rows are made ahead in rounds (making them is not timed), so the figure is the database's.
-    let rows = 0;
-    let timed = 0;
-    const source = new RowSource(v.logIds);
-    const meter = cpuMeter();
-    while (timed < SECONDS * 1000) {
-      const round = await source.commits(25);
-      for (const chunk of round) {
-        const t = performance.now();
-        commit(chunk);
-        filters?.appended(chunk.length);
-        rows += chunk.length;
-        timed += performance.now() - t;
-      }
-    }
-    const cpu = meter();
-    const r: VariantResult = {
-      name: v.name,
-      rows,
-      seconds: timed / 1000,
-      rowsPerSec: rows / (timed / 1000),
-      ...(cpu ? { machineBusyPct: cpu.machineBusyPct } : {}),
-    };
+    const r = await timeCommits(v.name, v.logIds, (chunk) => {
+      commit(chunk);
+      filters?.appended(chunk.length);
+    });
     progress(`  ${Math.round(r.rowsPerSec)} rows/s: ${v.name}`);
     return r;
   } finally {
     d.close();
   }
+}
+
+/**
+ * Commits rows of the variant's kind with `commit` for about SECONDS of its own time. Rows are
+ * made ahead in rounds (making them is not timed), so the figure is the database's.
+ */
+async function timeCommits(name: string, logIds: Variant['logIds'], commit: (chunk: ChainRow[]) => void | Promise<void>): Promise<VariantResult> {
+  let rows = 0;
+  let timed = 0;
+  const source = new RowSource(logIds);
+  const meter = cpuMeter();
+  while (timed < SECONDS * 1000) {
+    const round = await source.commits(25);
+    for (const chunk of round) {
+      const t = performance.now();
+      await commit(chunk);
+      rows += chunk.length;
+      timed += performance.now() - t;
+    }
+  }
+  const cpu = meter();
+  return { name, rows, seconds: timed / 1000, rowsPerSec: rows / (timed / 1000), ...(cpu ? { machineBusyPct: cpu.machineBusyPct } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,34 +222,16 @@ async function runPgVariant(v: PgVariant): Promise<VariantResult> {
       if (v.table === 'plain') await c.query(plainTableSql('postgres'));
       if (v.setup) await c.query(v.setup);
       const insert = pgJsonInsert(v.table === 'plain' ? PLAIN_TABLE : 'audit_records');
-      let rows = 0;
-      let timed = 0;
       let mark = 0;
       let sinceFill = 0;
-      const source = new RowSource('ordered');
-      const meter = cpuMeter();
-      while (timed < SECONDS * 1000) {
-        const round = await source.commits(25);
-        for (const chunk of round) {
-          const t = performance.now();
-          await c.query(insert, [pgJsonParam(chunk)]);
-          sinceFill += chunk.length;
-          if (v.fill && sinceFill >= FILL_EVERY) {
-            mark = Number(((await c.query(PG_FILL, [mark])).rows[0] as { mark: string | null }).mark ?? mark);
-            sinceFill = 0;
-          }
-          rows += chunk.length;
-          timed += performance.now() - t;
+      const r = await timeCommits(v.name, 'ordered', async (chunk) => {
+        await c.query(insert, [pgJsonParam(chunk)]);
+        sinceFill += chunk.length;
+        if (v.fill && sinceFill >= FILL_EVERY) {
+          mark = Number(((await c.query(PG_FILL, [mark])).rows[0] as { mark: string | null }).mark ?? mark);
+          sinceFill = 0;
         }
-      }
-      const cpu = meter();
-      const r: VariantResult = {
-        name: v.name,
-        rows,
-        seconds: timed / 1000,
-        rowsPerSec: rows / (timed / 1000),
-        ...(cpu ? { machineBusyPct: cpu.machineBusyPct } : {}),
-      };
+      });
       progress(`  postgres ${Math.round(r.rowsPerSec)} rows/s: ${v.name}`);
       return r;
     } finally {

@@ -28,6 +28,31 @@ import { openStore } from '../src/store/open.js';
 import type { MigrationEvent } from '../src/store/migrations/index.js';
 import type { AuditStore, QueryFilter, StoredRecord } from '../src/store/store.js';
 
+/** Records stored, rows in the side table and its mark, read from the file on a connection of its own. */
+function sideTableState(path: string): { records: number; side: number; mark: number } {
+  const d = new Database(path);
+  try {
+    return d
+      .prepare(
+        'SELECT (SELECT count(*) FROM audit_records) AS records, (SELECT count(*) FROM audit_filter) AS side, (SELECT id FROM audit_filter_mark) AS mark',
+      )
+      .get() as { records: number; side: number; mark: number };
+  } finally {
+    d.close();
+  }
+}
+
+/** The state once the side table holds every record, or when `ms` have gone by. */
+async function filledWithin(path: string, ms: number): Promise<{ records: number; side: number; mark: number }> {
+  const deadline = Date.now() + ms;
+  let r = sideTableState(path);
+  while (r.side < r.records && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 100));
+    r = sideTableState(path);
+  }
+  return r;
+}
+
 const OPS = ['UpdateUser', 'CreateNamespace', 'UserLogin', 'DeleteUser'];
 const ACCT = 'acct-filter';
 
@@ -218,31 +243,12 @@ describe('filter side table fills (SQLite, append worker running)', () => {
     await fx.destroy();
   });
 
-  const filled = () => {
-    const d = new Database(fx.databaseUrl);
-    try {
-      const r = d
-        .prepare(
-          'SELECT (SELECT count(*) FROM audit_records) AS records, (SELECT count(*) FROM audit_filter) AS side, (SELECT id FROM audit_filter_mark) AS mark',
-        )
-        .get() as { records: number; side: number; mark: number };
-      return r;
-    } finally {
-      d.close();
-    }
-  };
-
   it('records appended and written by transactions reach the side table within a few seconds, with no later append', async () => {
     await store.append({ accountId: 'acct-fill', records: [makeRecord(), makeRecord()], ingestedBy: null });
     await store.transaction(async (tx) => {
       await tx.append({ accountId: 'acct-fill', records: [makeRecord({ operation: 'CreateNamespace' })], ingestedBy: null });
     });
-    const deadline = Date.now() + 5000;
-    let r = filled();
-    while (r.side < r.records && Date.now() < deadline) {
-      await new Promise((res) => setTimeout(res, 100));
-      r = filled();
-    }
+    const r = await filledWithin(fx.databaseUrl, 5000);
     assert.equal(r.records, 3);
     assert.equal(r.side, 3);
   });
@@ -254,23 +260,7 @@ describe('filter side table fills (SQLite, append worker running)', () => {
       await alone.transaction(async (tx) => {
         await tx.append({ accountId: 'acct-alone', records: [makeRecord(), makeRecord({ operation: 'CreateNamespace' })], ingestedBy: null });
       });
-      const count = () => {
-        const d = new Database(own.databaseUrl);
-        try {
-          return d.prepare('SELECT (SELECT count(*) FROM audit_records) AS records, (SELECT count(*) FROM audit_filter) AS side').get() as {
-            records: number;
-            side: number;
-          };
-        } finally {
-          d.close();
-        }
-      };
-      const deadline = Date.now() + 5000;
-      let r = count();
-      while (r.side < r.records && Date.now() < deadline) {
-        await new Promise((res) => setTimeout(res, 100));
-        r = count();
-      }
+      const r = await filledWithin(own.databaseUrl, 5000);
       assert.equal(r.records, 2);
       assert.equal(r.side, 2);
     } finally {
@@ -283,18 +273,7 @@ describe('filter side table fills (SQLite, append worker running)', () => {
     // A database of its own with no store open: no fill runs but the ones below.
     const bulk = await createFixture('sqlite');
     await (await bulk.open()).close();
-    const filled = () => {
-      const c = new Database(bulk.databaseUrl);
-      try {
-        return c
-          .prepare(
-            'SELECT (SELECT count(*) FROM audit_records) AS records, (SELECT count(*) FROM audit_filter) AS side, (SELECT id FROM audit_filter_mark) AS mark',
-          )
-          .get() as { records: number; side: number; mark: number };
-      } finally {
-        c.close();
-      }
-    };
+    const filled = () => sideTableState(bulk.databaseUrl);
     const d = new Database(bulk.databaseUrl);
     try {
       d.pragma('busy_timeout = 10000');
