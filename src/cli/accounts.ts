@@ -1,8 +1,7 @@
 /** `auditstream init` and `auditstream accounts create`: tenant accounts, straight on the database. */
 import type { Config } from '../config.js';
 import { AuditError } from '../errors.js';
-import { openStore } from '../store/open.js';
-import { migrationLine } from '../store/migrations/index.js';
+import { openCommandStore } from './store.js';
 import { accountCount, createAccount } from '../control/accounts.js';
 import type { Io } from './main.js';
 
@@ -11,7 +10,7 @@ export async function createAccountCommand(config: Readonly<Config>, opts: Recor
   if (typeof email !== 'string' || email === '') throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--email is required');
   // The database holds password and key hashes: files it creates are for this user only.
   process.umask(0o077);
-  const store = await openStore(config.databaseUrl, (e) => io.err(migrationLine(e)));
+  const store = await openCommandStore(config, io);
   try {
     if (firstOnly && (await accountCount(store.sql)) > 0) {
       throw new AuditError('AS_ERR_FAILED_PRECONDITION', 'the database already has an account: use `auditstream accounts create` for another tenant');

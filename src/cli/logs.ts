@@ -1,8 +1,7 @@
 /** `auditstream logs`: query or export the store directly (an operator tool: no API involved). */
 import type { Config } from '../config.js';
 import { AuditError } from '../errors.js';
-import { openStore } from '../store/open.js';
-import { migrationLine } from '../store/migrations/index.js';
+import { openCommandStore } from './store.js';
 import { parseFilter } from '../store/filters.js';
 import { envelope, exportChunks, iterateRecords, type ExportFormat } from '../store/export.js';
 import type { Io } from './main.js';
@@ -31,7 +30,7 @@ export async function logsCommand(config: Readonly<Config>, opts: Record<string,
   const order = s('order') ?? 'desc';
   if (order !== 'asc' && order !== 'desc') throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--order must be asc or desc');
 
-  const store = await openStore(config.databaseUrl, (e) => io.err(migrationLine(e)));
+  const store = await openCommandStore(config, io);
   try {
     if (opts['all']) {
       if (opts['cursor']) throw new AuditError('AS_ERR_INVALID_ARGUMENT', '--all exports from the start; it takes no --cursor');

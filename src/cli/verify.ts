@@ -3,8 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import type { Config } from '../config.js';
 import { AuditError } from '../errors.js';
-import { openStore } from '../store/open.js';
-import { migrationLine } from '../store/migrations/index.js';
+import { openCommandStore } from './store.js';
 import type { Checkpoint } from '../chain/types.js';
 import { checkpointAll, keyIdOf, loadPublicKey, loadSigner } from '../chain/checkpoint.js';
 import { accountsToVerify, verifyAccount, type VerifyReport } from '../chain/verify.js';
@@ -54,7 +53,7 @@ export async function verifyCommand(config: Readonly<Config>, opts: Record<strin
     trusted.set(keyIdOf(key), key);
   }
   const external = opts['checkpoints'] ? readCheckpointFile(String(opts['checkpoints'])) : [];
-  const store = await openStore(config.databaseUrl, (e) => io.err(migrationLine(e)));
+  const store = await openCommandStore(config, io);
   const reports: VerifyReport[] = [];
   try {
     // Every account the database or the trusted file knows is verified: one deleted whole is a break.
@@ -102,7 +101,7 @@ export async function verifyCommand(config: Readonly<Config>, opts: Record<strin
 
 export async function checkpointCommand(config: Readonly<Config>, io: Io): Promise<void> {
   const signer = loadSigner(config.signingKeyPath, config.signingKeyGenerate);
-  const store = await openStore(config.databaseUrl, (e) => io.err(migrationLine(e)));
+  const store = await openCommandStore(config, io);
   try {
     await checkpointAll(store, signer);
     // Print the latest checkpoint of every account (new or not): the file to keep elsewhere.

@@ -40,3 +40,28 @@ export function migrationLine(e: MigrationEvent): string {
 }
 
 export const MIGRATIONS: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009];
+
+/**
+ * Applies, in order, the migrations of `engine` that `done` lacks, each with `apply` (its SQL and
+ * its schema_migrations row, in the caller's transaction), telling `onMigration` before and after
+ * each when the database holds records. `records` is asked once, and only then.
+ */
+export async function applyPending(
+  engine: 'sqlite' | 'postgres',
+  done: ReadonlySet<string>,
+  apply: (id: string, sql: string) => unknown,
+  records: () => number | Promise<number>,
+  onMigration?: OnMigration,
+): Promise<void> {
+  let held: number | undefined;
+  for (const m of MIGRATIONS) {
+    const sql = m[engine];
+    if (done.has(m.id) || !sql) continue;
+    if (onMigration && held === undefined) held = done.has(MIGRATIONS[0]!.id) ? await records() : 0;
+    const tell = held ? onMigration : undefined;
+    tell?.({ id: m.id, records: held! });
+    const started = Date.now();
+    await apply(m.id, sql);
+    tell?.({ id: m.id, records: held!, ms: Date.now() - started });
+  }
+}

@@ -13,7 +13,7 @@ import { GroupCommitter, type FlushOutcome } from '../group-commit.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
 import type { AppendBatch, AppendResult, AuditStore, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
-import { MIGRATIONS, type OnMigration } from '../migrations/index.js';
+import { applyPending, type OnMigration } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 import { insertCheckpoint } from '../../chain/checkpoint.js';
 
@@ -126,22 +126,23 @@ export class PostgresStore extends StoreReads implements AuditStore {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('auditstream.migrate.' || current_schema()))");
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const done = new Set(((await c.query('SELECT id FROM schema_migrations')).rows as { id: string }[]).map((r) => r.id));
-      // The planner's estimate, read once when a migration is due and someone listens: a count
-      // would read the whole table inside this lock just for a message.
-      let records: number | undefined;
-      for (const m of MIGRATIONS) {
-        if (done.has(m.id) || !m.postgres) continue;
-        if (onMigration && records === undefined) {
-          const estimate = "SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = to_regclass('audit_records')";
-          records = done.has(MIGRATIONS[0]!.id) ? Number(((await c.query(estimate)).rows[0] as { n: string } | undefined)?.n ?? 0) : 0;
-        }
-        const tell = records ? onMigration : undefined;
-        tell?.({ id: m.id, records: records! });
-        const started = Date.now();
-        await c.query(m.postgres);
-        await c.query('INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)', [m.id, Date.now()]);
-        tell?.({ id: m.id, records: records!, ms: Date.now() - started });
-      }
+      await applyPending(
+        'postgres',
+        done,
+        async (id, sql) => {
+          await c.query(sql);
+          await c.query('INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)', [id, Date.now()]);
+        },
+        // The planner's estimate: a count would read the whole table inside this lock just for a message.
+        async () =>
+          Number(
+            (
+              (await c.query("SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = to_regclass('audit_records')")).rows[0] as
+                { n: string } | undefined
+            )?.n ?? 0,
+          ),
+        onMigration,
+      );
     });
   }
 

@@ -15,8 +15,8 @@ import type { SqliteConnection } from './sqlite-store.js';
 /** Records one fill copies at most, and records appended since the last fill that make one due. */
 const FILL_CHUNK = 20_000;
 
-/** The ids of the next fill (the INSERT below copies the same): up to FILL_CHUNK records past the mark. */
-const NEXT_CHUNK = `SELECT id FROM audit_records WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT ${FILL_CHUNK}`;
+/** The records of the next fill: up to FILL_CHUNK past the mark. */
+const NEXT_CHUNK = `FROM audit_records WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT ${FILL_CHUNK}`;
 
 /**
  * One fill: the next chunk's records copied, then the mark moved to the newest of them. The mark,
@@ -27,9 +27,8 @@ const NEXT_CHUNK = `SELECT id FROM audit_records WHERE id > (SELECT id FROM audi
  * rest. A copy already there is overwritten, so a fill never stops on one.
  */
 const FILL_FILTER_TABLE = `INSERT OR REPLACE INTO audit_filter (id, account_id, operation, user_email, principal_id, status, namespace)
-  SELECT id, account_id, operation, user_email, principal_id, status, namespace FROM audit_records
-  WHERE id > (SELECT id FROM audit_filter_mark) ORDER BY id LIMIT ${FILL_CHUNK};
-UPDATE audit_filter_mark SET id = coalesce((SELECT max(id) FROM (${NEXT_CHUNK})), id);`;
+  SELECT id, account_id, operation, user_email, principal_id, status, namespace ${NEXT_CHUNK};
+UPDATE audit_filter_mark SET id = coalesce((SELECT max(id) FROM (SELECT id ${NEXT_CHUNK})), id);`;
 
 /** Whether records past the mark exist: read before taking the write lock for a timed fill. */
 const FILL_DUE = 'SELECT (SELECT coalesce(max(id), 0) FROM audit_records) > (SELECT id FROM audit_filter_mark) AS due';

@@ -34,7 +34,7 @@ import { Mutex } from '../mutex.js';
 import { StoreReads } from '../reads.js';
 import { purgeAccount } from '../purge.js';
 import type { AppendBatch, AppendResult, AuditStore, ChainBody, Checkpoint, PurgeRequest, Sql, StoreTx, TransactionOptions } from '../store.js';
-import { MIGRATIONS, type OnMigration } from '../migrations/index.js';
+import { applyPending, type OnMigration } from '../migrations/index.js';
 import { AuditError } from '../../errors.js';
 
 /** The part of better-sqlite3 this engine calls. */
@@ -197,20 +197,16 @@ export class SqliteStore extends StoreReads implements AuditStore {
     await this.writeTx(async () => {
       this.w.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const done = new Set((this.w.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
-      // Counted once, when a migration is due and someone listens (a count reads the whole table).
-      let records: number | undefined;
-      for (const m of MIGRATIONS) {
-        if (done.has(m.id) || !m.sqlite) continue;
-        if (onMigration && records === undefined) {
-          records = done.has(MIGRATIONS[0]!.id) ? (this.w.prepare('SELECT count(*) AS n FROM audit_records').get() as { n: number }).n : 0;
-        }
-        const tell = records ? onMigration : undefined;
-        tell?.({ id: m.id, records: records! });
-        const started = Date.now();
-        this.w.exec(m.sqlite);
-        this.w.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
-        tell?.({ id: m.id, records: records!, ms: Date.now() - started });
-      }
+      await applyPending(
+        'sqlite',
+        done,
+        (id, sql) => {
+          this.w.exec(sql);
+          this.w.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(id, Date.now());
+        },
+        () => (this.w.prepare('SELECT count(*) AS n FROM audit_records').get() as { n: number }).n,
+        onMigration,
+      );
     });
   }
 
