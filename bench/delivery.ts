@@ -14,12 +14,13 @@
  *   BENCH_DELIVERY_SINKS            kinesis,pubsub (default both)
  *   BENCH_DELIVERY_LATENCY_SECONDS  seconds of steady appends per latency run (default 12)
  *   BENCH_DELIVERY_RATES            rate@accounts for latency (default 2000@4): each runs the floor
- *                                   (one PutRecords / Publish per append, no engine) and the engine
+ *                                   (direct PutRecords / Publish calls, one in flight per account, no
+ *                                   engine) and the engine
  *                                   at its defaults, in the same run
  *   BENCH_DELIVERY_LATENCY_ROUNDS   floor/engine rounds per rate (default 3), alternating which goes
  *                                   first; the target compares the medians of their p99
- *   BENCH_DELIVERY_SETTLE_MS        pause after each latency run (default 5000): the floor's hundreds
- *                                   of calls a second leave the emulators slow for a while
+ *   BENCH_DELIVERY_SETTLE_MS        pause after each latency run (default 5000): a busy emulator
+ *                                   stays slow for a while
  *   BENCH_DELIVERY_FLUSH_MS         further flush intervals for the engine's latency (default none)
  *   BENCH_DELIVERY_AGG_RATES        rate@accounts for Kinesis with KPL aggregation (default 2000@1)
  *   BENCH_DELIVERY_RECORDS          backlog per throughput round, both sinks (default 10000 for
@@ -105,10 +106,10 @@ export async function runDeliveryBench(opts: DeliveryOptions = {}): Promise<Deli
       store = await SqliteStore.open(join(dir, 'bench.db'));
       let runId = 0;
       if (only.includes('latency')) {
-        // Per sink kind: rounds of the floor (one direct call per append) and the engine at its
-        // defaults, alternating which goes first (the run after the floor inherits an emulator
-        // still busy with its hundreds of calls a second: in one order only, that would be the
-        // engine every time), with a pause after each; then any other flush intervals asked
+        // Per sink kind: rounds of the floor (direct calls, one in flight per account) and the
+        // engine at its defaults, alternating which goes first (the second run of a pair inherits
+        // an emulator still busy with the first: in one order only, that would be one side every
+        // time), with a pause after each; then any other flush intervals asked
         // for, then (Kinesis) one account at the aggregation rate with KPL aggregation.
         const settle = () => new Promise((r) => setTimeout(r, settleMs));
         for (const kind of sinks)

@@ -1,8 +1,11 @@
 /**
  * End-to-end latency: append acknowledged → readable in the stream, at a steady append rate; for
- * the engine, and for the floor of that path in the same run: each append's records sent at once
- * with one PutRecords / Publish call of their own (what a server calling the destination inside
- * each ingest request would do), read back by the same consumer.
+ * the engine, and for the floor of that path in the same run, read back by the same consumer. The
+ * floor is the least latency an ordered sender can have against this destination: per account one
+ * PutRecords / Publish call in flight (two in flight could land out of order), each sent the moment
+ * the previous one is answered and carrying every record acknowledged since. (A call per append
+ * with no bound on calls in flight, as an earlier floor did, overloads moto: hundreds of calls a
+ * second queued for seconds, which made the floor slower than the engine it is meant to bound.)
  */
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { v1 } from '@google-cloud/pubsub';
@@ -20,7 +23,7 @@ import { MOTO_ACCOUNT, TEST_REGION } from '../../test/helpers/moto.js';
 import { waitHeld } from './instrument.js';
 import { kinesisConsumer, pubsubConsumer, type Consumer } from './consumers.js';
 
-/** `engine`: the delivery engine (optionally with KPL aggregation); `floor`: one direct call per append. */
+/** `engine`: the delivery engine (optionally with KPL aggregation); `floor`: direct calls, one in flight per account. */
 export type LatencyMode = 'engine' | 'floor' | 'aggregate';
 
 /** flushMs undefined: the engine's default. */
@@ -102,9 +105,25 @@ export async function latencyRun(
       await publisher!.publish({ topic: `projects/${PROJECT}/topics/${name}`, messages }, { isBundling: false, retry: null } as never);
     }
   };
+  // Per account: records acknowledged and not yet sent, and the call in flight (at most one).
+  const queued = accountIds.map(() => [] as ReturnType<typeof makeRecord>[]);
+  const sending: (Promise<void> | undefined)[] = accountIds.map(() => undefined);
+  const maxPerCall = kind === 'kinesis' ? 500 : 1000;
+  const drain = (accountId: string, i: number): Promise<void> => {
+    if (sending[i]) return sending[i]!;
+    const run = (async () => {
+      try {
+        while (queued[i]!.length > 0) await direct(accountId, i, queued[i]!.splice(0, maxPerCall));
+      } finally {
+        sending[i] = undefined;
+      }
+    })();
+    return (sending[i] = run);
+  };
   const afterAppend = async (accountId: string, i: number, records: ReturnType<typeof makeRecord>[]): Promise<void> => {
-    if (engine) engine.notify(accountId);
-    else await direct(accountId, i, records);
+    if (engine) return engine.notify(accountId);
+    queued[i]!.push(...records);
+    await drain(accountId, i);
   };
   // Warm-up: one record per account through (credentials, connections), not counted.
   const warm = accountIds.map(() => makeRecord());

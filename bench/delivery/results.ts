@@ -18,7 +18,7 @@ export interface DeliveryOptions {
 
 export interface LatencyRow {
   sink: SinkKind;
-  /** engine (default), floor (one direct call per append, same consumer), aggregate (engine, KPL aggregation). Absent in older results: engine. */
+  /** engine (default), floor (direct calls, one in flight per account, same consumer), aggregate (engine, KPL aggregation). Absent in older results: engine. */
   mode?: 'engine' | 'floor' | 'aggregate';
   /** Whether every account's records were first seen in chain order. Absent in older results. */
   inOrder?: boolean;
