@@ -9,7 +9,7 @@
  * (target ≥ 0.8). Writes the `s3` section of BENCHMARKS.md.
  *
  * Run: `npx tsc -p tsconfig.json && node dist/bench/delivery/s3.js`
- *   BENCH_S3_RECORDS (default 60000), BENCH_S3_ROUNDS (default 3)
+ *   BENCH_S3_RECORDS (default 100000), BENCH_S3_ROUNDS (default 5)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,8 +28,8 @@ import { quietMachine, writeBenchmarksSection } from '../common.js';
 import { appendBacklog } from './backlog.js';
 import { median, progress, sleep } from './util.js';
 
-const N = Number(process.env['BENCH_S3_RECORDS'] ?? 60_000);
-const ROUNDS = Number(process.env['BENCH_S3_ROUNDS'] ?? 3);
+const N = Number(process.env['BENCH_S3_RECORDS'] ?? 100_000);
+const ROUNDS = Number(process.env['BENCH_S3_ROUNDS'] ?? 5);
 const BUCKET = 'bench-bucket';
 
 async function main(): Promise<void> {
