@@ -269,6 +269,31 @@ describe('filter side table fills (SQLite, append worker running)', () => {
     }
   });
 
+  it('when the append worker dies, the store takes over the fills (appends and transactions)', async () => {
+    const own = await createFixture('sqlite');
+    const s = await SqliteStore.open(own.databaseUrl);
+    try {
+      await s.append({ accountId: 'acct-died', records: [makeRecord()], ingestedBy: null });
+      // A crash of the worker thread, from outside: nothing in the store's API stops it.
+      const appender = (s as unknown as { appender: { alive: boolean; worker: { terminate(): Promise<number> } } }).appender;
+      await appender.worker.terminate();
+      for (const end = Date.now() + 5000; appender.alive && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(appender.alive, false, 'the store saw the worker stop');
+      await s.append({ accountId: 'acct-died', records: [makeRecord()], ingestedBy: null });
+      await s.transaction(async (tx) => {
+        await tx.append({ accountId: 'acct-died', records: [makeRecord({ operation: 'CreateNamespace' })], ingestedBy: null });
+      });
+      const r = await filledWithin(own.databaseUrl, 5000);
+      assert.equal(r.records, 3);
+      assert.equal(r.side, 3);
+      const page = await s.query({ accountId: 'acct-died', operation: 'CreateNamespace' }, { limit: 10 });
+      assert.equal(page.items.length, 1);
+    } finally {
+      await s.close();
+      await own.destroy();
+    }
+  });
+
   it('a large backlog is copied in chunks, each fill at most 20,000 records, and completely', async () => {
     // A database of its own with no store open: no fill runs but the ones below.
     const bulk = await createFixture('sqlite');
