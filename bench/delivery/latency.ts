@@ -1,9 +1,9 @@
 /**
  * End-to-end latency: append acknowledged → readable in the stream, at a steady append rate; for
  * the engine, and for the floor of that path in the same run, read back by the same consumer. The
- * floor is the least latency an ordered sender can have against this destination: per account one
- * PutRecords / Publish call in flight (two in flight could land out of order), each sent the moment
- * the previous one is answered and carrying every record acknowledged since. (A call per append
+ * floor is an ordered sender that does nothing else: per account one PutRecords / Publish call in
+ * flight (two in flight could land out of order), each sent the moment the previous one is answered
+ * and carrying every record acknowledged since (up to 500 / 1,000 a call). (A call per append
  * with no bound on calls in flight, as an earlier floor did, overloads moto: hundreds of calls a
  * second queued for seconds, which made the floor slower than the engine it is meant to bound.)
  */
@@ -76,7 +76,7 @@ export async function latencyRun(
     mode === 'floor' ? undefined : new DeliveryEngine({ sinks: sinkRegistry, store, ...(flushMs !== undefined ? { flushIntervalMs: flushMs } : {}) });
   engine?.start();
   if (engine) await waitHeld(engine, accounts);
-  // The floor: one PutRecords / Publish per append, straight after it, as the consumer sees it.
+  // The floor's Pub/Sub client (Kinesis uses kclient): direct calls, one in flight per account (drain below).
   const publisher =
     mode === 'floor' && kind === 'pubsub'
       ? new v1.PublisherClient({
@@ -111,6 +111,8 @@ export async function latencyRun(
   const maxPerCall = kind === 'kinesis' ? 500 : 1000;
   const drain = (accountId: string, i: number): Promise<void> => {
     if (sending[i]) return sending[i]!;
+    // Never a run over an empty queue: it would end before `sending[i]` is set, and stay there.
+    if (queued[i]!.length === 0) return Promise.resolve();
     const run = (async () => {
       try {
         while (queued[i]!.length > 0) await direct(accountId, i, queued[i]!.splice(0, maxPerCall));
@@ -121,7 +123,10 @@ export async function latencyRun(
     return (sending[i] = run);
   };
   const afterAppend = async (accountId: string, i: number, records: ReturnType<typeof makeRecord>[]): Promise<void> => {
-    if (engine) return engine.notify(accountId);
+    if (engine) {
+      engine.notify(accountId);
+      return;
+    }
     queued[i]!.push(...records);
     await drain(accountId, i);
   };
@@ -140,6 +145,8 @@ export async function latencyRun(
   let sent = 0;
   const total = Math.round(rate * seconds);
   const inflight = new Set<Promise<void>>();
+  /** The first failed append or floor call: the run fails with it once everything in flight ended. */
+  let failure: unknown;
   while (sent < total) {
     const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * rate));
     if (due > sent) {
@@ -155,17 +162,18 @@ export async function latencyRun(
           await afterAppend(accountId, i, records);
         });
         inflight.add(p);
-        void p.finally(() => inflight.delete(p));
+        void p.catch((err: unknown) => (failure ??= err)).finally(() => inflight.delete(p));
       });
     }
     await sleep(10);
   }
-  await Promise.all(inflight);
-  for (const end = Date.now() + 20_000; arrived.size < acked.size && Date.now() < end;) await sleep(50);
+  await Promise.allSettled(inflight);
+  if (failure === undefined) for (const end = Date.now() + 20_000; arrived.size < acked.size && Date.now() < end;) await sleep(50);
   await engine?.stop(5000);
   await consumer.stop();
   kclient?.destroy();
   await publisher?.close();
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
   // Chain order per account, against the order the consumer first saw each record.
   const chainIndex = new Map<string, { account: string; seq: number }>();
   for (const a of accountIds) {
