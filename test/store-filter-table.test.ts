@@ -639,3 +639,39 @@ describe('migration 0009 on a database with records (SQLite)', () => {
     }
   });
 });
+
+describe('a migration applied to a PostgreSQL database with records', () => {
+  it("tells before and after, with the planner's estimate of the records", async () => {
+    const fx = await createFixture('postgres');
+    try {
+      const s = await fx.open();
+      await s.append({ accountId: 'acct-pg-old', records: Array.from({ length: 30 }, () => makeRecord()), ingestedBy: null });
+      await s.close();
+      // The database as it was before 0008 (the last migration PostgreSQL applies), analyzed as
+      // autovacuum would have: the estimate the announcement reads is the planner's.
+      await fx.raw(`ANALYZE audit_records;
+        ALTER TABLE audit_log_sinks DROP COLUMN batch_first_seq, DROP COLUMN batch_last_seq;
+        DELETE FROM schema_migrations WHERE id = '0008_sink_planned_batch';`);
+      const events: MigrationEvent[] = [];
+      await (await openStore(fx.databaseUrl, (e) => events.push(e))).close();
+      assert.equal(events.length, 2, JSON.stringify(events));
+      assert.deepEqual({ ...events[0] }, { id: '0008_sink_planned_batch', records: 30 });
+      assert.equal(events[1]!.id, '0008_sink_planned_batch');
+      assert.equal(typeof events[1]!.ms, 'number');
+      // Applied for real: the columns are back, and a second open has nothing to apply or tell.
+      const again: MigrationEvent[] = [];
+      const s2 = await openStore(fx.databaseUrl, (e) => again.push(e));
+      try {
+        assert.deepEqual(again, []);
+        const cols = await s2.sql.all<{ n: number }>(
+          "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'audit_log_sinks' AND column_name LIKE 'batch_%_seq'",
+        );
+        assert.equal(cols[0]!.n, 2);
+      } finally {
+        await s2.close();
+      }
+    } finally {
+      await fx.destroy();
+    }
+  });
+});
