@@ -53,6 +53,21 @@ async function filledWithin(path: string, ms: number): Promise<{ records: number
   return r;
 }
 
+/** Opens and closes the store at `url`, and returns what it told of migrations meanwhile. */
+async function migrationEventsOf(url: string): Promise<MigrationEvent[]> {
+  const events: MigrationEvent[] = [];
+  await (await openStore(url, (e) => events.push(e))).close();
+  return events;
+}
+
+/** Exactly one migration told: before, with the records held, and after, with its time. */
+function assertToldOnce(events: readonly MigrationEvent[], id: string, records: number): void {
+  assert.equal(events.length, 2, JSON.stringify(events));
+  assert.deepEqual({ ...events[0] }, { id, records });
+  assert.equal(events[1]!.id, id);
+  assert.equal(typeof events[1]!.ms, 'number');
+}
+
 const OPS = ['UpdateUser', 'CreateNamespace', 'UserLogin', 'DeleteUser'];
 const ACCT = 'acct-filter';
 
@@ -578,13 +593,7 @@ describe('migration 0009 on a database with records (SQLite)', () => {
   it('tells before and after, with the records it copies, and fills the side table', async () => {
     const fx = await before0009(30);
     try {
-      const events: MigrationEvent[] = [];
-      const s = await openStore(fx.databaseUrl, (e) => events.push(e));
-      await s.close();
-      assert.equal(events.length, 2, JSON.stringify(events));
-      assert.deepEqual({ ...events[0] }, { id: '0009_sqlite_filter_table', records: 30 });
-      assert.equal(events[1]!.id, '0009_sqlite_filter_table');
-      assert.equal(typeof events[1]!.ms, 'number');
+      assertToldOnce(await migrationEventsOf(fx.databaseUrl), '0009_sqlite_filter_table', 30);
       const d = new Database(fx.databaseUrl);
       try {
         assert.equal((d.prepare('SELECT count(*) AS n FROM audit_filter').get() as { n: number }).n, 30);
@@ -592,9 +601,7 @@ describe('migration 0009 on a database with records (SQLite)', () => {
         d.close();
       }
       // Opened again: nothing left to apply, nothing told.
-      const again: MigrationEvent[] = [];
-      await (await openStore(fx.databaseUrl, (e) => again.push(e))).close();
-      assert.deepEqual(again, []);
+      assert.deepEqual(await migrationEventsOf(fx.databaseUrl), []);
     } finally {
       await fx.destroy();
     }
@@ -652,17 +659,11 @@ describe('a migration applied to a PostgreSQL database with records', () => {
       await fx.raw(`ANALYZE audit_records;
         ALTER TABLE audit_log_sinks DROP COLUMN batch_first_seq, DROP COLUMN batch_last_seq;
         DELETE FROM schema_migrations WHERE id = '0008_sink_planned_batch';`);
-      const events: MigrationEvent[] = [];
-      await (await openStore(fx.databaseUrl, (e) => events.push(e))).close();
-      assert.equal(events.length, 2, JSON.stringify(events));
-      assert.deepEqual({ ...events[0] }, { id: '0008_sink_planned_batch', records: 30 });
-      assert.equal(events[1]!.id, '0008_sink_planned_batch');
-      assert.equal(typeof events[1]!.ms, 'number');
-      // Applied for real: the columns are back, and a second open has nothing to apply or tell.
-      const again: MigrationEvent[] = [];
-      const s2 = await openStore(fx.databaseUrl, (e) => again.push(e));
+      assertToldOnce(await migrationEventsOf(fx.databaseUrl), '0008_sink_planned_batch', 30);
+      // Applied for real: a second open has nothing to apply or tell, and the columns are back.
+      assert.deepEqual(await migrationEventsOf(fx.databaseUrl), []);
+      const s2 = await fx.open();
       try {
-        assert.deepEqual(again, []);
         const cols = await s2.sql.all<{ n: number }>(
           "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'audit_log_sinks' AND column_name LIKE 'batch_%_seq'",
         );
