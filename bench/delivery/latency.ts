@@ -13,6 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { AuditStore } from '../../src/store/store.js';
 import { DeliveryEngine } from '../../src/delivery/engine.js';
 import { sinkRegistry } from '../../src/sinks/index.js';
+import { KINESIS_LIMITS } from '../../src/sinks/kinesis/limits.js';
+import { PUBSUB_LIMITS } from '../../src/sinks/pubsub/limits.js';
 import { createSink } from '../../src/control/sinks-service.js';
 import { makeRecord } from '../../test/helpers/records.js';
 import { createStream, kinesisClient, type Moto } from '../../test/helpers/moto.js';
@@ -108,7 +110,7 @@ export async function latencyRun(
   // Per account: records acknowledged and not yet sent, and the call in flight (at most one).
   const queued = accountIds.map(() => [] as ReturnType<typeof makeRecord>[]);
   const sending: (Promise<void> | undefined)[] = accountIds.map(() => undefined);
-  const maxPerCall = kind === 'kinesis' ? 500 : 1000;
+  const maxPerCall = (kind === 'kinesis' ? KINESIS_LIMITS : PUBSUB_LIMITS).maxBatchRecords;
   const drain = (accountId: string, i: number): Promise<void> => {
     if (sending[i]) return sending[i]!;
     // Never a run over an empty queue: it would end before `sending[i]` is set, and stay there.
